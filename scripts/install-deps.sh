@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs every Debian package shardnode needs to build and test, and makes sure
+# apt has a deb-src entry so tor's source package can be fetched. Idempotent: a
+# second run installs nothing and changes nothing.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config dpkg-dev git ca-certificates
+  libboost-dev libboost-system-dev
+  libprotobuf-dev protobuf-compiler
+  libsodium-dev libspdlog-dev libfmt-dev
+  catch2 libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  libssl-dev libsqlite3-dev
+  # tor's build dependencies (for libtor.a)
+  libevent-dev zlib1g-dev liblzma-dev libzstd-dev
+)
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+# A deb-src entry mirroring the configured binary archive (deb822 or one-line style).
+have_src() {
+  grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
+}
+updated=0
+if ! have_src; then
+  echo "install-deps: adding a deb-src entry (needed for tor's source package)"
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -E 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources |
+      $SUDO tee /etc/apt/sources.list.d/shardnode-deb-src.sources >/dev/null
+  elif [ -f /etc/apt/sources.list ]; then
+    grep -E '^deb ' /etc/apt/sources.list | sed -E 's/^deb /deb-src /' |
+      $SUDO tee /etc/apt/sources.list.d/shardnode-deb-src.list >/dev/null
+  else
+    echo "install-deps: no apt sources found; cannot add deb-src" >&2
+    exit 1
+  fi
+  $SUDO apt-get update -qq
+  updated=1
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  [ "$updated" = 1 ] || $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "install-deps: all packages present"

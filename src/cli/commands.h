@@ -1,0 +1,44 @@
+// The CLI's subcommands, each a function returning the process exit code.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "shardnode/core/result.h"
+#include "shardnode/node/settings.h"
+
+namespace shardnode::cli {
+
+struct GlobalOptions {
+  std::string config_file;
+  std::vector<std::string> overrides;
+  std::string log_level;
+};
+
+struct Context {
+  node::Settings settings;
+  std::filesystem::path datadir;  // node.datadir, ~ expanded
+};
+
+struct IdOptions {
+  std::string datadir;  // overrides node.datadir
+  bool json = false;
+};
+
+struct ConfigOptions {
+  bool print_defaults = false;
+  bool reference = false;
+  std::string check_file;
+};
+
+// Loads the config file (or defaults), applies --set and --log-level, sets up logging.
+Result<Context> load_context(const GlobalOptions& g);
+
+int cmd_version(bool json);
+int cmd_config(const ConfigOptions& o);
+int cmd_keygen(const Context& ctx, const IdOptions& o);
+int cmd_id(const Context& ctx, const IdOptions& o);
+int cmd_selfcheck(const Context& ctx, const IdOptions& o);
+
+}  // namespace shardnode::cli

@@ -1,0 +1,75 @@
+// shardnode <subcommand>. Exit codes: 0 success, 1 runtime failure, 2 usage or
+// configuration error.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include "commands.h"
+#include "shardnode/core/log.h"
+
+using namespace shardnode;
+
+int main(int argc, char** argv) {
+  CLI::App app{"shardnode: an anonymous sharding p2p node (libp2p gossip over Tor onion services)"};
+  app.require_subcommand(1);
+  cli::GlobalOptions g;
+  app.add_option("-c,--config", g.config_file, "TOML config file (see `shardnode config --print-defaults`)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--set", g.overrides, "Override a setting: key=value (repeatable)");
+  app.add_option("--log-level", g.log_level, "Log level (overrides log.level)");
+
+  auto* keygen = app.add_subcommand("keygen", "Create the node identity key (Ed25519, mode 0600; never overwrites)");
+  cli::IdOptions keygen_o;
+  keygen->add_option("-d,--datadir", keygen_o.datadir, "Data directory (default: node.datadir)");
+  keygen->add_flag("--json", keygen_o.json, "Print JSON");
+
+  auto* id = app.add_subcommand("id", "Print the node's peer id and onion address");
+  cli::IdOptions id_o;
+  id->add_option("-d,--datadir", id_o.datadir, "Data directory (default: node.datadir)");
+  id->add_flag("--json", id_o.json, "Print JSON");
+
+  auto* config = app.add_subcommand("config", "Print or check configuration");
+  cli::ConfigOptions config_o;
+  auto* pd = config->add_flag("--print-defaults", config_o.print_defaults, "Print a TOML file with every default");
+  auto* ref = config->add_flag("--reference", config_o.reference, "Print the Markdown settings reference");
+  auto* chk = config->add_option("--check", config_o.check_file, "Validate a config file");
+  pd->excludes(ref)->excludes(chk);
+  ref->excludes(chk);
+  config->callback([&] {
+    if (!config_o.print_defaults && !config_o.reference && config_o.check_file.empty())
+      throw CLI::ValidationError("config", "give one of --print-defaults, --reference, --check FILE");
+  });
+
+  auto* version = app.add_subcommand("version", "Print shardnode's version and the linked tor's");
+  bool version_json = false;
+  version->add_flag("--json", version_json, "Print JSON");
+
+  auto* selfcheck = app.add_subcommand(
+      "selfcheck", "Start the embedded tor with the network disabled, publish the node's onion service "
+                   "and check tor derives the same address, then stop");
+  cli::IdOptions selfcheck_o;
+  selfcheck->add_option("-d,--datadir", selfcheck_o.datadir, "Data directory (default: node.datadir)");
+  selfcheck->add_flag("--json", selfcheck_o.json, "Print JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  if (*version) return cli::cmd_version(version_json);
+  if (*config) return cli::cmd_config(config_o);
+
+  auto ctx = cli::load_context(g);
+  if (!ctx) {
+    std::fprintf(stderr, "shardnode: %s\n", ctx.error().what().c_str());
+    return 2;
+  }
+  if (*keygen) return cli::cmd_keygen(*ctx, keygen_o);
+  if (*id) return cli::cmd_id(*ctx, id_o);
+  if (*selfcheck) return cli::cmd_selfcheck(*ctx, selfcheck_o);
+  return 2;
+}

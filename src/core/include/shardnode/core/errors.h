@@ -1,0 +1,59 @@
+// Error categories for the layers built so far. Many specific codes map to a few
+// generic conditions, so callers can branch on "what kind" without knowing details.
+#pragma once
+
+#include <system_error>
+
+namespace shardnode {
+
+enum class Condition {
+  invalid_input = 1,     // malformed bytes, text or file contents
+  io_failure,            // a file or socket operation failed
+  already_exists,        // refusing to overwrite
+  not_found,
+  timeout,
+  state_violation,       // an operation not allowed in the current state
+};
+
+enum class CoreErrc {
+  bad_encoding = 1,      // base32/base58/hex/protobuf text or bytes malformed
+  bad_key,               // key material has the wrong type, size or fails its self-check
+  key_exists,            // keygen refuses to overwrite
+  key_missing,
+  io,
+};
+
+enum class OnionErrc {
+  already_started = 1,   // one tor per process
+  start_failed,
+  control_io,            // the control socket failed
+  control_protocol,      // a reply violated control-spec
+  command_failed,        // tor answered a command with a 4xx/5xx status
+  timeout,
+  shutdown_failed,
+};
+
+enum class ConfigErrc {
+  parse_error = 1,
+  unknown_key,
+  wrong_type,
+  out_of_range,
+  io,
+};
+
+const std::error_category& core_category() noexcept;
+const std::error_category& onion_category() noexcept;
+const std::error_category& config_category() noexcept;
+const std::error_category& condition_category() noexcept;
+
+std::error_code make_error_code(CoreErrc e) noexcept;
+std::error_code make_error_code(OnionErrc e) noexcept;
+std::error_code make_error_code(ConfigErrc e) noexcept;
+std::error_condition make_error_condition(Condition c) noexcept;
+
+}  // namespace shardnode
+
+template <> struct std::is_error_code_enum<shardnode::CoreErrc> : std::true_type {};
+template <> struct std::is_error_code_enum<shardnode::OnionErrc> : std::true_type {};
+template <> struct std::is_error_code_enum<shardnode::ConfigErrc> : std::true_type {};
+template <> struct std::is_error_condition_enum<shardnode::Condition> : std::true_type {};

@@ -1,0 +1,75 @@
+// One typed table of every setting (name, type, default, description, validation),
+// after libtorrent's settings_pack. The TOML loader, `shardnode config
+// --print-defaults` and docs/CONFIG.md all come from this table.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "shardnode/core/result.h"
+
+namespace shardnode::node {
+
+enum class SettingType { boolean, integer, real, string, choice, string_list };
+
+using SettingValue = std::variant<bool, std::int64_t, double, std::string, std::vector<std::string>>;
+
+struct SettingDef {
+  std::string key;                 // "section.name"
+  SettingType type;
+  SettingValue def;
+  std::string description;
+  std::int64_t min = 0, max = 0;   // integer: inclusive range
+  double min_real = 0, max_real = 0;
+  std::vector<std::string> choices;  // choice
+  // Extra validation; returns an error text ("" when valid). For lists, per element.
+  std::function<std::string(const std::string&)> check_string;
+};
+
+const std::vector<SettingDef>& settings_table();
+const SettingDef* find_setting(std::string_view key);
+
+class Settings {
+ public:
+  static Settings defaults();
+  // Parses TOML text; `source` names the file in error messages.
+  static Result<Settings> parse(std::string_view toml_text, const std::string& source);
+  static Result<Settings> load_file(const std::filesystem::path& path);
+
+  // `key=value` overrides (CLI --set); value in TOML syntax ("5", "true", "\"x\"")
+  // or a bare string for string/choice settings.
+  Status set_from_text(std::string_view assignment);
+
+  bool get_bool(std::string_view key) const;
+  std::int64_t get_int(std::string_view key) const;
+  double get_real(std::string_view key) const;
+  const std::string& get_string(std::string_view key) const;
+  const std::vector<std::string>& get_list(std::string_view key) const;
+
+  // Whether the value came from a file or override rather than the default.
+  bool is_set(std::string_view key) const { return explicitly_set_.count(std::string(key)) != 0; }
+
+ private:
+  const SettingValue& raw(std::string_view key) const;
+  std::map<std::string, SettingValue, std::less<>> values_;
+  std::map<std::string, bool, std::less<>> explicitly_set_;
+  friend class SettingsLoader;
+};
+
+// A commented TOML file holding every default.
+std::string print_defaults_toml();
+// Markdown reference (docs/CONFIG.md).
+std::string config_reference_markdown();
+// TOML text for a value.
+std::string format_value(const SettingValue& v);
+
+// Expands a leading "~/" with $HOME.
+std::filesystem::path expand_home(const std::string& p);
+
+}  // namespace shardnode::node

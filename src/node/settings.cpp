@@ -1,0 +1,355 @@
+#include "shardnode/node/settings.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "shardnode/core/errors.h"
+
+namespace shardnode::node {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string type_name(const SettingDef& d) {
+  switch (d.type) {
+    case SettingType::boolean: return "a boolean (true or false)";
+    case SettingType::integer: return "an integer in " + std::to_string(d.min) + ".." + std::to_string(d.max);
+    case SettingType::real: {
+      std::ostringstream o;
+      o << "a number in " << d.min_real << ".." << d.max_real;
+      return o.str();
+    }
+    case SettingType::string: return "a string";
+    case SettingType::choice: {
+      std::string s = "one of";
+      for (const auto& c : d.choices) s += " \"" + c + "\"";
+      return s;
+    }
+    case SettingType::string_list: return "an array of strings";
+  }
+  return "?";
+}
+
+std::string short_type(SettingType t) {
+  switch (t) {
+    case SettingType::boolean: return "bool";
+    case SettingType::integer: return "integer";
+    case SettingType::real: return "number";
+    case SettingType::string: return "string";
+    case SettingType::choice: return "choice";
+    case SettingType::string_list: return "string array";
+  }
+  return "?";
+}
+
+std::string toml_type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::date: case toml::node_type::time: case toml::node_type::date_time: return "a date/time";
+    default: return "something else";
+  }
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string suggestion(std::string_view key) {
+  const SettingDef* best = nullptr;
+  std::size_t best_d = 4;
+  for (const auto& d : settings_table()) {
+    auto dist = edit_distance(key, d.key);
+    if (dist < best_d) { best_d = dist; best = &d; }
+  }
+  return best ? " (did you mean '" + best->key + "'?)" : "";
+}
+
+std::string where(const std::string& source, const toml::source_region& r) {
+  return source + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column);
+}
+
+// Checks a value against its definition; returns "" when valid.
+std::string validate(const SettingDef& d, const SettingValue& v) {
+  switch (d.type) {
+    case SettingType::integer: {
+      auto i = std::get<std::int64_t>(v);
+      if (i < d.min || i > d.max) return "expected " + type_name(d) + ", got " + std::to_string(i);
+      return "";
+    }
+    case SettingType::real: {
+      auto x = std::get<double>(v);
+      if (!std::isfinite(x) || x < d.min_real || x > d.max_real) {
+        std::ostringstream o;
+        o << "expected " << type_name(d) << ", got " << x;
+        return o.str();
+      }
+      return "";
+    }
+    case SettingType::choice: {
+      const auto& s = std::get<std::string>(v);
+      if (std::find(d.choices.begin(), d.choices.end(), s) == d.choices.end())
+        return "expected " + type_name(d) + ", got \"" + s + "\"";
+      return "";
+    }
+    case SettingType::string:
+      return d.check_string ? d.check_string(std::get<std::string>(v)) : "";
+    case SettingType::string_list:
+      if (d.check_string)
+        for (const auto& e : std::get<std::vector<std::string>>(v))
+          if (auto err = d.check_string(e); !err.empty()) return "\"" + e + "\": " + err;
+      return "";
+    case SettingType::boolean: return "";
+  }
+  return "";
+}
+
+}  // namespace
+
+// Converts TOML nodes to setting values; a friend of Settings.
+class SettingsLoader {
+ public:
+  static Result<SettingValue> convert(const SettingDef& d, const toml::node& n, const std::string& at) {
+    auto wrong = [&](std::string extra = {}) {
+      return Error{ConfigErrc::wrong_type, at + ": " + d.key + ": expected " + type_name(d) + ", got " +
+                                               toml_type_name(n) + extra};
+    };
+    switch (d.type) {
+      case SettingType::boolean:
+        if (auto b = n.as_boolean()) return SettingValue(b->get());
+        return wrong();
+      case SettingType::integer:
+        if (auto i = n.as_integer()) return SettingValue(i->get());
+        return wrong();
+      case SettingType::real:
+        if (auto f = n.as_floating_point()) return SettingValue(f->get());
+        if (auto i = n.as_integer()) return SettingValue(static_cast<double>(i->get()));
+        return wrong();
+      case SettingType::string:
+      case SettingType::choice:
+        if (auto s = n.as_string()) return SettingValue(s->get());
+        return wrong();
+      case SettingType::string_list: {
+        auto arr = n.as_array();
+        if (!arr) return wrong();
+        std::vector<std::string> out;
+        for (const auto& e : *arr) {
+          auto s = e.as_string();
+          if (!s) return wrong(" containing " + toml_type_name(e));
+          out.push_back(s->get());
+        }
+        return SettingValue(std::move(out));
+      }
+    }
+    return wrong();
+  }
+
+  static Status apply(Settings& s, const SettingDef& d, SettingValue v, const std::string& at) {
+    if (auto err = validate(d, v); !err.empty()) return Error{ConfigErrc::out_of_range, at + ": " + d.key + ": " + err};
+    s.values_[d.key] = std::move(v);
+    s.explicitly_set_[d.key] = true;
+    return {};
+  }
+
+  static Result<Settings> load(const toml::table& root, const std::string& source) {
+    Settings s = Settings::defaults();
+    for (const auto& [section_key, section] : root) {
+      const std::string sec(section_key.str());
+      const auto* tbl = section.as_table();
+      if (!tbl) {
+        return Error{ConfigErrc::unknown_key, where(source, section.source()) + ": unknown key '" + sec +
+                                                  "'" + suggestion(sec) + "; settings live in sections such as [node]"};
+      }
+      bool known_section = std::any_of(settings_table().begin(), settings_table().end(),
+                                       [&](const SettingDef& d) { return d.key.rfind(sec + ".", 0) == 0; });
+      if (!known_section)
+        return Error{ConfigErrc::unknown_key,
+                     where(source, section.source()) + ": unknown section [" + sec + "]" + suggestion(sec)};
+      for (const auto& [k, v] : *tbl) {
+        const std::string full = sec + "." + std::string(k.str());
+        const std::string at = where(source, v.source());
+        const SettingDef* d = find_setting(full);
+        if (!d) return Error{ConfigErrc::unknown_key, at + ": unknown key '" + full + "'" + suggestion(full)};
+        auto val = convert(*d, v, at);
+        if (!val) return val.error();
+        if (Status st = apply(s, *d, std::move(*val), at); !st) return st.error();
+      }
+    }
+    return s;
+  }
+};
+
+Settings Settings::defaults() {
+  Settings s;
+  for (const auto& d : settings_table()) s.values_[d.key] = d.def;
+  return s;
+}
+
+Result<Settings> Settings::parse(std::string_view text, const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return Error{ConfigErrc::parse_error,
+                 where(source, e.source()) + ": malformed TOML: " + std::string(e.description())};
+  }
+  return SettingsLoader::load(root, source);
+}
+
+Result<Settings> Settings::load_file(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Error{ConfigErrc::io, "cannot read config file " + path.string() + ": " + std::strerror(errno)};
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) return Error{ConfigErrc::io, "cannot read config file " + path.string()};
+  return parse(ss.str(), path.string());
+}
+
+Status Settings::set_from_text(std::string_view assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string_view::npos) return Error{ConfigErrc::parse_error, "--set " + std::string(assignment) + ": expected key=value"};
+  std::string key(assignment.substr(0, eq));
+  std::string value(assignment.substr(eq + 1));
+  const std::string at = "--set " + key;
+  const SettingDef* d = find_setting(key);
+  if (!d) return Error{ConfigErrc::unknown_key, at + ": unknown key '" + key + "'" + suggestion(key)};
+  // Bare words are accepted for strings and choices; everything else is TOML.
+  if ((d->type == SettingType::string || d->type == SettingType::choice) && (value.empty() || value[0] != '"'))
+    return SettingsLoader::apply(*this, *d, SettingValue(value), at);
+  toml::table t;
+  try {
+    t = toml::parse("v = " + value, at);
+  } catch (const toml::parse_error& e) {
+    return Error{ConfigErrc::parse_error, at + ": malformed value: " + std::string(e.description())};
+  }
+  auto val = SettingsLoader::convert(*d, *t.get("v"), at);
+  if (!val) return val.error();
+  return SettingsLoader::apply(*this, *d, std::move(*val), at);
+}
+
+const SettingValue& Settings::raw(std::string_view key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw std::logic_error("no such setting: " + std::string(key));
+  return it->second;
+}
+bool Settings::get_bool(std::string_view k) const { return std::get<bool>(raw(k)); }
+std::int64_t Settings::get_int(std::string_view k) const { return std::get<std::int64_t>(raw(k)); }
+double Settings::get_real(std::string_view k) const { return std::get<double>(raw(k)); }
+const std::string& Settings::get_string(std::string_view k) const { return std::get<std::string>(raw(k)); }
+const std::vector<std::string>& Settings::get_list(std::string_view k) const {
+  return std::get<std::vector<std::string>>(raw(k));
+}
+
+std::string format_value(const SettingValue& v) {
+  struct V {
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(std::int64_t i) const { return std::to_string(i); }
+    std::string operator()(double d) const {
+      std::ostringstream o;
+      o << d;
+      std::string s = o.str();
+      if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+      return s;
+    }
+    std::string operator()(const std::string& s) const {
+      std::ostringstream o;
+      o << toml::value<std::string>(s);
+      return o.str();
+    }
+    std::string operator()(const std::vector<std::string>& l) const {
+      std::string out = "[";
+      for (std::size_t i = 0; i < l.size(); ++i) out += (i ? ", " : "") + (*this)(l[i]);
+      return out + "]";
+    }
+  };
+  return std::visit(V{}, v);
+}
+
+namespace {
+// Wraps text at ~86 columns with a prefix on every line.
+std::string wrap(const std::string& text, const std::string& prefix) {
+  std::istringstream in(text);
+  std::string word, line, out;
+  while (in >> word) {
+    if (!line.empty() && line.size() + 1 + word.size() > 86) {
+      out += prefix + line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  if (!line.empty()) out += prefix + line + "\n";
+  return out;
+}
+}  // namespace
+
+std::string print_defaults_toml() {
+  std::string out = "# shardnode configuration: every setting with its default.\n"
+                    "# Generated by `shardnode config --print-defaults`.\n";
+  std::string section;
+  for (const auto& d : settings_table()) {
+    auto dot = d.key.find('.');
+    std::string sec = d.key.substr(0, dot);
+    if (sec != section) {
+      out += "\n[" + sec + "]\n";
+      section = sec;
+    }
+    out += wrap(d.description + " (" + type_name(d) + ")", "# ");
+    out += d.key.substr(dot + 1) + " = " + format_value(d.def) + "\n";
+  }
+  return out;
+}
+
+std::string config_reference_markdown() {
+  std::string out =
+      "# Configuration reference\n\n"
+      "Generated from the settings table (`src/node/settings_table.cpp`) by\n"
+      "`shardnode config --reference`; a test fails when this file is out of date.\n\n"
+      "A config file is TOML with one section per prefix (`[node]`, `[log]`, `[tor]`).\n"
+      "Unknown keys, wrong types and out-of-range values are errors that name the file,\n"
+      "line, column and key. `shardnode --set key=value` overrides a file.\n";
+  std::string section;
+  for (const auto& d : settings_table()) {
+    std::string sec = d.key.substr(0, d.key.find('.'));
+    if (sec != section) {
+      out += "\n## [" + sec + "]\n\n| key | type | default | description |\n|---|---|---|---|\n";
+      section = sec;
+    }
+    std::string desc = d.description;
+    if (d.type == SettingType::integer)
+      desc += " Range " + std::to_string(d.min) + "..=" + std::to_string(d.max) + ".";
+    if (d.type == SettingType::choice) {
+      desc += " One of:";
+      for (const auto& c : d.choices) desc += " `" + c + "`";
+      desc += ".";
+    }
+    out += "| `" + d.key + "` | " + short_type(d.type) + " | `" + format_value(d.def) + "` | " + desc + " |\n";
+  }
+  return out;
+}
+
+fs::path expand_home(const std::string& p) {
+  if (p == "~" || p.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    if (home && *home) return fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
+  }
+  return fs::path(p);
+}
+
+}  // namespace shardnode::node
