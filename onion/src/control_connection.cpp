@@ -28,10 +28,16 @@ Error io_err(const char* what, int err) {
 ControlConnection::~ControlConnection() { close(); }
 
 void ControlConnection::close() {
+  std::lock_guard lock(fd_mu_);
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
   }
+}
+
+void ControlConnection::interrupt() {
+  std::lock_guard lock(fd_mu_);
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
 Status ControlConnection::send_all(std::string_view bytes, Deadline deadline) {

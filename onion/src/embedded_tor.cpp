@@ -100,6 +100,7 @@ Result<std::unique_ptr<EmbeddedTor>> EmbeddedTor::start(EmbeddedTorOptions opts)
   t->thread_started_ = true;
   t->thread_ = std::thread([self = t.get()] {
     int rc = tor_run_main(self->cfg_);
+    self->control_->interrupt();  // nobody waits for a reply from a tor that is gone
     std::lock_guard lock(self->mu_);
     self->exit_code_ = rc;
     self->exited_ = true;

@@ -45,6 +45,9 @@ class ControlConnection {
   bool wait_closed(Deadline deadline);
 
   void close();
+  // Wakes any blocked call with an error by shutting the socket down (thread-safe;
+  // the fd stays allocated until close()). Used when tor's thread exits.
+  void interrupt();
   bool is_open() const { return fd_ >= 0; }
   std::size_t dropped_events() const { return dropped_events_; }
 
@@ -55,7 +58,8 @@ class ControlConnection {
   Result<Reply> next_reply(bool want_async, Deadline deadline);
 
   int fd_;
-  std::mutex mu_;  // one command at a time
+  std::mutex mu_;     // one command at a time
+  std::mutex fd_mu_;  // guards closing fd_ against interrupt()
   ReplyParser parser_;
   std::deque<Reply> events_;
   std::size_t dropped_events_ = 0;

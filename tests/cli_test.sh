@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The CLI as a user runs it: keygen, id, config, version, selfcheck, and that no
+# key material reaches stdout, stderr, our log file or tor's log.
+# Usage: cli_test.sh <shardnode binary> <source dir>
+set -uo pipefail
+BIN=$1
+SRC=$2
+T=$(mktemp -d /tmp/sn-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+pass=0
+ok()   { pass=$((pass+1)); echo "ok   - $*"; }
+bad()  { fails=$((fails+1)); echo "FAIL - $*"; }
+expect_rc() { local want=$1; shift; "$@" >"$T/out" 2>"$T/err"; local rc=$?; [ "$rc" = "$want" ] || { echo "  (exit $rc, want $want) stdout: $(head -c 400 "$T/out") stderr: $(head -c 400 "$T/err")"; return 1; }; }
+
+D=$T/node
+expect_rc 0 "$BIN" keygen --datadir "$D" && ok "keygen succeeds" || bad "keygen"
+PEER=$(awk '/^peer id:/{print $3}' "$T/out"); ONION=$(awk '/^onion address:/{print $3}' "$T/out")
+[[ "$PEER" == 12D3KooW* ]] && ok "peer id looks like 12D3KooW…" || bad "peer id: $PEER"
+[[ "$ONION" =~ ^[a-z2-7]{56}\.onion$ ]] && ok "onion address is 56 base32 chars" || bad "onion: $ONION"
+[ "$(stat -c %a "$D/identity.key")" = 600 ] && ok "key file mode 0600" || bad "key mode $(stat -c %a "$D/identity.key")"
+[ "$(stat -c %a "$D")" = 700 ] && ok "datadir mode 0700" || bad "datadir mode"
+cp "$D/identity.key" "$T/key.before"
+
+expect_rc 1 "$BIN" keygen --datadir "$D" && grep -q "refusing to overwrite" "$T/err" && ok "second keygen refuses to overwrite" || bad "second keygen"
+cmp -s "$D/identity.key" "$T/key.before" && ok "key unchanged" || bad "key changed"
+
+expect_rc 0 "$BIN" id --datadir "$D" && grep -q "$PEER" "$T/out" && grep -q "$ONION" "$T/out" && ok "id prints the same identity" || bad "id"
+expect_rc 0 "$BIN" id --datadir "$D" --json &&
+  python3 -c "import json,sys; d=json.load(open('$T/out')); assert d['peer_id']=='$PEER' and d['onion_address']=='$ONION'" &&
+  ok "id --json" || bad "id --json"
+
+# corrupt / short / exposed key files
+cp -r "$D" "$T/short"; head -c 40 "$D/identity.key" > "$T/short/identity.key"
+expect_rc 1 "$BIN" id --datadir "$T/short" && grep -q "40 bytes" "$T/err" && ok "short key rejected: $(cat "$T/err")" || bad "short key"
+cp -r "$D" "$T/corrupt"; printf '\xff' | dd of="$T/corrupt/identity.key" bs=1 seek=20 conv=notrunc status=none
+expect_rc 1 "$BIN" id --datadir "$T/corrupt" && grep -q "corrupt" "$T/err" && ok "corrupt key rejected" || bad "corrupt key"
+cp -r "$D" "$T/open"; chmod 644 "$T/open/identity.key"
+expect_rc 1 "$BIN" id --datadir "$T/open" && grep -q "chmod 600" "$T/err" && ok "world-readable key rejected" || bad "0644 key"
+expect_rc 1 "$BIN" id --datadir "$T/none" && grep -q "shardnode keygen" "$T/err" && ok "missing key explained" || bad "missing key"
+
+# config
+expect_rc 0 "$BIN" config --check "$SRC/configs/validator.toml" && ok "validator.toml checks" || bad "validator.toml"
+expect_rc 0 "$BIN" config --check "$SRC/configs/bootnode.toml" && ok "bootnode.toml checks" || bad "bootnode.toml"
+printf '[tor]\nstart_timeout = 0\n' > "$T/bad.toml"
+expect_rc 2 "$BIN" config --check "$T/bad.toml" && grep -q "bad.toml:2:.*tor.start_timeout" "$T/err" && ok "out-of-range names file:line and key" || bad "bad config"
+printf '[tor]\nstart_timeout = \n' > "$T/malformed.toml"
+expect_rc 2 "$BIN" --config "$T/malformed.toml" id --datadir "$D" && grep -q "malformed.toml:2" "$T/err" && ok "malformed config stops the node with file:line" || bad "malformed config"
+expect_rc 0 "$BIN" config --print-defaults && cp "$T/out" "$T/defaults.toml" &&
+  expect_rc 0 "$BIN" config --check "$T/defaults.toml" && ok "--print-defaults output is a valid config" || bad "print-defaults"
+expect_rc 2 "$BIN" --set tor.nope=1 version --json || true
+expect_rc 2 "$BIN" --set tor.nope=1 id --datadir "$D" && grep -q "unknown key 'tor.nope'" "$T/err" && ok "--set unknown key" || bad "--set unknown"
+expect_rc 2 "$BIN" frobnicate && ok "unknown subcommand exits 2" || bad "unknown subcommand"
+
+# version
+expect_rc 0 "$BIN" version --json &&
+  python3 -c "import json; d=json.load(open('$T/out')); assert d['tor'].startswith('tor 0.4.'), d" && ok "version names the linked tor: $(tr -d '\n' < "$T/out")" || bad "version"
+
+# selfcheck: embedded tor (DisableNetwork 1) derives the same onion address
+expect_rc 0 "$BIN" --log-level trace --set log.file="$T/node.log" selfcheck --datadir "$D" --json &&
+  python3 -c "import json; d=json.load(open('$T/out')); assert d['ok'] and d['onion_address_tor']=='$ONION', d" &&
+  ok "selfcheck: tor agrees on $ONION" || bad "selfcheck"
+cp "$T/out" "$T/selfcheck.out"; cp "$T/err" "$T/selfcheck.err"
+
+# No key material anywhere we write: seed (hex/base64), the key file, tor's expanded key.
+python3 - "$D/identity.key" > "$T/secrets" <<'PY'
+import sys, hashlib, base64
+raw = open(sys.argv[1], 'rb').read(); seed = raw[4:36]
+h = bytearray(hashlib.sha512(seed).digest()); h[0] &= 248; h[31] &= 127; h[31] |= 64
+for s in (seed.hex(), base64.b64encode(seed).decode(), raw.hex(), base64.b64encode(raw).decode(),
+          base64.b64encode(bytes(h)).decode(), base64.b64encode(bytes(h)).decode().rstrip('=')):
+    print(s)
+PY
+leaks=0
+for f in "$T/selfcheck.out" "$T/selfcheck.err" "$T/node.log" "$D/tor/tor.log"; do
+  [ -f "$f" ] || { bad "missing $f"; continue; }
+  while read -r s; do grep -qF -- "$s" "$f" && { leaks=1; echo "  secret found in $f"; }; done < "$T/secrets"
+done
+grep -q "ADD_ONION ED25519-V3:<redacted>" "$T/node.log" && [ $leaks = 0 ] && ok "no key material in output or logs (trace level)" || bad "key material leaked"
+
+echo "$pass passed, $fails failed"
+[ $fails = 0 ]
