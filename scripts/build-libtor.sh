@@ -33,8 +33,8 @@ VERSION=$(apt-cache showsrc tor 2>/dev/null | awk '/^Version:/{print $2}' | sort
 
 ROOT=${SHARDNODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/shardnode}
 OUT="$ROOT/tor-$VERSION"
-CACHE_LAYOUT=2   # bump when the cache's contents change
-STAMP="layout=$CACHE_LAYOUT $VERSION ${CONFIGURE_FLAGS[*]}"
+CACHE_LAYOUT=3   # bump when the cache's contents change
+STAMP="layout=$CACHE_LAYOUT $VERSION -fno-omit-frame-pointer ${CONFIGURE_FLAGS[*]}"
 
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$STAMP" ] && [ -f "$OUT/lib/libtor.a" ]; then
   log "cached libtor.a for tor $VERSION at $OUT"
@@ -56,7 +56,8 @@ SRC=$(find "$WORK" -maxdepth 1 -mindepth 1 -type d -name 'tor-*' | head -n1)
 
 (
   cd "$SRC"
-  ./configure -q "${CONFIGURE_FLAGS[@]}" >&2
+  # Frame pointers: sanitizer and profiler stacks walk through tor's frames.
+  CFLAGS="-g -O2 -fno-omit-frame-pointer" ./configure -q "${CONFIGURE_FLAGS[@]}" >&2
   make -j"$(nproc)" libtor.a >&2
 ) || die "configure/make of libtor.a failed"
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -118,6 +119,7 @@ Result<std::unique_ptr<EmbeddedTor>> EmbeddedTor::start(EmbeddedTorOptions opts)
     return Error{OnionErrc::start_failed, why + " (see " + dir + "/tor.log)"};
   }
   log->info("embedded tor {} is up", *v);
+  t->up_since_ = std::chrono::steady_clock::now();
   return t;
 }
 
@@ -143,6 +145,17 @@ Status EmbeddedTor::stop(std::chrono::milliseconds deadline) {
   const auto start = std::chrono::steady_clock::now();
   const auto end = start + deadline;
   const auto half = start + deadline / 2;
+
+  // Tor 0.4.9.11's cpuworker pool has a start-up race: a worker takes ownership of
+  // pool->control_lock only after threadpool_start_threads() returns, and
+  // threadpool_stop_threads() frees the pool if no worker owns it yet; the late
+  // worker then locks a destroyed mutex and tor aborts ("Error locking a mutex",
+  // workqueue.c). Stopping a tor seconds after it started never hits the window,
+  // so a tor stopped right after start is given a moment first.
+  if (up_since_) {
+    const auto earliest = *up_since_ + kMinUptimeBeforeStop;
+    if (earliest > start) std::this_thread::sleep_until(std::min(earliest, half));
+  }
 
   if (control_->is_open()) {
     auto r = control_->command("SIGNAL SHUTDOWN", half);

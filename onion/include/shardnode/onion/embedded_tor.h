@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -62,7 +63,10 @@ class EmbeddedTor {
   bool wait_exit(std::chrono::steady_clock::time_point deadline);
   void release_config();
 
+  static constexpr std::chrono::milliseconds kMinUptimeBeforeStop{1000};
+
   EmbeddedTorOptions opts_;
+  std::optional<std::chrono::steady_clock::time_point> up_since_;
   std::vector<std::string> args_;       // tor keeps pointers into these until free
   std::vector<char*> argv_;
   tor_main_configuration_t* cfg_ = nullptr;
