@@ -16,6 +16,7 @@ class ConditionCategory final : public std::error_category {
       case Condition::not_found: return "not found";
       case Condition::timeout: return "timed out";
       case Condition::state_violation: return "not allowed in this state";
+      case Condition::resource_exhausted: return "limit reached";
     }
     return "unknown condition";
   }

@@ -13,6 +13,7 @@ enum class Condition {
   not_found,
   timeout,
   state_violation,       // an operation not allowed in the current state
+  resource_exhausted,    // a limit or cap was reached
 };
 
 enum class CoreErrc {

@@ -1,0 +1,63 @@
+// Error categories of the wire layer: one per protocol, many codes, mapped to the
+// generic shardnode::Condition values (invalid_input, io_failure, timeout, ...).
+#pragma once
+
+#include <system_error>
+
+#include "shardnode/core/errors.h"
+
+namespace shardnode::net {
+
+enum class MssErrc {
+  malformed = 1,        // bad varint, missing newline, oversized message
+  protocol_mismatch,    // the peer does not speak multistream-select 1.0
+  not_supported,        // every protocol we proposed got "na"
+};
+
+enum class NoiseErrc {
+  malformed = 1,        // frame or handshake message of the wrong size/shape
+  decrypt_failed,       // AEAD tag did not verify
+  bad_payload,          // handshake payload protobuf invalid or unsupported key type
+  bad_signature,        // identity signature over the static key is invalid
+  peer_id_mismatch,     // the remote proved a different identity than we dialed
+  frame_too_large,
+  nonce_exhausted,
+  state_violation,      // API misuse (e.g. write before the handshake completes)
+};
+
+enum class YamuxErrc {
+  malformed = 1,        // bad version, unknown type, bad flags
+  protocol_violation,   // data for an unknown stream, SYN for an existing stream, wrong stream id parity
+  window_overflow,      // peer sent more than the window allows
+  frame_too_large,
+  too_many_streams,
+  stream_closed,        // write after FIN/RST, or on an unknown stream
+  buffer_full,          // a local write exceeds the per-stream buffer cap
+  go_away,              // session closing: no new streams
+};
+
+enum class HostErrc {
+  connection_limit = 1,
+  dial_timeout,
+  dial_backoff,
+  unsupported_address,
+  closed,
+  message_too_large,
+};
+
+const std::error_category& mss_category() noexcept;
+const std::error_category& noise_category() noexcept;
+const std::error_category& yamux_category() noexcept;
+const std::error_category& host_category() noexcept;
+
+std::error_code make_error_code(MssErrc e) noexcept;
+std::error_code make_error_code(NoiseErrc e) noexcept;
+std::error_code make_error_code(YamuxErrc e) noexcept;
+std::error_code make_error_code(HostErrc e) noexcept;
+
+}  // namespace shardnode::net
+
+template <> struct std::is_error_code_enum<shardnode::net::MssErrc> : std::true_type {};
+template <> struct std::is_error_code_enum<shardnode::net::NoiseErrc> : std::true_type {};
+template <> struct std::is_error_code_enum<shardnode::net::YamuxErrc> : std::true_type {};
+template <> struct std::is_error_code_enum<shardnode::net::HostErrc> : std::true_type {};

@@ -1,0 +1,121 @@
+// yamux (hashicorp/yamux spec.md), sans-IO: one session multiplexes many streams
+// over one secure channel. Bytes in via received_bytes(), bytes out via
+// take_bytes_to_send(), happenings via next_event(). No sockets, no clocks.
+//
+// Header (12 bytes, big endian): version(1)=0 | type(1) | flags(2) | stream id(4) | length(4)
+//   types: 0 data, 1 window update, 2 ping, 3 go away
+//   flags: SYN 1, ACK 2, FIN 4, RST 8
+// The client (dialer) opens odd stream ids, the server even ones; stream 0 is the
+// session (ping, go away). Each stream starts with a 256 KiB receive window; the
+// receiver grants more with window updates as the application consumes data, so a
+// slow reader back-pressures the sender.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+
+#include "shardnode/core/bytes.h"
+#include "shardnode/core/result.h"
+
+namespace shardnode::net {
+
+inline constexpr const char* kYamuxProtocolId = "/yamux/1.0.0";
+
+struct YamuxConfig {
+  std::uint32_t initial_window = 256 * 1024;   // spec default; both sides assume it
+  std::uint32_t max_window = 16 * 1024 * 1024; // we may grow our receive window up to this
+  std::size_t max_streams = 1024;              // open streams (both directions) per session
+  std::uint32_t max_frame_data = 1024 * 1024;  // larger data frames are a protocol error
+  std::size_t max_send_buffer = 1024 * 1024;   // per stream: bytes written but not yet sendable
+  std::size_t max_pending_pings = 16;
+};
+
+class YamuxSession {
+ public:
+  enum class GoAwayCode : std::uint32_t { normal = 0, protocol_error = 1, internal_error = 2 };
+
+  struct Event {
+    enum class Kind {
+      stream_opened,   // remote opened stream `id` (we already ACKed it)
+      data,            // stream `id` has data to read()
+      writable,        // stream `id`'s send window reopened after being exhausted
+      remote_closed,   // remote sent FIN: no more data will arrive on `id`
+      reset,           // remote reset `id` (or we did due to its misbehaviour)
+      pong,            // our ping `value` was answered
+      go_away,         // remote is going away (`value` = code)
+    } kind;
+    std::uint32_t id = 0;
+    std::uint32_t value = 0;
+  };
+
+  YamuxSession(bool is_client, YamuxConfig cfg = {});
+
+  // ---- input from the secure channel ----
+  // A protocol violation fails the session: the error is returned, a GO_AWAY with
+  // protocol_error is queued for sending, and every later call fails.
+  Status received_bytes(ByteView bytes);
+
+  // ---- application side ----
+  Result<std::uint32_t> open_stream();   // sends SYN (with the first data or a window update)
+  // Queues data. Data beyond the peer's window waits in a per-stream buffer capped by
+  // max_send_buffer (buffer_full if exceeded: nothing is queued then).
+  Status write(std::uint32_t id, ByteView data);
+  // How much may be queued on `id` now without exceeding the buffer cap.
+  std::size_t write_capacity(std::uint32_t id) const;
+  // Reads up to `max` buffered bytes of `id`; consuming data sends window updates.
+  Bytes read(std::uint32_t id, std::size_t max = SIZE_MAX);
+  std::size_t readable(std::uint32_t id) const;
+  Status close_write(std::uint32_t id);  // FIN after buffered data
+  void reset(std::uint32_t id);          // RST; forgets the stream
+  void ping(std::uint32_t opaque);
+  void go_away(GoAwayCode code = GoAwayCode::normal);
+
+  // ---- output ----
+  Bytes take_bytes_to_send();
+  bool has_bytes_to_send() const { return !out_.empty(); }
+  std::optional<Event> next_event();
+
+  // ---- introspection ----
+  bool failed() const { return failed_; }
+  bool remote_went_away() const { return remote_go_away_; }
+  std::size_t stream_count() const { return streams_.size(); }
+  bool stream_exists(std::uint32_t id) const { return streams_.count(id) != 0; }
+  std::uint32_t send_window(std::uint32_t id) const;   // what the peer lets us send now
+  std::uint32_t recv_window(std::uint32_t id) const;   // what we let the peer send now
+
+ private:
+  struct Stream {
+    std::uint32_t send_window;
+    std::uint32_t recv_window;      // remaining credit granted to the peer
+    std::uint32_t recv_window_max;  // current window size (may grow up to max_window)
+    Bytes recv_buf;                 // received, not yet read
+    Bytes send_buf;                 // written, waiting for send window
+    bool local_syn_sent = false;    // our SYN not yet acknowledged
+    bool need_ack = false;          // we must ACK on next frame
+    bool local_fin = false;         // close_write called
+    bool local_fin_sent = false;
+    bool remote_fin = false;
+    bool blocked = false;           // send window hit 0 with data waiting
+  };
+
+  Status fail(std::error_code ec, std::string msg);
+  // (Implementation helpers are declared in yamux.cpp.)
+  friend struct YamuxImpl;
+
+  bool is_client_;
+  YamuxConfig cfg_;
+  std::uint32_t next_id_;
+  std::map<std::uint32_t, Stream> streams_;
+  Bytes in_;
+  Bytes out_;
+  std::deque<Event> events_;
+  std::size_t pending_pings_ = 0;
+  bool failed_ = false;
+  bool local_go_away_ = false;
+  bool remote_go_away_ = false;
+  Error error_;
+};
+
+}  // namespace shardnode::net
