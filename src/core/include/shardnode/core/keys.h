@@ -67,6 +67,7 @@ class PeerId {
   // The Ed25519 key inlined in an identity multihash, if this id carries one.
   Result<Ed25519PublicKey> public_key() const;
   bool operator==(const PeerId&) const = default;
+  bool operator<(const PeerId& o) const { return mh_ < o.mh_; }
 
  private:
   Bytes mh_;

@@ -68,6 +68,24 @@ class NoiseSession {
   bool failed_ = false;
 };
 
+// The libp2p handshake payload (NoiseHandshakePayload protobuf), decoded. Exposed so
+// payload parsing and signature checks can be tested directly.
+struct NoisePayload {
+  Ed25519PublicKey identity_key;
+  Bytes identity_sig;                       // as received; verify before trusting
+  std::vector<std::string> stream_muxers;   // extensions.stream_muxers
+};
+
+// The signature over "noise-libp2p-static-key:" || static_pub, made with the node key.
+std::array<std::uint8_t, 64> sign_noise_static_key(const NodeKey& identity, ByteView static_pub);
+bool verify_noise_identity_sig(const Ed25519PublicKey& key, ByteView static_pub, ByteView sig);
+
+// Serializes the payload (extensions only when stream_muxers is non-empty).
+Bytes encode_noise_payload(const NoisePayload& payload);
+// Fails with NoiseErrc::bad_payload on unparsable protobuf, a missing key or
+// signature, or an identity key that is not Ed25519. Does not verify the signature.
+Result<NoisePayload> decode_noise_payload(ByteView bytes);
+
 struct NoiseHandshakeOptions {
   // When set (the dialer knows whom it dials), the remote must prove this identity.
   std::optional<PeerId> expected_remote;
@@ -84,6 +102,7 @@ class NoiseHandshake {
 
   // The identity key must outlive the handshake.
   NoiseHandshake(Role role, const NodeKey& identity, NoiseHandshakeOptions opts = {});
+  NoiseHandshake(Role, const NodeKey&&, NoiseHandshakeOptions = {}) = delete;  // would dangle
   ~NoiseHandshake();
   NoiseHandshake(const NoiseHandshake&) = delete;
   NoiseHandshake& operator=(const NoiseHandshake&) = delete;
@@ -110,6 +129,16 @@ class NoiseHandshake {
   Result<Finished> finish();
 
  private:
+  Status process(ByteView msg);            // one complete handshake frame
+  Status read_message_1(ByteView msg);     // responder
+  Status read_message_2(ByteView msg);     // initiator
+  Status read_message_3(ByteView msg);     // responder
+  Status accept_remote_payload(ByteView plaintext);
+  Status queue_message(const Bytes& msg);
+  Bytes local_payload() const;
+  void split();
+  Status fail(Error e);
+
   struct State;
   State* st_;  // owned; symmetric state, keys (wiped on destruction)
   Role role_;

@@ -24,11 +24,14 @@ namespace shardnode::net {
 inline constexpr const char* kYamuxProtocolId = "/yamux/1.0.0";
 
 struct YamuxConfig {
-  std::uint32_t initial_window = 256 * 1024;   // spec default; both sides assume it
-  std::uint32_t max_window = 16 * 1024 * 1024; // we may grow our receive window up to this
+  // Our per-stream receive window. Both sides assume the 256 KiB spec default at
+  // stream start; a larger value is announced as the delta of the SYN/ACK window
+  // update, a smaller one is treated as 256 KiB (the peer may already send that much).
+  std::uint32_t initial_window = 256 * 1024;
+  std::uint32_t max_window = 16 * 1024 * 1024; // caps initial_window (no auto-tuning: no clocks)
   std::size_t max_streams = 1024;              // open streams (both directions) per session
   std::uint32_t max_frame_data = 1024 * 1024;  // larger data frames are a protocol error
-  std::size_t max_send_buffer = 1024 * 1024;   // per stream: bytes written but not yet sendable
+  std::size_t max_send_buffer = 1u << 20;      // per stream: bytes written but not yet sendable
   std::size_t max_pending_pings = 16;
 };
 
@@ -39,7 +42,7 @@ class YamuxSession {
   struct Event {
     enum class Kind {
       stream_opened,   // remote opened stream `id` (we already ACKed it)
-      data,            // stream `id` has data to read()
+      data,            // stream `id` has data to read() (consecutive ones are coalesced)
       writable,        // stream `id`'s send window reopened after being exhausted
       remote_closed,   // remote sent FIN: no more data will arrive on `id`
       reset,           // remote reset `id` (or we did due to its misbehaviour)
@@ -58,18 +61,20 @@ class YamuxSession {
   Status received_bytes(ByteView bytes);
 
   // ---- application side ----
-  Result<std::uint32_t> open_stream();   // sends SYN (with the first data or a window update)
+  // Sends SYN at once as a window update (delta = our window above 256 KiB, normally 0).
+  Result<std::uint32_t> open_stream();
   // Queues data. Data beyond the peer's window waits in a per-stream buffer capped by
   // max_send_buffer (buffer_full if exceeded: nothing is queued then).
   Status write(std::uint32_t id, ByteView data);
   // How much may be queued on `id` now without exceeding the buffer cap.
   std::size_t write_capacity(std::uint32_t id) const;
-  // Reads up to `max` buffered bytes of `id`; consuming data sends window updates.
+  // Reads up to `max` buffered bytes of `id`; once half the window has been consumed a
+  // window update restores it (like go-yamux).
   Bytes read(std::uint32_t id, std::size_t max = SIZE_MAX);
   std::size_t readable(std::uint32_t id) const;
   Status close_write(std::uint32_t id);  // FIN after buffered data
   void reset(std::uint32_t id);          // RST; forgets the stream
-  void ping(std::uint32_t opaque);
+  void ping(std::uint32_t opaque);       // not sent while max_pending_pings are unanswered
   void go_away(GoAwayCode code = GoAwayCode::normal);
 
   // ---- output ----
@@ -89,11 +94,10 @@ class YamuxSession {
   struct Stream {
     std::uint32_t send_window;
     std::uint32_t recv_window;      // remaining credit granted to the peer
-    std::uint32_t recv_window_max;  // current window size (may grow up to max_window)
+    std::uint32_t recv_window_max;  // our window size for this stream
     Bytes recv_buf;                 // received, not yet read
     Bytes send_buf;                 // written, waiting for send window
-    bool local_syn_sent = false;    // our SYN not yet acknowledged
-    bool need_ack = false;          // we must ACK on next frame
+    bool local_syn_sent = false;    // our SYN not yet acknowledged (we ACK inbound SYNs at once)
     bool local_fin = false;         // close_write called
     bool local_fin_sent = false;
     bool remote_fin = false;
@@ -111,7 +115,8 @@ class YamuxSession {
   Bytes in_;
   Bytes out_;
   std::deque<Event> events_;
-  std::size_t pending_pings_ = 0;
+  std::deque<std::uint32_t> pending_pings_;  // opaque values of our unanswered pings
+  std::uint32_t max_remote_id_ = 0;          // highest stream id the remote has opened
   bool failed_ = false;
   bool local_go_away_ = false;
   bool remote_go_away_ = false;

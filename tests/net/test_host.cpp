@@ -1,0 +1,264 @@
+// The host over in-memory pipes and over TCP on loopback: upgrade, identify, ping,
+// streams, limits, dedupe, timeouts, backoff and garbage input. Real-network waits
+// are on events with deadlines; nothing sleeps.
+#include <catch2/catch.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+#include <chrono>
+
+#include "shardnode/net/errors.h"
+#include "shardnode/net/host.h"
+#include "shardnode/net/memory_transport.h"
+#include "shardnode/net/tcp_transport.h"
+
+using namespace shardnode;
+using namespace shardnode::net;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace {
+
+// Runs handlers until `done()` or the deadline; returns done().
+template <class Pred>
+bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds deadline = 10s) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!done() && std::chrono::steady_clock::now() < end) {
+    io.restart();
+    io.run_one_for(20ms);
+  }
+  return done();
+}
+
+struct Node {
+  NodeKey key = NodeKey::generate();
+  std::unique_ptr<Host> host;
+  Multiaddr addr;
+  Node(asio::io_context& io, std::shared_ptr<MemoryNetwork> net, HostConfig cfg = {}) {
+    host = std::make_unique<Host>(io, key, cfg);
+    if (net) host->add_transport(std::make_unique<MemoryTransport>(io, net));
+    else host->add_transport(std::make_unique<TcpTransport>(io));
+    auto a = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"));
+    REQUIRE(a);
+    addr = a->with_peer_id(host->peer_id());
+  }
+};
+
+// Echo protocol used by tests: writes back what it reads, closes on FIN.
+void add_echo(Host& h) {
+  h.set_handler("/test/echo/1.0.0", [](std::shared_ptr<Stream> s) {
+    std::weak_ptr<Stream> w = s;
+    s->on_data([w](ByteView b) {
+      if (auto st = w.lock()) REQUIRE(st->write(b));
+    });
+    s->on_close([w](std::error_code ec) {
+      if (auto st = w.lock(); st && !ec) st->close_write();
+    });
+  });
+}
+
+void connect_ok(asio::io_context& io, Host& from, const Multiaddr& to) {
+  std::optional<Result<PeerId>> r;
+  from.connect(to, [&](Result<PeerId> x) { r = std::move(x); });
+  REQUIRE(run_until(io, [&] { return r.has_value(); }));
+  if (!*r) FAIL(r->error().what());
+}
+
+void both_transports(const std::function<void(asio::io_context&, std::shared_ptr<MemoryNetwork>)>& body) {
+  SECTION("in-memory transport") {
+    asio::io_context io;
+    body(io, std::make_shared<MemoryNetwork>());
+  }
+  SECTION("TCP on loopback") {
+    asio::io_context io;
+    body(io, nullptr);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("two hosts upgrade a connection, identify each other and ping", "[host]") {
+  both_transports([](asio::io_context& io, std::shared_ptr<MemoryNetwork> net) {
+    Node a(io, net), b(io, net);
+    std::optional<IdentifyInfo> a_saw, b_saw;
+    a.host->on_peer_identified([&](const PeerId& p, const IdentifyInfo& i) { if (p == b.host->peer_id()) a_saw = i; });
+    b.host->on_peer_identified([&](const PeerId& p, const IdentifyInfo& i) { if (p == a.host->peer_id()) b_saw = i; });
+    connect_ok(io, *a.host, b.addr);
+    REQUIRE(run_until(io, [&] { return a_saw && b_saw; }));
+    CHECK(PeerId::from_public_key(a_saw->public_key) == b.host->peer_id());
+    CHECK(a_saw->agent_version == "shardnode/0.1.0");
+    CHECK(std::count(a_saw->protocols.begin(), a_saw->protocols.end(), "/ipfs/ping/1.0.0") == 1);
+    REQUIRE(a_saw->listen_addrs.size() == 1);
+    CHECK(a_saw->listen_addrs[0] == b.addr.without_peer_id());
+    CHECK(b.host->connected(a.host->peer_id()));
+
+    std::optional<Result<std::chrono::microseconds>> rtt;
+    a.host->ping(b.host->peer_id(), [&](auto r) { rtt = r; });
+    REQUIRE(run_until(io, [&] { return rtt.has_value(); }));
+    if (!*rtt) FAIL(rtt->error().what());
+    CHECK(rtt->value().count() >= 0);
+  });
+}
+
+TEST_CASE("a stream carries 4 MiB both ways through noise and yamux windows", "[host]") {
+  both_transports([](asio::io_context& io, std::shared_ptr<MemoryNetwork> net) {
+    Node a(io, net), b(io, net);
+    add_echo(*b.host);
+    connect_ok(io, *a.host, b.addr);
+    std::shared_ptr<Stream> s;
+    a.host->new_stream(b.host->peer_id(), {"/test/echo/1.0.0"}, [&](auto r) {
+      REQUIRE(r);
+      s = *r;
+    });
+    REQUIRE(run_until(io, [&] { return s != nullptr; }));
+    CHECK(s->protocol() == "/test/echo/1.0.0");
+    Bytes payload(4 * 1024 * 1024);
+    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>(i * 31 + 7);
+    Bytes got;
+    bool closed = false;
+    s->on_data([&](ByteView d) { got.insert(got.end(), d.begin(), d.end()); });
+    s->on_close([&](std::error_code ec) { CHECK_FALSE(ec); closed = true; });
+    std::size_t sent = 0;
+    auto send_more = [&] {
+      while (sent < payload.size()) {
+        std::size_t n = std::min<std::size_t>({64 * 1024, payload.size() - sent, s->write_capacity()});
+        if (n == 0) return;
+        REQUIRE(s->write(ByteView(payload).subspan(sent, n)));
+        sent += n;
+      }
+      s->close_write();
+    };
+    s->on_writable(send_more);
+    send_more();
+    REQUIRE(run_until(io, [&] {
+      if (sent < payload.size()) send_more();
+      return closed;
+    }, 30s));
+    CHECK(got == payload);
+  });
+}
+
+TEST_CASE("dialing with the wrong /p2p id fails the handshake and backs off", "[host]") {
+  both_transports([](asio::io_context& io, std::shared_ptr<MemoryNetwork> net) {
+    Node a(io, net), b(io, net);
+    const PeerId wrong = PeerId::from_public_key(NodeKey::generate().public_key());
+    const Multiaddr target = b.addr.with_peer_id(wrong);
+    std::optional<Result<PeerId>> r;
+    a.host->connect(target, [&](Result<PeerId> x) { r = std::move(x); });
+    REQUIRE(run_until(io, [&] { return r.has_value(); }));
+    REQUIRE_FALSE(*r);
+    CHECK(r->error().code == NoiseErrc::peer_id_mismatch);
+    CHECK_FALSE(a.host->connected(b.host->peer_id()));
+    r.reset();
+    a.host->connect(target, [&](Result<PeerId> x) { r = std::move(x); });
+    REQUIRE(run_until(io, [&] { return r.has_value(); }));
+    REQUIRE_FALSE(*r);
+    CHECK(r->error().code == HostErrc::dial_backoff);
+    CHECK(a.host->counters().dials_rejected == 1);
+  });
+}
+
+TEST_CASE("one connection per peer: repeated and simultaneous dials are deduplicated", "[host]") {
+  both_transports([](asio::io_context& io, std::shared_ptr<MemoryNetwork> net) {
+    Node a(io, net), b(io, net);
+    int done = 0;
+    a.host->connect(b.addr, [&](Result<PeerId> r) { REQUIRE(r); ++done; });
+    b.host->connect(a.addr, [&](Result<PeerId> r) { REQUIRE(r); ++done; });
+    REQUIRE(run_until(io, [&] { return done == 2; }));
+    // Let duplicate closes settle, then both must agree on exactly one connection.
+    REQUIRE(run_until(io, [&] {
+      return a.host->connection_count() == 1 && b.host->connection_count() == 1 &&
+             a.host->peer_info(b.host->peer_id()) && b.host->peer_info(a.host->peer_id());
+    }));
+    a.host->connect(b.addr, [&](Result<PeerId> r) { REQUIRE(r); ++done; });
+    REQUIRE(run_until(io, [&] { return done == 3; }));
+    CHECK(a.host->connection_count() == 1);
+    std::optional<Result<std::chrono::microseconds>> rtt;
+    a.host->ping(b.host->peer_id(), [&](auto r) { rtt = r; });
+    REQUIRE(run_until(io, [&] { return rtt.has_value(); }));
+    CHECK(rtt->ok());
+  });
+}
+
+TEST_CASE("the inbound connection limit rejects excess peers", "[host]") {
+  asio::io_context io;
+  auto net = std::make_shared<MemoryNetwork>();
+  HostConfig limited;
+  limited.max_inbound = 1;
+  Node server(io, net, limited), c1(io, net), c2(io, net);
+  connect_ok(io, *c1.host, server.addr);
+  std::optional<Result<PeerId>> r;
+  c2.host->connect(server.addr, [&](Result<PeerId> x) { r = std::move(x); });
+  REQUIRE(run_until(io, [&] { return r.has_value(); }));
+  CHECK_FALSE(*r);
+  CHECK(server.host->counters().inbound_rejected == 1);
+  CHECK(server.host->connection_count() == 1);
+}
+
+TEST_CASE("a peer that never answers the upgrade hits the dial timeout", "[host]") {
+  asio::io_context io;
+  asio::ip::tcp::acceptor silent(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::ip::tcp::socket accepted(io);
+  silent.async_accept(accepted, [](const boost::system::error_code&) {});
+  HostConfig cfg;
+  cfg.dial_timeout = 300ms;
+  Node a(io, nullptr, cfg);
+  std::optional<Result<PeerId>> r;
+  const auto t0 = std::chrono::steady_clock::now();
+  a.host->connect(Multiaddr::tcp("127.0.0.1", silent.local_endpoint().port()), [&](Result<PeerId> x) { r = std::move(x); });
+  REQUIRE(run_until(io, [&] { return r.has_value(); }));
+  REQUIRE_FALSE(*r);
+  CHECK(r->error().code == HostErrc::dial_timeout);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+}
+
+TEST_CASE("garbage from a raw TCP client closes that connection and nothing else", "[host][malformed]") {
+  asio::io_context io;
+  Node server(io, nullptr), good(io, nullptr);
+  connect_ok(io, *good.host, server.addr);
+  const auto ep = server.addr.tcp_endpoint();
+  const std::vector<Bytes> inputs = {
+      Bytes(64, 0xff),                                              // bad varint
+      Bytes{0x13, '/', 'x'},                                        // truncated, then EOF
+      {0x13, '/', 'm', 'u', 'l', 't', 'i', 's', 't', 'r', 'e', 'a', 'm', '/', '9', '.', '0', '.', '0', '\n'},
+  };
+  for (const auto& garbage : inputs) {
+    asio::ip::tcp::socket raw(io);
+    raw.connect({asio::ip::make_address(ep->ip), ep->port});
+    asio::write(raw, asio::buffer(garbage));
+    bool closed = false;
+    std::array<std::uint8_t, 256> buf{};
+    std::function<void()> read_all = [&] {
+      raw.async_read_some(asio::buffer(buf), [&](const boost::system::error_code& ec, std::size_t) {
+        if (ec) closed = true;
+        else read_all();
+      });
+    };
+    if (garbage.size() == 3) raw.shutdown(asio::ip::tcp::socket::shutdown_send);
+    read_all();
+    REQUIRE(run_until(io, [&] { return closed; }));
+  }
+  CHECK(server.host->connected(good.host->peer_id()));
+  std::optional<Result<std::chrono::microseconds>> rtt;
+  good.host->ping(server.host->peer_id(), [&](auto r) { rtt = r; });
+  REQUIRE(run_until(io, [&] { return rtt.has_value(); }));
+  CHECK(rtt->ok());
+}
+
+TEST_CASE("an unsupported stream protocol is refused, and closing a host disconnects its peers", "[host]") {
+  asio::io_context io;
+  auto net = std::make_shared<MemoryNetwork>();
+  Node a(io, net), b(io, net);
+  connect_ok(io, *a.host, b.addr);
+  std::optional<Result<std::shared_ptr<Stream>>> r;
+  a.host->new_stream(b.host->peer_id(), {"/not/here/1.0.0"}, [&](auto x) { r = x; });
+  REQUIRE(run_until(io, [&] { return r.has_value(); }));
+  REQUIRE_FALSE(*r);
+  CHECK(r->error().code == MssErrc::not_supported);
+  bool gone = false;
+  a.host->on_peer_disconnected([&](const PeerId& p) { gone = p == b.host->peer_id(); });
+  b.host->close();
+  REQUIRE(run_until(io, [&] { return gone; }));
+  CHECK_FALSE(a.host->connected(b.host->peer_id()));
+}
