@@ -50,4 +50,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$updated" = 1 ] || $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Node.js for the js-libp2p interop tests (js-libp2p 2.x needs Node >= 20).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: installing Debian's nodejs and npm"
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "install-deps: warning: Node.js $(node --version 2>/dev/null) is older than 20; the js-libp2p interop tests need Node >= 20" >&2
+fi
 echo "install-deps: all packages present"

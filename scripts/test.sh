@@ -11,10 +11,14 @@ bash scripts/install-deps.sh
 TOR_DIR=$(bash scripts/build-libtor.sh | tail -n1)
 BUILD=${BUILD_DIR:-build-ci}
 
+# js-libp2p peers for the interop tests, exactly as pinned in package-lock.json.
+( cd tests/interop && npm ci --no-audit --no-fund --loglevel=error )
+
 cmake -S . -B "$BUILD" -G Ninja \
   -DCMAKE_BUILD_TYPE=Debug \
   -DSHARDNODE_WERROR=ON \
   -DSHARDNODE_SANITIZE=ON \
+  -DSHARDNODE_REQUIRE_INTEROP=ON \
   -DSHARDNODE_TOR_DIR="$TOR_DIR"
 cmake --build "$BUILD" -j"$(nproc)"
 

@@ -59,6 +59,15 @@ void Stream::resume() {
   if (auto c = conn_.lock()) c->deliver(shared_from_this());
 }
 
+// Handlers often capture their own stream; dropping them once the stream is over
+// breaks those reference cycles.
+void Stream::drop_handlers() {
+  on_data_ = nullptr;
+  on_close_ = nullptr;
+  on_writable_ = nullptr;
+  on_negotiated_ = nullptr;
+}
+
 // ---------------------------------------------------------------- Connection
 
 Connection::Connection(asio::io_context& io, std::unique_ptr<ByteStream> stream, Direction dir, const NodeKey& key,
@@ -242,9 +251,9 @@ void Connection::on_stream_data(std::shared_ptr<Stream> s) {
   if (!s->mss_) return deliver(s);
   Bytes data = yamux_->read(s->id_);
   if (Status st = s->mss_->received_bytes(data); !st) {
-    // Answer what we can (e.g. "na" was sent already), then reset the stream.
-    stream_reset(*s);
+    // Reset the stream, then tell whoever opened it why.
     auto cb = std::move(s->on_negotiated_);
+    stream_reset(*s);
     if (cb) cb(st.error());
     return;
   }
@@ -298,6 +307,7 @@ void Connection::finish_stream(std::shared_ptr<Stream> s, std::error_code why) {
     auto cb = s->on_close_;
     cb(why);
   }
+  s->drop_handlers();
 }
 
 void Connection::forget_dead_streams() {
@@ -359,6 +369,7 @@ void Connection::stream_reset(Stream& s) {
     auto keep = it->second;
     keep->closed_ = true;
     keep->close_reason_ = make_error_code(HostErrc::closed);
+    keep->drop_handlers();
     streams_.erase(it);
   }
 }
@@ -452,6 +463,7 @@ void Connection::finalize(const Error& why) {
       auto cb = s->on_close_;
       cb(why.code);
     }
+    s->drop_handlers();
   }
   if (cb_.on_closed) {
     auto cb = std::move(cb_.on_closed);

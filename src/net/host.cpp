@@ -28,8 +28,14 @@ Host::Host(asio::io_context& io, const NodeKey& key, HostConfig cfg)
 }
 
 Host::~Host() {
-  *alive_ = false;
   close();
+  *alive_ = false;
+  // Nothing will run the io_context for us any more: end every connection now
+  // rather than lingering for a graceful close.
+  for (auto& [p, c] : std::map(conns_)) c->abort(Error{HostErrc::closed, "host destroyed"});
+  for (auto& [i, c] : std::map(upgrading_)) c->abort(Error{HostErrc::closed, "host destroyed"});
+  conns_.clear();
+  upgrading_.clear();
 }
 
 void Host::add_transport(std::unique_ptr<Transport> t) { transports_.push_back(std::move(t)); }

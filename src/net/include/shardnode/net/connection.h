@@ -58,6 +58,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
  private:
   friend class Connection;
+  void drop_handlers();
   std::weak_ptr<Connection> conn_;
   std::uint32_t id_;
   bool inbound_;
