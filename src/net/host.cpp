@@ -117,31 +117,31 @@ Connection::Ptr Host::make_connection(std::unique_ptr<ByteStream> s, Connection:
 void Host::on_ready(const Connection::Ptr& c) {
   upgrading_.erase(c->id());
   const PeerId peer = c->remote_peer();
-  // Complete the dial this connection belongs to (even if dedupe closes it below:
-  // the caller is connected to the peer either way).
-  std::vector<std::string> finished;
-  for (auto& [key, d] : dials_)
-    if (d->conn == c && !d->done) finished.push_back(key);
-  for (const auto& key : finished) finish_dial(key, peer);
+  bool kept = true;
   auto existing = conns_.find(peer);
   if (existing != conns_.end() && existing->second != c) {
     // Simultaneous connections: both sides keep the one dialed by the smaller peer id.
     const auto dialer_of = [&](const Connection::Ptr& x) {
       return x->direction() == Connection::Direction::outbound ? self_ : peer;
     };
-    const bool keep_new = dialer_of(c) < dialer_of(existing->second);
-    Connection::Ptr loser = keep_new ? existing->second : c;
+    kept = dialer_of(c) < dialer_of(existing->second);
+    Connection::Ptr loser = kept ? existing->second : c;
     ++counters_.duplicate_connections_closed;
-    if (keep_new) existing->second = c;
+    if (kept) existing->second = c;
     loser->close();
-    if (!keep_new) return;
   } else {
     conns_[peer] = c;
     logging::get("net")->info("connected to {} ({}, {})", peer.to_string(), c->remote_address().to_string(),
                               c->direction() == Connection::Direction::outbound ? "outbound" : "inbound");
     if (on_connected_) on_connected_(peer);
   }
-  start_identify(c);
+  // Complete the dials this connection belongs to: the caller is connected to the
+  // peer either way, through this connection or the one kept instead.
+  std::vector<std::string> finished;
+  for (auto& [key, d] : dials_)
+    if (d->conn == c && !d->done) finished.push_back(key);
+  for (const auto& key : finished) finish_dial(key, peer);
+  if (kept) start_identify(c);
 }
 
 void Host::on_closed(const Connection::Ptr& c, const Error& why) {
