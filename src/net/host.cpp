@@ -89,6 +89,12 @@ std::vector<PeerId> Host::peers() const {
   return out;
 }
 
+std::optional<Host::ConnectionInfo> Host::connection_info(const PeerId& peer) const {
+  auto it = conns_.find(peer);
+  if (it == conns_.end()) return std::nullopt;
+  return ConnectionInfo{it->second->direction() == Connection::Direction::outbound, it->second->remote_address()};
+}
+
 std::optional<IdentifyInfo> Host::peer_info(const PeerId& peer) const {
   auto it = infos_.find(peer);
   if (it == infos_.end()) return std::nullopt;
@@ -133,7 +139,7 @@ void Host::on_ready(const Connection::Ptr& c) {
     conns_[peer] = c;
     logging::get("net")->info("connected to {} ({}, {})", peer.to_string(), c->remote_address().to_string(),
                               c->direction() == Connection::Direction::outbound ? "outbound" : "inbound");
-    if (on_connected_) on_connected_(peer);
+    for (const auto& f : std::vector(on_connected_)) f(peer);
   }
   // Complete the dials this connection belongs to: the caller is connected to the
   // peer either way, through this connection or the one kept instead.
@@ -158,7 +164,7 @@ void Host::on_closed(const Connection::Ptr& c, const Error& why) {
   conns_.erase(it);
   infos_.erase(c->remote_peer());
   logging::get("net")->info("disconnected from {}: {}", c->remote_peer().to_string(), why.what());
-  if (on_disconnected_) on_disconnected_(c->remote_peer());
+  for (const auto& f : std::vector(on_disconnected_)) f(c->remote_peer());
 }
 
 void Host::connect(const Multiaddr& addr, ConnectHandler h) {
@@ -311,7 +317,7 @@ void Host::start_identify(const Connection::Ptr& c) {
       if (conns_.count(peer)) infos_[peer] = *info;
       logging::get("net")->debug("identified {}: {} ({} protocols)", peer.to_string(), info->agent_version,
                                  info->protocols.size());
-      if (on_identified_) on_identified_(peer, *info);
+      for (const auto& f : std::vector(on_identified_)) f(peer, *info);
     });
     s->on_close([](std::error_code) {});
   });

@@ -39,7 +39,6 @@ int main(int argc, char** argv) {
   NodeKey key = NodeKey::generate();
   Host host(io, key);
   host.add_transport(std::make_unique<TcpTransport>(io));
-  host.on_peer_identified([](const PeerId& p, const IdentifyInfo& i) { emit(identified(p, i)); });
   int rc = 0;
 
   asio::posix::stream_descriptor in(io, ::dup(0));
@@ -75,6 +74,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     deadline.cancel();
+    host.on_peer_identified([](const PeerId& p, const IdentifyInfo& i) { emit(identified(p, i)); });
     emit({{"event", "listening"}, {"peer", host.peer_id().to_string()},
           {"addrs", {a->with_peer_id(host.peer_id()).to_string()}}});
     watch_stdin();

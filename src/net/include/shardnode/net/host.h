@@ -77,9 +77,19 @@ class Host {
   std::optional<IdentifyInfo> peer_info(const PeerId& peer) const;
   const Counters& counters() const { return counters_; }
 
-  void on_peer_connected(std::function<void(const PeerId&)> f) { on_connected_ = std::move(f); }
-  void on_peer_disconnected(std::function<void(const PeerId&)> f) { on_disconnected_ = std::move(f); }
-  void on_peer_identified(std::function<void(const PeerId&, const IdentifyInfo&)> f) { on_identified_ = std::move(f); }
+  // Listeners accumulate (several services may watch peers); they run on the io thread.
+  void on_peer_connected(std::function<void(const PeerId&)> f) { on_connected_.push_back(std::move(f)); }
+  void on_peer_disconnected(std::function<void(const PeerId&)> f) { on_disconnected_.push_back(std::move(f)); }
+  void on_peer_identified(std::function<void(const PeerId&, const IdentifyInfo&)> f) {
+    on_identified_.push_back(std::move(f));
+  }
+
+  // The kept connection to `peer`: who dialed it and the remote transport address.
+  struct ConnectionInfo {
+    bool outbound;
+    Multiaddr remote_address;
+  };
+  std::optional<ConnectionInfo> connection_info(const PeerId& peer) const;
 
  private:
   struct PendingDial;
@@ -112,8 +122,8 @@ class Host {
   std::map<std::string, Backoff> backoff_;
   std::map<PeerId, IdentifyInfo, std::less<>> infos_;
   Counters counters_;
-  std::function<void(const PeerId&)> on_connected_, on_disconnected_;
-  std::function<void(const PeerId&, const IdentifyInfo&)> on_identified_;
+  std::vector<std::function<void(const PeerId&)>> on_connected_, on_disconnected_;
+  std::vector<std::function<void(const PeerId&, const IdentifyInfo&)>> on_identified_;
   bool closed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
