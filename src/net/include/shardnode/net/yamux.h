@@ -31,7 +31,7 @@ struct YamuxConfig {
   std::uint32_t max_window = 16 * 1024 * 1024; // caps initial_window (no auto-tuning: no clocks)
   std::size_t max_streams = 1024;              // open streams (both directions) per session
   std::uint32_t max_frame_data = 1024 * 1024;  // larger data frames are a protocol error
-  std::size_t max_send_buffer = 1u << 20;      // per stream: bytes written but not yet sendable
+  std::size_t max_send_buffer = 4u << 20;      // per stream: bytes written but not yet sendable (fits a 1 MiB pubsub RPC with room)
   std::size_t max_pending_pings = 16;
 };
 

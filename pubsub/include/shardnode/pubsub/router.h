@@ -1,0 +1,217 @@
+// The pubsub router: floodsub (/floodsub/1.0.0) and gossipsub (/meshsub/1.1.0 and
+// /meshsub/1.2.0 with IDONTWANT), with peer scoring and spam-source flagging.
+//
+// Sans-IO: inputs are peer added/removed, an RPC from a peer, a heartbeat, our own
+// publish/subscribe, and validation results - each with `now`. Outputs are taken:
+// RPCs to send (coalesced per peer), deliveries to the application, peers to
+// disconnect, PX candidates to dial. No sockets, no clocks, no global randomness:
+// the same router runs in a node, in a 1,000-node simulation and in the
+// deanonymization harness.
+//
+// Message policy: StrictNoSign only (from/seqno/signature/key absent), so a relay is
+// indistinguishable from the origin by the message itself. Message ids come from a
+// content hash (configurable).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "shardnode/core/random.h"
+#include "shardnode/core/result.h"
+#include "shardnode/pubsub/mcache.h"
+#include "shardnode/pubsub/score.h"
+#include "shardnode/pubsub/types.h"
+
+namespace shardnode::pubsub {
+
+using MessageIdFn = std::function<MessageId(const Message&)>;
+// Default: the first 20 bytes of SHA-256(u64le(len(topic)) || topic || data).
+MessageId default_message_id(const Message& m);
+
+struct GossipsubConfig {
+  // Mesh degree (gossipsub-v1.0/v1.1 defaults).
+  std::size_t d = 6, d_lo = 4, d_hi = 12, d_lazy = 6, d_score = 4, d_out = 2;
+  Duration heartbeat_interval = std::chrono::seconds(1);
+  Duration fanout_ttl = std::chrono::seconds(60);
+  std::size_t mcache_len = 5, mcache_gossip = 3;
+  Duration seen_ttl = std::chrono::seconds(120);
+  Duration prune_backoff = std::chrono::seconds(60);
+  Duration unsubscribe_backoff = std::chrono::seconds(10);
+  Duration graft_flood_threshold = std::chrono::seconds(10);
+  bool do_px = true;
+  std::size_t prune_peers = 16;                 // PX peers offered in a PRUNE
+  bool flood_publish = true;                    // default for every topic
+  std::set<TopicId> flood_publish_off;          // topics where own messages use the mesh only
+  double gossip_factor = 0.25;
+  std::size_t opportunistic_graft_ticks = 60, opportunistic_graft_peers = 2;
+  std::size_t max_ihave_length = 5000, max_ihave_messages = 10;
+  Duration iwant_followup_time = std::chrono::seconds(3);
+  std::size_t gossip_retransmission = 3;
+  std::size_t idontwant_size_threshold = 1024;  // send IDONTWANT for messages at least this big
+  std::size_t max_idontwant_messages = 1000;    // per peer per heartbeat
+  std::size_t idontwant_ttl_heartbeats = 3;
+  std::size_t max_pending_validations = 1024;
+  std::size_t max_topics_per_peer = 256;
+  std::size_t max_message_size = 1024 * 1024;
+  std::set<PeerId> explicit_peers;
+  MessageIdFn message_id = default_message_id;
+
+  // Scoring and spam sources.
+  bool scoring = true;
+  enum class FlagPolicy { flag_only, disconnect_and_ban };
+  FlagPolicy flag_policy = FlagPolicy::disconnect_and_ban;
+  Duration ban_duration = std::chrono::minutes(10);
+  // Penalty (P7 units) for a GRAFT on a topic we do not know: go ignores these; we
+  // also count them, so a peer that sprays GRAFTs ends up flagged.
+  double unknown_topic_graft_penalty = 1.0;
+  // Penalty (P7 units) per RPC that asks again for a message already sent
+  // gossip_retransmission times (IWANT spam; go only caps the replies).
+  double iwant_excess_penalty = 1.0;
+
+  Status validate() const;
+};
+
+// A synchronous verdict, or nullopt: the application answers later with
+// Router::report_validation().
+using Validator = std::function<std::optional<ValidationResult>(const PeerId& source, const Message&)>;
+
+struct Delivery {
+  TopicId topic;
+  MessageId id;
+  Message message;
+  PeerId source;  // the peer we got it from (ourselves for our own messages)
+};
+
+struct Outgoing {
+  PeerId to;
+  Rpc rpc;
+};
+
+struct FlaggedPeer {
+  PeerId peer;
+  TimePoint since;
+  double score;
+  ScoreBreakdown breakdown;
+};
+
+struct RouterCounters {
+  std::uint64_t messages_received = 0, messages_duplicate = 0, messages_delivered = 0, messages_invalid = 0,
+                messages_ignored = 0, messages_published = 0, messages_forwarded = 0;
+  std::uint64_t validation_queue_dropped = 0, rpcs_graylisted = 0, sign_policy_rejected = 0;
+  std::uint64_t ihave_ignored = 0, iwant_ignored = 0, idontwant_ignored = 0, broken_promises = 0;
+  std::uint64_t graft_rejected = 0, graft_backoff_violations = 0, peers_flagged = 0, subscriptions_ignored = 0;
+  std::uint64_t sends_suppressed_by_idontwant = 0;
+};
+
+class Router {
+ public:
+  Router(PeerId self, GossipsubConfig cfg, Random& rng, PeerScoreParams score_params = PeerScoreParams::defaults(),
+         PeerScoreThresholds thresholds = PeerScoreThresholds::defaults());
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // ---- peers ----
+  // `colocation_key`: what P6 groups peers by (the IP for TCP; empty for onion peers,
+  // which turns P6 off for them). Returns false for a banned peer (close it).
+  bool add_peer(const PeerId& peer, PeerProtocol proto, bool outbound, const std::string& colocation_key,
+                TimePoint now);
+  void remove_peer(const PeerId& peer, TimePoint now);
+
+  // ---- inputs ----
+  void handle_rpc(const PeerId& from, Rpc rpc, TimePoint now);
+  void heartbeat(TimePoint now);
+  void subscribe(const TopicId& topic, TimePoint now);
+  void unsubscribe(const TopicId& topic, TimePoint now);
+  Result<MessageId> publish(const TopicId& topic, Bytes data, TimePoint now);
+  void set_validator(const TopicId& topic, Validator v) { validators_[topic] = std::move(v); }
+  void report_validation(const MessageId& id, ValidationResult r, TimePoint now);
+
+  // ---- outputs ----
+  std::vector<Outgoing> take_sends();
+  std::vector<Delivery> take_deliveries();
+  std::vector<PeerId> take_disconnects();
+  std::vector<PeerId> take_px_candidates();
+  bool has_output() const { return !outbox_.empty() || !deliveries_.empty() || !disconnects_.empty(); }
+
+  // ---- queries ----
+  const PeerId& self() const { return self_; }
+  std::set<PeerId> mesh(const TopicId& topic) const;
+  std::set<PeerId> fanout(const TopicId& topic) const;
+  std::set<PeerId> topic_peers(const TopicId& topic) const;
+  bool subscribed(const TopicId& topic) const { return subscriptions_.count(topic) != 0; }
+  std::size_t peer_count() const { return peers_.size(); }
+  double score(const PeerId& peer, TimePoint now) const;
+  std::vector<FlaggedPeer> flagged_peers() const;
+  bool is_flagged(const PeerId& peer) const { return flagged_.count(peer) != 0; }
+  const RouterCounters& counters() const { return counters_; }
+  const GossipsubConfig& config() const { return cfg_; }
+  PeerScore* scoring() { return score_.get(); }
+  bool in_backoff(const TopicId& topic, const PeerId& peer, TimePoint now) const;
+
+ private:
+  struct PeerState;
+  struct Pending;
+  PeerState* peer(const PeerId& p);
+  Rpc& out(const PeerId& p) { return outbox_[p]; }
+  bool is_gossipsub(const PeerState& ps) const;
+  double peer_score(const PeerId& p, TimePoint now) const;
+
+  void handle_subscription(const PeerId& from, PeerState& ps, const SubOpts& s, TimePoint now);
+  void handle_message(const PeerId& from, Message msg, TimePoint now);
+  void finish_validation(const MessageId& id, Message msg, const PeerId& source, ValidationResult r, TimePoint now);
+  void forward(const MessageId& id, const Message& msg, const PeerId& source, TimePoint now);
+  void handle_ihave(const PeerId& from, PeerState& ps, const ControlIHave& ih, TimePoint now);
+  void handle_iwant(const PeerId& from, PeerState& ps, const ControlIWant& iw, TimePoint now);
+  void handle_graft(const PeerId& from, PeerState& ps, const ControlGraft& g, std::vector<ControlPrune>& prunes,
+                    TimePoint now);
+  void handle_prune(const PeerId& from, PeerState& ps, const ControlPrune& p, TimePoint now);
+  void handle_idontwant(const PeerId& from, PeerState& ps, const ControlIDontWant& d, TimePoint now);
+
+  ControlPrune make_prune(const TopicId& topic, const PeerId& to, bool px, bool unsubscribe, TimePoint now);
+  void add_backoff(const TopicId& topic, const PeerId& peer, Duration d, TimePoint now);
+  void graft_peer(const TopicId& topic, const PeerId& p, TimePoint now);
+  void prune_peer(const TopicId& topic, const PeerId& p, bool px, TimePoint now);
+  void maintain_mesh(const TopicId& topic, TimePoint now);
+  void maintain_fanout(TimePoint now);
+  void emit_gossip(TimePoint now);
+  void check_promises(TimePoint now);
+  void update_flags(TimePoint now);
+  void flag(const PeerId& p, TimePoint now);  // below graylist: log, count, maybe disconnect and ban
+  std::vector<PeerId> select_peers(const TopicId& topic, std::size_t n,
+                                   const std::function<bool(const PeerId&, const PeerState&)>& pred);
+
+  PeerId self_;
+  GossipsubConfig cfg_;
+  Random& rng_;
+  PeerScoreThresholds thresholds_;
+  std::unique_ptr<PeerScore> score_;
+  std::map<PeerId, std::unique_ptr<PeerState>> peers_;
+  std::map<TopicId, std::set<PeerId>> topic_peers_;
+  std::map<TopicId, std::set<PeerId>> mesh_;
+  std::map<TopicId, std::set<PeerId>> fanout_;
+  std::map<TopicId, TimePoint> fanout_last_publish_;
+  std::set<TopicId> subscriptions_;
+  std::map<TopicId, std::map<PeerId, TimePoint>> backoff_;
+  std::map<TopicId, Validator> validators_;
+  MessageCache mcache_;
+  SeenCache seen_;
+  std::unordered_map<MessageId, std::unique_ptr<Pending>, BytesHash> pending_;
+  std::unordered_map<MessageId, std::map<PeerId, TimePoint>, BytesHash> promises_;
+  std::map<PeerId, FlaggedPeer> flagged_;
+  std::map<PeerId, TimePoint> banned_until_;
+  std::map<PeerId, Rpc> outbox_;
+  std::vector<Delivery> deliveries_;
+  std::vector<PeerId> disconnects_;
+  std::vector<PeerId> px_candidates_;
+  RouterCounters counters_;
+  std::uint64_t heartbeat_ticks_ = 0;
+};
+
+}  // namespace shardnode::pubsub

@@ -1,0 +1,75 @@
+// Runs a Router on the live libp2p host: one outbound stream per peer for our RPCs
+// (negotiating /meshsub/1.2.0, /meshsub/1.1.0 or /floodsub/1.0.0), the peer's inbound
+// stream read as uvarint-length-prefixed RPCs, the heartbeat on an Asio timer.
+// Everything runs on the host's io_context thread. An RPC that does not fit in the
+// peer's stream buffer (yamux max_send_buffer) is dropped and counted: a slow peer
+// must not grow our memory.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "shardnode/core/random.h"
+#include "shardnode/net/host.h"
+#include "shardnode/pubsub/codec.h"
+#include "shardnode/pubsub/router.h"
+
+namespace shardnode::pubsub {
+
+struct ServiceConfig {
+  GossipsubConfig gossip;
+  PeerScoreParams score = PeerScoreParams::defaults();
+  PeerScoreThresholds thresholds = PeerScoreThresholds::defaults();
+  CodecLimits limits;
+  Duration heartbeat_initial_delay = std::chrono::milliseconds(100);
+};
+
+struct ServiceCounters {
+  std::uint64_t rpcs_in = 0, rpcs_out = 0, rpcs_malformed = 0, rpcs_dropped_queue_full = 0;
+};
+
+class PubsubService {
+ public:
+  PubsubService(boost::asio::io_context& io, net::Host& host, ServiceConfig cfg);
+  ~PubsubService();
+
+  void start();
+  void stop();
+
+  void subscribe(const TopicId& topic);
+  void unsubscribe(const TopicId& topic);
+  Result<MessageId> publish(const TopicId& topic, Bytes data);
+  void set_validator(const TopicId& topic, Validator v) { router_.set_validator(topic, std::move(v)); }
+  void report_validation(const MessageId& id, ValidationResult r);
+  void on_message(std::function<void(const Delivery&)> f) { on_message_ = std::move(f); }
+
+  Router& router() { return router_; }
+  const ServiceCounters& counters() const { return counters_; }
+  TimePoint now() const { return clock_.now(); }
+
+ private:
+  struct PeerStreams;
+  void on_connected(const PeerId& peer);
+  void on_disconnected(const PeerId& peer);
+  void on_inbound(std::shared_ptr<net::Stream> s);
+  void flush();
+  void schedule_heartbeat(Duration after);
+
+  boost::asio::io_context& io_;
+  net::Host& host_;
+  ServiceConfig cfg_;
+  SecureRandom rng_;
+  SteadyClock clock_;
+  Router router_;
+  std::map<PeerId, std::unique_ptr<PeerStreams>> peers_;
+  boost::asio::steady_timer heartbeat_;
+  std::function<void(const Delivery&)> on_message_;
+  ServiceCounters counters_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool started_ = false;
+};
+
+}  // namespace shardnode::pubsub

@@ -1,0 +1,138 @@
+#include "gossip_sim.h"
+
+#include "shardnode/pubsub/codec.h"
+
+namespace shardnode::pubsub {
+
+GossipSim::GossipSim(GossipSimConfig cfg) : cfg_(std::move(cfg)) {
+  sim::SeededRandom root(cfg_.seed);
+  net_ = std::make_unique<sim::Network<SimRpc>>(sched_, root.fork(0));
+  nodes_.resize(cfg_.nodes);
+  for (Node n = 0; n < cfg_.nodes; ++n) {
+    auto& ns = nodes_[n];
+    // Deterministic identities: a node key from the seeded stream.
+    sim::SeededRandom key_rng = root.fork(1'000'000 + n);
+    Bytes seed(32);
+    for (auto& b : seed) b = static_cast<std::uint8_t>(key_rng.next());
+    ns.id = PeerId::from_public_key(NodeKey::from_seed(seed).value().public_key());
+    ns.rng = std::make_unique<sim::SeededRandom>(root.fork(2'000'000 + n));
+    ns.router = std::make_unique<Router>(ns.id, cfg_.gossip, *ns.rng, cfg_.score, cfg_.thresholds);
+    index_[ns.id] = n;
+    net_->add_node([this, n](sim::NodeIndex from, const SimRpc& rpc) { on_rpc(n, from, rpc); });
+  }
+  sim::SeededRandom topo_rng = root.fork(1);
+  auto topo = sim::random_regular(cfg_.nodes, cfg_.degree, topo_rng);
+  for (const auto& e : topo.edges) link(e.a, e.b);
+  // Heartbeats at a random phase per node, like real nodes started at different times.
+  sim::SeededRandom phase = root.fork(2);
+  const auto period = cfg_.gossip.heartbeat_interval;
+  for (Node n = 0; n < cfg_.nodes; ++n) {
+    const Duration first{static_cast<Duration::rep>(phase.uniform(static_cast<std::uint64_t>(period.count())))};
+    heartbeats_.push_back(sched_.every(period, first, [this, n] {
+      nodes_[n].router->heartbeat(sched_.now());
+      drain(n);
+    }));
+  }
+}
+
+GossipSim::~GossipSim() = default;
+
+std::optional<GossipSim::Node> GossipSim::node_of(const PeerId& p) const {
+  auto it = index_.find(p);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+void GossipSim::link(Node a, Node b) {
+  if (net_->connected(a, b)) return;
+  net_->connect(a, b, cfg_.link);
+  // The lower index "dialed": it is the outbound side (matters for D_out).
+  nodes_[a].router->add_peer(nodes_[b].id, cfg_.protocol, a < b, "", sched_.now());
+  nodes_[b].router->add_peer(nodes_[a].id, cfg_.protocol, b < a, "", sched_.now());
+  drain(a);
+  drain(b);
+}
+
+void GossipSim::subscribe(Node n, const TopicId& topic) {
+  nodes_[n].router->subscribe(topic, sched_.now());
+  drain(n);
+}
+
+void GossipSim::subscribe_all(const TopicId& topic) {
+  for (Node n = 0; n < cfg_.nodes; ++n) subscribe(n, topic);
+}
+
+Result<MessageId> GossipSim::publish(Node n, const TopicId& topic, Bytes data) {
+  auto r = nodes_[n].router->publish(topic, std::move(data), sched_.now());
+  if (r) {
+    nodes_[n].hops[*r] = 0;
+    receptions_[*r];
+  }
+  drain(n);
+  return r;
+}
+
+void GossipSim::send_raw(Node from, Node to, Rpc rpc) {
+  SimRpc s;
+  s.hops.assign(rpc.publish.size(), 0);
+  const std::size_t size = encoded_size(rpc) + 4;
+  s.rpc = std::move(rpc);
+  net_->send(from, to, std::move(s), size);
+}
+
+void GossipSim::on_rpc(Node self, Node from, const SimRpc& in) {
+  auto& ns = nodes_[self];
+  ++stats_.rpcs;
+  ns.receipts += in.rpc.publish.size();
+  stats_.message_receipts += in.rpc.publish.size();
+  if (ns.interceptor) {
+    ns.interceptor(self, from, in.rpc);
+    return;
+  }
+  // Remember the hop count each new message arrived with, for the deliveries below.
+  for (std::size_t i = 0; i < in.rpc.publish.size(); ++i) {
+    const MessageId id = cfg_.gossip.message_id(in.rpc.publish[i]);
+    ns.hops.emplace(id, (i < in.hops.size() ? in.hops[i] : 0) + 1);
+  }
+  ns.router->handle_rpc(nodes_[from].id, in.rpc, sched_.now());
+  drain(self);
+}
+
+void GossipSim::drain(Node n) {
+  auto& ns = nodes_[n];
+  for (auto& d : ns.router->take_deliveries()) {
+    if (d.source == ns.id) continue;
+    auto& rec = receptions_[d.id];
+    if (rec.emplace(n, Reception{sched_.now(), ns.hops.count(d.id) ? ns.hops[d.id] : 0}).second)
+      ++stats_.first_deliveries;
+  }
+  for (const auto& p : ns.router->take_disconnects()) {
+    auto other = node_of(p);
+    if (!other) continue;
+    net_->disconnect(n, *other);
+    ns.router->remove_peer(p, sched_.now());
+    nodes_[*other].router->remove_peer(ns.id, sched_.now());
+  }
+  ns.router->take_px_candidates();
+  for (auto& o : ns.router->take_sends()) {
+    auto to = node_of(o.to);
+    if (!to) continue;
+    SimRpc s;
+    for (const auto& m : o.rpc.publish) {
+      auto it = ns.hops.find(cfg_.gossip.message_id(m));
+      s.hops.push_back(it == ns.hops.end() ? 0 : it->second);
+    }
+    const std::size_t size = encoded_size(o.rpc) + 4;
+    stats_.bytes += size;
+    s.rpc = std::move(o.rpc);
+    net_->send(n, *to, std::move(s), size);
+  }
+}
+
+const std::map<GossipSim::Node, GossipSim::Reception>& GossipSim::receptions(const MessageId& id) const {
+  static const std::map<Node, Reception> kEmpty;
+  auto it = receptions_.find(id);
+  return it == receptions_.end() ? kEmpty : it->second;
+}
+
+}  // namespace shardnode::pubsub

@@ -1,0 +1,101 @@
+// N real gossipsub routers on the simulated network (src/sim), on virtual time,
+// deterministic from one seed. Used by scenario tests, benchmarks and the
+// deanonymization harness. Never linked into a node.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "shardnode/pubsub/router.h"
+#include "shardnode/sim/sim.h"
+
+namespace shardnode::pubsub {
+
+struct GossipSimConfig {
+  std::uint32_t nodes = 100;
+  std::uint32_t degree = 8;                 // random regular connection graph
+  sim::LinkParams link{std::chrono::milliseconds(20), 0.0, 0.0, std::chrono::milliseconds(10)};
+  GossipsubConfig gossip;
+  PeerScoreParams score = PeerScoreParams::defaults();
+  PeerScoreThresholds thresholds = PeerScoreThresholds::defaults();
+  PeerProtocol protocol = PeerProtocol::meshsub_1_2;
+  std::uint64_t seed = 1;
+};
+
+// What travels on a simulated link: an RPC plus, per published message, the hop
+// count the sender had for it (harness bookkeeping; not part of the wire format).
+struct SimRpc {
+  Rpc rpc;
+  std::vector<std::uint32_t> hops;
+};
+
+struct SimStats {
+  std::uint64_t message_receipts = 0;   // every Message received in an RPC
+  std::uint64_t first_deliveries = 0;   // deliveries to the application (not counting the publisher)
+  std::uint64_t rpcs = 0, bytes = 0;
+};
+
+class GossipSim {
+ public:
+  using Node = std::uint32_t;
+  // A behaviour override: gets every RPC sent to `node` instead of its router.
+  using Interceptor = std::function<void(Node self, Node from, const Rpc&)>;
+
+  explicit GossipSim(GossipSimConfig cfg);
+  ~GossipSim();
+
+  std::uint32_t size() const { return cfg_.nodes; }
+  Router& router(Node n) { return *nodes_[n].router; }
+  const PeerId& peer(Node n) const { return nodes_[n].id; }
+  std::optional<Node> node_of(const PeerId& p) const;
+  sim::Scheduler& scheduler() { return sched_; }
+  sim::Network<SimRpc>& network() { return *net_; }
+  TimePoint now() const { return sched_.now(); }
+
+  void subscribe(Node n, const TopicId& topic);
+  void subscribe_all(const TopicId& topic);
+  Result<MessageId> publish(Node n, const TopicId& topic, Bytes data);
+  void run_for(Duration d) { sched_.run_for(d); }
+
+  // Replace a node's router with scripted behaviour (attackers), and send from it.
+  void intercept(Node n, Interceptor f) { nodes_[n].interceptor = std::move(f); }
+  void send_raw(Node from, Node to, Rpc rpc);
+  // Connect two nodes after start (both routers learn of each other).
+  void link(Node a, Node b);
+
+  // First-delivery time and hop count per node for a message.
+  struct Reception {
+    TimePoint at;
+    std::uint32_t hops;
+  };
+  const std::map<Node, Reception>& receptions(const MessageId& id) const;
+  const SimStats& stats() const { return stats_; }
+  std::uint64_t receipts_of(Node n) const { return nodes_[n].receipts; }
+
+ private:
+  struct NodeState {
+    PeerId id;
+    std::unique_ptr<sim::SeededRandom> rng;
+    std::unique_ptr<Router> router;
+    Interceptor interceptor;
+    std::unordered_map<MessageId, std::uint32_t, BytesHash> hops;  // hop count we received each message at
+    std::uint64_t receipts = 0;
+  };
+  void on_rpc(Node self, Node from, const SimRpc& rpc);
+  void drain(Node n);
+
+  GossipSimConfig cfg_;
+  sim::Scheduler sched_;
+  std::unique_ptr<sim::Network<SimRpc>> net_;
+  std::vector<NodeState> nodes_;
+  std::map<PeerId, Node> index_;
+  std::unordered_map<MessageId, std::map<Node, Reception>, BytesHash> receptions_;
+  std::vector<sim::EventHandle> heartbeats_;
+  SimStats stats_;
+};
+
+}  // namespace shardnode::pubsub

@@ -1,0 +1,68 @@
+#include "shardnode/pubsub/mcache.h"
+
+namespace shardnode::pubsub {
+
+MessageCache::MessageCache(std::size_t history_length, std::size_t gossip_length)
+    : gossip_length_(gossip_length), windows_(history_length == 0 ? 1 : history_length) {}
+
+bool MessageCache::put(const MessageId& id, const Message& msg) {
+  if (msgs_.count(id)) return false;
+  msgs_.emplace(id, Entry{msg, {}});
+  windows_.front().push_back({id, msg.topic});
+  return true;
+}
+
+const Message* MessageCache::get(const MessageId& id) const {
+  auto it = msgs_.find(id);
+  return it == msgs_.end() ? nullptr : &it->second.msg;
+}
+
+const Message* MessageCache::get_for_peer(const MessageId& id, const PeerId& peer, std::size_t max_transmissions) {
+  auto it = msgs_.find(id);
+  if (it == msgs_.end()) return nullptr;
+  auto& n = it->second.transmissions[peer];
+  if (n >= max_transmissions) return nullptr;
+  ++n;
+  return &it->second.msg;
+}
+
+std::size_t MessageCache::transmissions(const MessageId& id, const PeerId& peer) const {
+  auto it = msgs_.find(id);
+  if (it == msgs_.end()) return 0;
+  auto t = it->second.transmissions.find(peer);
+  return t == it->second.transmissions.end() ? 0 : t->second;
+}
+
+std::vector<MessageId> MessageCache::gossip_ids(const TopicId& topic) const {
+  std::vector<MessageId> out;
+  std::size_t w = 0;
+  for (const auto& window : windows_) {
+    if (w++ >= gossip_length_) break;
+    for (const auto& e : window)
+      if (e.topic == topic) out.push_back(e.id);
+  }
+  return out;
+}
+
+void MessageCache::shift() {
+  for (const auto& e : windows_.back()) msgs_.erase(e.id);
+  windows_.pop_back();
+  windows_.emplace_front();
+}
+
+bool SeenCache::add(const MessageId& id, TimePoint now) {
+  prune(now);
+  auto [it, fresh] = seen_.emplace(id, now);
+  if (!fresh) return false;
+  order_.emplace_back(now, id);
+  return true;
+}
+
+void SeenCache::prune(TimePoint now) {
+  while (!order_.empty() && order_.front().first + ttl_ <= now) {
+    seen_.erase(order_.front().second);
+    order_.pop_front();
+  }
+}
+
+}  // namespace shardnode::pubsub

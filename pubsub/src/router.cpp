@@ -1,0 +1,467 @@
+// Router: peer bookkeeping, RPC intake, messages, validation, forwarding, control
+// messages. Heartbeat work (mesh upkeep, gossip, promises, flags) is in heartbeat.cpp.
+#include "router_state.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "shardnode/core/log.h"
+#include "shardnode/pubsub/codec.h"
+
+namespace shardnode::pubsub {
+
+MessageId default_message_id(const Message& m) {
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  std::uint8_t len[8];
+  std::uint64_t n = m.topic.size();
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(n >> (8 * i));
+  crypto_hash_sha256_update(&st, len, sizeof len);
+  crypto_hash_sha256_update(&st, reinterpret_cast<const std::uint8_t*>(m.topic.data()), m.topic.size());
+  crypto_hash_sha256_update(&st, m.data.data(), m.data.size());
+  std::uint8_t out[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&st, out);
+  return MessageId(out, out + 20);
+}
+
+Status GossipsubConfig::validate() const {
+  auto bad = [](std::string m) { return Error{PubsubErrc::malformed, "gossipsub config: " + std::move(m)}; };
+  if (!(d_lo <= d && d <= d_hi)) return bad("need d_lo <= d <= d_hi");
+  if (d_score > d) return bad("need d_score <= d");
+  if (!(d_out < d_lo && d_out <= d / 2)) return bad("need d_out < d_lo and d_out <= d/2");
+  if (mcache_gossip > mcache_len || mcache_len == 0) return bad("need 0 < mcache_gossip <= mcache_len");
+  if (heartbeat_interval <= Duration::zero()) return bad("heartbeat_interval must be positive");
+  if (gossip_factor < 0.0 || gossip_factor > 1.0) return bad("gossip_factor must be in [0, 1]");
+  if (!message_id) return bad("message_id function missing");
+  return {};
+}
+
+Router::Router(PeerId self, GossipsubConfig cfg, Random& rng, PeerScoreParams score_params,
+               PeerScoreThresholds thresholds)
+    : self_(std::move(self)),
+      cfg_(std::move(cfg)),
+      rng_(rng),
+      thresholds_(thresholds),
+      mcache_(cfg_.mcache_len, cfg_.mcache_gossip),
+      seen_(cfg_.seen_ttl) {
+  if (cfg_.scoring) score_ = std::make_unique<PeerScore>(std::move(score_params));
+}
+
+Router::~Router() = default;
+
+Router::PeerState* Router::peer(const PeerId& p) {
+  auto it = peers_.find(p);
+  return it == peers_.end() ? nullptr : it->second.get();
+}
+
+bool Router::is_gossipsub(const PeerState& ps) const { return ps.proto != PeerProtocol::floodsub; }
+
+double Router::peer_score(const PeerId& p, TimePoint now) const { return score_ ? score_->score(p, now) : 0.0; }
+double Router::score(const PeerId& p, TimePoint now) const { return peer_score(p, now); }
+
+bool Router::in_backoff(const TopicId& topic, const PeerId& p, TimePoint now) const {
+  auto t = backoff_.find(topic);
+  if (t == backoff_.end()) return false;
+  auto it = t->second.find(p);
+  return it != t->second.end() && now < it->second;
+}
+
+void Router::add_backoff(const TopicId& topic, const PeerId& p, Duration d, TimePoint now) {
+  auto& until = backoff_[topic][p];
+  until = std::max(until, now + d);
+}
+
+bool Router::add_peer(const PeerId& p, PeerProtocol proto, bool outbound, const std::string& colocation_key,
+                      TimePoint now) {
+  if (auto b = banned_until_.find(p); b != banned_until_.end()) {
+    if (now < b->second) return false;
+    banned_until_.erase(b);
+  }
+  if (peers_.count(p)) return true;
+  auto ps = std::make_unique<PeerState>();
+  ps->proto = proto;
+  ps->outbound = outbound;
+  peers_[p] = std::move(ps);
+  if (score_) score_->add_peer(p, colocation_key, now);
+  // Tell the new peer what we are subscribed to.
+  for (const auto& t : subscriptions_) out(p).subscriptions.push_back({true, t});
+  return true;
+}
+
+void Router::remove_peer(const PeerId& p, TimePoint now) {
+  auto it = peers_.find(p);
+  if (it == peers_.end()) return;
+  for (const auto& t : it->second->topics) {
+    topic_peers_[t].erase(p);
+    if (mesh_[t].erase(p) && score_) score_->prune(p, t, now);
+    fanout_[t].erase(p);
+  }
+  for (auto& [t, m] : mesh_) m.erase(p);
+  peers_.erase(it);
+  outbox_.erase(p);
+  if (score_) score_->remove_peer(p, now);
+}
+
+// ------------------------------------------------------------------ intake
+
+void Router::handle_rpc(const PeerId& from, Rpc rpc, TimePoint now) {
+  PeerState* ps = peer(from);
+  if (!ps) return;
+  if (score_ && peer_score(from, now) < thresholds_.graylist) {
+    ++counters_.rpcs_graylisted;
+    flag(from, now);
+    return;
+  }
+  for (const auto& s : rpc.subscriptions) handle_subscription(from, *ps, s, now);
+  for (auto& m : rpc.publish) handle_message(from, std::move(m), now);
+  if (!is_gossipsub(*ps)) return;  // floodsub has no control messages
+  std::vector<ControlPrune> prunes;
+  for (const auto& ih : rpc.control.ihave) handle_ihave(from, *ps, ih, now);
+  for (const auto& iw : rpc.control.iwant) handle_iwant(from, *ps, iw, now);
+  for (const auto& g : rpc.control.graft) handle_graft(from, *ps, g, prunes, now);
+  for (const auto& p : rpc.control.prune) handle_prune(from, *ps, p, now);
+  for (const auto& d : rpc.control.idontwant) handle_idontwant(from, *ps, d, now);
+  if (!prunes.empty()) {
+    auto& o = out(from).control.prune;
+    o.insert(o.end(), prunes.begin(), prunes.end());
+  }
+}
+
+void Router::handle_subscription(const PeerId& from, PeerState& ps, const SubOpts& s, TimePoint now) {
+  if (s.subscribe) {
+    if (ps.topics.count(s.topic)) return;
+    if (ps.topics.size() >= cfg_.max_topics_per_peer) {
+      ++counters_.subscriptions_ignored;
+      return;
+    }
+    ps.topics.insert(s.topic);
+    topic_peers_[s.topic].insert(from);
+  } else {
+    if (!ps.topics.erase(s.topic)) return;
+    topic_peers_[s.topic].erase(from);
+    if (mesh_[s.topic].erase(from) && score_) score_->prune(from, s.topic, now);
+    fanout_[s.topic].erase(from);
+  }
+}
+
+void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
+  ++counters_.messages_received;
+  if (Status st = check_strict_no_sign(msg); !st) {
+    // The whole point of StrictNoSign is that messages name nobody: reject (P4).
+    ++counters_.sign_policy_rejected;
+    ++counters_.messages_invalid;
+    if (score_) score_->reject_message(from, cfg_.message_id(msg), msg.topic, RejectReason::signature_policy, now);
+    return;
+  }
+  if (msg.data.size() > cfg_.max_message_size) {
+    ++counters_.messages_invalid;
+    if (score_) score_->reject_message(from, cfg_.message_id(msg), msg.topic, RejectReason::invalid, now);
+    return;
+  }
+  if (!subscriptions_.count(msg.topic)) {
+    ++counters_.messages_ignored;
+    return;
+  }
+  const MessageId id = cfg_.message_id(msg);
+  // A delivery fulfils any IWANT promise for it.
+  if (auto pr = promises_.find(id); pr != promises_.end()) promises_.erase(pr);
+  if (!seen_.add(id, now)) {
+    ++counters_.messages_duplicate;
+    if (score_) score_->duplicate_message(from, id, msg.topic, now);
+    return;
+  }
+  if (score_) score_->validate_message(id, msg.topic, now);
+
+  // gossipsub v1.2: tell mesh peers not to send us this one (before validation).
+  if (msg.data.size() >= cfg_.idontwant_size_threshold) {
+    for (const auto& p : mesh_[msg.topic]) {
+      if (p == from) continue;
+      PeerState* mp = peer(p);
+      if (mp && mp->proto == PeerProtocol::meshsub_1_2) out(p).control.idontwant.push_back({{id}});
+    }
+  }
+
+  auto v = validators_.find(msg.topic);
+  std::optional<ValidationResult> verdict = ValidationResult::accept;
+  if (v != validators_.end() && v->second) verdict = v->second(from, msg);
+  if (verdict) return finish_validation(id, std::move(msg), from, *verdict, now);
+  if (pending_.size() >= cfg_.max_pending_validations) {
+    ++counters_.validation_queue_dropped;
+    if (score_) score_->reject_message(from, id, msg.topic, RejectReason::queue_full, now);
+    return;
+  }
+  pending_[id] = std::make_unique<Pending>(Pending{std::move(msg), from, now});
+}
+
+void Router::report_validation(const MessageId& id, ValidationResult r, TimePoint now) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  auto p = std::move(it->second);
+  pending_.erase(it);
+  finish_validation(id, std::move(p->msg), p->source, r, now);
+}
+
+void Router::finish_validation(const MessageId& id, Message msg, const PeerId& source, ValidationResult r,
+                               TimePoint now) {
+  if (r == ValidationResult::reject) {
+    ++counters_.messages_invalid;
+    if (score_) score_->reject_message(source, id, msg.topic, RejectReason::invalid, now);
+    return;
+  }
+  if (r == ValidationResult::ignore) {
+    ++counters_.messages_ignored;
+    if (score_) score_->reject_message(source, id, msg.topic, RejectReason::ignored, now);
+    return;
+  }
+  if (score_) score_->deliver_message(source, id, msg.topic, now);
+  mcache_.put(id, msg);
+  forward(id, msg, source, now);
+  ++counters_.messages_delivered;
+  deliveries_.push_back({msg.topic, id, std::move(msg), source});
+}
+
+void Router::forward(const MessageId& id, const Message& msg, const PeerId& source, TimePoint now) {
+  std::set<PeerId> to;
+  const auto& tp = topic_peers_[msg.topic];
+  for (const auto& p : tp) {
+    PeerState* ps = peer(p);
+    if (!ps || p == source) continue;
+    const bool flood = !is_gossipsub(*ps) || cfg_.explicit_peers.count(p);
+    if (flood && peer_score(p, now) >= thresholds_.publish) to.insert(p);
+  }
+  for (const auto& p : mesh_[msg.topic])
+    if (p != source) to.insert(p);
+  for (const auto& p : to) {
+    PeerState* ps = peer(p);
+    if (!ps) continue;
+    if (ps->dont_send.count(id)) {
+      ++counters_.sends_suppressed_by_idontwant;
+      continue;
+    }
+    out(p).publish.push_back(msg);
+    ++counters_.messages_forwarded;
+  }
+}
+
+Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint now) {
+  if (data.size() > cfg_.max_message_size)
+    return Error{PubsubErrc::too_large, "message of " + std::to_string(data.size()) + " bytes exceeds " +
+                                            std::to_string(cfg_.max_message_size)};
+  Message msg;
+  msg.data = std::move(data);
+  msg.topic = topic;
+  const MessageId id = cfg_.message_id(msg);
+  if (!seen_.add(id, now)) return Error{PubsubErrc::malformed, "duplicate message (same content seen recently)"};
+  mcache_.put(id, msg);
+  ++counters_.messages_published;
+
+  std::set<PeerId> to;
+  const bool flood = cfg_.flood_publish && !cfg_.flood_publish_off.count(topic);
+  for (const auto& p : topic_peers_[topic]) {
+    PeerState* ps = peer(p);
+    if (!ps) continue;
+    if ((flood || !is_gossipsub(*ps) || cfg_.explicit_peers.count(p)) && peer_score(p, now) >= thresholds_.publish)
+      to.insert(p);
+  }
+  if (!flood) {
+    if (subscriptions_.count(topic)) {
+      for (const auto& p : mesh_[topic]) to.insert(p);
+    } else {
+      auto& f = fanout_[topic];
+      if (f.empty()) {
+        auto picked = select_peers(topic, cfg_.d, [&](const PeerId& p, const PeerState& ps) {
+          return is_gossipsub(ps) && !cfg_.explicit_peers.count(p) && peer_score(p, now) >= thresholds_.publish;
+        });
+        f.insert(picked.begin(), picked.end());
+      }
+      for (const auto& p : f) to.insert(p);
+      fanout_last_publish_[topic] = now;
+    }
+  }
+  for (const auto& p : to) out(p).publish.push_back(msg);
+  if (subscriptions_.count(topic)) deliveries_.push_back({topic, id, msg, self_});
+  return id;
+}
+
+void Router::subscribe(const TopicId& topic, TimePoint now) {
+  if (!subscriptions_.insert(topic).second) return;
+  for (const auto& [p, ps] : peers_) out(p).subscriptions.push_back({true, topic});
+  // Join: start from fanout peers, then fill up to D.
+  auto& m = mesh_[topic];
+  if (auto f = fanout_.find(topic); f != fanout_.end()) {
+    for (const auto& p : f->second)
+      if (peer_score(p, now) >= 0.0 && !in_backoff(topic, p, now)) m.insert(p);
+    fanout_.erase(f);
+    fanout_last_publish_.erase(topic);
+  }
+  if (m.size() < cfg_.d) {
+    auto more = select_peers(topic, cfg_.d - m.size(), [&](const PeerId& p, const PeerState& ps) {
+      return is_gossipsub(ps) && !m.count(p) && !cfg_.explicit_peers.count(p) && !in_backoff(topic, p, now) &&
+             peer_score(p, now) >= 0.0;
+    });
+    m.insert(more.begin(), more.end());
+  }
+  for (const auto& p : m) {
+    out(p).control.graft.push_back({topic});
+    if (score_) score_->graft(p, topic, now);
+  }
+}
+
+void Router::unsubscribe(const TopicId& topic, TimePoint now) {
+  if (!subscriptions_.erase(topic)) return;
+  for (const auto& [p, ps] : peers_) out(p).subscriptions.push_back({false, topic});
+  auto m = std::move(mesh_[topic]);
+  mesh_.erase(topic);
+  for (const auto& p : m) {
+    out(p).control.prune.push_back(make_prune(topic, p, true, true, now));
+    add_backoff(topic, p, cfg_.unsubscribe_backoff, now);
+    if (score_) score_->prune(p, topic, now);
+  }
+}
+
+// ------------------------------------------------------------------ control
+
+void Router::handle_ihave(const PeerId& from, PeerState& ps, const ControlIHave& ih, TimePoint now) {
+  if (peer_score(from, now) < thresholds_.gossip || !subscriptions_.count(ih.topic)) {
+    ++counters_.ihave_ignored;
+    return;
+  }
+  if (++ps.ihave_this_heartbeat > cfg_.max_ihave_messages) {
+    ++counters_.ihave_ignored;
+    return;
+  }
+  if (ps.iasked_this_heartbeat >= cfg_.max_ihave_length) {
+    ++counters_.ihave_ignored;
+    return;
+  }
+  std::vector<MessageId> want;
+  for (const auto& id : ih.ids)
+    if (!seen_.contains(id) && !pending_.count(id)) want.push_back(id);
+  if (want.empty()) return;
+  rng_.shuffle(want);
+  const std::size_t room = cfg_.max_ihave_length - ps.iasked_this_heartbeat;
+  if (want.size() > room) want.resize(room);
+  ps.iasked_this_heartbeat += want.size();
+  // Track one random promise per IWANT (as go does): a peer that advertises and
+  // never delivers pays P7.
+  const MessageId& promised = want[static_cast<std::size_t>(rng_.uniform(want.size()))];
+  promises_[promised].emplace(from, now + cfg_.iwant_followup_time);
+  out(from).control.iwant.push_back({std::move(want)});
+}
+
+void Router::handle_iwant(const PeerId& from, PeerState& ps, const ControlIWant& iw, TimePoint now) {
+  (void)ps;
+  if (peer_score(from, now) < thresholds_.gossip) {
+    ++counters_.iwant_ignored;
+    // Still count re-requests of messages it already had its share of: otherwise an
+    // IWANT spammer hovers just below the gossip threshold and is never graylisted.
+    const bool excess = std::any_of(iw.ids.begin(), iw.ids.end(), [&](const MessageId& id) {
+      return mcache_.transmissions(id, from) >= cfg_.gossip_retransmission;
+    });
+    if (excess && score_) score_->add_penalty(from, cfg_.iwant_excess_penalty);
+    return;
+  }
+  bool excess = false;
+  for (const auto& id : iw.ids) {
+    const Message* m = mcache_.get_for_peer(id, from, cfg_.gossip_retransmission);
+    if (!m) {
+      ++counters_.iwant_ignored;
+      // Asking again for a message we already sent it gossip_retransmission times is
+      // not something an honest peer does (go only caps it; we also count it).
+      excess = excess || mcache_.get(id) != nullptr;
+      continue;
+    }
+    out(from).publish.push_back(*m);
+  }
+  if (excess && score_) score_->add_penalty(from, cfg_.iwant_excess_penalty);
+}
+
+void Router::handle_graft(const PeerId& from, PeerState& ps, const ControlGraft& g, std::vector<ControlPrune>& prunes,
+                          TimePoint now) {
+  (void)ps;
+  if (!subscriptions_.count(g.topic)) {
+    // Unknown topic: no PX (it would leak our peers); count the behaviour.
+    ++counters_.graft_rejected;
+    if (score_ && cfg_.unknown_topic_graft_penalty > 0.0) score_->add_penalty(from, cfg_.unknown_topic_graft_penalty);
+    return;
+  }
+  auto& m = mesh_[g.topic];
+  if (m.count(from)) return;
+  if (cfg_.explicit_peers.count(from)) {
+    ++counters_.graft_rejected;
+    prunes.push_back(make_prune(g.topic, from, false, false, now));
+    return;
+  }
+  const double s = peer_score(from, now);
+  if (auto t = backoff_.find(g.topic); t != backoff_.end()) {
+    if (auto b = t->second.find(from); b != t->second.end() && now < b->second) {
+      // GRAFT during backoff (P7); a GRAFT right after the PRUNE counts double.
+      ++counters_.graft_backoff_violations;
+      if (score_) {
+        score_->add_penalty(from, 1.0);
+        const TimePoint pruned_at = b->second - cfg_.prune_backoff;
+        if (now < pruned_at + cfg_.graft_flood_threshold) score_->add_penalty(from, 1.0);
+      }
+      add_backoff(g.topic, from, cfg_.prune_backoff, now);
+      prunes.push_back(make_prune(g.topic, from, false, false, now));
+      return;
+    }
+  }
+  if (s < 0.0 || (m.size() >= cfg_.d_hi && !peers_[from]->outbound)) {
+    ++counters_.graft_rejected;
+    prunes.push_back(make_prune(g.topic, from, s >= 0.0, false, now));
+    add_backoff(g.topic, from, cfg_.prune_backoff, now);
+    return;
+  }
+  m.insert(from);
+  if (score_) score_->graft(from, g.topic, now);
+}
+
+void Router::handle_prune(const PeerId& from, PeerState& ps, const ControlPrune& p, TimePoint now) {
+  (void)ps;
+  if (mesh_[p.topic].erase(from) && score_) score_->prune(from, p.topic, now);
+  Duration backoff = cfg_.prune_backoff;
+  if (p.backoff_seconds) backoff = std::chrono::seconds(std::min<std::uint64_t>(*p.backoff_seconds, 24 * 3600));
+  add_backoff(p.topic, from, backoff, now);
+  if (!cfg_.do_px || p.peers.empty() || peer_score(from, now) < thresholds_.accept_px) return;
+  std::size_t taken = 0;
+  for (const auto& info : p.peers) {
+    if (taken >= cfg_.prune_peers) break;
+    auto id = PeerId::from_bytes(info.peer_id);
+    if (!id || *id == self_ || peers_.count(*id)) continue;
+    px_candidates_.push_back(*id);
+    ++taken;
+  }
+}
+
+void Router::handle_idontwant(const PeerId& from, PeerState& ps, const ControlIDontWant& d, TimePoint now) {
+  (void)from;
+  (void)now;
+  if (ps.proto != PeerProtocol::meshsub_1_2) return;
+  for (const auto& id : d.ids) {
+    if (ps.idontwant_this_heartbeat >= cfg_.max_idontwant_messages) {
+      ++counters_.idontwant_ignored;
+      return;
+    }
+    ++ps.idontwant_this_heartbeat;
+    ps.dont_send[id] = heartbeat_ticks_ + cfg_.idontwant_ttl_heartbeats;
+  }
+}
+
+ControlPrune Router::make_prune(const TopicId& topic, const PeerId& to, bool px, bool unsubscribe, TimePoint now) {
+  ControlPrune p;
+  p.topic = topic;
+  const Duration b = unsubscribe ? cfg_.unsubscribe_backoff : cfg_.prune_backoff;
+  p.backoff_seconds = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(b).count());
+  PeerState* ps = peer(to);
+  if (px && cfg_.do_px && ps && ps->proto != PeerProtocol::meshsub_1_0) {
+    auto picks = select_peers(topic, cfg_.prune_peers, [&](const PeerId& q, const PeerState&) {
+      return q != to && peer_score(q, now) >= 0.0;
+    });
+    for (const auto& pk : picks) p.peers.push_back({pk.bytes(), std::nullopt});
+  }
+  return p;
+}
+
+}  // namespace shardnode::pubsub

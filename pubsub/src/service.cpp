@@ -1,0 +1,187 @@
+#include "shardnode/pubsub/service.h"
+
+#include "shardnode/core/log.h"
+#include "shardnode/net/framing.h"
+
+namespace shardnode::pubsub {
+namespace asio = boost::asio;
+
+struct PubsubService::PeerStreams {
+  std::shared_ptr<net::Stream> out;   // ours, for sending
+  PeerProtocol proto = PeerProtocol::meshsub_1_1;
+  bool added = false;                 // known to the router
+  std::vector<Rpc> early_in;          // RPCs that arrived before our stream was ready (bounded)
+};
+
+namespace {
+constexpr std::size_t kMaxEarlyRpcs = 64;
+
+PeerProtocol protocol_of(const std::string& id) {
+  if (id == kMeshsub12Id) return PeerProtocol::meshsub_1_2;
+  if (id == kMeshsub11Id) return PeerProtocol::meshsub_1_1;
+  if (id == kMeshsub10Id) return PeerProtocol::meshsub_1_0;
+  return PeerProtocol::floodsub;
+}
+}  // namespace
+
+PubsubService::PubsubService(asio::io_context& io, net::Host& host, ServiceConfig cfg)
+    : io_(io),
+      host_(host),
+      cfg_(std::move(cfg)),
+      router_(host.peer_id(), cfg_.gossip, rng_, cfg_.score, cfg_.thresholds),
+      heartbeat_(io) {}
+
+PubsubService::~PubsubService() {
+  *alive_ = false;
+  stop();
+}
+
+void PubsubService::start() {
+  if (started_) return;
+  started_ = true;
+  for (const char* proto : {kMeshsub12Id, kMeshsub11Id, kMeshsub10Id, kFloodsubId})
+    host_.set_handler(proto, [this, alive = alive_](std::shared_ptr<net::Stream> s) {
+      if (*alive) on_inbound(std::move(s));
+    });
+  host_.on_peer_connected([this, alive = alive_](const PeerId& p) { if (*alive && started_) on_connected(p); });
+  host_.on_peer_disconnected([this, alive = alive_](const PeerId& p) { if (*alive) on_disconnected(p); });
+  for (const auto& p : host_.peers()) on_connected(p);
+  schedule_heartbeat(cfg_.heartbeat_initial_delay);
+}
+
+void PubsubService::stop() {
+  if (!started_) return;
+  started_ = false;
+  heartbeat_.cancel();
+  for (auto& [p, ps] : peers_)
+    if (ps->out) ps->out->close_write();
+  peers_.clear();
+}
+
+void PubsubService::schedule_heartbeat(Duration after) {
+  heartbeat_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(after));
+  heartbeat_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive || !started_) return;
+    router_.heartbeat(now());
+    flush();
+    schedule_heartbeat(cfg_.gossip.heartbeat_interval);
+  });
+}
+
+void PubsubService::on_connected(const PeerId& peer) {
+  if (peers_.count(peer)) return;
+  peers_[peer] = std::make_unique<PeerStreams>();
+  host_.new_stream(peer, {kMeshsub12Id, kMeshsub11Id, kFloodsubId},
+                   [this, alive = alive_, peer](Result<std::shared_ptr<net::Stream>> r) {
+                     if (!*alive) return;
+                     auto it = peers_.find(peer);
+                     if (it == peers_.end()) return;
+                     if (!r) {
+                       logging::get("pubsub")->debug("{} speaks no pubsub protocol: {}", peer.to_string(),
+                                                     r.error().what());
+                       return;
+                     }
+                     auto& ps = *it->second;
+                     ps.out = *r;
+                     ps.proto = protocol_of((*r)->protocol());
+                     ps.out->on_data([](ByteView) {});  // nothing comes back on our stream
+                     auto info = host_.connection_info(peer);
+                     // P6 is keyed on the remote IP for TCP; onion peers have none (empty key: P6 off).
+                     std::string coloc;
+                     if (info) {
+                       if (auto ep = info->remote_address.tcp_endpoint()) coloc = ep->ip;
+                     }
+                     if (!router_.add_peer(peer, ps.proto, info && info->outbound, coloc, now())) {
+                       host_.disconnect(peer);
+                       return;
+                     }
+                     ps.added = true;
+                     for (auto& rpc : std::exchange(ps.early_in, {})) router_.handle_rpc(peer, std::move(rpc), now());
+                     flush();
+                   });
+}
+
+void PubsubService::on_disconnected(const PeerId& peer) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) return;
+  if (it->second->added) router_.remove_peer(peer, now());
+  peers_.erase(it);
+  flush();
+}
+
+void PubsubService::on_inbound(std::shared_ptr<net::Stream> s) {
+  const PeerId peer = s->remote_peer();
+  auto reader = std::make_shared<net::LengthPrefixedReader>(cfg_.limits.max_rpc_size);
+  std::weak_ptr<net::Stream> weak = s;
+  s->on_data([this, alive = alive_, peer, reader, weak](ByteView b) {
+    if (!*alive) return;
+    if (Status st = reader->received_bytes(b); !st) {
+      ++counters_.rpcs_malformed;
+      logging::get("pubsub")->debug("{}: {}", peer.to_string(), st.error().what());
+      if (auto strm = weak.lock()) strm->reset();
+      return;
+    }
+    while (auto body = reader->next()) {
+      auto rpc = decode_rpc(*body, cfg_.limits);
+      if (!rpc) {
+        ++counters_.rpcs_malformed;
+        logging::get("pubsub")->debug("{}: {}", peer.to_string(), rpc.error().what());
+        continue;
+      }
+      ++counters_.rpcs_in;
+      auto it = peers_.find(peer);
+      if (it == peers_.end()) continue;
+      if (!it->second->added) {
+        // Their stream can beat ours: keep the first RPCs (subscriptions) for later.
+        if (it->second->early_in.size() < kMaxEarlyRpcs) it->second->early_in.push_back(std::move(*rpc));
+        else ++counters_.rpcs_dropped_queue_full;
+        continue;
+      }
+      router_.handle_rpc(peer, std::move(*rpc), now());
+    }
+    flush();
+  });
+  s->on_close([](std::error_code) {});
+}
+
+void PubsubService::flush() {
+  for (auto& o : router_.take_sends()) {
+    auto it = peers_.find(o.to);
+    if (it == peers_.end() || !it->second->out) continue;
+    Bytes wire = net::length_prefixed(encode_rpc(o.rpc));
+    auto& out = *it->second->out;
+    if (out.write_capacity() < wire.size()) {
+      ++counters_.rpcs_dropped_queue_full;
+      continue;
+    }
+    if (out.write(wire)) ++counters_.rpcs_out;
+    else ++counters_.rpcs_dropped_queue_full;
+  }
+  for (auto& d : router_.take_deliveries())
+    if (on_message_) on_message_(d);
+  for (const auto& p : router_.take_disconnects()) host_.disconnect(p);
+  router_.take_px_candidates();  // dialing PX peers needs their addresses (signed records): not yet
+}
+
+void PubsubService::subscribe(const TopicId& topic) {
+  router_.subscribe(topic, now());
+  flush();
+}
+
+void PubsubService::unsubscribe(const TopicId& topic) {
+  router_.unsubscribe(topic, now());
+  flush();
+}
+
+Result<MessageId> PubsubService::publish(const TopicId& topic, Bytes data) {
+  auto r = router_.publish(topic, std::move(data), now());
+  flush();
+  return r;
+}
+
+void PubsubService::report_validation(const MessageId& id, ValidationResult r) {
+  router_.report_validation(id, r, now());
+  flush();
+}
+
+}  // namespace shardnode::pubsub

@@ -1,0 +1,315 @@
+// The gossipsub router driven directly: one router under test, peers played by the
+// test through RPCs, time passed explicitly. No sockets, no sleeps.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "shardnode/pubsub/router.h"
+
+using namespace shardnode;
+using namespace shardnode::pubsub;
+using namespace std::chrono_literals;
+
+namespace {
+
+class TestRandom final : public Random {
+ public:
+  explicit TestRandom(std::uint64_t seed) : s_(seed) {}
+  std::uint64_t next_u64() override {  // splitmix64
+    std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  std::uint64_t s_;
+};
+
+const TopicId kTopic = "/shardnode/shard/0/collations/1";
+
+PeerId new_peer() { return PeerId::from_public_key(NodeKey::generate().public_key()); }
+
+PeerScoreParams scored() {
+  auto p = PeerScoreParams::defaults();
+  p.topics[kTopic] = TopicScoreParams::defaults();
+  return p;
+}
+
+struct Fixture {
+  TestRandom rng{7};
+  GossipsubConfig cfg;
+  std::unique_ptr<Router> r;
+  std::vector<PeerId> peers;
+  TimePoint now{0};
+
+  explicit Fixture(std::size_t n, PeerProtocol proto = PeerProtocol::meshsub_1_2, GossipsubConfig c = {}) : cfg(c) {
+    r = std::make_unique<Router>(new_peer(), cfg, rng, scored());
+    for (std::size_t i = 0; i < n; ++i) {
+      peers.push_back(new_peer());
+      REQUIRE(r->add_peer(peers.back(), proto, i % 2 == 0, "", now));
+      Rpc sub;
+      sub.subscriptions = {{true, kTopic}};
+      r->handle_rpc(peers.back(), sub, now);
+    }
+    r->take_sends();
+  }
+  std::map<PeerId, Rpc> sends() {
+    std::map<PeerId, Rpc> m;
+    for (auto& o : r->take_sends()) m[o.to] = std::move(o.rpc);
+    return m;
+  }
+  void tick(Duration d = 1s) {
+    now += d;
+    r->heartbeat(now);
+  }
+  static Message msg(std::string_view data, const TopicId& t = kTopic) {
+    Message m;
+    m.topic = t;
+    m.data = Bytes(data.begin(), data.end());
+    return m;
+  }
+  void from(const PeerId& p, Rpc rpc) { r->handle_rpc(p, std::move(rpc), now); }
+  void send_msg(const PeerId& p, const Message& m) {
+    Rpc rpc;
+    rpc.publish = {m};
+    from(p, rpc);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("subscribing announces the topic and grafts D peers", "[router]") {
+  Fixture f(10);
+  f.r->subscribe(kTopic, f.now);
+  auto s = f.sends();
+  CHECK(s.size() == 10);  // everyone hears the subscription
+  std::size_t grafts = 0;
+  for (auto& [p, rpc] : s) {
+    CHECK(rpc.subscriptions == std::vector<SubOpts>{{true, kTopic}});
+    grafts += rpc.control.graft.size();
+  }
+  CHECK(grafts == f.cfg.d);
+  CHECK(f.r->mesh(kTopic).size() == f.cfg.d);
+}
+
+TEST_CASE("mesh degree stays within D_lo..D_hi as peers graft and leave", "[router]") {
+  Fixture f(30);
+  f.r->subscribe(kTopic, f.now);
+  // Everyone grafts us: the mesh overflows D_hi until the heartbeat trims it to D.
+  for (const auto& p : f.peers) {
+    Rpc g;
+    g.control.graft = {{kTopic}};
+    f.from(p, g);
+  }
+  CHECK(f.r->mesh(kTopic).size() > f.cfg.d_hi);
+  f.tick();
+  CHECK(f.r->mesh(kTopic).size() == f.cfg.d);
+  // Peers in the mesh disconnect; the heartbeat refills from the rest.
+  auto m = f.r->mesh(kTopic);
+  auto it = m.begin();
+  for (int i = 0; i < 4; ++i) f.r->remove_peer(*it++, f.now);
+  CHECK(f.r->mesh(kTopic).size() < f.cfg.d_lo);
+  // The trimmed peers are in PRUNE backoff, so the refill waits for it to expire.
+  f.tick();
+  CHECK(f.r->mesh(kTopic).size() < f.cfg.d_lo);
+  f.tick(f.cfg.prune_backoff + 2s);
+  CHECK(f.r->mesh(kTopic).size() == f.cfg.d);
+}
+
+TEST_CASE("a new message is delivered once and forwarded to the mesh except its source", "[router]") {
+  Fixture f(10);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  auto mesh = f.r->mesh(kTopic);
+  const PeerId src = *mesh.begin();
+  f.send_msg(src, Fixture::msg("hello"));
+  auto d = f.r->take_deliveries();
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].source == src);
+  auto s = f.sends();
+  CHECK(s.count(src) == 0);
+  CHECK(s.size() == mesh.size() - 1);
+  for (auto& [p, rpc] : s) CHECK(mesh.count(p));
+  // The same content again is a duplicate: not delivered, not forwarded.
+  f.send_msg(*std::next(mesh.begin()), Fixture::msg("hello"));
+  CHECK(f.r->take_deliveries().empty());
+  CHECK(f.sends().empty());
+  CHECK(f.r->counters().messages_duplicate == 1);
+}
+
+TEST_CASE("StrictNoSign: a message naming its origin is rejected and penalised", "[router]") {
+  Fixture f(3);
+  f.r->subscribe(kTopic, f.now);
+  auto m = Fixture::msg("signed");
+  m.from = f.peers[0].bytes();
+  m.seqno = Bytes(8, 1);
+  f.send_msg(f.peers[0], m);
+  CHECK(f.r->take_deliveries().empty());
+  CHECK(f.r->counters().sign_policy_rejected == 1);
+  CHECK(f.r->score(f.peers[0], f.now) < 0.0);
+}
+
+TEST_CASE("IHAVE for unseen ids gets an IWANT; IWANT is served from the cache at most 3 times", "[router]") {
+  Fixture f(4);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  Rpc ih;
+  ih.control.ihave = {{kTopic, {Bytes{1, 2, 3}, Bytes{4, 5, 6}}}};
+  f.from(f.peers[0], ih);
+  auto s = f.sends();
+  REQUIRE(s[f.peers[0]].control.iwant.size() == 1);
+  CHECK(s[f.peers[0]].control.iwant[0].ids.size() == 2);
+
+  auto published = f.r->publish(kTopic, Bytes{9, 9}, f.now);
+  REQUIRE(published);
+  f.sends();
+  Rpc iw;
+  iw.control.iwant = {{{*published}}};
+  for (int i = 0; i < 5; ++i) f.from(f.peers[1], iw);
+  auto served = f.sends();
+  CHECK(served[f.peers[1]].publish.size() == 3);
+}
+
+TEST_CASE("IDONTWANT suppresses forwarding that message to the peer", "[router]") {
+  Fixture f(8);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  const auto mesh_set = f.r->mesh(kTopic);
+  const std::vector<PeerId> mesh(mesh_set.begin(), mesh_set.end());
+  const auto m = Fixture::msg(std::string(2000, 'x'));
+  const MessageId id = default_message_id(m);
+  Rpc dw;
+  dw.control.idontwant = {{{id}}};
+  f.from(mesh[1], dw);
+  f.send_msg(mesh[0], m);
+  auto s = f.sends();
+  CHECK(s[mesh[1]].publish.empty());
+  CHECK(s[mesh[2]].publish.size() == 1);
+  // And as a v1.2 router we told our other mesh peers we don't want it either.
+  CHECK(s[mesh[2]].control.idontwant.size() == 1);
+  CHECK(f.r->counters().sends_suppressed_by_idontwant == 1);
+}
+
+TEST_CASE("fanout: publishing to a topic we do not join uses D peers and expires after its TTL", "[router]") {
+  GossipsubConfig c;
+  c.flood_publish = false;
+  Fixture f(12, PeerProtocol::meshsub_1_2, c);
+  REQUIRE(f.r->publish(kTopic, Bytes{1}, f.now));
+  CHECK(f.r->fanout(kTopic).size() == f.cfg.d);
+  CHECK(f.sends().size() == f.cfg.d);
+  f.tick(30s);
+  CHECK(f.r->fanout(kTopic).size() == f.cfg.d);
+  f.tick(31s);
+  CHECK(f.r->fanout(kTopic).empty());
+}
+
+TEST_CASE("flood publishing sends our own message to every subscribed peer", "[router]") {
+  Fixture f(12);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  REQUIRE(f.r->publish(kTopic, Bytes{1, 2}, f.now));
+  CHECK(f.sends().size() == 12);
+}
+
+TEST_CASE("PRUNE backoff is honoured: a GRAFT during backoff is refused and penalised (P7)", "[router]") {
+  Fixture f(6);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  const PeerId p = *f.r->mesh(kTopic).begin();
+  Rpc prune;
+  prune.control.prune = {{kTopic, {}, 60}};
+  f.from(p, prune);
+  CHECK_FALSE(f.r->mesh(kTopic).count(p));
+  CHECK(f.r->in_backoff(kTopic, p, f.now));
+  // Our heartbeat must not re-graft it during the backoff.
+  for (int i = 0; i < 30; ++i) f.tick();
+  CHECK_FALSE(f.r->mesh(kTopic).count(p));
+  f.sends();
+  Rpc graft;
+  graft.control.graft = {{kTopic}};
+  f.from(p, graft);
+  CHECK_FALSE(f.r->mesh(kTopic).count(p));
+  auto s = f.sends();
+  CHECK(s[p].control.prune.size() == 1);
+  CHECK(f.r->counters().graft_backoff_violations == 1);
+  f.tick();
+  CHECK(f.r->score(p, f.now) < 0.0);
+}
+
+TEST_CASE("PX from a PRUNE is used only from well-scored peers", "[router]") {
+  Fixture f(4);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  Rpc prune;
+  prune.control.prune = {{kTopic, {{new_peer().bytes(), std::nullopt}, {new_peer().bytes(), std::nullopt}}, 60}};
+  f.from(f.peers[0], prune);
+  CHECK(f.r->take_px_candidates().empty());  // score 0 < accept_px threshold 10
+}
+
+TEST_CASE("a peer spamming invalid messages is flagged, disconnected and then ignored", "[router][spam]") {
+  Fixture f(5);
+  f.r->subscribe(kTopic, f.now);
+  f.r->set_validator(kTopic, [](const PeerId&, const Message& m) {
+    return m.data.size() == 3 && m.data[0] == 'b' ? ValidationResult::reject : ValidationResult::accept;
+  });
+  const PeerId spammer = f.peers[0];
+  for (int i = 0; i < 20; ++i) {
+    Message m = Fixture::msg("bad");
+    m.data[1] = static_cast<std::uint8_t>(i);
+    f.send_msg(spammer, m);
+  }
+  f.tick();
+  CHECK(f.r->is_flagged(spammer));
+  auto flagged = f.r->flagged_peers();
+  REQUIRE(flagged.size() == 1);
+  CHECK(flagged[0].breakdown.p4 < 0.0);
+  CHECK(flagged[0].score < PeerScoreThresholds::defaults().graylist);
+  CHECK(f.r->take_disconnects() == std::vector<PeerId>{spammer});
+  CHECK(f.r->counters().peers_flagged == 1);
+  // Its RPCs are ignored from now on; honest peers still get through.
+  f.send_msg(spammer, Fixture::msg("good from spammer"));
+  CHECK(f.r->take_deliveries().empty());
+  CHECK(f.r->counters().rpcs_graylisted >= 1);
+  f.send_msg(f.peers[1], Fixture::msg("good"));
+  CHECK(f.r->take_deliveries().size() == 1);
+  // Banned: a reconnect is refused.
+  f.r->remove_peer(spammer, f.now);
+  CHECK_FALSE(f.r->add_peer(spammer, PeerProtocol::meshsub_1_2, false, "", f.now));
+}
+
+TEST_CASE("asynchronous validation completes later; the queue is bounded", "[router]") {
+  GossipsubConfig c;
+  c.max_pending_validations = 2;
+  Fixture f(3, PeerProtocol::meshsub_1_2, c);
+  f.r->subscribe(kTopic, f.now);
+  f.r->set_validator(kTopic, [](const PeerId&, const Message&) { return std::optional<ValidationResult>{}; });
+  for (int i = 0; i < 3; ++i) f.send_msg(f.peers[0], Fixture::msg("m" + std::to_string(i)));
+  CHECK(f.r->take_deliveries().empty());
+  CHECK(f.r->counters().validation_queue_dropped == 1);
+  f.r->report_validation(default_message_id(Fixture::msg("m0")), ValidationResult::accept, f.now);
+  f.r->report_validation(default_message_id(Fixture::msg("m1")), ValidationResult::ignore, f.now);
+  CHECK(f.r->take_deliveries().size() == 1);
+  CHECK(f.r->counters().messages_ignored == 1);
+}
+
+TEST_CASE("floodsub peers get every message on their topics", "[router]") {
+  Fixture f(3, PeerProtocol::floodsub);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  CHECK(f.r->mesh(kTopic).empty());  // no mesh with floodsub peers
+  f.send_msg(f.peers[0], Fixture::msg("flood"));
+  auto s = f.sends();
+  CHECK(s.size() == 2);
+  CHECK(s.count(f.peers[0]) == 0);
+}
+
+TEST_CASE("the configuration is validated", "[router]") {
+  GossipsubConfig c;
+  CHECK(c.validate());
+  c.d_lo = 7;
+  CHECK_FALSE(c.validate());
+  c = {};
+  c.d_out = 4;  // must be < d_lo and <= d/2
+  CHECK_FALSE(c.validate());
+}
