@@ -4,45 +4,15 @@
 import './polyfill.mjs'
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
+import { start, withDeadline, killAll } from './harness.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const CPP = process.env.WIRE_PEER
 if (!CPP) throw new Error('WIRE_PEER (path to the wire_peer binary) is not set')
-const children = new Set()
 
-after(() => { for (const c of children) { try { process.kill(c.pid, 'SIGKILL') } catch {} } })
-
-// Starts a process and collects its JSON events.
-function start (cmd, args) {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] })
-  children.add(child)
-  const events = []
-  const waiters = []
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    let ev
-    try { ev = JSON.parse(line) } catch { return }
-    events.push(ev)
-    for (const w of [...waiters]) if (w.pred(ev)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(ev) }
-  })
-  const exited = new Promise((resolve) => child.on('exit', (code) => { children.delete(child); resolve(code) }))
-  const waitFor = (pred, what, ms = 30000) => {
-    const found = events.find(pred)
-    if (found) return Promise.resolve(found)
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve }
-      waiters.push(w)
-      setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}; events: ${JSON.stringify(events)}`)), ms).unref()
-    })
-  }
-  const stop = async () => { child.stdin.end(); const t = setTimeout(() => child.kill('SIGKILL'), 5000); await exited; clearTimeout(t) }
-  return { child, events, waitFor, exited, stop }
-}
-
-const withDeadline = (p, ms, what) => Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out: ${what}`)), ms).unref())])
+after(killAll)
 
 test('js-libp2p dials shardnode: noise, yamux, identify both ways, ping', { timeout: 60000 }, async () => {
   const cpp = start(CPP, ['listen'])
