@@ -313,3 +313,50 @@ TEST_CASE("the configuration is validated", "[router]") {
   c.d_out = 4;  // must be < d_lo and <= d/2
   CHECK_FALSE(c.validate());
 }
+
+TEST_CASE("PX from a well-scored peer's PRUNE yields peers to dial", "[router]") {
+  TestRandom rng{3};
+  const PeerId good = new_peer();
+  auto params = scored();
+  params.app_specific_score = [good](const PeerId& p) { return p == good ? 50.0 : 0.0; };  // P5 above accept_px
+  Router r(new_peer(), GossipsubConfig{}, rng, params);
+  REQUIRE(r.add_peer(good, PeerProtocol::meshsub_1_2, true, "", TimePoint{0}));
+  r.subscribe(kTopic, TimePoint{0});
+  const PeerId offered = new_peer();
+  Rpc prune;
+  prune.control.prune = {{kTopic, {{offered.bytes(), std::nullopt}, {Bytes{1, 2, 3}, std::nullopt}}, 60}};
+  r.handle_rpc(good, prune, TimePoint{0});
+  CHECK(r.take_px_candidates() == std::vector<PeerId>{offered});  // the malformed id is skipped
+}
+
+TEST_CASE("opportunistic grafting adds better peers when the mesh median score is low", "[router]") {
+  TestRandom rng{5};
+  std::set<PeerId> good;
+  auto params = scored();
+  params.app_specific_score = [&good](const PeerId& p) { return good.count(p) ? 100.0 : 0.0; };
+  GossipsubConfig cfg;
+  cfg.opportunistic_graft_ticks = 5;
+  Router r(new_peer(), cfg, rng, params);
+  TimePoint now{0};
+  std::vector<PeerId> peers;
+  for (int i = 0; i < 12; ++i) {
+    peers.push_back(new_peer());
+    REQUIRE(r.add_peer(peers.back(), PeerProtocol::meshsub_1_2, true, "", now));
+    r.handle_rpc(peers.back(), Rpc{{{true, kTopic}}, {}, {}}, now);
+  }
+  r.subscribe(kTopic, now);
+  // The peers outside the mesh turn out to be the good ones.
+  const auto mesh = r.mesh(kTopic);
+  for (const auto& p : peers)
+    if (!mesh.count(p)) good.insert(p);
+  std::size_t before = 0;
+  for (const auto& p : r.mesh(kTopic)) before += good.count(p);
+  CHECK(before == 0);
+  for (int i = 1; i <= 5; ++i) {
+    now += 1s;
+    r.heartbeat(now);
+  }
+  std::size_t after = 0;
+  for (const auto& p : r.mesh(kTopic)) after += good.count(p);
+  CHECK(after == cfg.opportunistic_graft_peers);
+}
