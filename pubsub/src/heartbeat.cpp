@@ -124,6 +124,7 @@ void Router::maintain_fanout(TimePoint now) {
 }
 
 void Router::emit_gossip(TimePoint now) {
+  std::map<PeerId, std::size_t> ihave_budget;
   auto gossip_topic = [&](const TopicId& topic, const std::set<PeerId>& exclude) {
     auto ids = mcache_.gossip_ids(topic);
     if (ids.empty()) return;
@@ -135,11 +136,16 @@ void Router::emit_gossip(TimePoint now) {
     const std::size_t target = std::max(cfg_.d_lazy, adaptive);
     if (cands.size() > target) cands.resize(target);  // already shuffled
     for (const auto& p : cands) {
+      // At most max_ihave_length ids per peer per heartbeat across all topics, so
+      // one RPC never exceeds what a receiver accepts.
+      std::size_t& used = ihave_budget[p];
+      if (used >= cfg_.max_ihave_length) continue;
       std::vector<MessageId> send = ids;
-      if (send.size() > cfg_.max_ihave_length) {
+      if (send.size() > cfg_.max_ihave_length - used) {
         rng_.shuffle(send);
-        send.resize(cfg_.max_ihave_length);
+        send.resize(cfg_.max_ihave_length - used);
       }
+      used += send.size();
       out(p).control.ihave.push_back({topic, std::move(send)});
     }
   };

@@ -321,7 +321,7 @@ std::string config_reference_markdown() {
       "# Configuration reference\n\n"
       "Generated from the settings table (`src/node/settings_table.cpp`) by\n"
       "`shardnode config --reference`; a test fails when this file is out of date.\n\n"
-      "A config file is TOML with one section per prefix (`[node]`, `[log]`, `[tor]`).\n"
+      "A config file is TOML with one section per prefix (`[node]`, `[log]`, `[tor]`, `[pubsub]`).\n"
       "Unknown keys, wrong types and out-of-range values are errors that name the file,\n"
       "line, column and key. `shardnode --set key=value` overrides a file.\n";
   std::string section;

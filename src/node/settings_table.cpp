@@ -1,6 +1,7 @@
 // The settings table. Add a setting here and it is loadable from TOML, printed by
 // `shardnode config --print-defaults`, and documented in docs/CONFIG.md (a test
 // keeps that file in sync).
+#include "shardnode/core/keys.h"
 #include "shardnode/core/log.h"
 #include "shardnode/node/settings.h"
 
@@ -11,6 +12,272 @@ namespace {
 std::string check_log_module(const std::string& entry) { return logging::check_module_level(entry); }
 
 std::string check_not_empty(const std::string& s) { return s.empty() ? "must not be empty" : ""; }
+
+std::string check_peer_id(const std::string& s) {
+  auto id = PeerId::parse(s);
+  return id ? "" : "not a peer id (base58btc, e.g. \"12D3KooW...\"): " + id.error().what();
+}
+
+// [pubsub]: the gossipsub router (pubsub::GossipsubConfig), the RPC decoder's caps
+// (CodecLimits), the peer-score thresholds (score_*_threshold), the global score
+// parameters (score_*) and the parameters every scored topic starts from (topic_*).
+// src/node/pubsub_settings.cpp maps them to the structs and checks the cross-field
+// rules; the defaults here equal the structs' defaults (tests/test_pubsub_settings.cpp).
+void add_pubsub(std::vector<SettingDef>& t) {
+  auto integer = [&t](std::string key, std::int64_t def, std::int64_t lo, std::int64_t hi, std::string desc) {
+    t.push_back({.key = std::move(key), .type = SettingType::integer, .def = def, .description = std::move(desc),
+                 .min = lo, .max = hi});
+  };
+  auto real = [&t](std::string key, double def, double lo, double hi, std::string desc) {
+    t.push_back({.key = std::move(key), .type = SettingType::real, .def = def, .description = std::move(desc),
+                 .min_real = lo, .max_real = hi});
+  };
+  auto boolean = [&t](std::string key, bool def, std::string desc) {
+    t.push_back({.key = std::move(key), .type = SettingType::boolean, .def = def, .description = std::move(desc)});
+  };
+  constexpr std::int64_t kDay = 24 * 3600;
+  constexpr std::int64_t kMiB = 1024 * 1024;
+  constexpr double kBig = 1e6;  // bound for weights and thresholds
+  constexpr double kCap = 1e9;  // bound for counter caps
+
+  // Mesh (gossipsub v1.0/v1.1).
+  integer("pubsub.d", 6, 1, 100,
+          "Mesh degree D: how many peers each subscribed topic's mesh aims for; full messages are forwarded "
+          "to them (gossipsub spec default 6).");
+  integer("pubsub.d_lo", 4, 1, 100,
+          "D_lo: with fewer mesh peers than this, the heartbeat grafts more, up to D (spec default 4). "
+          "Needs d_out < d_lo <= d.");
+  integer("pubsub.d_hi", 12, 1, 1000,
+          "D_hi: with more mesh peers than this, the heartbeat prunes down to D, keeping the d_score "
+          "best-scoring and d_out outbound ones (spec default 12). Needs d <= d_hi.");
+  integer("pubsub.d_lazy", 6, 0, 1000,
+          "D_lazy: the fewest peers outside the mesh that get IHAVE gossip each heartbeat (spec default 6); "
+          "see gossip_factor.");
+  integer("pubsub.d_score", 4, 0, 100,
+          "D_score: how many of the best-scoring mesh peers survive a prune of an oversubscribed mesh; the "
+          "rest of the D kept are random (go-libp2p-pubsub default 4). Needs d_score <= d.");
+  integer("pubsub.d_out", 2, 0, 100,
+          "D_out: the mesh keeps at least this many peers whose connection we opened, against an eclipse "
+          "by inbound sybils (go-libp2p-pubsub default 2). Needs d_out < d_lo and d_out <= d/2.");
+  integer("pubsub.heartbeat_ms", 1000, 10, 60000,
+          "Heartbeat interval in milliseconds: mesh upkeep, fanout expiry, gossip, score decay and "
+          "spam-source flagging run this often (spec default 1 s).");
+  integer("pubsub.fanout_ttl_s", 60, 1, kDay,
+          "Seconds the fanout of a topic we publish to without subscribing is kept after our last publish "
+          "there (spec default 60).");
+  integer("pubsub.mcache_len", 5, 1, 1000,
+          "Heartbeats of history the message cache keeps to answer IWANT (spec default 5).");
+  integer("pubsub.mcache_gossip", 3, 0, 1000,
+          "How many of the latest heartbeats' message ids are advertised in IHAVE gossip (spec default 3; "
+          "0: no gossip). Needs mcache_gossip <= mcache_len.");
+  integer("pubsub.seen_ttl_s", 120, 1, kDay,
+          "Seconds a message id is remembered, so later copies are dropped as duplicates; also how long "
+          "peer scoring keeps delivery records (spec default 2 minutes).");
+  integer("pubsub.prune_backoff_s", 60, 1, kDay,
+          "Seconds a pruned peer must wait before grafting again: sent in our PRUNEs, and used for a "
+          "peer's PRUNE that names none (gossipsub v1.1 default 60).");
+  integer("pubsub.unsubscribe_backoff_s", 10, 1, kDay,
+          "Backoff in seconds announced in the PRUNEs we send when leaving a topic (go-libp2p-pubsub "
+          "default 10).");
+  integer("pubsub.graft_flood_threshold_s", 10, 0, 3600,
+          "A GRAFT during backoff costs a behaviour penalty (P7); one within this many seconds of our PRUNE "
+          "costs double (go-libp2p-pubsub default 10).");
+  boolean("pubsub.do_px", true,
+          "Peer exchange (gossipsub v1.1): offer other peers when pruning one from a mesh, and take the "
+          "peers offered by a peer scoring at least score_accept_px_threshold as dial candidates.");
+  integer("pubsub.prune_peers", 16, 0, 10000,
+          "Peers offered in one PRUNE, and the most taken from one received (go-libp2p-pubsub default 16). "
+          "Needs prune_peers <= max_px_peers, or peers with our limits reject the PRUNE.");
+  boolean("pubsub.flood_publish", true,
+          "Flood publishing (gossipsub v1.1): our own messages go to every peer on the topic scoring at "
+          "least score_publish_threshold, not only to the mesh; faster and harder to eclipse, at more "
+          "bandwidth. Relayed messages always use the mesh.");
+  t.push_back({.key = "pubsub.flood_publish_off", .type = SettingType::string_list, .def = std::vector<std::string>{},
+               .description = "Topics whose own messages go to the mesh only, as relayed ones do, even with "
+                              "flood_publish on (the origin then sends like a relay).",
+               .check_string = check_not_empty});
+  real("pubsub.gossip_factor", 0.25, 0.0, 1.0,
+       "Adaptive gossip: each heartbeat IHAVE goes to max(d_lazy, gossip_factor x eligible non-mesh peers) "
+       "peers per topic (gossipsub v1.1 default 0.25).");
+  integer("pubsub.opportunistic_graft_ticks", 60, 0, kDay,
+          "Every this many heartbeats, a mesh whose median score is below "
+          "score_opportunistic_graft_threshold grafts better-scoring peers (go-libp2p-pubsub default 60; "
+          "0: never).");
+  integer("pubsub.opportunistic_graft_peers", 2, 0, 100,
+          "Peers grafted by one opportunistic graft (go-libp2p-pubsub default 2).");
+  integer("pubsub.max_ihave_length", 5000, 1, 1000000,
+          "Most message ids put in one IHAVE, and most asked for with IWANT from one peer per heartbeat "
+          "(go-libp2p-pubsub default 5000). Needs max_ihave_length <= max_ids_per_control.");
+  integer("pubsub.max_ihave_messages", 10, 1, 100000,
+          "IHAVE messages taken from one peer per heartbeat; the rest are ignored (go-libp2p-pubsub default "
+          "10).");
+  integer("pubsub.iwant_followup_ms", 3000, 1, 600000,
+          "Milliseconds a peer has to deliver a message after we asked for it with IWANT in answer to its "
+          "IHAVE; a broken promise costs a behaviour penalty (P7) (go-libp2p-pubsub default 3 s).");
+  integer("pubsub.gossip_retransmission", 3, 1, 1000,
+          "Times one peer's IWANT for the same message is answered; asking again costs "
+          "iwant_excess_penalty (go-libp2p-pubsub default 3).");
+  integer("pubsub.idontwant_size_threshold", 1024, 0, 64 * kMiB,
+          "Messages of at least this many bytes make us send IDONTWANT to our mesh peers (gossipsub v1.2; "
+          "go-libp2p-pubsub default 1024).");
+  integer("pubsub.max_idontwant_messages", 1000, 0, 1000000,
+          "IDONTWANT message ids taken from one peer per heartbeat; the rest are ignored (go-libp2p-pubsub "
+          "default 1000).");
+  integer("pubsub.idontwant_ttl_heartbeats", 3, 1, 1000,
+          "Heartbeats an IDONTWANT is honoured for (go-libp2p-pubsub default 3).");
+  integer("pubsub.max_pending_validations", 1024, 1, 1000000,
+          "Messages awaiting validation at once; beyond this new messages are dropped unvalidated, without "
+          "penalising the sender.");
+  integer("pubsub.max_topics_per_peer", 256, 1, 1000000,
+          "Topics one peer may be subscribed to in our view; further subscriptions are ignored.");
+  integer("pubsub.max_message_size", kMiB, 1, 64 * kMiB,
+          "Largest message payload in bytes that we publish, accept or decode (go-libp2p-pubsub default "
+          "1 MiB). Needs max_message_size <= max_rpc_size.");
+  t.push_back({.key = "pubsub.explicit_peers", .type = SettingType::string_list, .def = std::vector<std::string>{},
+               .description = "Explicit peering (gossipsub v1.1): peer ids (base58btc) that get every message "
+                              "on our topics and are never grafted into a mesh nor sent gossip. Both sides "
+                              "should list each other.",
+               .check_string = check_peer_id});
+
+  // Scoring and spam sources.
+  boolean("pubsub.scoring", true,
+          "Peer scoring (gossipsub v1.1, P1-P7, set by the score_* and topic_* keys). Off: every peer scores "
+          "0, no score threshold ever applies and no spam source is flagged.");
+  t.push_back({.key = "pubsub.flag_policy", .type = SettingType::choice, .def = std::string("disconnect_and_ban"),
+               .description = "What happens to a peer scoring below score_graylist_threshold (a spam source): "
+                              "flag_only logs and counts it; disconnect_and_ban also disconnects it and refuses "
+                              "it for ban_duration_s.",
+               .choices = {"flag_only", "disconnect_and_ban"}});
+  integer("pubsub.ban_duration_s", 600, 0, 30 * kDay,
+          "Seconds a spam source is refused after disconnect_and_ban (10 minutes by default).");
+  real("pubsub.unknown_topic_graft_penalty", 1.0, 0.0, 1000.0,
+       "Behaviour penalty (P7 units) for a GRAFT on a topic we are not subscribed to. go-libp2p-pubsub ignores "
+       "these GRAFTs; we also count them, so a peer spraying GRAFTs ends up flagged. 0: no penalty.");
+  real("pubsub.iwant_excess_penalty", 1.0, 0.0, 1000.0,
+       "Behaviour penalty (P7 units) per RPC asking again for a message already sent to the peer "
+       "gossip_retransmission times (IWANT spam; go-libp2p-pubsub only caps the replies). 0: no penalty.");
+
+  // The RPC decoder's caps (pubsub::CodecLimits); max_message_size above is one too.
+  integer("pubsub.max_rpc_size", kMiB + 64 * 1024, 1024, 256 * kMiB,
+          "Largest RPC in bytes read from a peer; a larger one is rejected (default: a 1 MiB message plus "
+          "64 KiB for framing and control).");
+  integer("pubsub.max_topic_length", 256, 1, 65536, "Longest topic name in bytes accepted in an RPC.");
+  integer("pubsub.max_message_id_length", 128, 20, 65536,
+          "Longest message id in bytes accepted in IHAVE, IWANT and IDONTWANT (ours are 20 bytes).");
+  integer("pubsub.max_ids_per_control", 5000, 1, 1000000,
+          "Most message ids in one RPC's IHAVE, IWANT and IDONTWANT entries together.");
+  integer("pubsub.max_subscriptions_per_rpc", 512, 1, 1000000,
+          "Most subscription changes in one RPC, and most GRAFT and PRUNE entries together.");
+  integer("pubsub.max_messages_per_rpc", 1024, 1, 1000000, "Most messages in one RPC.");
+  integer("pubsub.max_px_peers", 64, 0, 10000, "Most peer-exchange entries accepted in one PRUNE.");
+
+  // Peer-score thresholds (pubsub::PeerScoreThresholds; rust-libp2p's defaults).
+  real("pubsub.score_gossip_threshold", -10.0, -kBig, 0.0,
+       "Below this score a peer gets no IHAVE gossip from us and its IHAVE and IWANT are ignored "
+       "(rust-libp2p default -10). Needs score_graylist_threshold <= score_publish_threshold <= "
+       "score_gossip_threshold <= 0.");
+  real("pubsub.score_publish_threshold", -50.0, -kBig, 0.0,
+       "Below this score a peer is left out when we publish our own messages (rust-libp2p default -50).");
+  real("pubsub.score_graylist_threshold", -80.0, -kBig, 0.0,
+       "Below this score a peer's RPCs are ignored entirely and it is flagged as a spam source (see "
+       "flag_policy) (rust-libp2p default -80; with the default P4 weight one invalid message gets there).");
+  real("pubsub.score_accept_px_threshold", 10.0, 0.0, kBig,
+       "Peers offered in a PRUNE (peer exchange) are taken only from a peer scoring at least this; >= 0 "
+       "(rust-libp2p default 10).");
+  real("pubsub.score_opportunistic_graft_threshold", 20.0, 0.0, kBig,
+       "A mesh whose median score is below this grafts better-scoring peers every "
+       "opportunistic_graft_ticks heartbeats; >= 0 (rust-libp2p default 20).");
+
+  // Global score parameters (pubsub::PeerScoreParams).
+  real("pubsub.score_topic_cap", 3600.0, 0.0, kCap,
+       "Cap on the positive part of the summed topic scores (P1-P4), so topic credit cannot outweigh the "
+       "penalties of P5-P7 (rust-libp2p default 3600; 0: no cap).");
+  real("pubsub.score_app_specific_weight", 1.0, -kBig, kBig,
+       "P5 weight: times the application's own score for a peer (the node's hook gives every peer 0).");
+  real("pubsub.score_ip_colocation_factor_weight", -5.0, -kBig, 0.0,
+       "P6 weight (<= 0): with more than score_ip_colocation_factor_threshold connected peers sharing one "
+       "IP, each costs weight x (count - threshold)^2. Applies to TCP peers, keyed on their IP, and never to "
+       "onion peers, which have no IP (rust-libp2p default -5; 0: P6 off).");
+  integer("pubsub.score_ip_colocation_factor_threshold", 10, 1, 1000000,
+          "Connected peers that may share one IP before P6 applies (rust-libp2p default 10).");
+  t.push_back({.key = "pubsub.score_ip_colocation_factor_whitelist", .type = SettingType::string_list,
+               .def = std::vector<std::string>{},
+               .description = "IPs exempt from P6, written exactly as the TCP transport reports them "
+                              "(e.g. \"10.0.0.5\").",
+               .check_string = check_not_empty});
+  real("pubsub.score_behaviour_penalty_weight", -10.0, -kBig, 0.0,
+       "P7 weight (<= 0): the router's behaviour-penalty counter (broken IWANT promises, GRAFTs during "
+       "backoff, unknown-topic GRAFTs, IWANT spam) above score_behaviour_penalty_threshold costs "
+       "weight x excess^2 (rust-libp2p default -10; 0: P7 off).");
+  real("pubsub.score_behaviour_penalty_threshold", 0.0, 0.0, kBig,
+       "Behaviour-penalty count tolerated before P7 applies (default 0).");
+  real("pubsub.score_behaviour_penalty_decay", 0.2, 0.0, 1.0,
+       "Factor applied to the behaviour-penalty counter every decay interval; in (0, 1) while P7 is on "
+       "(rust-libp2p default 0.2: a burst is forgotten within seconds).");
+  integer("pubsub.score_decay_interval_s", 1, 1, 3600,
+          "Seconds between decays of the score counters (rust-libp2p default 1; go-libp2p-pubsub requires at least 1).");
+  real("pubsub.score_decay_to_zero", 0.01, 0.0, 1.0,
+       "A decayed counter below this becomes 0; in (0, 1) (go-libp2p-pubsub default 0.01).");
+  integer("pubsub.score_retain_s", 3600, 0, 30 * kDay,
+          "Seconds a disconnected peer's negative score is remembered, so reconnecting does not wash it "
+          "(rust-libp2p default 1 hour; 0: forget at once).");
+  integer("pubsub.score_max_delivery_records", 65536, 1, 16 * kMiB,
+          "Most message delivery records kept for scoring; the oldest are dropped beyond this (a memory "
+          "bound).");
+  integer("pubsub.score_max_retained_peers", 8192, 0, 16 * kMiB,
+          "Most disconnected peers whose score is retained; the soonest-expiring are dropped beyond this "
+          "(a memory bound; 0: none).");
+
+  // The parameters every scored topic starts from (pubsub::TopicScoreParams::defaults()).
+  real("pubsub.topic_weight", 1.0, 0.0, kBig,
+       "Weight of a topic's P1-P4 sum in the score. Every scored topic starts from these topic_* values.");
+  real("pubsub.topic_time_in_mesh_weight", 0.01, 0.0, kBig,
+       "P1 weight (>= 0): score per topic_time_in_mesh_quantum_ms spent in the mesh, up to "
+       "topic_time_in_mesh_cap quanta. Default +0.01 per second, at most +36 after an hour: prefers "
+       "long-standing mesh peers, never outweighs one invalid message. 0: P1 off.");
+  integer("pubsub.topic_time_in_mesh_quantum_ms", 1000, 1, 3600000,
+          "P1 time unit in milliseconds (default 1 s).");
+  real("pubsub.topic_time_in_mesh_cap", 3600.0, 0.0, kCap,
+       "P1 cap in quanta; positive while P1 is on (default 3600).");
+  real("pubsub.topic_first_message_deliveries_weight", 1.0, 0.0, kBig,
+       "P2 weight (>= 0): score per message the peer delivered to us first, a decaying and capped "
+       "counter (default +1 each). 0: P2 off.");
+  real("pubsub.topic_first_message_deliveries_decay", 0.5, 0.0, 1.0,
+       "P2 counter factor per decay interval; in (0, 1) while P2 is on (rust-libp2p's 0.5: it reflects the "
+       "last few seconds of forwarding).");
+  real("pubsub.topic_first_message_deliveries_cap", 100.0, 0.0, kCap,
+       "P2 counter cap, so a peer cannot bank credit to spend on misbehaviour later; positive while P2 is "
+       "on (default 100).");
+  real("pubsub.topic_mesh_message_deliveries_weight", 0.0, -kBig, 0.0,
+       "P3 weight (<= 0): once a peer has been in the mesh for topic_mesh_message_deliveries_activation_s, "
+       "a delivery counter below topic_mesh_message_deliveries_threshold costs weight x deficit^2. Off by "
+       "default: the threshold must match a topic's real message rate, or the healthy mesh peers of a "
+       "quiet topic get pruned.");
+  real("pubsub.topic_mesh_message_deliveries_decay", 0.5, 0.0, 1.0,
+       "P3 counter factor per decay interval; in (0, 1) while P3 is on (rust-libp2p default 0.5).");
+  real("pubsub.topic_mesh_message_deliveries_cap", 100.0, 0.0, kCap,
+       "P3 counter cap; positive while P3 is on (rust-libp2p default 100).");
+  real("pubsub.topic_mesh_message_deliveries_threshold", 20.0, 0.0, kCap,
+       "P3 deliveries expected of a mesh peer (in decayed-counter units); positive while P3 is on "
+       "(rust-libp2p default 20).");
+  integer("pubsub.topic_mesh_message_deliveries_window_ms", 10, 0, 60000,
+          "Milliseconds after validation during which a mesh peer's copy still counts for P3 as a near-first "
+          "delivery (rust-libp2p default 10).");
+  integer("pubsub.topic_mesh_message_deliveries_activation_s", 5, 1, 3600,
+          "Seconds in the mesh before P3 applies to a peer (rust-libp2p default 5).");
+  real("pubsub.topic_mesh_failure_penalty_weight", 0.0, -kBig, 0.0,
+       "P3b weight (<= 0): a peer pruned while short of P3 deliveries keeps weight x deficit^2 as a "
+       "sticky penalty. Off by default, like P3.");
+  real("pubsub.topic_mesh_failure_penalty_decay", 0.5, 0.0, 1.0,
+       "P3b penalty factor per decay interval; in (0, 1) while P3b is on (rust-libp2p default 0.5).");
+  real("pubsub.topic_invalid_message_deliveries_weight", -100.0, -kBig, 0.0,
+       "P4 weight (<= 0): invalid messages cost weight x count^2. Default -100: one invalid message puts a "
+       "new peer below score_graylist_threshold, two put there even a peer with the most P1+P2 credit. 0: "
+       "P4 off.");
+  real("pubsub.topic_invalid_message_deliveries_decay", 0.3, 0.0, 1.0,
+       "P4 counter factor per decay interval; in (0, 1) even while P4 is off (rust-libp2p default 0.3: a "
+       "peer that stops sending junk recovers within seconds).");
+}
 
 std::vector<SettingDef> make_table() {
   std::vector<SettingDef> t;
@@ -45,6 +312,8 @@ std::vector<SettingDef> make_table() {
   add({.key = "tor.stop_timeout", .type = SettingType::integer, .def = std::int64_t{10},
        .description = "Seconds to wait for the embedded tor to exit on shutdown.",
        .min = 1, .max = 600});
+
+  add_pubsub(t);
   return t;
 }
 
