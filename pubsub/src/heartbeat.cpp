@@ -221,7 +221,13 @@ void Router::heartbeat(TimePoint now) {
 
 std::vector<Outgoing> Router::take_sends() {
   std::vector<Outgoing> v;
-  v.reserve(outbox_.size());
+  v.reserve(idontwant_out_.size() + outbox_.size());
+  for (auto& [p, ids] : idontwant_out_) {
+    Rpc rpc;
+    rpc.control.idontwant.push_back({std::move(ids)});
+    v.push_back({p, std::move(rpc)});
+  }
+  idontwant_out_.clear();
   for (auto& [p, rpc] : outbox_)
     if (!rpc.empty()) v.push_back({p, std::move(rpc)});
   outbox_.clear();

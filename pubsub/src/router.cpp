@@ -100,6 +100,7 @@ void Router::remove_peer(const PeerId& p, TimePoint now) {
   for (auto& [t, m] : mesh_) m.erase(p);
   peers_.erase(it);
   outbox_.erase(p);
+  idontwant_out_.erase(p);
   if (score_) score_->remove_peer(p, now);
 }
 
@@ -114,6 +115,10 @@ void Router::handle_rpc(const PeerId& from, Rpc rpc, TimePoint now) {
     return;
   }
   for (const auto& s : rpc.subscriptions) handle_subscription(from, *ps, s, now);
+  // IDONTWANT first: a message in this same RPC must not be forwarded back to a peer
+  // that just told us it has it.
+  if (is_gossipsub(*ps))
+    for (const auto& d : rpc.control.idontwant) handle_idontwant(from, *ps, d, now);
   for (auto& m : rpc.publish) handle_message(from, std::move(m), now);
   if (!is_gossipsub(*ps)) return;  // floodsub has no control messages
   std::vector<ControlPrune> prunes;
@@ -121,7 +126,6 @@ void Router::handle_rpc(const PeerId& from, Rpc rpc, TimePoint now) {
   for (const auto& iw : rpc.control.iwant) handle_iwant(from, *ps, iw, now);
   for (const auto& g : rpc.control.graft) handle_graft(from, *ps, g, prunes, now);
   for (const auto& p : rpc.control.prune) handle_prune(from, *ps, p, now);
-  for (const auto& d : rpc.control.idontwant) handle_idontwant(from, *ps, d, now);
   if (!prunes.empty()) {
     auto& o = out(from).control.prune;
     o.insert(o.end(), prunes.begin(), prunes.end());
@@ -178,7 +182,8 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
     for (const auto& p : mesh_[msg.topic]) {
       if (p == from) continue;
       PeerState* mp = peer(p);
-      if (mp && mp->proto == PeerProtocol::meshsub_1_2) out(p).control.idontwant.push_back({{id}});
+      // Queued apart, and sent ahead of the RPC that may carry the payload itself.
+      if (mp && mp->proto == PeerProtocol::meshsub_1_2) idontwant_out_[p].push_back(id);
     }
   }
 

@@ -92,7 +92,7 @@ TEST_CASE("IDONTWANT cuts duplicate receipts of large messages", "[scenario]") {
   const auto without = run(PeerProtocol::meshsub_1_1);
   const auto with = run(PeerProtocol::meshsub_1_2);
   INFO("receipts without IDONTWANT " << without << ", with " << with);
-  CHECK(with < without);
+  CHECK(static_cast<double>(with) < 0.9 * static_cast<double>(without));
 }
 
 TEST_CASE("fanout peers serve a non-subscriber's publish and expire after fanout_ttl", "[scenario]") {

@@ -134,11 +134,15 @@ class Router {
   void report_validation(const MessageId& id, ValidationResult r, TimePoint now);
 
   // ---- outputs ----
+  // RPCs to send, in order. IDONTWANTs come first as control-only RPCs, so a peer
+  // learns we have a message before the (possibly large) copies we forward arrive.
   std::vector<Outgoing> take_sends();
   std::vector<Delivery> take_deliveries();
   std::vector<PeerId> take_disconnects();
   std::vector<PeerId> take_px_candidates();
-  bool has_output() const { return !outbox_.empty() || !deliveries_.empty() || !disconnects_.empty(); }
+  bool has_output() const {
+    return !outbox_.empty() || !idontwant_out_.empty() || !deliveries_.empty() || !disconnects_.empty();
+  }
 
   // ---- queries ----
   const PeerId& self() const { return self_; }
@@ -207,6 +211,7 @@ class Router {
   std::map<PeerId, FlaggedPeer> flagged_;
   std::map<PeerId, TimePoint> banned_until_;
   std::map<PeerId, Rpc> outbox_;
+  std::map<PeerId, std::vector<MessageId>> idontwant_out_;  // sent as their own RPCs, first
   std::vector<Delivery> deliveries_;
   std::vector<PeerId> disconnects_;
   std::vector<PeerId> px_candidates_;
