@@ -3,7 +3,7 @@
 // keeping at most --window in flight; prints msgs/s and latency p50/p99 like the
 // C++ bench. Run: node tests/interop/gossip-bench.mjs [--messages N] [--size B] [--window W]
 import './polyfill.mjs'
-import { createHash } from 'node:crypto'
+import { shardnodeMsgId as msgId } from './msgid.mjs'
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -15,12 +15,6 @@ const opt = { messages: 20000, size: 1024, window: 1000 }
 const argv = process.argv.slice(2)
 for (let i = 0; i + 1 < argv.length; i += 2) opt[argv[i].replace(/^--/, '')] = Number(argv[i + 1])
 const topic = '/shardnode/bench/1'
-const msgId = (msg) => {
-  const t = Buffer.from(msg.topic, 'utf8')
-  const len = Buffer.alloc(8)
-  len.writeBigUInt64LE(BigInt(t.length))
-  return new Uint8Array(createHash('sha256').update(len).update(t).update(msg.data).digest().subarray(0, 20))
-}
 const make = () => createLibp2p({
   addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
   transports: [tcp()],

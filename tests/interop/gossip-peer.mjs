@@ -3,7 +3,7 @@
 //   node gossip-peer.mjs --topic T [--dial <multiaddr>]...
 // stdin commands: "publish <hex>", "status"; EOF ends the process.
 import './polyfill.mjs'
-import { createHash } from 'node:crypto'
+import { shardnodeMsgId as msgId } from './msgid.mjs'
 import { createInterface } from 'node:readline'
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
@@ -23,13 +23,6 @@ for (let i = 0; i + 1 < args.length; i += 2) {
   else if (args[i] === '--dial') dials.push(args[i + 1])
 }
 
-// shardnode's default message id: SHA-256(u64le(len(topic)) || topic || data)[:20]
-const msgId = (msg) => {
-  const t = Buffer.from(msg.topic, 'utf8')
-  const len = Buffer.alloc(8)
-  len.writeBigUInt64LE(BigInt(t.length))
-  return new Uint8Array(createHash('sha256').update(len).update(t).update(msg.data).digest().subarray(0, 20))
-}
 
 const node = await createLibp2p({
   addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
