@@ -2,29 +2,13 @@
 // in one process over TCP loopback; A publishes --messages messages of --size bytes,
 // keeping at most --window in flight; prints msgs/s and latency p50/p99 like the
 // C++ bench. Run: node tests/interop/gossip-bench.mjs [--messages N] [--size B] [--window W]
-import './polyfill.mjs'
-import { shardnodeMsgId as msgId } from './msgid.mjs'
-import { createLibp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { gossipsub } from '@chainsafe/libp2p-gossipsub'
+import { createGossipNode } from './gossip-node.mjs'
 
 const opt = { messages: 20000, size: 1024, window: 1000 }
 const argv = process.argv.slice(2)
 for (let i = 0; i + 1 < argv.length; i += 2) opt[argv[i].replace(/^--/, '')] = Number(argv[i + 1])
 const topic = '/shardnode/bench/1'
-const make = () => createLibp2p({
-  addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-  transports: [tcp()],
-  connectionEncrypters: [noise()],
-  streamMuxers: [yamux()],
-  services: {
-    identify: identify(),
-    pubsub: gossipsub({ globalSignaturePolicy: 'StrictNoSign', msgIdFn: msgId, heartbeatInterval: 100, maxOutboundBufferSize: 64 * 1024 * 1024 })
-  }
-})
+const make = () => createGossipNode({ heartbeatInterval: 100, maxOutboundBufferSize: 64 * 1024 * 1024 })
 const a = await make()
 const b = await make()
 a.services.pubsub.subscribe(topic)

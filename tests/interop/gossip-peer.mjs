@@ -2,17 +2,10 @@
 // the mixed-network interop test. One JSON event per stdout line.
 //   node gossip-peer.mjs --topic T [--dial <multiaddr>]...
 // stdin commands: "publish <hex>", "status"; EOF ends the process.
-import './polyfill.mjs'
-import { shardnodeMsgId as msgId } from './msgid.mjs'
 import { createInterface } from 'node:readline'
-import { createLibp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { gossipsub } from '@chainsafe/libp2p-gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
+import { createGossipNode } from './gossip-node.mjs'
 
 const emit = (o) => process.stdout.write(JSON.stringify(o) + '\n')
 const args = process.argv.slice(2)
@@ -24,23 +17,7 @@ for (let i = 0; i + 1 < args.length; i += 2) {
 }
 
 
-const node = await createLibp2p({
-  addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-  transports: [tcp()],
-  connectionEncrypters: [noise()],
-  streamMuxers: [yamux()],
-  services: {
-    identify: identify(),
-    ping: ping(),
-    pubsub: gossipsub({
-      globalSignaturePolicy: 'StrictNoSign',
-      msgIdFn: msgId,
-      emitSelf: false,
-      allowPublishToZeroTopicPeers: true,
-      heartbeatInterval: 200
-    })
-  }
-})
+const node = await createGossipNode({ emitSelf: false, allowPublishToZeroTopicPeers: true, heartbeatInterval: 200 }, { ping: ping() })
 
 node.services.pubsub.addEventListener('message', (evt) => {
   const m = evt.detail
