@@ -294,13 +294,14 @@ void Connection::deliver(std::shared_ptr<Stream> s) {
   flush_yamux();
 }
 
-void Connection::finish_stream(std::shared_ptr<Stream> s, std::error_code why) {
+void Connection::finish_stream(std::shared_ptr<Stream> s, std::error_code why, std::optional<Error> detail) {
   if (s->closed_) return;
   s->closed_ = true;
   s->close_reason_ = why;
-  if (s->mss_ && s->on_negotiated_) {
+  if (s->on_negotiated_) {  // only set while negotiating
     auto cb = std::move(s->on_negotiated_);
-    cb(Error{why ? why : make_error_code(HostErrc::closed), "stream closed during protocol negotiation"});
+    cb(detail ? *detail
+              : Error{why ? why : make_error_code(HostErrc::closed), "stream closed during protocol negotiation"});
   }
   if (s->on_close_ && !s->close_reported_) {
     s->close_reported_ = true;
@@ -450,21 +451,7 @@ void Connection::finalize(const Error& why) {
   auto self = shared_from_this();
   auto streams = std::move(streams_);
   streams_.clear();
-  for (auto& [id, s] : streams) {
-    if (s->closed_) continue;
-    s->closed_ = true;
-    s->close_reason_ = why.code;
-    if (s->on_negotiated_) {
-      auto cb = std::move(s->on_negotiated_);
-      cb(why);
-    }
-    if (s->on_close_ && !s->close_reported_) {
-      s->close_reported_ = true;
-      auto cb = s->on_close_;
-      cb(why.code);
-    }
-    s->drop_handlers();
-  }
+  for (auto& [id, s] : streams) finish_stream(s, why.code, why);
   if (cb_.on_closed) {
     auto cb = std::move(cb_.on_closed);
     cb(self, why);

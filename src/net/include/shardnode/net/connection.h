@@ -127,7 +127,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_yamux_events();
   void on_stream_data(std::shared_ptr<Stream> s);
   void deliver(std::shared_ptr<Stream> s);
-  void finish_stream(std::shared_ptr<Stream> s, std::error_code why);
+  // Marks a stream over and tells its handlers once: a pending negotiation gets
+  // `detail` (or a generic error), on_close gets `why` ({} for a clean end).
+  void finish_stream(std::shared_ptr<Stream> s, std::error_code why, std::optional<Error> detail = std::nullopt);
   void forget_dead_streams();
   void become_ready();
   void finalize(const Error& why);
