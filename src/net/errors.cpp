@@ -82,6 +82,7 @@ class HostCategory final : public std::error_category {
       case HostErrc::unsupported_address: return "address not supported by any transport";
       case HostErrc::closed: return "connection closed";
       case HostErrc::message_too_large: return "message too large";
+      case HostErrc::onion_only: return "onion-only mode refuses clearnet addresses";
     }
     return "unknown host error";
   }
@@ -93,6 +94,7 @@ class HostCategory final : public std::error_category {
       case HostErrc::unsupported_address:
       case HostErrc::message_too_large: return Condition::invalid_input;
       case HostErrc::closed: return Condition::io_failure;
+      case HostErrc::onion_only: return Condition::state_violation;
     }
     return {c, *this};
   }

@@ -47,6 +47,9 @@ Transport* Host::transport_for(const Multiaddr& addr, bool listen) const {
 }
 
 Result<Multiaddr> Host::listen(const Multiaddr& addr) {
+  if (cfg_.onion_only && !addr.is_onion() && !addr.is_loopback())
+    return Error{HostErrc::onion_only, "onion-only mode: refusing to listen on " + addr.to_string() +
+                                           " (only /onion3/ and loopback addresses)"};
   Transport* t = transport_for(addr, true);
   if (!t) return Error{HostErrc::unsupported_address, "no transport can listen on " + addr.to_string()};
   auto bound = t->listen(addr, [this, alive = alive_](std::unique_ptr<ByteStream> s) {
@@ -170,6 +173,12 @@ void Host::on_closed(const Connection::Ptr& c, const Error& why) {
 void Host::connect(const Multiaddr& addr, ConnectHandler h) {
   auto fail_later = [this](ConnectHandler hh, Error e) { asio::post(io_, [hh = std::move(hh), e] { hh(e); }); };
   if (closed_) return fail_later(std::move(h), Error{HostErrc::closed, "host is closed"});
+  if (cfg_.onion_only && !addr.is_onion()) {
+    ++counters_.dials_rejected;
+    logging::get("net")->warn("onion-only mode: refused to dial clearnet address {}", addr.to_string());
+    return fail_later(std::move(h), Error{HostErrc::onion_only, "onion-only mode: refusing to dial " +
+                                                                    addr.to_string() + " (not an /onion3/ address)"});
+  }
   const auto expected = addr.peer_id();
   if (expected && *expected == self_)
     return fail_later(std::move(h), Error{HostErrc::unsupported_address, "refusing to dial ourselves"});
@@ -274,8 +283,10 @@ void Host::serve_identify(const std::shared_ptr<Stream>& s) {
   info.agent_version = cfg_.agent_version;
   info.public_key = key_.public_key();
   info.listen_addrs = cfg_.advertise_addrs.empty() ? listen_addrs_ : cfg_.advertise_addrs;
+  if (cfg_.onion_only)
+    std::erase_if(info.listen_addrs, [](const Multiaddr& a) { return !a.is_onion(); });
   auto c = conns_.find(s->remote_peer());
-  if (cfg_.send_observed_addr && c != conns_.end() && !c->second->remote_address().empty())
+  if (cfg_.send_observed_addr && !cfg_.onion_only && c != conns_.end() && !c->second->remote_address().empty())
     info.observed_addr = c->second->remote_address();
   info.protocols = protocols();
   Bytes msg = length_prefixed(encode_identify(info));

@@ -262,3 +262,45 @@ TEST_CASE("an unsupported stream protocol is refused, and closing a host disconn
   REQUIRE(run_until(io, [&] { return gone; }));
   CHECK_FALSE(a.host->connected(b.host->peer_id()));
 }
+
+TEST_CASE("onion-only mode refuses clearnet dials and listeners and advertises only onion addresses", "[host][privacy]") {
+  asio::io_context io;
+  HostConfig onion_cfg;
+  onion_cfg.onion_only = true;
+  Node plain(io, nullptr);
+  // Loopback listeners stay allowed (the onion service's local target may be one).
+  Node b(io, nullptr, onion_cfg);
+  const Multiaddr onion = Multiaddr::onion3(b.key.public_key(), 4001);
+
+  SECTION("a clearnet dial fails before any socket is opened") {
+    std::optional<Result<PeerId>> r;
+    b.host->connect(plain.addr, [&](Result<PeerId> x) { r = std::move(x); });
+    REQUIRE(run_until(io, [&] { return r.has_value(); }));
+    REQUIRE_FALSE(*r);
+    CHECK(r->error().code == HostErrc::onion_only);
+    CHECK(b.host->counters().dials_rejected == 1);
+    CHECK_FALSE(b.host->connected(plain.host->peer_id()));
+  }
+  SECTION("listening on a public or wildcard address is refused") {
+    for (const char* a : {"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0", "/ip4/192.0.2.1/tcp/4001"}) {
+      auto r = b.host->listen(*Multiaddr::parse(a));
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code == HostErrc::onion_only);
+    }
+  }
+  SECTION("identify carries only /onion3/ addresses and no observed address") {
+    HostConfig cfg = onion_cfg;
+    cfg.advertise_addrs = {onion, b.addr.without_peer_id()};  // a misconfiguration the host filters
+    Node c(io, nullptr, cfg);
+    std::optional<IdentifyInfo> seen;
+    plain.host->on_peer_identified([&](const PeerId& p, const IdentifyInfo& i) {
+      if (p == c.host->peer_id()) seen = i;
+    });
+    connect_ok(io, *plain.host, c.addr);
+    REQUIRE(run_until(io, [&] { return seen.has_value(); }));
+    REQUIRE(seen->listen_addrs.size() == 1);
+    CHECK(seen->listen_addrs[0] == onion);
+    for (const auto& a : seen->listen_addrs) CHECK(a.is_onion());
+    CHECK_FALSE(seen->observed_addr.has_value());
+  }
+}

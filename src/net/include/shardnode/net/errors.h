@@ -43,6 +43,7 @@ enum class HostErrc {
   unsupported_address,
   closed,
   message_too_large,
+  onion_only,            // onion-only mode refused a clearnet address
 };
 
 const std::error_category& mss_category() noexcept;

@@ -32,6 +32,10 @@ struct HostConfig {
   std::vector<Multiaddr> advertise_addrs;
   // Whether identify tells the peer the address we see it at (off for onion nodes).
   bool send_observed_addr = true;
+  // Onion-only mode (validators): connect() refuses every address that is not
+  // /onion3/, listen() refuses everything but /onion3/ and loopback, and identify
+  // advertises /onion3/ addresses only. Nothing is resolved in any mode.
+  bool onion_only = false;
   ConnectionConfig connection;
 };
 
