@@ -50,6 +50,55 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$updated" = 1 ] || $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Debian's tor binary (/usr/bin/tor, /usr/bin/tor-gencert) for `shardnode testnet`, a
+# private Tor network on 127.0.0.1. Its system service would join the public Tor
+# network, so it is neither started nor enabled: a policy-rc.d that exits 101 blocks
+# invoke-rc.d during the install (any previous policy-rc.d is restored afterwards),
+# and the init script / unit is disabled.
+tor_service_pids() {  # tor processes started as Debian's service (its defaults file or /etc/tor/torrc)
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/exe" 2>/dev/null)" = /usr/bin/tor ] || continue
+    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qE 'tor-service-defaults-torrc|/etc/tor/torrc' && echo "${p#/proc/}"
+  done
+  return 0
+}
+if ! dpkg-query -W -f='${Status}' tor 2>/dev/null | grep -q "install ok installed"; then
+  echo "install-deps: installing Debian's tor (binary only; its service is not started or enabled)"
+  PRC=/usr/sbin/policy-rc.d
+  PRC_SAVED=""
+  if [ -e "$PRC" ]; then PRC_SAVED=$(mktemp); $SUDO cp -p "$PRC" "$PRC_SAVED"; fi
+  restore_policy() {
+    if [ -n "$PRC_SAVED" ]; then $SUDO cp -p "$PRC_SAVED" "$PRC"; rm -f "$PRC_SAVED"; PRC_SAVED=""
+    else $SUDO rm -f "$PRC"; fi
+  }
+  trap restore_policy EXIT
+  printf '#!/bin/sh\n# scripts/install-deps.sh: no service starts while tor is installed\nexit 101\n' |
+    $SUDO tee "$PRC" >/dev/null
+  $SUDO chmod 755 "$PRC"
+  [ "$updated" = 1 ] || { $SUDO apt-get update -qq; updated=1; }
+  $SUDO apt-get install -y -qq --no-install-recommends tor >/dev/null
+  restore_policy
+  trap - EXIT
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --quiet tor.service >/dev/null 2>&1 || true
+    $SUDO systemctl stop tor.service 'tor@*.service' >/dev/null 2>&1 || true
+  fi
+  if command -v update-rc.d >/dev/null 2>&1 && [ -e /etc/init.d/tor ]; then
+    $SUDO update-rc.d tor disable >/dev/null 2>&1 || true
+  fi
+fi
+if [ -d /run/systemd/system ] && systemctl is-active --quiet tor.service 2>/dev/null; then
+  echo "install-deps: the system tor service is running; stop it: systemctl disable --now tor" >&2
+  exit 1
+fi
+svc=$(tor_service_pids)
+if [ -n "$svc" ]; then
+  echo "install-deps: Debian's tor service is running (pid $svc); stop it (e.g. invoke-rc.d tor stop)" >&2
+  exit 1
+fi
+
 # Node.js for the js-libp2p interop tests (js-libp2p 2.x needs Node >= 20).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "install-deps: installing Debian's nodejs and npm"

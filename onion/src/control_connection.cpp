@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
@@ -33,6 +34,11 @@ void ControlConnection::close() {
     ::close(fd_);
     fd_ = -1;
   }
+}
+
+int ControlConnection::release() {
+  std::lock_guard lock(fd_mu_);
+  return std::exchange(fd_, -1);
 }
 
 void ControlConnection::interrupt() {

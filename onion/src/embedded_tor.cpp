@@ -123,6 +123,13 @@ Result<std::unique_ptr<EmbeddedTor>> EmbeddedTor::start(EmbeddedTorOptions opts)
   return t;
 }
 
+Result<int> EmbeddedTor::take_control_fd() {
+  if (control_taken_ || !control_->is_open())
+    return Error{OnionErrc::control_io, "the embedded tor's control socket was already handed off or closed"};
+  control_taken_ = true;
+  return control_->release();
+}
+
 bool EmbeddedTor::wait_exit(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
   return exited_cv_.wait_until(lock, deadline, [this] { return exited_; });
@@ -163,7 +170,10 @@ Status EmbeddedTor::stop(std::chrono::milliseconds deadline) {
       log->debug("SIGNAL SHUTDOWN not acknowledged ({}); closing the owning control socket",
                  r ? r->final_text() : r.error().message);
   }
-  if (!wait_exit(half)) {
+  if (control_taken_ && !wait_exit(half))
+    log->warn("tor still running {} ms after stop(); its control socket's new owner has not closed it",
+              deadline.count() / 2);
+  if (!control_taken_ && !wait_exit(half)) {
     log->warn("tor still running after {} ms; closing its owning control socket", deadline.count() / 2);
     control_->close();  // owning controller gone: tor exits immediately
   }

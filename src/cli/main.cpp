@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "testnet.h"
 #include "shardnode/core/log.h"
 
 using namespace shardnode;
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
   selfcheck->add_option("-d,--datadir", selfcheck_o.datadir, "Data directory (default: node.datadir)");
   selfcheck->add_flag("--json", selfcheck_o.json, "Print JSON");
 
+  cli::TestnetCliOptions testnet_o;
+  auto* testnet = cli::add_testnet_command(app, testnet_o);  // up | status | down (testnet.cpp)
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -62,6 +66,8 @@ int main(int argc, char** argv) {
 
   if (*version) return cli::cmd_version(version_json);
   if (*config) return cli::cmd_config(config_o);
+
+  if (*testnet) return cli::cmd_testnet(testnet_o);
 
   auto ctx = cli::load_context(g);
   if (!ctx) {

@@ -86,6 +86,7 @@ class ConfigCategory final : public std::error_category {
       case ConfigErrc::wrong_type: return "wrong type";
       case ConfigErrc::out_of_range: return "value out of range";
       case ConfigErrc::io: return "cannot read config file";
+      case ConfigErrc::invalid_value: return "invalid setting";
     }
     return "unknown config error";
   }
@@ -108,5 +109,96 @@ std::error_code make_error_code(ConfigErrc e) noexcept { return {static_cast<int
 std::error_condition make_error_condition(Condition c) noexcept {
   return {static_cast<int>(c), condition_category()};
 }
+
+}  // namespace shardnode
+
+namespace shardnode {
+namespace {
+
+class SocksCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "socks"; }
+  std::string message(int c) const override {
+    switch (static_cast<SocksErrc>(c)) {
+      case SocksErrc::bad_request: return "unusable SOCKS5 request";
+      case SocksErrc::protocol: return "SOCKS5 protocol violation";
+      case SocksErrc::no_acceptable_method: return "SOCKS5 proxy accepts none of our methods";
+      case SocksErrc::auth_failed: return "SOCKS5 authentication failed";
+      case SocksErrc::connect_failed: return "SOCKS5 CONNECT failed";
+      case SocksErrc::closed: return "SOCKS5 proxy closed the connection";
+      case SocksErrc::bad_state: return "SOCKS5 codec used after it finished";
+    }
+    return "unknown socks error";
+  }
+  std::error_condition default_error_condition(int c) const noexcept override {
+    switch (static_cast<SocksErrc>(c)) {
+      case SocksErrc::bad_request:
+      case SocksErrc::protocol:
+      case SocksErrc::no_acceptable_method:
+      case SocksErrc::auth_failed: return Condition::invalid_input;
+      case SocksErrc::connect_failed:
+      case SocksErrc::closed: return Condition::io_failure;
+      case SocksErrc::bad_state: return Condition::state_violation;
+    }
+    return {c, *this};
+  }
+};
+
+}  // namespace
+
+const std::error_category& socks_category() noexcept { static SocksCategory c; return c; }
+std::error_code make_error_code(SocksErrc e) noexcept { return {static_cast<int>(e), socks_category()}; }
+
+}  // namespace shardnode
+
+// The private Tor test network (onion/testnet.h).
+namespace shardnode {
+namespace {
+
+class TestnetCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "testnet"; }
+  std::string message(int c) const override {
+    switch (static_cast<TestnetErrc>(c)) {
+      case TestnetErrc::bad_options: return "invalid testnet options";
+      case TestnetErrc::tool_failed: return "tor key generation failed";
+      case TestnetErrc::no_free_ports: return "no free loopback ports";
+      case TestnetErrc::spawn_failed: return "cannot start tor";
+      case TestnetErrc::node_exited: return "a testnet tor exited";
+      case TestnetErrc::timeout: return "testnet not ready in time";
+      case TestnetErrc::already_running: return "a testnet is already running there";
+      case TestnetErrc::no_state: return "no testnet there";
+      case TestnetErrc::bad_state: return "malformed testnet state";
+      case TestnetErrc::bad_client_config: return "invalid testnet client torrc";
+      case TestnetErrc::stop_failed: return "a testnet tor did not stop";
+      case TestnetErrc::io: return "testnet i/o error";
+      case TestnetErrc::cancelled: return "cancelled";
+    }
+    return "unknown testnet error";
+  }
+  std::error_condition default_error_condition(int c) const noexcept override {
+    switch (static_cast<TestnetErrc>(c)) {
+      case TestnetErrc::bad_options:
+      case TestnetErrc::bad_state:
+      case TestnetErrc::bad_client_config: return Condition::invalid_input;
+      case TestnetErrc::tool_failed:
+      case TestnetErrc::spawn_failed:
+      case TestnetErrc::node_exited:
+      case TestnetErrc::io: return Condition::io_failure;
+      case TestnetErrc::no_free_ports: return Condition::resource_exhausted;
+      case TestnetErrc::timeout:
+      case TestnetErrc::stop_failed: return Condition::timeout;
+      case TestnetErrc::already_running:
+      case TestnetErrc::cancelled: return Condition::state_violation;
+      case TestnetErrc::no_state: return Condition::not_found;
+    }
+    return {c, *this};
+  }
+};
+
+}  // namespace
+
+const std::error_category& testnet_category() noexcept { static TestnetCategory c; return c; }
+std::error_code make_error_code(TestnetErrc e) noexcept { return {static_cast<int>(e), testnet_category()}; }
 
 }  // namespace shardnode

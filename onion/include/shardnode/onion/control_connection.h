@@ -45,6 +45,9 @@ class ControlConnection {
   bool wait_closed(Deadline deadline);
 
   void close();
+  // Gives up the socket without closing it (for an asynchronous client to adopt).
+  // Bytes already read but not yet returned are lost: hand off between commands.
+  int release();
   // Wakes any blocked call with an error by shutting the socket down (thread-safe;
   // the fd stays allocated until close()). Used when tor's thread exits.
   void interrupt();

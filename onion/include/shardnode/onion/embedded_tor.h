@@ -48,6 +48,11 @@ class EmbeddedTor {
   EmbeddedTor& operator=(const EmbeddedTor&) = delete;
 
   ControlConnection& control() { return *control_; }
+  // Hands the owning control socket to an asynchronous client (ControlClient::adopt)
+  // for the rest of tor's life; control() is closed from then on. Tor exits as soon
+  // as that socket closes, so the new owner closes it (or sends SIGNAL SHUTDOWN)
+  // before calling stop(), which then only waits for tor's thread.
+  Result<int> take_control_fd();
   const std::filesystem::path& data_dir() const { return opts_.data_dir; }
 
   // SIGNAL SHUTDOWN, then waits for tor_run_main to return; if it has not by half
@@ -77,6 +82,7 @@ class EmbeddedTor {
   bool thread_started_ = false;
   bool exited_ = false;
   bool stopped_ = false;
+  bool control_taken_ = false;
   int exit_code_ = -1;
 };
 

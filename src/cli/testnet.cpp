@@ -1,0 +1,214 @@
+#include "testnet.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <sstream>
+
+#include "shardnode/core/errors.h"
+#include "shardnode/onion/testnet.h"
+
+namespace shardnode::cli {
+namespace {
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_cancel{false};
+extern "C" void on_interrupt(int) { g_cancel.store(true); }
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "shardnode: %s\n", e.what().c_str());
+  return e.code == make_error_code(TestnetErrc::bad_options) ? 2 : 1;
+}
+
+std::string format_time(std::int64_t t) {
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+// One status line; `with_time` false gives the part that matters for "changed".
+std::string progress_line(const onion::TestnetProgress& p, bool with_time) {
+  std::ostringstream o;
+  o << "testnet:";
+  if (with_time) o << " " << p.elapsed.count() / 1000 << " s ";
+  if (p.phase == "keys") {
+    o << " generating authority keys";
+    return o.str();
+  }
+  o << " consensus: " << (p.consensus ? "yes" : "no") << "  HSDir relays " << p.relays_with_hsdir << "/" << p.relays
+    << "  bootstrapped " << p.nodes_bootstrapped << "/" << p.nodes_total << " [";
+  for (std::size_t i = 0; i < p.nodes.size(); ++i) {
+    const auto& n = p.nodes[i];
+    o << (i ? " " : "") << n.name << " ";
+    if (n.exited)
+      o << "exited";
+    else if (!n.started)
+      o << "-";
+    else
+      o << n.bootstrap << "%";
+  }
+  o << "]";
+  if (p.phase == "ready") o << "  ready";
+  return o.str();
+}
+
+json state_json(const onion::TestnetState& s) {
+  json nodes = json::array();
+  for (const auto& n : s.nodes)
+    nodes.push_back({{"name", n.name},
+                     {"role", n.authority ? "authority" : "relay"},
+                     {"pid", n.pid},
+                     {"or_port", n.or_port},
+                     {"dir_port", n.dir_port},
+                     {"datadir", n.datadir.string()},
+                     {"fingerprint", n.fingerprint}});
+  return {{"dir", s.dir.string()},         {"state", s.state},
+          {"created", s.created},          {"ready_seconds", s.ready_seconds},
+          {"client_torrc", s.client_torrc.string()}, {"nodes", nodes}};
+}
+
+int do_up(const TestnetCliOptions& o) {
+  onion::TestnetOptions to;
+  to.dir = o.dir;
+  to.relays = o.relays;
+  to.ready_timeout = std::chrono::seconds(o.timeout);
+  to.cancel = &g_cancel;
+
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  std::string last;
+  bool open_line = false;
+  auto on_progress = [&](const onion::TestnetProgress& p) {
+    const std::string key = progress_line(p, false);
+    if (tty) {
+      std::fprintf(stderr, "\r%s\033[K", progress_line(p, true).c_str());
+      open_line = true;
+    } else if (key != last) {
+      std::fprintf(stderr, "%s\n", progress_line(p, true).c_str());
+    }
+    std::fflush(stderr);
+    last = key;
+  };
+
+  struct sigaction sa {};
+  struct sigaction old_int {};
+  struct sigaction old_term {};
+  sa.sa_handler = on_interrupt;
+  ::sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+  auto st = onion::testnet_up(to, on_progress);
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  if (open_line) std::fputc('\n', stderr);
+
+  if (!st) return fail(st.error());
+  if (o.json) {
+    std::cout << state_json(*st).dump(2) << "\n";
+  } else {
+    int auths = 0;
+    for (const auto& n : st->nodes) auths += n.authority ? 1 : 0;
+    std::printf("testnet ready in %.1f s: %d authorities + %d relays on 127.0.0.1\n", st->ready_seconds, auths,
+                static_cast<int>(st->nodes.size()) - auths);
+    std::printf("  directory:    %s\n  client torrc: %s\n  stop with:    shardnode testnet down --dir %s\n",
+                st->dir.c_str(), st->client_torrc.c_str(), st->dir.c_str());
+  }
+  return 0;
+}
+
+int do_status(const TestnetCliOptions& o) {
+  auto s = onion::testnet_status(o.dir);
+  if (!s) return fail(s.error());
+  if (o.json) {
+    json nodes = json::array();
+    for (const auto& n : s->nodes)
+      nodes.push_back({{"name", n.name},
+                       {"role", n.authority ? "authority" : "relay"},
+                       {"pid", n.pid},
+                       {"alive", n.alive},
+                       {"bootstrap", n.bootstrap},
+                       {"or_port", n.or_port},
+                       {"dir_port", n.dir_port},
+                       {"datadir", n.datadir.string()}});
+    json j{{"dir", s->dir.string()},
+           {"state", s->state},
+           {"created", s->created},
+           {"ready_seconds", s->ready_seconds},
+           {"ready", s->ready},
+           {"all_alive", s->all_alive},
+           {"consensus",
+            {{"present", s->consensus},
+             {"valid_after", s->consensus_valid_after},
+             {"hsdirs", s->hsdirs},
+             {"relays", s->relays},
+             {"relays_with_hsdir", s->relays_with_hsdir}}},
+           {"client_torrc", {{"ok", s->client_torrc_ok}, {"error", s->client_torrc_error}}},
+           {"nodes", nodes}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("testnet %s: %s (created %s", s->dir.c_str(), s->state.c_str(), format_time(s->created).c_str());
+  if (s->ready_seconds > 0) std::printf(", ready after %.1f s", s->ready_seconds);
+  std::printf(")\n");
+  if (s->consensus)
+    std::printf("  consensus: valid-after %s, %d HSDirs, relays with HSDir %d/%d\n", s->consensus_valid_after.c_str(),
+                s->hsdirs, s->relays_with_hsdir, s->relays);
+  else
+    std::printf("  consensus: none served\n");
+  std::printf("  %-4s %-9s %8s %-5s %9s %6s %7s\n", "node", "role", "pid", "alive", "bootstrap", "orport", "dirport");
+  for (const auto& n : s->nodes)
+    std::printf("  %-4s %-9s %8d %-5s %8d%% %6d %7s\n", n.name.c_str(), n.authority ? "authority" : "relay", n.pid,
+                n.alive ? "yes" : "no", n.bootstrap, n.or_port,
+                n.dir_port ? std::to_string(n.dir_port).c_str() : "-");
+  std::printf("  client torrc: %s\n", s->client_torrc_ok ? "valid" : s->client_torrc_error.c_str());
+  std::printf("  ready: %s\n", s->ready ? "yes" : "no");
+  return 0;
+}
+
+int do_down(const TestnetCliOptions& o) {
+  Status st = onion::testnet_down(o.dir, std::chrono::seconds(o.stop_timeout));
+  if (!st) return fail(st.error());
+  std::printf("testnet %s stopped\n", fs::absolute(o.dir).lexically_normal().c_str());
+  return 0;
+}
+
+}  // namespace
+
+CLI::App* add_testnet_command(CLI::App& app, TestnetCliOptions& o) {
+  auto* t = app.add_subcommand("testnet", "A private Tor network of Debian tor processes on 127.0.0.1, for tests");
+  t->require_subcommand(1);
+  auto* up = t->add_subcommand("up", "Create and start the network in --dir; wait until onion services can use it");
+  up->add_option("--dir", o.dir, "Directory for keys, torrcs, logs and testnet.json")->required();
+  up->add_option("--relays", o.relays, "Number of relays (besides 3 authorities)")->check(CLI::Range(3, 64));
+  up->add_option("--timeout", o.timeout, "Seconds to wait until ready")->check(CLI::Range(10, 3600));
+  up->add_flag("--json", o.json, "Print the state as JSON");
+  auto* status = t->add_subcommand("status", "Show each node's process, bootstrap and the consensus");
+  status->add_option("--dir", o.dir, "The testnet directory")->required();
+  status->add_flag("--json", o.json, "Print JSON");
+  auto* down = t->add_subcommand("down", "Stop the network's tor processes (SIGTERM, then SIGKILL)");
+  down->add_option("--dir", o.dir, "The testnet directory")->required();
+  down->add_option("--timeout", o.stop_timeout, "Seconds between SIGTERM and SIGKILL")->check(CLI::Range(1, 600));
+  up->callback([&o] { o.action = "up"; });
+  status->callback([&o] { o.action = "status"; });
+  down->callback([&o] { o.action = "down"; });
+  return t;
+}
+
+int cmd_testnet(const TestnetCliOptions& o) {
+  if (o.action == "up") return do_up(o);
+  if (o.action == "status") return do_status(o);
+  if (o.action == "down") return do_down(o);
+  std::fprintf(stderr, "shardnode: testnet needs one of up, status, down\n");
+  return 2;
+}
+
+}  // namespace shardnode::cli

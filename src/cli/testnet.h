@@ -1,0 +1,28 @@
+// `shardnode testnet up|status|down --dir D`: a private Tor network of Debian tor
+// processes on 127.0.0.1 (onion/testnet.h). Needs no config file.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace shardnode::cli {
+
+struct TestnetCliOptions {
+  std::string action;   // "up", "status" or "down" (set by the parsed sub-subcommand)
+  std::string dir;
+  int relays = 4;
+  int timeout = 180;    // up: seconds until ready
+  int stop_timeout = 10;  // down: seconds between SIGTERM and SIGKILL
+  bool json = false;
+};
+
+// Adds the `testnet` subcommand (with up, status, down) to app, filling o.
+CLI::App* add_testnet_command(CLI::App& app, TestnetCliOptions& o);
+
+// Exit codes: 0 ok, 1 failure, 2 usage.
+int cmd_testnet(const TestnetCliOptions& o);
+
+}  // namespace shardnode::cli

@@ -1,0 +1,162 @@
+// onion/testnet.h without starting tor: client.torrc validation (what an embedded
+// node appends to its tor), consensus and log parsing, option checks.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "shardnode/core/errors.h"
+#include "shardnode/onion/testnet.h"
+
+using namespace shardnode;
+using namespace shardnode::onion;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "sn-tnc-XXXXXX").string();
+    REQUIRE(::mkdtemp(t.data()) != nullptr);
+    path = t;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path path;
+};
+
+const std::string kA0 =
+    "DirAuthority a0 orport=18828 no-v2 v3ident=9FDA9299671D353446A2CBF3273D920D998B0F1A 127.0.0.1:18835 "
+    "189C222EE51F2CAC97C03D43500E378F8CCBB061";
+const std::string kA1 =
+    "DirAuthority a1 orport=18829 no-v2 v3ident=F5E1B659D5EB62C3B80B0CB65835FC1774488206 127.0.0.1:18836 "
+    "2A4C 6D04 AB8B FC65 ADBA D8BB 3813 302A 884D C1DF";
+
+fs::path write(const TempDir& d, const std::string& text) {
+  const fs::path p = d.path / "client.torrc";
+  std::ofstream(p) << text;
+  return p;
+}
+
+std::string load_error(const std::string& text) {
+  TempDir d;
+  auto r = load_testnet_client_options(write(d, text));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == make_error_code(TestnetErrc::bad_client_config));
+  CHECK(r.error().code.default_error_condition() == Condition::invalid_input);
+  return r.error().what();
+}
+
+}  // namespace
+
+TEST_CASE("testnet client torrc: the generated form loads in order", "[testnet]") {
+  TempDir d;
+  auto r = load_testnet_client_options(write(d, "# comment\n\nTestingTorNetwork 1\n  PathsNeededToBuildCircuits 0.67\n" +
+                                                    kA0 + "\n" + kA1 + "\r\n"));
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == 4);
+  CHECK((*r)[0] == std::pair<std::string, std::string>{"TestingTorNetwork", "1"});
+  CHECK((*r)[1] == std::pair<std::string, std::string>{"PathsNeededToBuildCircuits", "0.67"});
+  CHECK((*r)[2].first == "DirAuthority");
+  CHECK((*r)[2].second == kA0.substr(13));
+  CHECK((*r)[3].second.rfind("a1 orport=18829", 0) == 0);
+}
+
+TEST_CASE("testnet client torrc: unsafe or incomplete files are rejected with file:line", "[testnet]") {
+  CHECK(load_error("PathsNeededToBuildCircuits 0.67\n" + kA0 + "\n").find("missing 'TestingTorNetwork 1'") !=
+        std::string::npos);
+  CHECK(load_error("TestingTorNetwork 0\n" + kA0 + "\n").find("client.torrc:1: TestingTorNetwork must be 1") !=
+        std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\n").find("no DirAuthority") != std::string::npos);
+  // A public authority would take the node onto the public network.
+  const std::string public_auth =
+      "DirAuthority moria1 orport=9201 no-v2 v3ident=F533C81CEF0BC0267857C99B2F471ADF249FA232 128.31.0.39:9231 "
+      "1A25C6358DB91342AA51720A5038B72742732498";
+  CHECK(load_error("TestingTorNetwork 1\n" + kA0 + "\n" + public_auth + "\n").find("client.torrc:3:") !=
+        std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\n" + public_auth + "\n").find("not on loopback") != std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\n" + kA0 + "\nSocksPort 9050\n").find("client.torrc:3: option 'SocksPort'") !=
+        std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\nDataDirectory /tmp/x\n" + kA0 + "\n").find("not allowed") !=
+        std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\nDirAuthority a0 orport=1 v3ident=XYZ 127.0.0.1:1 " + std::string(40, 'A') +
+                   "\n")
+            .find("v3ident") != std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\nDirAuthority a0 no-v2 v3ident=" + std::string(40, 'A') + " 127.0.0.1:1 ABC\n")
+            .find("fingerprint") != std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\nDirAuthority a0 no-v2 127.0.0.1:1 " + std::string(40, 'A') + "\n")
+            .find("without v3ident") != std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\nDirAuthority a0 bridge v3ident=" + std::string(40, 'A') + " 127.0.0.1:1 " +
+                   std::string(40, 'A') + "\n")
+            .find("unsupported flag 'bridge'") != std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\n" + kA0 + "\nPathsNeededToBuildCircuits 2\n").find("(0, 1]") !=
+        std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1 # yes\n" + kA0 + "\n").find("inline comments") != std::string::npos);
+  CHECK(load_error("TestingTorNetwork\n" + kA0 + "\n").find("has no value") != std::string::npos);
+
+  auto missing = load_testnet_client_options("/nonexistent/client.torrc");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().what().find("/nonexistent/client.torrc") != std::string::npos);
+}
+
+TEST_CASE("testnet: consensus summary counts HSDir routers by nickname", "[testnet]") {
+  const std::string doc =
+      "network-status-version 3\nvote-status consensus\nvalid-after 2026-11-25 21:51:20\n"
+      "r a0 GJwiLuUfLKyXwD1DUA43j4zLsGE AAAA 2026-11-25 21:51:00 127.0.0.1 18828 18835\n"
+      "s Authority Exit Fast Guard HSDir Running Stable V2Dir Valid\n"
+      "r r3 AAAA BBBB 2026-11-25 21:51:00 127.0.0.1 18831 0\n"
+      "s Exit Fast Guard HSDir Running Stable V2Dir Valid\n"
+      "r r4 AAAA BBBB 2026-11-25 21:51:00 127.0.0.1 18832 0\n"
+      "s Fast Running Valid\n";
+  const auto s = summarize_consensus(doc);
+  CHECK(s.present);
+  CHECK(s.valid_after == "2026-11-25 21:51:20");
+  CHECK(s.routers == 3);
+  CHECK(s.hsdirs == 2);
+  CHECK(s.hsdir_nicknames == std::vector<std::string>{"a0", "r3"});
+  CHECK_FALSE(summarize_consensus("<html>404</html>").present);
+}
+
+TEST_CASE("testnet: bootstrap percentage is the last one logged", "[testnet]") {
+  CHECK(last_bootstrap_percent("") == 0);
+  CHECK(last_bootstrap_percent("Nov 25 [notice] Bootstrapped 5% (conn): Connecting\n"
+                               "Nov 25 [notice] Bootstrapped 100% (done): Done\n") == 100);
+  CHECK(last_bootstrap_percent("[notice] Bootstrapped 85% (ap_conn_done)") == 85);
+  CHECK(last_bootstrap_percent("Bootstrapped lots") == 0);
+}
+
+TEST_CASE("testnet: bad options and missing state fail before starting anything", "[testnet]") {
+  TempDir d;
+  TestnetOptions o;
+  o.dir = d.path / "net";
+  o.relays = 2;
+  auto r = testnet_up(o, {});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == make_error_code(TestnetErrc::bad_options));
+  CHECK_FALSE(fs::exists(o.dir));
+
+  o.relays = 3;
+  o.voting_interval = 7;
+  CHECK(testnet_up(o, {}).error().code == make_error_code(TestnetErrc::bad_options));
+
+  o.voting_interval = 20;
+  o.dir = d.path / "with space";
+  CHECK(testnet_up(o, {}).error().code == make_error_code(TestnetErrc::bad_options));
+
+  o.dir = d.path / "net";
+  o.tor_binary = "/nonexistent/tor";
+  auto nt = testnet_up(o, {});
+  REQUIRE_FALSE(nt.ok());
+  CHECK(nt.error().what().find("/nonexistent/tor") != std::string::npos);
+
+  auto st = testnet_status(d.path / "nothing");
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == make_error_code(TestnetErrc::no_state));
+  CHECK(st.error().code.default_error_condition() == Condition::not_found);
+  CHECK(testnet_down(d.path / "nothing").error().code == make_error_code(TestnetErrc::no_state));
+}
