@@ -40,5 +40,7 @@ int cmd_config(const ConfigOptions& o);
 int cmd_keygen(const Context& ctx, const IdOptions& o);
 int cmd_id(const Context& ctx, const IdOptions& o);
 int cmd_selfcheck(const Context& ctx, const IdOptions& o);
+// The node: tor, onion service, bootnodes, pubsub; until SIGINT/SIGTERM.
+int cmd_run(const Context& ctx);
 
 }  // namespace shardnode::cli

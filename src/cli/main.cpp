@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
   cli::TestnetCliOptions testnet_o;
   auto* testnet = cli::add_testnet_command(app, testnet_o);  // up | status | down (testnet.cpp)
 
+  auto* run = app.add_subcommand(
+      "run", "Run the node: tor (embedded or external), our onion service, bootnodes and pubsub, until "
+             "SIGINT or SIGTERM. Needs tor.testnet (a private network) or tor.public_network = true.");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -77,5 +81,6 @@ int main(int argc, char** argv) {
   if (*keygen) return cli::cmd_keygen(*ctx, keygen_o);
   if (*id) return cli::cmd_id(*ctx, id_o);
   if (*selfcheck) return cli::cmd_selfcheck(*ctx, selfcheck_o);
+  if (*run) return cli::cmd_run(*ctx);
   return 2;
 }

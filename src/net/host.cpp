@@ -140,7 +140,8 @@ void Host::on_ready(const Connection::Ptr& c) {
     loser->close();
   } else {
     conns_[peer] = c;
-    logging::get("net")->info("connected to {} ({}, {})", peer.to_string(), c->remote_address().to_string(),
+    logging::get("net")->info("connected to {} ({}, {})", peer.to_string(),
+                              c->remote_address().empty() ? "address unknown: onion service" : c->remote_address().to_string(),
                               c->direction() == Connection::Direction::outbound ? "outbound" : "inbound");
     for (const auto& f : std::vector(on_connected_)) f(peer);
   }
@@ -179,7 +180,18 @@ void Host::connect(const Multiaddr& addr, ConnectHandler h) {
     return fail_later(std::move(h), Error{HostErrc::onion_only, "onion-only mode: refusing to dial " +
                                                                     addr.to_string() + " (not an /onion3/ address)"});
   }
-  const auto expected = addr.peer_id();
+  auto expected = addr.peer_id();
+  // An onion address is its service's public key: whoever answers must prove that
+  // identity in Noise, with or without a /p2p/ suffix (which must then agree).
+  if (auto onion = addr.onion_endpoint()) {
+    auto pk = parse_onion_address(onion->address);
+    if (!pk) return fail_later(std::move(h), Error{HostErrc::unsupported_address, "bad onion address in " + addr.to_string()});
+    const PeerId onion_id = PeerId::from_public_key(*pk);
+    if (expected && *expected != onion_id)
+      return fail_later(std::move(h), Error{HostErrc::unsupported_address,
+                                            addr.to_string() + ": the /p2p/ id is not the onion address's key"});
+    expected = onion_id;
+  }
   if (expected && *expected == self_)
     return fail_later(std::move(h), Error{HostErrc::unsupported_address, "refusing to dial ourselves"});
   if (expected && conns_.count(*expected)) {

@@ -3,6 +3,7 @@
 // keeps that file in sync).
 #include "shardnode/core/keys.h"
 #include "shardnode/core/log.h"
+#include "shardnode/core/multiaddr.h"
 #include "shardnode/node/settings.h"
 
 namespace shardnode::node {
@@ -12,6 +13,22 @@ namespace {
 std::string check_log_module(const std::string& entry) { return logging::check_module_level(entry); }
 
 std::string check_not_empty(const std::string& s) { return s.empty() ? "must not be empty" : ""; }
+
+std::string check_multiaddr(const std::string& s) {
+  auto a = Multiaddr::parse(s);
+  return a ? "" : "not a multiaddr (e.g. \"/onion3/<56 chars>:4001/p2p/12D3KooW...\"): " + a.error().what();
+}
+
+// "unix:/path" or "<ip literal>:<port>" on loopback; "" allowed (not used).
+std::string check_local_endpoint(const std::string& s) {
+  if (s.empty() || s.rfind("unix:/", 0) == 0) return "";
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) return "must be unix:/<path> or 127.0.0.1:<port>";
+  std::string host = s.substr(0, colon);
+  if (host != "127.0.0.1" && host != "[::1]" && host.rfind("127.", 0) != 0)
+    return "must be a unix socket or a loopback address (tor's ports are never reached over a network)";
+  return "";
+}
 
 std::string check_peer_id(const std::string& s) {
   auto id = PeerId::parse(s);
@@ -289,6 +306,45 @@ std::vector<SettingDef> make_table() {
                       "Created with mode 0700. A leading ~/ means $HOME.",
        .check_string = check_not_empty});
 
+  add({.key = "node.onion_only", .type = SettingType::boolean, .def = true,
+       .description = "Onion-only mode (the default; meant for validators): dial /onion3/ addresses only, "
+                      "listen on nothing but the onion service's unix socket and loopback, advertise only the "
+                      "/onion3/ address, never resolve a name. Off only for clearnet development setups."});
+  add({.key = "node.bootnodes", .type = SettingType::string_list, .def = std::vector<std::string>{},
+       .description = "Peers dialled at start and re-dialled while disconnected, as multiaddrs "
+                      "(\"/onion3/<56 chars>:4001/p2p/12D3KooW...\"). The /p2p/ id is optional for onion "
+                      "addresses: the onion address is the peer's key, and Noise must prove it.",
+       .check_string = check_multiaddr});
+  add({.key = "node.redial_interval_s", .type = SettingType::integer, .def = std::int64_t{15},
+       .description = "Seconds between attempts to reconnect to bootnodes we are not connected to.",
+       .min = 1, .max = 3600});
+  add({.key = "node.topics", .type = SettingType::string_list, .def = std::vector<std::string>{},
+       .description = "Pubsub topics to subscribe to at start (the shard layer adds its own)."});
+  add({.key = "node.probe_interval_ms", .type = SettingType::integer, .def = std::int64_t{0},
+       .description = "Connectivity probe for tests and the demo: every this many ms, publish a message "
+                      "\"probe <peer id> <n>\" on each of node.topics (0: off). A probe names its sender on "
+                      "purpose: never enable it where the publisher must stay anonymous.",
+       .min = 0, .max = 3600 * 1000});
+  add({.key = "node.events_file", .type = SettingType::string, .def = std::string(""),
+       .description = "Append one JSON object per line for node events (tor bootstrap, listening, peers "
+                      "connected and identified, messages received) to this file; empty: off. Meant for tests "
+                      "and tools. Received messages are logged without the peer that forwarded them."});
+
+  // [net]
+  add({.key = "net.onion_port", .type = SettingType::integer, .def = std::int64_t{4001},
+       .description = "The virtual port of our onion service: we are reachable at /onion3/<address>:<port>.",
+       .min = 1, .max = 65535});
+  add({.key = "net.tcp_listen", .type = SettingType::string_list, .def = std::vector<std::string>{},
+       .description = "Extra TCP listen addresses (\"/ip4/127.0.0.1/tcp/4001\"). In onion-only mode only "
+                      "loopback addresses are accepted, and they are never advertised.",
+       .check_string = check_multiaddr});
+  add({.key = "net.max_connections", .type = SettingType::integer, .def = std::int64_t{128},
+       .description = "Most connections (inbound, outbound and upgrading) kept at once.", .min = 1, .max = 100000});
+  add({.key = "net.dial_timeout_s", .type = SettingType::integer, .def = std::int64_t{150},
+       .description = "Seconds a dial may take, transport and upgrade together. Onion dials retry inside "
+                      "this while the peer's descriptor is not yet available.",
+       .min = 1, .max = 3600});
+
   // [log]
   add({.key = "log.level", .type = SettingType::choice, .def = std::string("info"),
        .description = "Log level for every module without its own entry in log.modules.",
@@ -309,6 +365,35 @@ std::vector<SettingDef> make_table() {
   add({.key = "tor.start_timeout", .type = SettingType::integer, .def = std::int64_t{60},
        .description = "Seconds to wait for the embedded tor to answer on its control socket.",
        .min = 1, .max = 3600});
+  add({.key = "tor.mode", .type = SettingType::choice, .def = std::string("embedded"),
+       .description = "embedded: run the tor linked into shardnode (one per process). external: use a running "
+                      "tor through tor.control and tor.socks.",
+       .choices = {"embedded", "external"}});
+  add({.key = "tor.testnet", .type = SettingType::string, .def = std::string(""),
+       .description = "A private Tor network's client.torrc (written by `shardnode testnet up`): the embedded "
+                      "tor then uses that network's directory authorities and nothing else."});
+  add({.key = "tor.public_network", .type = SettingType::boolean, .def = false,
+       .description = "Let the embedded tor join the public Tor network. Without tor.testnet or this, "
+                      "`shardnode run` refuses to start: joining Tor is always an explicit choice."});
+  add({.key = "tor.control", .type = SettingType::string, .def = std::string(""),
+       .description = "External tor's ControlPort: \"unix:/run/tor/control\" or \"127.0.0.1:9051\" (loopback "
+                      "only). Authentication: SAFECOOKIE/COOKIE when tor offers it, else tor.control_password.",
+       .check_string = check_local_endpoint});
+  add({.key = "tor.control_password", .type = SettingType::string, .def = std::string(""),
+       .description = "Password for an external tor's HashedControlPassword (never logged)."});
+  add({.key = "tor.socks", .type = SettingType::string, .def = std::string(""),
+       .description = "External tor's SocksPort: \"unix:/run/tor/socks\" or \"127.0.0.1:9050\" (loopback only). "
+                      "Give it the ExtendedErrors flag so onion dial failures can be told apart.",
+       .check_string = check_local_endpoint});
+  add({.key = "tor.pow_defense", .type = SettingType::boolean, .def = true,
+       .description = "Turn on tor's proof-of-work defence (proposal 327) for our onion service."});
+  add({.key = "tor.max_streams", .type = SettingType::integer, .def = std::int64_t{0},
+       .description = "MaxStreams per rendezvous circuit on our onion service (0: tor's default, unlimited).",
+       .min = 0, .max = 65535});
+  add({.key = "tor.bootstrap_timeout", .type = SettingType::integer, .def = std::int64_t{300},
+       .description = "Seconds to wait for tor to bootstrap to 100 % before giving up.", .min = 1, .max = 86400});
+  add({.key = "tor.publish_timeout", .type = SettingType::integer, .def = std::int64_t{180},
+       .description = "Seconds to wait for our onion service's first descriptor upload.", .min = 1, .max = 86400});
   add({.key = "tor.stop_timeout", .type = SettingType::integer, .def = std::int64_t{10},
        .description = "Seconds to wait for the embedded tor to exit on shutdown.",
        .min = 1, .max = 600});

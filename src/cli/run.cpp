@@ -1,0 +1,63 @@
+// shardnode run: the node until SIGINT/SIGTERM.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+#include <cstdio>
+
+#include "commands.h"
+#include "shardnode/core/log.h"
+#include "shardnode/node/node.h"
+
+namespace shardnode::cli {
+namespace asio = boost::asio;
+
+int cmd_run(const Context& ctx) {
+  auto log = logging::get("cli");
+  auto opts = node::node_options_from(ctx.settings, ctx.datadir);
+  if (!opts) {
+    std::fprintf(stderr, "shardnode: %s\n", opts.error().what().c_str());
+    return 2;
+  }
+  asio::io_context io;
+  auto n = node::Node::create(io, std::move(*opts));
+  if (!n) {
+    std::fprintf(stderr, "shardnode: %s\n", n.error().what().c_str());
+    return 1;
+  }
+  auto& node = **n;
+  int exit_code = 0;
+  node.on_fatal([&](const Error&) {
+    exit_code = 1;
+    node.stop();
+    io.stop();
+  });
+  // Tor's own signal handlers are off (__DisableSignalHandlers); these are ours.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log->info("received {}; shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    node.stop();
+    io.stop();
+  });
+  if (Status s = node.start(); !s) {
+    std::fprintf(stderr, "shardnode: %s\n", s.error().what().c_str());
+    node.stop();
+    (void)node.shutdown_tor();
+    return 1;
+  }
+  io.run();
+  signals.cancel();
+  node.stop();
+  // Let handlers that closing queued run once (they see the node stopped).
+  io.restart();
+  io.poll();
+  if (Status s = node.shutdown_tor(); !s) {
+    log->error("{}", s.error().what());
+    if (exit_code == 0) exit_code = 1;
+  }
+  log->info("stopped");
+  return exit_code;
+}
+
+}  // namespace shardnode::cli

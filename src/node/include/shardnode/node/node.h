@@ -1,0 +1,115 @@
+// The running node: tor (embedded or external) -> onion listener -> bootnodes ->
+// pubsub. Everything after the embedded tor's start runs on one io_context thread.
+//
+//   asio::io_context io;
+//   auto node = Node::create(io, settings, datadir);   // checks config, loads the key
+//   node->on_fatal([&](const Error& e) { ...; node->stop(); });
+//   node->start();                                     // starts tor, then async
+//   io.run();                                          // until stop()
+//   node->shutdown_tor();                              // waits for the embedded tor
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shardnode/core/keys.h"
+#include "shardnode/core/multiaddr.h"
+#include "shardnode/core/result.h"
+#include "shardnode/net/host.h"
+#include "shardnode/node/settings.h"
+#include "shardnode/pubsub/service.h"
+
+namespace shardnode::onion {
+class TorSession;
+}
+namespace shardnode::net {
+class OnionTransport;
+}
+
+namespace shardnode::node {
+
+// Everything `shardnode run` reads from the settings, checked up front.
+struct NodeOptions {
+  std::filesystem::path datadir;
+  bool onion_only = true;
+  std::vector<Multiaddr> bootnodes;
+  std::chrono::seconds redial_interval{15};
+  std::vector<std::string> topics;
+  std::chrono::milliseconds probe_interval{0};
+  std::filesystem::path events_file;
+  std::uint16_t onion_port = 4001;
+  std::vector<Multiaddr> tcp_listen;
+  net::HostConfig host;
+  // tor
+  bool tor_embedded = true;
+  std::filesystem::path tor_data_dir;
+  std::string tor_log_level = "notice";
+  std::vector<std::pair<std::string, std::string>> tor_network_options;  // testnet lines
+  bool tor_public_network = false;
+  std::string tor_control, tor_control_password, tor_socks;
+  bool pow_defense = true;
+  std::uint32_t max_streams = 0;
+  std::chrono::seconds tor_start_timeout{60}, tor_stop_timeout{10};
+  std::chrono::seconds bootstrap_timeout{300}, publish_timeout{180};
+  pubsub::ServiceConfig pubsub;
+};
+
+// Validates the settings that matter to a running node; errors name the key.
+Result<NodeOptions> node_options_from(const Settings& s, const std::filesystem::path& datadir);
+
+class Node {
+ public:
+  static Result<std::unique_ptr<Node>> create(boost::asio::io_context& io, NodeOptions opts);
+  ~Node();
+
+  // Starts tor (the embedded one synchronously, until it answers), then the rest
+  // runs on the io_context. Errors found later go to on_fatal.
+  Status start();
+  // Closes pubsub, the host, the onion service and the control connection (the
+  // embedded tor then exits), then stops the io_context. Idempotent.
+  void stop();
+  // After io.run() returned: waits for the embedded tor's thread.
+  Status shutdown_tor();
+
+  void on_fatal(std::function<void(const Error&)> f) { on_fatal_ = std::move(f); }
+  void on_ready(std::function<void()> f) { on_ready_ = std::move(f); }
+
+  const PeerId& peer_id() const { return host_->peer_id(); }
+  const NodeKey& key() const { return key_; }
+  Multiaddr onion_addr() const;
+  net::Host& host() { return *host_; }
+  pubsub::PubsubService& pubsub() { return *pubsub_; }
+
+ private:
+  Node(boost::asio::io_context& io, NodeOptions opts, NodeKey key);
+  void fatal(const Error& e);
+  void on_bootstrapped();
+  void redial();
+  void probe();
+  void emit(const std::string& json_line);  // one line of node.events_file
+
+  boost::asio::io_context& io_;
+  NodeOptions opts_;
+  NodeKey key_;
+  std::unique_ptr<net::Host> host_;
+  net::OnionTransport* onion_ = nullptr;  // owned by host_
+  std::unique_ptr<pubsub::PubsubService> pubsub_;
+  std::unique_ptr<onion::TorSession> tor_;
+  boost::asio::steady_timer redial_timer_, probe_timer_;
+  std::ofstream events_;
+  std::uint64_t probe_seq_ = 0;
+  bool bootstrapped_ = false, stopped_ = false;
+  std::function<void(const Error&)> on_fatal_;
+  std::function<void()> on_ready_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace shardnode::node

@@ -1,0 +1,307 @@
+#include "shardnode/node/node.h"
+
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+
+#include "shardnode/core/errors.h"
+#include "shardnode/core/key_file.h"
+#include "shardnode/core/log.h"
+#include "shardnode/net/onion_transport.h"
+#include "shardnode/net/tcp_transport.h"
+#include "shardnode/node/pubsub_settings.h"
+#include "shardnode/onion/tor_session.h"
+#include "shardnode/onion/testnet.h"
+
+namespace shardnode::node {
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+Error config_error(const std::string& key, const std::string& msg) {
+  return Error{ConfigErrc::invalid_value, key + ": " + msg};
+}
+
+std::string printable_or_hex(const Bytes& data) {
+  for (auto b : data)
+    if (b < 0x20 || b > 0x7e) return "hex:" + hex_encode(data);
+  return std::string(data.begin(), data.end());
+}
+
+double unix_time() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir) {
+  NodeOptions o;
+  o.datadir = datadir;
+  o.onion_only = s.get_bool("node.onion_only");
+  for (const auto& b : s.get_list("node.bootnodes")) {
+    auto a = Multiaddr::parse(b);
+    if (!a) return config_error("node.bootnodes", a.error().what());
+    if (o.onion_only && !a->is_onion())
+      return config_error("node.bootnodes", b + " is not an /onion3/ address, and node.onion_only is on");
+    o.bootnodes.push_back(*a);
+  }
+  o.redial_interval = std::chrono::seconds(s.get_int("node.redial_interval_s"));
+  o.topics = s.get_list("node.topics");
+  o.probe_interval = std::chrono::milliseconds(s.get_int("node.probe_interval_ms"));
+  if (o.probe_interval.count() > 0 && o.topics.empty())
+    return config_error("node.probe_interval_ms", "probes are published on node.topics, which is empty");
+  if (const auto& e = s.get_string("node.events_file"); !e.empty()) o.events_file = expand_home(e);
+  o.onion_port = static_cast<std::uint16_t>(s.get_int("net.onion_port"));
+  for (const auto& l : s.get_list("net.tcp_listen")) {
+    auto a = Multiaddr::parse(l);
+    if (!a || !a->tcp_endpoint()) return config_error("net.tcp_listen", l + " is not an /ip4|ip6/.../tcp/<port> address");
+    if (o.onion_only && !a->is_loopback())
+      return config_error("net.tcp_listen", l + " is not loopback, and node.onion_only is on");
+    o.tcp_listen.push_back(*a);
+  }
+  o.host.max_connections = static_cast<std::size_t>(s.get_int("net.max_connections"));
+  o.host.max_inbound = std::max<std::size_t>(1, o.host.max_connections * 3 / 4);
+  o.host.max_outbound = std::max<std::size_t>(1, o.host.max_connections / 2);
+  o.host.dial_timeout = std::chrono::seconds(s.get_int("net.dial_timeout_s"));
+  o.host.onion_only = o.onion_only;
+  o.host.send_observed_addr = !o.onion_only;
+
+  o.tor_embedded = s.get_string("tor.mode") == "embedded";
+  const std::string tor_dir = s.get_string("tor.data_dir");
+  o.tor_data_dir = tor_dir.empty() ? datadir / "tor" : expand_home(tor_dir);
+  o.tor_log_level = s.get_string("tor.log_level");
+  o.tor_public_network = s.get_bool("tor.public_network");
+  if (const auto& t = s.get_string("tor.testnet"); !t.empty()) {
+    auto lines = onion::load_testnet_client_options(expand_home(t));
+    if (!lines) return config_error("tor.testnet", lines.error().what());
+    o.tor_network_options = std::move(*lines);
+  }
+  if (o.tor_embedded && o.tor_network_options.empty() && !o.tor_public_network)
+    return config_error("tor.testnet",
+                        "the embedded tor needs a network: set tor.testnet to a private network's client.torrc "
+                        "(`shardnode testnet up`), or tor.public_network = true to join the Tor network");
+  if (!o.tor_network_options.empty() && o.tor_public_network)
+    return config_error("tor.public_network", "cannot be on together with tor.testnet");
+  o.tor_control = s.get_string("tor.control");
+  o.tor_control_password = s.get_string("tor.control_password");
+  o.tor_socks = s.get_string("tor.socks");
+  if (!o.tor_embedded && (o.tor_control.empty() || o.tor_socks.empty()))
+    return config_error("tor.mode", "external tor needs tor.control and tor.socks");
+  o.pow_defense = s.get_bool("tor.pow_defense");
+  o.max_streams = static_cast<std::uint32_t>(s.get_int("tor.max_streams"));
+  o.tor_start_timeout = std::chrono::seconds(s.get_int("tor.start_timeout"));
+  o.tor_stop_timeout = std::chrono::seconds(s.get_int("tor.stop_timeout"));
+  o.bootstrap_timeout = std::chrono::seconds(s.get_int("tor.bootstrap_timeout"));
+  o.publish_timeout = std::chrono::seconds(s.get_int("tor.publish_timeout"));
+
+  auto ps = pubsub_config_from(s);
+  if (!ps) return ps.error();
+  o.pubsub.gossip = ps->gossip;
+  o.pubsub.score = ps->score;
+  o.pubsub.thresholds = ps->thresholds;
+  o.pubsub.limits = ps->limits;
+  return o;
+}
+
+Node::Node(asio::io_context& io, NodeOptions opts, NodeKey key)
+    : io_(io), opts_(std::move(opts)), key_(std::move(key)), redial_timer_(io), probe_timer_(io) {}
+
+Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opts) {
+  const fs::path key_path = identity_key_path(opts.datadir);
+  auto key = load_key_file(key_path);
+  if (!key && key.error().code == CoreErrc::key_missing) {
+    NodeKey fresh = NodeKey::generate();
+    if (Status w = write_new_key_file(key_path, fresh); !w) return w.error();
+    logging::get("node")->info("created a new node identity in {}", key_path.string());
+    key = load_key_file(key_path);
+  }
+  if (!key) return key.error();
+  std::unique_ptr<Node> n(new Node(io, std::move(opts), std::move(*key)));
+  if (!n->opts_.events_file.empty()) {
+    n->events_.open(n->opts_.events_file, std::ios::app);
+    if (!n->events_) return Error{CoreErrc::io, "cannot open node.events_file " + n->opts_.events_file.string()};
+  }
+  n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
+  n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
+  return n;
+}
+
+Node::~Node() {
+  *alive_ = false;
+  stop();
+}
+
+Multiaddr Node::onion_addr() const { return Multiaddr::onion3(key_.public_key(), opts_.onion_port); }
+
+void Node::emit(const std::string& line) {
+  if (!events_.is_open()) return;
+  events_ << line << '\n';
+  events_.flush();
+}
+
+void Node::fatal(const Error& e) {
+  logging::get("node")->error("{}", e.what());
+  emit(json{{"t", unix_time()}, {"event", "fatal"}, {"error", e.what()}}.dump());
+  if (on_fatal_) on_fatal_(e);
+}
+
+Status Node::start() {
+  auto log = logging::get("node");
+  log->info("node {} starting ({} mode, {} tor)", host_->peer_id().to_string(),
+            opts_.onion_only ? "onion-only" : "clearnet-allowed", opts_.tor_embedded ? "embedded" : "external");
+
+  host_->on_peer_connected([this](const PeerId& p) {
+    auto info = host_->connection_info(p);
+    emit(json{{"t", unix_time()}, {"event", "connected"}, {"peer", p.to_string()},
+              {"direction", info && info->outbound ? "outbound" : "inbound"}}
+             .dump());
+  });
+  host_->on_peer_disconnected([this](const PeerId& p) {
+    emit(json{{"t", unix_time()}, {"event", "disconnected"}, {"peer", p.to_string()}}.dump());
+  });
+  host_->on_peer_identified([this](const PeerId& p, const net::IdentifyInfo& i) {
+    json addrs = json::array();
+    for (const auto& a : i.listen_addrs) addrs.push_back(a.to_string());
+    emit(json{{"t", unix_time()},
+              {"event", "identified"},
+              {"peer", p.to_string()},
+              {"agent", i.agent_version},
+              {"listen_addrs", addrs},
+              {"observed_addr", i.observed_addr ? json(i.observed_addr->to_string()) : json(nullptr)}}
+             .dump());
+  });
+  pubsub_->on_message([this](const pubsub::Delivery& d) {
+    // Deliberately without the forwarding peer: the log must not tie a message to a peer.
+    emit(json{{"t", unix_time()}, {"event", "message"}, {"topic", d.topic}, {"id", hex_encode(d.id)},
+              {"data", printable_or_hex(d.message.data)}}
+             .dump());
+  });
+  pubsub_->start();
+  for (const auto& t : opts_.topics) pubsub_->subscribe(t);
+
+  onion::TorSessionOptions so;
+  so.embedded = opts_.tor_embedded;
+  so.tor.data_dir = opts_.tor_data_dir;
+  so.tor.log_level = opts_.tor_log_level;
+  so.tor.extra_options = opts_.tor_network_options;
+  so.tor.start_timeout = opts_.tor_start_timeout;
+  so.control = opts_.tor_control;
+  if (!opts_.tor_control_password.empty()) so.password = opts_.tor_control_password;
+  so.socks = opts_.tor_socks;
+  so.bootstrap_timeout = opts_.bootstrap_timeout;
+  auto tor = onion::TorSession::start(io_, std::move(so));
+  if (!tor) return tor.error();
+  tor_ = std::move(*tor);
+  tor_->on_fatal([this, alive = alive_](const Error& e) {
+    if (*alive && !stopped_) fatal(e);
+  });
+  tor_->on_progress([this](const onion::BootstrapTracker& b) {
+    emit(json{{"t", unix_time()}, {"event", "tor_bootstrap"}, {"progress", b.progress()}, {"summary", b.summary()}}
+             .dump());
+  });
+  tor_->on_hs_desc([this](const onion::HsDescEvent& ev) {
+    if (onion_) onion_->on_hs_desc(ev);
+  });
+  tor_->on_bootstrapped([this] { on_bootstrapped(); });
+
+  if (!opts_.onion_only || !opts_.tcp_listen.empty()) {
+    host_->add_transport(std::make_unique<net::TcpTransport>(io_));
+    for (const auto& a : opts_.tcp_listen) {
+      auto bound = host_->listen(a);
+      if (!bound) return bound.error();
+      log->info("listening on {}{}", bound->to_string(), opts_.onion_only ? " (loopback, never advertised)" : "");
+    }
+  }
+  return {};
+}
+
+void Node::on_bootstrapped() {
+  if (bootstrapped_ || stopped_) return;
+  bootstrapped_ = true;
+  auto log = logging::get("node");
+  log->info("tor bootstrapped; publishing our onion service");
+  net::OnionTransportConfig tc;
+  tc.socks_endpoint = tor_->socks_endpoint();
+  tc.service_socket = opts_.datadir / "onion.sock";
+  tc.pow_defense = opts_.pow_defense;
+  tc.max_streams = opts_.max_streams;
+  tc.dial_timeout = opts_.host.dial_timeout;
+  tc.publish_timeout = opts_.publish_timeout;
+  auto t = std::make_unique<net::OnionTransport>(io_, key_, tor_->control(), tc);
+  onion_ = t.get();
+  onion_->on_published([this, alive = alive_](Status s) {
+    if (!*alive) return;
+    if (!s) return fatal(s.error());
+    emit(json{{"t", unix_time()}, {"event", "published"}, {"addr", onion_addr().to_string()}}.dump());
+    logging::get("node")->info("reachable at {}", onion_addr().with_peer_id(peer_id()).to_string());
+  });
+  host_->add_transport(std::move(t));
+  auto bound = host_->listen(onion_addr());
+  if (!bound) return fatal(bound.error());
+  emit(json{{"t", unix_time()}, {"event", "listening"}, {"addr", bound->with_peer_id(peer_id()).to_string()}}.dump());
+  redial();
+  if (opts_.probe_interval.count() > 0) {
+    probe_timer_.expires_after(opts_.probe_interval);
+    probe_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+      if (!ec && *alive) probe();
+    });
+  }
+  if (on_ready_) on_ready_();
+}
+
+void Node::redial() {
+  if (stopped_) return;
+  for (const auto& b : opts_.bootnodes) {
+    auto expected = b.peer_id();
+    if (auto ep = b.onion_endpoint()) {
+      if (auto pk = parse_onion_address(ep->address)) expected = PeerId::from_public_key(*pk);
+    }
+    if (expected && (*expected == peer_id() || host_->connected(*expected))) continue;
+    host_->connect(b, [b, alive = alive_](Result<PeerId> r) {
+      if (!*alive) return;
+      if (r) logging::get("node")->info("connected to bootnode {}", b.to_string());
+      else logging::get("node")->info("bootnode {}: {}", b.to_string(), r.error().what());
+    });
+  }
+  redial_timer_.expires_after(opts_.redial_interval);
+  redial_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (!ec && *alive) redial();
+  });
+}
+
+void Node::probe() {
+  if (stopped_) return;
+  ++probe_seq_;
+  for (const auto& t : opts_.topics) {
+    const std::string text = "probe " + peer_id().to_string() + " " + std::to_string(probe_seq_);
+    auto r = pubsub_->publish(t, Bytes(text.begin(), text.end()));
+    if (!r) logging::get("node")->debug("probe on {}: {}", t, r.error().what());
+  }
+  probe_timer_.expires_after(opts_.probe_interval);
+  probe_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (!ec && *alive) probe();
+  });
+}
+
+void Node::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  logging::get("node")->info("stopping");
+  redial_timer_.cancel();
+  probe_timer_.cancel();
+  if (pubsub_) pubsub_->stop();
+  if (host_) host_->close();
+  if (tor_) tor_->close();  // the embedded tor exits at once
+  emit(json{{"t", unix_time()}, {"event", "stopped"}}.dump());
+}
+
+Status Node::shutdown_tor() {
+  if (!tor_) return {};
+  return tor_->shutdown(std::chrono::duration_cast<std::chrono::milliseconds>(opts_.tor_stop_timeout));
+}
+
+}  // namespace shardnode::node
