@@ -1,0 +1,300 @@
+// Over a private Tor network (`shardnode testnet up`), in one run and one embedded
+// tor (several onion services in one process; every byte still crosses two
+// three-hop circuits through the network's relays):
+//   1. time to connect to a new onion peer: a fresh onion service is published,
+//      then dialled; from connect() to a Noise+yamux connection (p50/p95);
+//   2. gossip between two nodes over Tor: msgs/s with a window of messages in
+//      flight, and publish-to-delivery latency one message at a time;
+//   3. the same two measurements on a raw stream (the onion transport's bytes, no
+//      libp2p) over the same network, for comparison.
+//
+//   onion_bench --testnet <dir>/client.torrc [--connects 10] [--messages 2000]
+//               [--latency-messages 100] [--size 1024] [--window 200]
+#include <boost/asio/io_context.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "shardnode/core/log.h"
+#include "shardnode/net/onion_transport.h"
+#include "shardnode/onion/testnet.h"
+#include "shardnode/onion/tor_session.h"
+#include "shardnode/pubsub/service.h"
+
+using namespace shardnode;
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using Wall = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class Pred>
+bool run_until(asio::io_context& io, Pred done, std::chrono::seconds deadline) {
+  const auto end = Wall::now() + deadline;
+  while (!done() && Wall::now() < end) {
+    io.restart();
+    io.run_one_for(50ms);
+  }
+  return done();
+}
+
+double ms(Wall::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+[[noreturn]] void die(const std::string& why) {
+  std::fprintf(stderr, "onion_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+// A host with an onion transport on the shared tor; listening when asked.
+struct OnionNode {
+  NodeKey key = NodeKey::generate();
+  std::unique_ptr<net::Host> host;
+  net::OnionTransport* transport = nullptr;
+  std::optional<Status> published;
+
+  OnionNode(asio::io_context& io, onion::TorSession& tor, const fs::path& sock, net::HostConfig hc = {}) {
+    hc.onion_only = true;
+    hc.dial_timeout = 150s;
+    host = std::make_unique<net::Host>(io, key, hc);
+    net::OnionTransportConfig tc;
+    tc.socks_endpoint = tor.socks_endpoint();
+    tc.service_socket = sock;
+    tc.pow_defense = false;  // nothing to defend against here; keeps the figures about transport
+    auto t = std::make_unique<net::OnionTransport>(io, key, tor.control(), tc);
+    transport = t.get();
+    transport->on_published([this](Status s) { published = std::move(s); });
+    tor.on_hs_desc([t = transport, alive = alive](const onion::HsDescEvent& ev) {
+      if (*alive) t->on_hs_desc(ev);
+    });
+    host->add_transport(std::move(t));
+  }
+  ~OnionNode() {
+    *alive = false;
+    host->close();
+  }
+  Multiaddr addr() const { return Multiaddr::onion3(key.public_key(), 4001); }
+  void listen_and_publish(asio::io_context& io) {
+    if (auto r = host->listen(addr()); !r) die(r.error().what());
+    if (!run_until(io, [&] { return published.has_value(); }, 200s) || !*published)
+      die("onion service not published: " + (published ? published->error().what() : std::string("timeout")));
+  }
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string testnet;
+  std::size_t connects = 10, messages = 2000, latency_messages = 100, size = 1024, window = 200;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--testnet") testnet = argv[i + 1];
+    else if (a == "--connects") connects = std::stoul(argv[i + 1]);
+    else if (a == "--messages") messages = std::stoul(argv[i + 1]);
+    else if (a == "--latency-messages") latency_messages = std::stoul(argv[i + 1]);
+    else if (a == "--size") size = std::stoul(argv[i + 1]);
+    else if (a == "--window") window = std::stoul(argv[i + 1]);
+  }
+  if (testnet.empty()) die("usage: onion_bench --testnet <dir>/client.torrc [options]");
+  size = std::max<std::size_t>(size, 16);
+  (void)logging::configure({"warn", "", {}});
+  auto lines = onion::load_testnet_client_options(testnet);
+  if (!lines) die(lines.error().what());
+
+  std::string tmpl = "/tmp/sn-ob-XXXXXX";
+  const fs::path dir = ::mkdtemp(tmpl.data());
+  asio::io_context io;
+  onion::TorSessionOptions so;
+  so.tor.data_dir = dir / "tor";
+  so.tor.extra_options = *lines;
+  so.bootstrap_timeout = 200s;
+  auto tor_r = onion::TorSession::start(io, so);
+  if (!tor_r) die(tor_r.error().what());
+  auto& tor = **tor_r;
+  std::optional<Error> fatal;
+  tor.on_fatal([&](const Error& e) { fatal = e; });
+  const auto t_boot = Wall::now();
+  if (!run_until(io, [&] { return tor.bootstrapped() || fatal; }, 200s) || fatal)
+    die("tor did not bootstrap: " + (fatal ? fatal->what() : tor.bootstrap().describe()));
+  std::printf("tor bootstrapped in %.1f s\n", ms(Wall::now() - t_boot) / 1000);
+
+  // 1. Connect to new onion peers.
+  OnionNode dialer(io, tor, dir / "d.sock");
+  std::vector<double> connect_ms;
+  std::uint64_t retries_before = 0;
+  for (std::size_t i = 0; i < connects; ++i) {
+    OnionNode target(io, tor, dir / ("t" + std::to_string(i) + ".sock"));
+    target.listen_and_publish(io);
+    std::optional<Result<PeerId>> r;
+    const auto t0 = Wall::now();
+    dialer.host->connect(target.addr(), [&](Result<PeerId> x) { r = std::move(x); });
+    if (!run_until(io, [&] { return r.has_value(); }, 200s) || !*r)
+      die("connect " + std::to_string(i) + ": " + (r ? r->error().what() : std::string("timeout")));
+    connect_ms.push_back(ms(Wall::now() - t0));
+    std::printf("  connect %zu: %.0f ms\n", i + 1, connect_ms.back());
+    dialer.host->disconnect(target.host->peer_id());
+  }
+  const auto retries = dialer.transport->counters().dial_retries - retries_before;
+
+  // 2. Gossip over Tor between A and B.
+  const pubsub::TopicId topic = "/shardnode/bench/onion/1";
+  OnionNode a(io, tor, dir / "a.sock"), b(io, tor, dir / "b.sock");
+  b.listen_and_publish(io);
+  pubsub::ServiceConfig pc;
+  pc.gossip.heartbeat_interval = 200ms;
+  pubsub::PubsubService pa(io, *a.host, pc), pb(io, *b.host, pc);
+  std::map<std::uint64_t, Wall::time_point> sent_at;
+  std::vector<double> gossip_lat;
+  std::size_t received = 0;
+  pb.on_message([&](const pubsub::Delivery& d) {
+    std::uint64_t seq = 0;
+    std::memcpy(&seq, d.message.data.data(), 8);
+    if (auto it = sent_at.find(seq); it != sent_at.end()) gossip_lat.push_back(ms(Wall::now() - it->second));
+    ++received;
+  });
+  pa.start();
+  pb.start();
+  pa.subscribe(topic);
+  pb.subscribe(topic);
+  std::optional<Result<PeerId>> cr;
+  a.host->connect(b.addr(), [&](Result<PeerId> x) { cr = std::move(x); });
+  if (!run_until(io, [&] { return cr.has_value(); }, 200s) || !*cr) die("gossip connect failed");
+  std::uint64_t seq = 0;
+  auto publish = [&] {
+    Bytes msg(size, 0x5a);
+    ++seq;
+    std::memcpy(msg.data(), &seq, 8);
+    sent_at[seq] = Wall::now();
+    (void)pa.publish(topic, std::move(msg));
+  };
+  // Warm up until the mesh carries messages.
+  if (!run_until(io, [&] {
+        if (received == 0) publish();
+        return received > 0;
+      }, 60s))
+    die("gossip over tor never delivered");
+  run_until(io, [] { return false; }, 1s);
+  // Latency: one message in flight.
+  gossip_lat.clear();
+  for (std::size_t i = 0; i < latency_messages; ++i) {
+    const std::size_t want = received + 1;
+    publish();
+    if (!run_until(io, [&] { return received >= want; }, 30s)) die("gossip latency message lost");
+  }
+  const auto gossip_latency = gossip_lat;
+  // Throughput: a window of messages in flight.
+  const std::size_t base = received, pub_base = seq;
+  const auto g0 = Wall::now();
+  run_until(io, [&] {
+    while (seq - pub_base < messages && (seq - pub_base) - (received - base) < window) publish();
+    return received - base >= messages;
+  }, 300s);
+  const double gossip_secs = ms(Wall::now() - g0) / 1000;
+  const std::size_t gossip_got = received - base;
+  pa.stop();
+  pb.stop();
+
+  // 3. A raw stream over the same network: the onion transport without libp2p on top.
+  std::unique_ptr<net::ByteStream> server, client;
+  net::OnionTransportConfig tc;
+  tc.socks_endpoint = tor.socks_endpoint();
+  tc.service_socket = dir / "raw.sock";
+  tc.pow_defense = false;
+  NodeKey raw_key = NodeKey::generate();
+  net::OnionTransport raw(io, raw_key, tor.control(), tc);
+  std::optional<Status> raw_pub;
+  raw.on_published([&](Status s) { raw_pub = std::move(s); });
+  tor.on_hs_desc([&raw](const onion::HsDescEvent& ev) { raw.on_hs_desc(ev); });
+  const Multiaddr raw_addr = Multiaddr::onion3(raw_key.public_key(), 4001);
+  if (auto l = raw.listen(raw_addr, [&](std::unique_ptr<net::ByteStream> s) { server = std::move(s); }); !l)
+    die(l.error().what());
+  if (!run_until(io, [&] { return raw_pub.has_value(); }, 200s) || !*raw_pub) die("raw service not published");
+  std::optional<Result<std::unique_ptr<net::ByteStream>>> dr;
+  raw.dial(raw_addr, [&](Result<std::unique_ptr<net::ByteStream>> x) { dr = std::move(x); });
+  if (!run_until(io, [&] { return dr.has_value(); }, 200s) || !*dr) die("raw dial failed");
+  client = std::move(**dr);
+  // Tor only connects the service side when the first byte arrives.
+  std::vector<std::uint8_t> rbuf(64 * 1024);
+  std::size_t raw_bytes = 0;
+  std::map<std::uint64_t, Wall::time_point> raw_sent;
+  std::vector<double> raw_lat;
+  std::vector<std::uint8_t> pending;  // partial record on the reading side
+  std::function<void()> read_more = [&] {
+    server->async_read_some(rbuf, [&](std::error_code ec, std::size_t n) {
+      if (ec) return;
+      raw_bytes += n;
+      pending.insert(pending.end(), rbuf.begin(), rbuf.begin() + static_cast<std::ptrdiff_t>(n));
+      while (pending.size() >= size) {
+        std::uint64_t s = 0;
+        std::memcpy(&s, pending.data(), 8);
+        if (auto it = raw_sent.find(s); it != raw_sent.end()) raw_lat.push_back(ms(Wall::now() - it->second));
+        pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(size));
+      }
+      read_more();
+    });
+  };
+  std::uint64_t rseq = 0;
+  std::vector<std::vector<std::uint8_t>> outbox;  // buffers stay alive until written
+  std::size_t writes_pending = 0;
+  auto raw_send = [&] {
+    auto& buf = outbox.emplace_back(size, 0x5a);
+    ++rseq;
+    std::memcpy(buf.data(), &rseq, 8);
+    raw_sent[rseq] = Wall::now();
+    ++writes_pending;
+    client->async_write(buf, [&](std::error_code) { --writes_pending; });
+  };
+  raw_send();
+  if (!run_until(io, [&] { return server != nullptr; }, 60s)) die("raw stream never reached the service");
+  read_more();
+  run_until(io, [&] { return raw_bytes >= size; }, 30s);
+  raw_lat.clear();
+  for (std::size_t i = 0; i < latency_messages; ++i) {
+    const std::size_t want = raw_bytes + size;
+    raw_send();
+    if (!run_until(io, [&] { return raw_bytes >= want; }, 30s)) die("raw latency record lost");
+  }
+  const auto raw_latency = raw_lat;
+  const std::size_t raw_base = raw_bytes;
+  const std::uint64_t rbase = rseq;
+  const auto r0 = Wall::now();
+  run_until(io, [&] {
+    while (rseq - rbase < messages && (rseq - rbase) - (raw_bytes - raw_base) / size < window) raw_send();
+    if (writes_pending == 0) outbox.clear();
+    return (raw_bytes - raw_base) / size >= messages;
+  }, 300s);
+  const double raw_secs = ms(Wall::now() - r0) / 1000;
+  const std::size_t raw_got = (raw_bytes - raw_base) / size;
+
+  std::printf("\nonion_bench: private Tor network %s, %zu-byte messages\n", testnet.c_str(), size);
+  std::printf("connect to a new onion peer (%zu peers, %llu SOCKS retries): p50 %.0f ms  p95 %.0f ms  max %.0f ms\n",
+              connects, static_cast<unsigned long long>(retries), pct(connect_ms, 0.5), pct(connect_ms, 0.95),
+              pct(connect_ms, 1.0));
+  std::printf("%-28s %12s %14s %14s\n", "two nodes over Tor", "msgs/s", "latency p50", "latency p99");
+  std::printf("%-28s %12.0f %11.1f ms %11.1f ms   (%zu/%zu in %.1f s, window %zu)\n", "gossipsub (noise+yamux)",
+              static_cast<double>(gossip_got) / gossip_secs, pct(gossip_latency, 0.5), pct(gossip_latency, 0.99),
+              gossip_got, messages, gossip_secs, window);
+  std::printf("%-28s %12.0f %11.1f ms %11.1f ms   (%zu/%zu in %.1f s, window %zu)\n", "raw onion stream",
+              static_cast<double>(raw_got) / raw_secs, pct(raw_latency, 0.5), pct(raw_latency, 0.99), raw_got,
+              messages, raw_secs, window);
+
+  client->close();
+  if (server) server->close();
+  raw.close();
+  tor.close();
+  io.restart();
+  io.poll();
+  (void)tor.shutdown(10s);
+  fs::remove_all(dir);
+  return 0;
+}
