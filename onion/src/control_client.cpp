@@ -168,11 +168,16 @@ void ControlClient::connect_unix(asio::io_context& io, std::string path,
     });
     return;
   }
+  connect_endpoint(io, GenericStream::endpoint{asio::local::stream_protocol::endpoint(path)}, path,
+                   std::move(handler));
+}
+
+void ControlClient::connect_endpoint(asio::io_context& io, GenericStream::endpoint ep, std::string where,
+                                     std::function<void(Result<std::shared_ptr<ControlClient>>)> handler) {
   auto sock = std::make_shared<GenericStream::socket>(io);
-  GenericStream::endpoint ep{asio::local::stream_protocol::endpoint(path)};
-  sock->async_connect(ep, [&io, sock, path, h = std::move(handler)](const boost::system::error_code& ec) {
+  sock->async_connect(ep, [&io, sock, where = std::move(where), h = std::move(handler)](const boost::system::error_code& ec) {
     if (ec) {
-      h(io_error("connect to " + path + ": " + ec.message()));
+      h(io_error("connect to " + where + ": " + ec.message()));
       return;
     }
     auto c = std::make_shared<ControlClient>(Private{}, io, std::move(*sock));
@@ -191,17 +196,7 @@ void ControlClient::connect_tcp(asio::io_context& io, asio::ip::tcp::endpoint en
     });
     return;
   }
-  auto sock = std::make_shared<GenericStream::socket>(io);
-  GenericStream::endpoint ep{endpoint};
-  sock->async_connect(ep, [&io, sock, where, h = std::move(handler)](const boost::system::error_code& ec) {
-    if (ec) {
-      h(io_error("connect to " + where + ": " + ec.message()));
-      return;
-    }
-    auto c = std::make_shared<ControlClient>(Private{}, io, std::move(*sock));
-    c->start_read();
-    h(c);
-  });
+  connect_endpoint(io, GenericStream::endpoint{endpoint}, where, std::move(handler));
 }
 
 void ControlClient::post_error(ReplyHandler handler, Error e) {

@@ -14,6 +14,7 @@
 
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
+#include "shardnode/net/asio_stream.h"
 #include "shardnode/net/errors.h"
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/onion/control_client.h"
@@ -28,34 +29,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A connected unix stream socket (tor's SOCKS port, or an inbound onion connection).
-class UnixStream final : public ByteStream {
- public:
-  UnixStream(local_stream::socket s, Multiaddr remote, Multiaddr local)
-      : sock_(std::move(s)), remote_(std::move(remote)), local_(std::move(local)) {}
-  ~UnixStream() override { close(); }
-  void async_read_some(std::span<std::uint8_t> buf, ReadHandler h) override {
-    sock_.async_read_some(asio::buffer(buf.data(), buf.size()),
-                          [h = std::move(h)](const boost::system::error_code& ec, std::size_t n) { h(ec, n); });
-  }
-  void async_write(std::span<const std::uint8_t> data, WriteHandler h) override {
-    asio::async_write(sock_, asio::buffer(data.data(), data.size()),
-                      [h = std::move(h)](const boost::system::error_code& ec, std::size_t) { h(ec); });
-  }
-  void close() override {
-    boost::system::error_code ec;
-    if (sock_.is_open()) {
-      sock_.shutdown(local_stream::socket::shutdown_both, ec);
-      sock_.close(ec);
-    }
-  }
-  const Multiaddr& remote_address() const override { return remote_; }
-  const Multiaddr& local_address() const override { return local_; }
-
- private:
-  local_stream::socket sock_;
-  Multiaddr remote_, local_;
-};
+using UnixStream = AsioStream<local_stream::socket>;
 
 // The stream a finished SOCKS handshake leaves: the peer's onion address as the
 // remote address, and any bytes that arrived right behind tor's reply served first.
@@ -329,11 +303,13 @@ void OnionTransport::attempt(const std::shared_ptr<Dial>& d) {
   if (d->done) return;
   ++d->attempts;
   ++counters_.dial_attempts;
+  // Handlers never run inside dial(): early failures are posted.
+  auto fail_later = [this, d](Error e) { asio::post(io_, [d, e = std::move(e)] { d->finish(e); }); };
   auto codec = onion::Socks5Connect::create(d->host, d->port, d->username, cfg_.isolation_password);
-  if (!codec) return d->finish(codec.error());
+  if (!codec) return fail_later(codec.error());
   d->codec.emplace(std::move(*codec));
   auto ep = parse_socks_endpoint(cfg_.socks_endpoint);
-  if (!ep) return d->finish(ep.error());
+  if (!ep) return fail_later(ep.error());
   auto alive = alive_;
   auto connect_failed = [d](const boost::system::error_code& ec) {
     d->finish(Error{ec, "onion3: cannot reach tor's SOCKS port: " + ec.message()});
@@ -373,7 +349,7 @@ void OnionTransport::socks_read(const std::shared_ptr<Dial>& d) {
     if (!*alive || d->done) return;
     if (ec) {
       d->last_failure = "tor's SOCKS port closed the connection: " + ec.message();
-      return d->finish(Error{HostErrc::closed, "onion3: " + d->last_failure});
+      return d->finish(Error{SocksErrc::closed, "onion3: " + d->last_failure});
     }
     auto st = d->codec->feed(std::span<const std::uint8_t>(d->buf.data(), n));
     if (!st) return d->finish(Error{st.error().code, "onion3: SOCKS5 with tor: " + st.error().message});
@@ -408,7 +384,7 @@ void OnionTransport::socks_refused(const std::shared_ptr<Dial>& d) {
     return;
   }
   ++counters_.dials_failed;
-  d->finish(Error{HostErrc::unsupported_address, "onion3: " + d->remote.to_string() + ": " + d->last_failure});
+  d->finish(Error{SocksErrc::connect_failed, "onion3: " + d->remote.to_string() + ": " + d->last_failure});
 }
 
 void OnionTransport::close() {

@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 
 #include "shardnode/core/log.h"
+#include "shardnode/net/asio_stream.h"
 #include "shardnode/net/errors.h"
 
 namespace shardnode::net {
@@ -17,41 +18,15 @@ Multiaddr to_multiaddr(const tcp::endpoint& ep) {
   return Multiaddr::tcp(ep.address().to_string(), ep.port());
 }
 
-class TcpStream final : public ByteStream {
- public:
-  explicit TcpStream(tcp::socket s) : sock_(std::move(s)) {
-    std::error_code ec;
-    boost::system::error_code bec;
-    auto r = sock_.remote_endpoint(bec);
-    if (!bec) remote_ = to_multiaddr(r);
-    auto l = sock_.local_endpoint(bec);
-    if (!bec) local_ = to_multiaddr(l);
-    sock_.set_option(tcp::no_delay(true), bec);
-  }
-  ~TcpStream() override { close(); }
-
-  void async_read_some(std::span<std::uint8_t> buf, ReadHandler h) override {
-    sock_.async_read_some(asio::buffer(buf.data(), buf.size()),
-                          [h = std::move(h)](const boost::system::error_code& ec, std::size_t n) { h(ec, n); });
-  }
-  void async_write(std::span<const std::uint8_t> data, WriteHandler h) override {
-    asio::async_write(sock_, asio::buffer(data.data(), data.size()),
-                      [h = std::move(h)](const boost::system::error_code& ec, std::size_t) { h(ec); });
-  }
-  void close() override {
-    boost::system::error_code ec;
-    if (sock_.is_open()) {
-      sock_.shutdown(tcp::socket::shutdown_both, ec);
-      sock_.close(ec);
-    }
-  }
-  const Multiaddr& remote_address() const override { return remote_; }
-  const Multiaddr& local_address() const override { return local_; }
-
- private:
-  tcp::socket sock_;
-  Multiaddr remote_, local_;
-};
+// A connected TCP socket with Nagle off, named by its two endpoints.
+std::unique_ptr<ByteStream> make_tcp_stream(tcp::socket s) {
+  boost::system::error_code ec;
+  Multiaddr remote, local;
+  if (auto r = s.remote_endpoint(ec); !ec) remote = to_multiaddr(r);
+  if (auto l = s.local_endpoint(ec); !ec) local = to_multiaddr(l);
+  s.set_option(tcp::no_delay(true), ec);
+  return std::make_unique<AsioStream<tcp::socket>>(std::move(s), std::move(remote), std::move(local));
+}
 
 Result<tcp::endpoint> endpoint_of(const Multiaddr& addr) {
   auto ep = addr.tcp_endpoint();
@@ -71,7 +46,7 @@ struct TcpTransport::Listener {
 };
 
 std::unique_ptr<ByteStream> TcpTransport::wrap(tcp::socket socket) {
-  return std::make_unique<TcpStream>(std::move(socket));
+  return make_tcp_stream(std::move(socket));
 }
 
 void TcpTransport::dial(const Multiaddr& addr, DialHandler handler) {
@@ -88,7 +63,7 @@ void TcpTransport::dial(const Multiaddr& addr, DialHandler handler) {
       h(Error{ec, "tcp: connect to " + addr.to_string() + ": " + ec.message()});
       return;
     }
-    h(std::unique_ptr<ByteStream>(std::make_unique<TcpStream>(std::move(*sock))));
+    h(make_tcp_stream(std::move(*sock)));
   });
 }
 
@@ -112,7 +87,7 @@ Result<Multiaddr> TcpTransport::listen(const Multiaddr& addr, AcceptHandler on_a
 void TcpTransport::accept_next(const std::shared_ptr<Listener>& l) {
   l->acceptor.async_accept([this, l](const boost::system::error_code& ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) return;
-    if (!ec) l->on_accept(std::make_unique<TcpStream>(std::move(s)));
+    if (!ec) l->on_accept(make_tcp_stream(std::move(s)));
     else logging::get("net")->debug("tcp accept: {}", ec.message());
     accept_next(l);
   });

@@ -103,6 +103,8 @@ class ControlClient : public std::enable_shared_from_this<ControlClient> {
     std::chrono::steady_clock::time_point deadline;
     ReplyHandler handler;
   };
+  static void connect_endpoint(boost::asio::io_context& io, boost::asio::generic::stream_protocol::endpoint ep,
+                               std::string where, std::function<void(Result<std::shared_ptr<ControlClient>>)> handler);
   void start_read();
   void on_read(std::size_t n);
   void flush();
