@@ -281,6 +281,16 @@ TEST_CASE("onion-only mode refuses clearnet dials and listeners and advertises o
     CHECK(b.host->counters().dials_rejected == 1);
     CHECK_FALSE(b.host->connected(plain.host->peer_id()));
   }
+  SECTION("an onion address is its key: a /p2p/ id that disagrees is refused before dialing") {
+    const NodeKey other = NodeKey::generate();
+    const Multiaddr wrong = Multiaddr::onion3(other.public_key(), 4001).with_peer_id(plain.host->peer_id());
+    std::optional<Result<PeerId>> r;
+    b.host->connect(wrong, [&](Result<PeerId> x) { r = std::move(x); });
+    REQUIRE(run_until(io, [&] { return r.has_value(); }));
+    REQUIRE_FALSE(*r);
+    CHECK(r->error().code == HostErrc::unsupported_address);
+    CHECK_THAT(r->error().what(), Catch::Contains("not the onion address's key"));
+  }
   SECTION("listening on a public or wildcard address is refused") {
     for (const char* a : {"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0", "/ip4/192.0.2.1/tcp/4001"}) {
       auto r = b.host->listen(*Multiaddr::parse(a));
