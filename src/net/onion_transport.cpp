@@ -96,6 +96,17 @@ Result<SocksEndpoint> parse_socks_endpoint(const std::string& s) {
   return ep;
 }
 
+// The error of a dial that ran out of time, whether the deadline timer or the retry
+// logic (no time left for another attempt) noticed first.
+Error dial_timeout_error(const Multiaddr& remote, int attempts, const std::string& last_failure) {
+  return Error{HostErrc::dial_timeout, "onion3: " + remote.to_string() + " not reachable after " +
+                                           std::to_string(attempts) + " attempt(s): " + last_failure};
+}
+
+std::string duration_text(std::chrono::milliseconds d) {
+  return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + " s" : std::to_string(d.count()) + " ms";
+}
+
 }  // namespace
 
 struct OnionTransport::Listener {
@@ -113,6 +124,7 @@ struct OnionTransport::Dial {
   std::uint16_t port = 0;
   std::string username;
   DialHandler handler;
+  std::function<void(bool ok)> count;  // counts the outcome, whichever path ends the dial
   std::chrono::steady_clock::time_point deadline;
   std::chrono::milliseconds backoff{0};
   std::unique_ptr<ByteStream> socks;
@@ -130,6 +142,7 @@ struct OnionTransport::Dial {
     retry_timer.cancel();
     deadline_timer.cancel();
     if (socks && !r) socks->close();
+    if (count) count(r.ok());
     auto h = std::move(handler);
     h(std::move(r));
   }
@@ -188,8 +201,15 @@ Result<Multiaddr> OnionTransport::listen(const Multiaddr& addr, AcceptHandler on
   so.max_streams = cfg_.max_streams;
   const std::string cmd = onion::add_onion_command(key_, so);
   auto log = logging::get("onion");
-  control_->command_ok(cmd, [this, alive = alive_, log](Result<onion::Reply> r) {
-    if (!*alive || closed_) return;
+  control_->command_ok(cmd, [this, alive = alive_, log, control = control_](Result<onion::Reply> r) {
+    if (!*alive || closed_) {
+      // Closed while tor was still registering the service: take it down again.
+      if (r && control->is_open())
+        for (const auto& line : r->lines)
+          if (line.text.rfind("ServiceID=", 0) == 0)
+            control->command("DEL_ONION " + line.text.substr(10), [](Result<onion::Reply>) {});
+      return;
+    }
     if (!r) {
       finish_publish(Error{r.error().code, "ADD_ONION failed: " + r.error().message});
       return;
@@ -209,7 +229,7 @@ Result<Multiaddr> OnionTransport::listen(const Multiaddr& addr, AcceptHandler on
   publish_timer_->async_wait([this, alive = alive_](const boost::system::error_code& tec) {
     if (tec || !*alive || published_) return;
     finish_publish(Error{OnionErrc::timeout, "no descriptor of our onion service was uploaded within " +
-                                                 std::to_string(cfg_.publish_timeout.count() / 1000) + " s (" +
+                                                 duration_text(cfg_.publish_timeout) + " (" +
                                                  std::to_string(uploads_started_) + " upload(s) started, " +
                                                  std::to_string(uploads_failed_) + " failed)"});
   });
@@ -280,6 +300,9 @@ void OnionTransport::dial(const Multiaddr& addr, DialHandler handler) {
     return;
   }
   ++counters_.dials;
+  d->count = [this, alive = alive_](bool ok) {
+    if (*alive) ++(ok ? counters_.dials_succeeded : counters_.dials_failed);
+  };
   d->addr = addr;
   d->host = ep->address + ".onion";
   d->port = ep->port;
@@ -290,11 +313,9 @@ void OnionTransport::dial(const Multiaddr& addr, DialHandler handler) {
   dials_.remove_if([](const auto& w) { return w.expired(); });
   dials_.push_back(d);
   d->deadline_timer.expires_at(d->deadline);
-  d->deadline_timer.async_wait([this, d, alive = alive_](const boost::system::error_code& ec) {
+  d->deadline_timer.async_wait([d](const boost::system::error_code& ec) {
     if (ec || d->done) return;
-    if (*alive) ++counters_.dials_failed;
-    d->finish(Error{HostErrc::dial_timeout, "onion3: " + d->remote.to_string() + " not reachable after " +
-                                                std::to_string(d->attempts) + " attempt(s): " + d->last_failure});
+    d->finish(dial_timeout_error(d->remote, d->attempts, d->last_failure));
   });
   attempt(d);
 }
@@ -356,7 +377,6 @@ void OnionTransport::socks_read(const std::shared_ptr<Dial>& d) {
     using S = onion::Socks5Connect::State;
     if (*st == S::need_more) return socks_write(d);
     if (*st == S::connected) {
-      ++counters_.dials_succeeded;
       logging::get("onion")->debug("onion3: connected to {} after {} attempt(s)", d->remote.to_string(), d->attempts);
       std::unique_ptr<ByteStream> s =
           std::make_unique<OnionStream>(io_, std::move(d->socks), d->codec->take_leftover(), d->remote);
@@ -371,7 +391,8 @@ void OnionTransport::socks_refused(const std::shared_ptr<Dial>& d) {
   const auto reply = d->codec->reply();
   d->last_failure = std::string("tor: ") + onion::describe(reply);
   d->socks->close();
-  if (onion::is_retryable(reply) && std::chrono::steady_clock::now() + d->backoff < d->deadline) {
+  const bool retryable = onion::is_retryable(reply);
+  if (retryable && std::chrono::steady_clock::now() + d->backoff < d->deadline) {
     ++counters_.dial_retries;
     logging::get("onion")->debug("onion3: {}: {}; retrying in {} ms", d->remote.to_string(), d->last_failure,
                                  d->backoff.count());
@@ -383,7 +404,9 @@ void OnionTransport::socks_refused(const std::shared_ptr<Dial>& d) {
     });
     return;
   }
-  ++counters_.dials_failed;
+  // No time left for another attempt: that is the dial timing out, as when the
+  // deadline passes mid-attempt.
+  if (retryable) return d->finish(dial_timeout_error(d->remote, d->attempts, d->last_failure));
   d->finish(Error{SocksErrc::connect_failed, "onion3: " + d->remote.to_string() + ": " + d->last_failure});
 }
 
