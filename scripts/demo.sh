@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# The main job. Until the multi-node demo exists (a private Tor network with
-# anonymous validators gossiping shard data), this runs the smallest real thing:
-# build the node with tor linked in, create a node identity, and have the embedded
-# tor - with its network disabled - publish the node's onion service and agree on
-# the address derived from that identity. Idempotent: the identity is kept in
-# demo-data/ and reused.
+# The main job: build the node with tor linked in, then run scripts/demo.py - a
+# private Tor network (`shardnode testnet up`, 127.0.0.1 only) with 6 anonymous
+# nodes, each its own process with an embedded tor, reachable only at its onion
+# service, gossiping on shard-like topics; a live view until every node has heard
+# every node it shares a topic with, a summary with leak checks, then everything is
+# stopped. Ctrl-C stops everything it started. Exit 0 on success, 1 otherwise.
+# Idempotent: installs and builds only what is missing or changed; each demo run
+# uses a fresh mktemp dir under /tmp, removed at the end (kept with --keep).
 #
-# Env: BUILD_DIR (default build), DEMO_DIR (default demo-data).
+# Usage: bash scripts/demo.sh [--keep] [--nodes N] [--deadline S]   (passed to demo.py)
+# Env: BUILD_DIR (default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 TOR_DIR=$(bash scripts/build-libtor.sh | tail -n1)
 BUILD=${BUILD_DIR:-build}
-DEMO=${DEMO_DIR:-demo-data}
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHARDNODE_TOR_DIR="$TOR_DIR" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target shardnode
@@ -23,13 +25,4 @@ echo
 echo "== shardnode version"
 "$BIN" version
 echo
-if [ -f "$DEMO/identity.key" ]; then
-  echo "== node identity (existing key in $DEMO)"
-  "$BIN" id --datadir "$DEMO"
-else
-  echo "== shardnode keygen --datadir $DEMO"
-  "$BIN" keygen --datadir "$DEMO"
-fi
-echo
-echo "== shardnode selfcheck: embedded tor (DisableNetwork 1) publishes this node's onion service"
-"$BIN" --set log.level=warn selfcheck --datadir "$DEMO"
+exec python3 scripts/demo.py --bin "$BIN" "$@"
