@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Four shardnode processes, each with its embedded tor, on a private Tor network.
+"""Four shardnode processes on a private Tor network: three with their embedded tor,
+one driving an external Debian tor through its ControlPort (cookie auth) and SocksPort.
 
 Usage: onion_net_test.py <shardnode binary>
 
@@ -15,6 +16,8 @@ Every wait has a deadline; every process started is stopped by PID.
 """
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,10 +59,44 @@ def check(cond, msg):
 tmp = tempfile.mkdtemp(prefix="sn-onet-", dir="/tmp")  # short: unix socket paths
 testnet = localnet.Testnet(BIN, os.path.join(tmp, "net"))
 nodes = []
+external_tor = []  # the Popen of the external tor, once started
+
+
+def start_external_tor(client_torrc, d):
+    """A Debian tor on the private network with a unix ControlPort (cookie auth) and
+    a unix SocksPort with ExtendedErrors, for a node in tor.mode = "external"."""
+    os.makedirs(d, mode=0o700)
+    empty = os.path.join(d, "empty")
+    open(empty, "w").close()
+    torrc = os.path.join(d, "torrc")
+    with open(client_torrc) as src, open(torrc, "w") as f:
+        f.write(src.read())
+        f.write(f"DataDirectory {d}\n"
+                f"SocksPort unix:{d}/socks.sock OnionTrafficOnly ExtendedErrors\n"
+                f"ControlPort unix:{d}/control.sock\n"
+                f"CookieAuthentication 1\n"
+                f"Log notice file {d}/notice.log\n")
+    p = subprocess.Popen(["tor", "-f", torrc, "--defaults-torrc", empty, "--quiet"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    external_tor.append(p)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and p.poll() is None:
+        if os.path.exists(f"{d}/control.sock") and os.path.exists(f"{d}/socks.sock"):
+            return True
+        time.sleep(0.1)  # waiting for another process's files, bounded by the deadline
+    return False
 
 
 def cleanup():
     localnet.stop_nodes(nodes, timeout_s=15)
+    for p in external_tor:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
     r = testnet.down(timeout_s=60)
     if r is not None and r.returncode != 0:
         print("testnet down:", r.stdout, r.stderr)
@@ -81,6 +118,15 @@ def main():
     nodes.extend(localnet.create_nodes(BIN, tmp, N))
     localnet.write_configs(nodes, client_torrc, topics=[TOPIC], probe_interval_ms=2000, redial_interval_s=5,
                            bootnode_offsets=(1,))
+    # The last node uses an external tor instead of the embedded one.
+    ext_dir = os.path.join(tmp, "ext")
+    if not check(start_external_tor(client_torrc, ext_dir), "external tor is up (ControlPort and SocksPort sockets)"):
+        return
+    ext = nodes[-1]
+    with open(ext.config, "w") as f:
+        f.write(localnet.node_config(ext, [nodes[0].addr], ext.topics, client_torrc, 2000, 5, extra={
+            "tor.mode": '"external"', "tor.control": f'"unix:{ext_dir}/control.sock"',
+            "tor.socks": f'"unix:{ext_dir}/socks.sock"'}))
 
     # A clearnet bootnode is refused before anything starts.
     bad_cfg = os.path.join(tmp, "clearnet.toml")
@@ -133,6 +179,9 @@ def main():
         check(idents and addrs and all(a.startswith("/onion3/") for a in addrs),
               f"node {i}: identify from {len(idents)} peer(s) carried only /onion3/ addresses ({len(addrs)})")
         check(all(e.get("observed_addr") is None for e in idents), f"node {i}: no observed address in identify")
+        if n is ext:
+            check(not socks.tcp_listeners and not socks.tcp_connections,
+                  f"node {i} (external tor): no TCP socket of its own, only unix sockets to tor")
         published = [e for e in events if e.get("event") == "published"]
         check(published and published[0]["addr"].startswith("/onion3/" + n.onion),
               f"node {i}: its onion service is its identity ({n.onion[:12]}...)")
