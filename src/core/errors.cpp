@@ -202,3 +202,51 @@ const std::error_category& testnet_category() noexcept { static TestnetCategory 
 std::error_code make_error_code(TestnetErrc e) noexcept { return {static_cast<int>(e), testnet_category()}; }
 
 }  // namespace shardnode
+
+// The shard layer (shard/).
+namespace shardnode {
+namespace {
+
+class ShardCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "shard"; }
+  std::string message(int c) const override {
+    switch (static_cast<ShardErrc>(c)) {
+      case ShardErrc::malformed: return "malformed shard message";
+      case ShardErrc::bad_signature: return "bad signature";
+      case ShardErrc::wrong_shard_count: return "wrong shard count";
+      case ShardErrc::expired: return "shard preference expired";
+      case ShardErrc::stale: return "shard preference not newer than the one held";
+      case ShardErrc::wrong_shard: return "collation for another shard";
+      case ShardErrc::oversize: return "shard message over its size cap";
+      case ShardErrc::too_old: return "collation period too old";
+      case ShardErrc::duplicate: return "collation already seen";
+      case ShardErrc::future: return "too far in the future";
+      case ShardErrc::body_mismatch: return "collation body does not match its hash";
+    }
+    return "unknown shard error";
+  }
+  std::error_condition default_error_condition(int c) const noexcept override {
+    switch (static_cast<ShardErrc>(c)) {
+      case ShardErrc::malformed:
+      case ShardErrc::bad_signature:
+      case ShardErrc::wrong_shard_count:
+      case ShardErrc::wrong_shard:
+      case ShardErrc::future:
+      case ShardErrc::body_mismatch: return Condition::invalid_input;
+      case ShardErrc::oversize: return Condition::resource_exhausted;
+      case ShardErrc::stale:
+      case ShardErrc::duplicate: return Condition::already_exists;
+      case ShardErrc::expired:
+      case ShardErrc::too_old: return Condition::state_violation;
+    }
+    return {c, *this};
+  }
+};
+
+}  // namespace
+
+const std::error_category& shard_category() noexcept { static ShardCategory c; return c; }
+std::error_code make_error_code(ShardErrc e) noexcept { return {static_cast<int>(e), shard_category()}; }
+
+}  // namespace shardnode

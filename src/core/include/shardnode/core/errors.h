@@ -105,3 +105,27 @@ std::error_code make_error_code(TestnetErrc e) noexcept;
 }  // namespace shardnode
 
 template <> struct std::is_error_code_enum<shardnode::TestnetErrc> : std::true_type {};
+
+// The shard layer (shard/): preference records, collations, beacon headers.
+namespace shardnode {
+
+enum class ShardErrc {
+  malformed = 1,         // not a canonical protobuf, wrong field sizes, bits beyond shard_count
+  bad_signature,         // Ed25519 signature does not verify over the signing payload
+  wrong_shard_count,     // a preference record for another shard_count configuration
+  expired,               // a preference record whose expires_at has passed
+  stale,                 // a preference record not newer (by seq) than the one held
+  wrong_shard,           // a collation published on another shard's topic
+  oversize,              // encoded message or collation body over its cap
+  too_old,               // a collation period older than the retention window
+  duplicate,             // a collation already seen
+  future,                // a collation period too far ahead, or a record TTL over the cap
+  body_mismatch,         // a collation body whose SHA-256 differs from header.body_hash
+};
+
+const std::error_category& shard_category() noexcept;
+std::error_code make_error_code(ShardErrc e) noexcept;
+
+}  // namespace shardnode
+
+template <> struct std::is_error_code_enum<shardnode::ShardErrc> : std::true_type {};
