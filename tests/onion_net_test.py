@@ -123,10 +123,16 @@ def main():
     if not check(start_external_tor(client_torrc, ext_dir), "external tor is up (ControlPort and SocksPort sockets)"):
         return
     ext = nodes[-1]
-    with open(ext.config, "w") as f:
-        f.write(localnet.node_config(ext, [nodes[0].addr], ext.topics, client_torrc, 2000, 5, extra={
-            "tor.mode": '"external"', "tor.control": f'"unix:{ext_dir}/control.sock"',
-            "tor.socks": f'"unix:{ext_dir}/socks.sock"'}))
+    # Shards: even nodes on shard 0, odd ones on shard 1. In the ring no node is
+    # connected to the other node of its shard, so each initial join must find it in
+    # the preference table and dial it by onion address.
+    for i, n in enumerate(nodes):
+        extra = {"shard.count": "4", "shard.shards": f'["{i % 2}"]'}
+        if n is ext:
+            extra.update({"tor.mode": '"external"', "tor.control": f'"unix:{ext_dir}/control.sock"',
+                          "tor.socks": f'"unix:{ext_dir}/socks.sock"'})
+        with open(n.config, "w") as f:
+            f.write(localnet.node_config(n, [nodes[(i + 1) % N].addr], n.topics, client_torrc, 2000, 5, extra=extra))
 
     # A clearnet bootnode is refused before anything starts.
     bad_cfg = os.path.join(tmp, "clearnet.toml")
@@ -143,6 +149,7 @@ def main():
     # 4. Every node receives at least one probe from every other node.
     want = {n.peer_id for n in nodes}
     got = [set() for _ in nodes]
+    joined = [False for _ in nodes]
     tails = [localnet.EventTail(n.events_file) for n in nodes]
     while elapsed() < DEADLINE_S - 60:
         for i, n in enumerate(nodes):
@@ -151,10 +158,12 @@ def main():
                     sender = localnet.probe_sender(e)
                     if sender:
                         got[i].add(sender)
+                if e.get("event") == "jump" and e.get("completed"):
+                    joined[i] = True
                 if e.get("event") == "fatal":
                     bad(f"node {i} fatal: {e.get('error')}")
                     return
-        if all((want - {n.peer_id}) <= got[i] for i, n in enumerate(nodes)):
+        if all((want - {n.peer_id}) <= got[i] for i, n in enumerate(nodes)) and all(joined):
             break
         if any(not n.running() for n in nodes):
             bad("a node exited early: " + ", ".join(f"n{i} rc={n.proc.returncode}" for i, n in enumerate(nodes)))
@@ -164,6 +173,12 @@ def main():
         missing = want - {n.peer_id} - got[i]
         check(not missing, f"node {i} received probes from all {N - 1} other nodes"
                            + (f" (missing {len(missing)})" if missing else "") + f" by {elapsed():.0f} s")
+
+    for i, n in enumerate(nodes):
+        other = nodes[(i + 2) % N]
+        met = any(e.get("event") == "connected" and e.get("peer") == other.peer_id for e in read_events(n.events_file))
+        check(joined[i] and met, f"node {i} joined shard {i % 2}: found node {(i + 2) % N} in the preference "
+                                 f"table, connected to it over onion services and grafted it")
 
     # 5. Leak checks on every running node process.
     for i, n in enumerate(nodes):

@@ -14,7 +14,8 @@ GossipSim::GossipSim(GossipSimConfig cfg) : cfg_(std::move(cfg)) {
     sim::SeededRandom key_rng = root.fork(1'000'000 + n);
     Bytes seed(32);
     for (auto& b : seed) b = static_cast<std::uint8_t>(key_rng.next());
-    ns.id = PeerId::from_public_key(NodeKey::from_seed(seed).value().public_key());
+    ns.key = std::make_unique<NodeKey>(NodeKey::from_seed(seed).value());
+    ns.id = PeerId::from_public_key(ns.key->public_key());
     ns.rng = std::make_unique<sim::SeededRandom>(root.fork(2'000'000 + n));
     ns.router = std::make_unique<Router>(ns.id, cfg_.gossip, *ns.rng, cfg_.score, cfg_.thresholds);
     index_[ns.id] = n;
@@ -105,6 +106,7 @@ void GossipSim::drain(Node n) {
     auto& rec = receptions_[d.id];
     if (rec.emplace(n, Reception{sched_.now(), ns.hops.count(d.id) ? ns.hops[d.id] : 0}).second)
       ++stats_.first_deliveries;
+    if (on_delivery_) on_delivery_(n, d);
   }
   for (const auto& p : ns.router->take_disconnects()) {
     auto other = node_of(p);

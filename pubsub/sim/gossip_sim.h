@@ -51,6 +51,13 @@ class GossipSim {
   std::uint32_t size() const { return cfg_.nodes; }
   Router& router(Node n) { return *nodes_[n].router; }
   const PeerId& peer(Node n) const { return nodes_[n].id; }
+  // The node key behind peer(n) (deterministic from the seed), for signing
+  // application records in simulations built on this one.
+  const NodeKey& key(Node n) const { return *nodes_[n].key; }
+  bool linked(Node a, Node b) const { return net_->connected(a, b); }
+  // Every delivery to a node's application (not its own publishes), after the
+  // harness's own bookkeeping.
+  void on_delivery(std::function<void(Node, const Delivery&)> f) { on_delivery_ = std::move(f); }
   std::optional<Node> node_of(const PeerId& p) const;
   sim::Scheduler& scheduler() { return sched_; }
   sim::Network<SimRpc>& network() { return *net_; }
@@ -79,6 +86,7 @@ class GossipSim {
  private:
   struct NodeState {
     PeerId id;
+    std::unique_ptr<NodeKey> key;
     std::unique_ptr<sim::SeededRandom> rng;
     std::unique_ptr<Router> router;
     Interceptor interceptor;
@@ -96,6 +104,7 @@ class GossipSim {
   std::unordered_map<MessageId, std::map<Node, Reception>, BytesHash> receptions_;
   std::vector<sim::EventHandle> heartbeats_;
   SimStats stats_;
+  std::function<void(Node, const Delivery&)> on_delivery_;
 };
 
 }  // namespace shardnode::pubsub

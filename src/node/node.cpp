@@ -12,6 +12,7 @@
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/node/pubsub_settings.h"
 #include "shardnode/onion/tor_session.h"
+#include "shardnode/shard/topics.h"
 #include "shardnode/onion/testnet.h"
 
 namespace shardnode::node {
@@ -104,6 +105,28 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.pubsub.score = ps->score;
   o.pubsub.thresholds = ps->thresholds;
   o.pubsub.limits = ps->limits;
+
+  auto& sh = o.shard.manager;
+  sh.shard_count = static_cast<std::uint32_t>(s.get_int("shard.count"));
+  sh.announce_interval_ms = static_cast<std::uint64_t>(s.get_int("shard.announce_interval_s")) * 1000;
+  sh.record_ttl_ms = static_cast<std::uint64_t>(s.get_int("shard.record_ttl_s")) * 1000;
+  sh.peers_per_shard = static_cast<std::size_t>(s.get_int("shard.peers_per_shard"));
+  sh.jump_timeout_ms = static_cast<std::uint64_t>(s.get_int("shard.jump_timeout_s")) * 1000;
+  sh.table.max_ttl = sh.record_ttl_ms / 1000 + 60;  // others' records: our TTL plus clock slack
+  if (sh.record_ttl_ms <= sh.announce_interval_ms)
+    return config_error("shard.record_ttl_s", "must be longer than shard.announce_interval_s, or records lapse "
+                                              "between announcements");
+  for (const auto& t : s.get_list("shard.shards")) {
+    const auto k = static_cast<std::uint32_t>(std::stoul(t));
+    if (k >= sh.shard_count)
+      return config_error("shard.shards", "shard " + t + " does not exist: shard.count is " + std::to_string(sh.shard_count));
+    o.shard.shards.insert(k);
+  }
+  o.shard.onion_port = o.onion_port;
+  // The shard layer's topics are scored like every scored topic (invalid records and
+  // collations cost their forwarder P4).
+  o.pubsub.score.topics[std::string(shard::kPreferenceTopic)] = ps->topic_defaults;
+  for (std::uint32_t k = 0; k < sh.shard_count; ++k) o.pubsub.score.topics[shard::collation_topic(k)] = ps->topic_defaults;
   return o;
 }
 
@@ -127,6 +150,7 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
   }
   n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
   n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
+  n->shards_ = std::make_unique<ShardService>(io, *n->host_, *n->pubsub_, n->key_, n->opts_.shard);
   return n;
 }
 
@@ -182,6 +206,12 @@ Status Node::start() {
   });
   pubsub_->start();
   for (const auto& t : opts_.topics) pubsub_->subscribe(t);
+  shards_->manager().on_jump_done([this](const shard::JumpRecord& j) {
+    emit(json{{"t", unix_time()}, {"event", "jump"}, {"shard", j.shard}, {"ms", j.took_ms()},
+              {"completed", j.completed}, {"dialled", j.dialled}}
+             .dump());
+  });
+  shards_->start();
 
   onion::TorSessionOptions so;
   so.embedded = opts_.tor_embedded;
@@ -293,6 +323,7 @@ void Node::stop() {
   logging::get("node")->info("stopping");
   redial_timer_.cancel();
   probe_timer_.cancel();
+  if (shards_) shards_->stop();
   if (pubsub_) pubsub_->stop();
   if (host_) host_->close();
   if (tor_) tor_->close();  // the embedded tor exits at once

@@ -30,6 +30,12 @@ std::string check_local_endpoint(const std::string& s) {
   return "";
 }
 
+std::string check_shard_number(const std::string& s) {
+  if (s.empty() || s.size() > 4 || s.find_first_not_of("0123456789") != std::string::npos || (s.size() > 1 && s[0] == '0'))
+    return "not a shard number (0..4095): " + s;
+  return "";
+}
+
 std::string check_peer_id(const std::string& s) {
   auto id = PeerId::parse(s);
   return id ? "" : "not a peer id (base58btc, e.g. \"12D3KooW...\"): " + id.error().what();
@@ -329,6 +335,28 @@ std::vector<SettingDef> make_table() {
        .description = "Append one JSON object per line for node events (tor bootstrap, listening, peers "
                       "connected and identified, messages received) to this file; empty: off. Meant for tests "
                       "and tools. Received messages are logged without the peer that forwarded them."});
+
+  // [shard]
+  add({.key = "shard.count", .type = SettingType::integer, .def = std::int64_t{64},
+       .description = "How many shards the network has. Every node of a network must agree: preference "
+                      "records for another count are rejected.",
+       .min = 1, .max = 4096});
+  add({.key = "shard.shards", .type = SettingType::string_list, .def = std::vector<std::string>{},
+       .description = "Shards joined at start, as numbers (\"3\"). The node announces them in its signed "
+                      "preference record and subscribes to their collation topics.",
+       .check_string = check_shard_number});
+  add({.key = "shard.announce_interval_s", .type = SettingType::integer, .def = std::int64_t{120},
+       .description = "Seconds between re-announcements of our shard preferences (also sent on every change).",
+       .min = 1, .max = 86400});
+  add({.key = "shard.record_ttl_s", .type = SettingType::integer, .def = std::int64_t{600},
+       .description = "Lifetime of our preference records; peers evict them after this. Must exceed "
+                      "announce_interval_s.",
+       .min = 10, .max = 86400});
+  add({.key = "shard.peers_per_shard", .type = SettingType::integer, .def = std::int64_t{4},
+       .description = "Connections to a joined shard's peers that a jump dials for.", .min = 1, .max = 64});
+  add({.key = "shard.jump_timeout_s", .type = SettingType::integer, .def = std::int64_t{120},
+       .description = "A jump that has not grafted its mesh after this many seconds is recorded as failed.",
+       .min = 1, .max = 3600});
 
   // [net]
   add({.key = "net.onion_port", .type = SettingType::integer, .def = std::int64_t{4001},

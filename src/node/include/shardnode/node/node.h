@@ -25,6 +25,7 @@
 #include "shardnode/core/result.h"
 #include "shardnode/net/host.h"
 #include "shardnode/node/settings.h"
+#include "shardnode/node/shard_service.h"
 #include "shardnode/pubsub/service.h"
 
 namespace shardnode::onion {
@@ -60,6 +61,7 @@ struct NodeOptions {
   std::chrono::seconds tor_start_timeout{60}, tor_stop_timeout{10};
   std::chrono::seconds bootstrap_timeout{300}, publish_timeout{180};
   pubsub::ServiceConfig pubsub;
+  ShardServiceConfig shard;
 };
 
 // Validates the settings that matter to a running node; errors name the key.
@@ -87,6 +89,7 @@ class Node {
   Multiaddr onion_addr() const;
   net::Host& host() { return *host_; }
   pubsub::PubsubService& pubsub() { return *pubsub_; }
+  ShardService& shards() { return *shards_; }
 
  private:
   Node(boost::asio::io_context& io, NodeOptions opts, NodeKey key);
@@ -102,6 +105,7 @@ class Node {
   std::unique_ptr<net::Host> host_;
   net::OnionTransport* onion_ = nullptr;  // owned by host_
   std::unique_ptr<pubsub::PubsubService> pubsub_;
+  std::unique_ptr<ShardService> shards_;
   std::unique_ptr<onion::TorSession> tor_;
   boost::asio::steady_timer redial_timer_, probe_timer_;
   std::ofstream events_;

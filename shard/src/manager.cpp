@@ -1,0 +1,236 @@
+#include "shardnode/shard/manager.h"
+
+#include <algorithm>
+
+#include "shardnode/core/errors.h"
+#include "shardnode/core/log.h"
+#include "shardnode/shard/topics.h"
+
+namespace shardnode::shard {
+
+namespace {
+std::uint64_t secs(std::uint64_t ms) { return ms / 1000; }
+}  // namespace
+
+ShardManager::ShardManager(const NodeKey& key, ShardManagerConfig cfg, ShardIo& io)
+    : key_(key), self_(PeerId::from_public_key(key.public_key())), cfg_(cfg), io_(io), table_(cfg.table) {}
+
+void ShardManager::start(std::uint64_t now_ms) {
+  if (started_) return;
+  started_ = true;
+  io_.subscribe(std::string(kPreferenceTopic));
+  announce(now_ms);
+  next_announce_ms_ = now_ms + std::min(cfg_.first_reannounce_ms, cfg_.announce_interval_ms);
+  request_tables(now_ms);
+}
+
+void ShardManager::announce(std::uint64_t now_ms) {
+  // Sequence numbers follow the clock, so they keep rising across restarts.
+  seq_ = std::max(seq_ + 1, now_ms);
+  auto rec = make_preference(key_, seq_, secs(now_ms + cfg_.record_ttl_ms), cfg_.shard_count, shards_);
+  Bytes data = encode(rec);
+  table_.insert(rec, secs(now_ms));  // we are in our own table: others ask it of us
+  io_.publish(std::string(kPreferenceTopic), std::move(data));
+  ++counters_.announcements;
+  next_announce_ms_ = now_ms + cfg_.announce_interval_ms;
+}
+
+void ShardManager::request_tables(std::uint64_t now_ms) {
+  std::size_t asked_now = 0;
+  for (const auto& p : io_.connected_peers()) {
+    if (asked_now + asked_.size() >= cfg_.table_request_peers && table_received_) break;
+    if (asked_now >= cfg_.table_request_peers) break;
+    if (asked_.count(p)) continue;
+    asked_.insert(p);
+    ++asked_now;
+    ++counters_.table_requests_sent;
+    io_.request_table(p, encode_table_request(cfg_.table_request_max));
+  }
+  next_table_request_ms_ = now_ms + 5000;
+}
+
+void ShardManager::tick(std::uint64_t now_ms) {
+  if (!started_) return;
+  if (now_ms >= next_announce_ms_) announce(now_ms);
+  table_.evict_expired(secs(now_ms));
+  if (!table_received_ && now_ms >= next_table_request_ms_) request_tables(now_ms);
+  std::vector<std::uint32_t> pending;
+  for (const auto& [s, _] : pending_) pending.push_back(s);
+  for (auto s : pending) advance_jump(s, now_ms);
+}
+
+pubsub::ValidationResult ShardManager::on_preference_message(ByteView data, const PeerId& source,
+                                                             std::uint64_t now_ms) {
+  PreferenceLimits limits;
+  limits.shard_count = cfg_.shard_count;
+  limits.max_encoded = cfg_.protocol.max_record_bytes;
+  auto v = validate_preference_message(data, source, secs(now_ms), limits, table_);
+  switch (v.result) {
+    case pubsub::ValidationResult::accept:
+      ++counters_.records_accepted;
+      // Maybe a peer on a shard we are jumping to: the jump may dial it now.
+      for (const auto& [shard, _] : std::map<std::uint32_t, JumpRecord>(pending_)) advance_jump(shard, now_ms);
+      break;
+    case pubsub::ValidationResult::reject:
+      ++counters_.records_rejected;
+      logging::get("shard")->debug("rejected preference record from {}: {}", source.to_string(), v.reason);
+      break;
+    case pubsub::ValidationResult::ignore:
+      ++counters_.records_ignored;
+      break;
+  }
+  return v.result;
+}
+
+void ShardManager::on_peer_connected(const PeerId& peer, std::uint64_t now_ms) {
+  if (!started_ || table_received_ || asked_.count(peer) || asked_.size() >= cfg_.table_request_peers) return;
+  asked_.insert(peer);
+  ++counters_.table_requests_sent;
+  io_.request_table(peer, encode_table_request(cfg_.table_request_max));
+  (void)now_ms;
+}
+
+Result<Bytes> ShardManager::answer_table_request(ByteView request) const {
+  auto max = decode_table_request(request, cfg_.protocol);
+  std::uint32_t n = cfg_.protocol.max_records > 0 ? static_cast<std::uint32_t>(cfg_.protocol.max_records) : 0;
+  if (max) n = std::min(n, *max);
+  else if (max.error().code != ShardErrc::oversize) return max.error();  // oversize asks get the cap
+  std::vector<Bytes> records;
+  std::size_t bytes = 0;
+  for (const auto& r : table_.snapshot(n)) {
+    Bytes e = encode(r);
+    if (bytes + e.size() + 8 > cfg_.protocol.max_response_bytes) break;
+    bytes += e.size() + 8;
+    records.push_back(std::move(e));
+  }
+  ++counters_.table_requests_served;
+  return encode_table_response(records);
+}
+
+void ShardManager::on_table_response(const PeerId& from, ByteView response, std::uint64_t now_ms) {
+  ++counters_.table_responses;
+  auto records = decode_table_response(response, cfg_.protocol);
+  if (!records) {
+    ++counters_.table_responses_malformed;
+    io_.penalize(from, 1);
+    logging::get("shard")->info("malformed table response from {}: {}", from.to_string(), records.error().what());
+    return;
+  }
+  PreferenceLimits limits;
+  limits.shard_count = cfg_.shard_count;
+  limits.max_encoded = cfg_.protocol.max_record_bytes;
+  std::size_t invalid = 0, stored = 0;
+  for (const auto& r : *records) {
+    auto rec = decode_preference(r, limits);
+    if (!rec) {
+      ++invalid;
+      continue;
+    }
+    const auto outcome = table_.insert(*rec, secs(now_ms));
+    if (outcome == PreferenceTable::Outcome::added || outcome == PreferenceTable::Outcome::updated) ++stored;
+    // A live table legitimately holds records that expire in transit; only
+    // undecodable, forged and over-long records count against the sender.
+    if (outcome == PreferenceTable::Outcome::ttl_too_long) ++invalid;
+  }
+  counters_.table_records_invalid += invalid;
+  if (invalid > 0) {
+    io_.penalize(from, static_cast<double>(invalid));
+    logging::get("shard")->info("table response from {}: {} invalid record(s) rejected", from.to_string(), invalid);
+  }
+  table_received_ = table_received_ || !records->empty();
+  logging::get("shard")->debug("table from {}: {} records, {} new", from.to_string(), records->size(), stored);
+  for (auto& [s, _] : std::map<std::uint32_t, JumpRecord>(pending_)) advance_jump(s, now_ms);
+}
+
+void ShardManager::on_table_failure(const PeerId& from) { asked_.erase(from); }
+
+std::size_t ShardManager::peers_listed_on(std::uint32_t shard) const {
+  std::size_t n = 0;
+  for (const auto& p : table_.peers_on(shard))
+    if (p != self_) ++n;
+  return n;
+}
+
+Status ShardManager::join(std::uint32_t shard, std::uint64_t now_ms) {
+  if (shard >= cfg_.shard_count)
+    return Error{ShardErrc::wrong_shard, "shard " + std::to_string(shard) + " does not exist (shard_count " +
+                                             std::to_string(cfg_.shard_count) + ")"};
+  if (!shards_.insert(shard).second) return {};
+  io_.subscribe(collation_topic(shard));
+  JumpRecord j;
+  j.shard = shard;
+  j.started_ms = now_ms;
+  pending_[shard] = j;
+  if (started_) announce(now_ms);
+  advance_jump(shard, now_ms);
+  return {};
+}
+
+Status ShardManager::leave(std::uint32_t shard, std::uint64_t now_ms) {
+  if (!shards_.erase(shard)) return Error{ShardErrc::wrong_shard, "not on shard " + std::to_string(shard)};
+  pending_.erase(shard);
+  io_.unsubscribe(collation_topic(shard));
+  if (started_) announce(now_ms);
+  return {};
+}
+
+Status ShardManager::jump(std::uint32_t from, std::uint32_t to, std::uint64_t now_ms) {
+  if (to >= cfg_.shard_count) return Error{ShardErrc::wrong_shard, "shard " + std::to_string(to) + " does not exist"};
+  if (!shards_.count(from)) return Error{ShardErrc::wrong_shard, "not on shard " + std::to_string(from)};
+  shards_.erase(from);
+  pending_.erase(from);
+  io_.unsubscribe(collation_topic(from));
+  return join(to, now_ms);
+}
+
+void ShardManager::advance_jump(std::uint32_t shard, std::uint64_t now_ms) {
+  auto it = pending_.find(shard);
+  if (it == pending_.end()) return;
+  JumpRecord& j = it->second;
+  const std::string topic = collation_topic(shard);
+  const std::size_t listed = peers_listed_on(shard);
+  const std::size_t target = std::min(cfg_.jump_mesh_target, listed);
+  const std::size_t mesh = io_.mesh_size(topic);
+  auto finish = [&](bool ok) {
+    j.finished_ms = now_ms;
+    j.completed = ok;
+    ++(ok ? counters_.jumps_completed : counters_.jumps_failed);
+    logging::get("shard")->info("jump to shard {} {} after {} ms ({} dialled, mesh {})", shard,
+                                ok ? "completed" : "timed out", j.took_ms(), j.dialled, mesh);
+    jumps_.push_back(j);
+    JumpRecord done = j;
+    pending_.erase(it);
+    if (on_jump_done_) on_jump_done_(done);
+  };
+  if (target > 0 && mesh >= target) return finish(true);
+  // Nobody else is on the shard (as far as a received table tells): subscribed is all
+  // a jump can do.
+  if (listed == 0 && table_received_) return finish(true);
+  if (now_ms >= j.started_ms + cfg_.jump_timeout_ms) return finish(false);
+  // Dial the shard's peers we are not connected to, up to peers_per_shard connected ones.
+  std::size_t connected = 0;
+  std::vector<PeerId> candidates;
+  for (const auto& p : table_.peers_on(shard)) {
+    if (p == self_) continue;
+    auto d = dialled_at_.find(p);
+    if (io_.connected(p)) {
+      if (d != dialled_at_.end()) dialled_at_.erase(d);
+      ++connected;
+    } else if (d != dialled_at_.end() && now_ms < d->second + cfg_.dial_retry_ms) {
+      ++connected;  // a dial in flight counts; it is asked again only after dial_retry_ms
+    } else {
+      candidates.push_back(p);
+    }
+  }
+  for (const auto& p : candidates) {
+    if (connected >= cfg_.peers_per_shard) break;
+    auto rec = table_.get(p);
+    if (!rec) continue;
+    io_.dial(p, rec->node_key);
+    dialled_at_[p] = now_ms;
+    ++j.dialled;
+    ++connected;
+  }
+}
+
+}  // namespace shardnode::shard

@@ -1,0 +1,163 @@
+#include "shardnode/node/shard_service.h"
+
+#include <chrono>
+
+#include "shardnode/core/log.h"
+#include "shardnode/net/framing.h"
+#include "shardnode/shard/table_protocol.h"
+#include "shardnode/shard/topics.h"
+
+namespace shardnode::node {
+namespace asio = boost::asio;
+
+class ShardService::Io final : public shard::ShardIo {
+ public:
+  explicit Io(ShardService& s) : s_(s) {}
+  void subscribe(const std::string& topic) override { s_.ps_.subscribe(topic); }
+  void unsubscribe(const std::string& topic) override { s_.ps_.unsubscribe(topic); }
+  void publish(const std::string& topic, Bytes data) override {
+    if (auto r = s_.ps_.publish(topic, std::move(data)); !r)
+      logging::get("shard")->debug("publish on {}: {}", topic, r.error().what());
+  }
+  void request_table(const PeerId& peer, Bytes request) override { s_.request_table(peer, std::move(request)); }
+  bool connected(const PeerId& peer) const override { return s_.host_.connected(peer); }
+  std::vector<PeerId> connected_peers() const override { return s_.host_.peers(); }
+  void dial(const PeerId& peer, const Ed25519PublicKey& key) override {
+    auto addr = s_.cfg_.address_of ? s_.cfg_.address_of(peer, key)
+                                   : std::optional(Multiaddr::onion3(key, s_.cfg_.onion_port));
+    if (!addr) return;
+    s_.host_.connect(*addr, [peer](Result<PeerId> r) {
+      if (!r) logging::get("shard")->debug("dial {} for a shard: {}", peer.to_string(), r.error().what());
+    });
+  }
+  std::size_t mesh_size(const std::string& topic) const override { return s_.ps_.router().mesh(topic).size(); }
+  void penalize(const PeerId& peer, double count) override {
+    if (auto* sc = s_.ps_.router().scoring()) sc->add_penalty(peer, count);
+  }
+
+ private:
+  ShardService& s_;
+};
+
+std::uint64_t ShardService::now_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+ShardService::ShardService(asio::io_context& io, net::Host& host, pubsub::PubsubService& ps, const NodeKey& key,
+                           ShardServiceConfig cfg)
+    : io_(io), host_(host), ps_(ps), cfg_(std::move(cfg)), tick_(io) {
+  shard_io_ = std::make_unique<Io>(*this);
+  manager_ = std::make_unique<shard::ShardManager>(key, cfg_.manager, *shard_io_);
+}
+
+ShardService::~ShardService() {
+  *alive_ = false;
+  stop();
+}
+
+void ShardService::start() {
+  ps_.set_validator(std::string(shard::kPreferenceTopic),
+                    [this, alive = alive_](const PeerId& source, const pubsub::Message& m) {
+                      return *alive ? std::optional(manager_->on_preference_message(m.data, source, now_ms()))
+                                    : std::optional(pubsub::ValidationResult::ignore);
+                    });
+  host_.set_handler(shard::kTableProtocol, [this, alive = alive_](std::shared_ptr<net::Stream> s) {
+    if (*alive && !stopped_) serve_table(s);
+  });
+  host_.on_peer_connected([this, alive = alive_](const PeerId& p) {
+    if (*alive && !stopped_) manager_->on_peer_connected(p, now_ms());
+  });
+  for (auto s : cfg_.shards)
+    if (auto st = manager_->join(s, now_ms()); !st) logging::get("shard")->warn("{}", st.error().what());
+  manager_->start(now_ms());
+  schedule_tick();
+}
+
+void ShardService::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  tick_.cancel();
+  host_.remove_handler(shard::kTableProtocol);
+}
+
+void ShardService::schedule_tick() {
+  tick_.expires_after(std::chrono::seconds(1));
+  tick_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive || stopped_) return;
+    manager_->tick(now_ms());
+    schedule_tick();
+  });
+}
+
+// One request in, one response out, then the stream closes. A request that is not
+// one well-formed frame within the cap resets the stream.
+void ShardService::serve_table(const std::shared_ptr<net::Stream>& s) {
+  auto reader = std::make_shared<net::LengthPrefixedReader>(64);
+  std::weak_ptr<net::Stream> w = s;
+  s->on_data([this, w, reader, alive = alive_](ByteView b) {
+    auto st = w.lock();
+    if (!st || !*alive) return;
+    if (Status ok = reader->received_bytes(b); !ok) return st->reset();
+    auto req = reader->next();
+    if (!req) return;
+    auto resp = manager_->answer_table_request(*req);
+    if (!resp) {
+      logging::get("shard")->debug("bad table request from {}: {}", st->remote_peer().to_string(), resp.error().what());
+      return st->reset();
+    }
+    (void)st->write(net::length_prefixed(*resp));
+    st->close_write();
+  });
+}
+
+void ShardService::request_table(const PeerId& peer, Bytes request) {
+  auto alive = alive_;
+  host_.new_stream(peer, {shard::kTableProtocol}, [this, peer, request = std::move(request),
+                                                   alive](Result<std::shared_ptr<net::Stream>> r) {
+    if (!*alive || stopped_) return;
+    if (!r) {
+      manager_->on_table_failure(peer);
+      return;
+    }
+    auto s = *r;
+    auto reader = std::make_shared<net::LengthPrefixedReader>(cfg_.manager.protocol.max_response_bytes);
+    auto timer = std::make_shared<asio::steady_timer>(io_, cfg_.request_timeout);
+    auto done = std::make_shared<bool>(false);
+    timer->async_wait([this, s, done, peer, alive](const boost::system::error_code& ec) {
+      if (ec || *done || !*alive) return;
+      *done = true;
+      s->reset();
+      manager_->on_table_failure(peer);
+    });
+    std::weak_ptr<net::Stream> w = s;
+    s->on_data([this, w, reader, timer, done, peer, alive](ByteView b) {
+      auto st = w.lock();
+      if (!st || *done || !*alive) return;
+      if (Status ok = reader->received_bytes(b); !ok) {
+        *done = true;
+        timer->cancel();
+        st->reset();
+        if (auto* sc = ps_.router().scoring()) sc->add_penalty(peer, 1);
+        manager_->on_table_failure(peer);
+        return;
+      }
+      if (auto resp = reader->next()) {
+        *done = true;
+        timer->cancel();
+        st->close_write();
+        manager_->on_table_response(peer, *resp, now_ms());
+      }
+    });
+    s->on_close([this, done, timer, peer, alive](std::error_code) {
+      if (*done || !*alive) return;
+      *done = true;
+      timer->cancel();
+      manager_->on_table_failure(peer);
+    });
+    (void)s->write(net::length_prefixed(request));
+  });
+}
+
+}  // namespace shardnode::node

@@ -1,0 +1,128 @@
+// The shard manager on live hosts over TCP loopback: preference tables fill by gossip
+// and by request, a jump dials the shard's peers and grafts them, and a malformed
+// table request is refused without harm. Real clock; waits have deadlines.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "../support/io_wait.h"
+#include "shardnode/net/tcp_transport.h"
+#include "shardnode/node/shard_service.h"
+#include "shardnode/shard/table_protocol.h"
+#include "shardnode/shard/topics.h"
+
+using namespace shardnode;
+using namespace std::chrono_literals;
+using shardnode::test::run_until;
+namespace asio = boost::asio;
+
+namespace {
+
+struct Net {
+  std::map<PeerId, Multiaddr> addrs;  // how a record's peer is reached here (TCP, not onion)
+};
+
+struct ShardNode {
+  NodeKey key = NodeKey::generate();
+  std::unique_ptr<net::Host> host;
+  std::unique_ptr<pubsub::PubsubService> ps;
+  std::unique_ptr<node::ShardService> shards;
+  Multiaddr addr;
+
+  ShardNode(asio::io_context& io, Net& net, std::set<std::uint32_t> on) {
+    host = std::make_unique<net::Host>(io, key);
+    host->add_transport(std::make_unique<net::TcpTransport>(io));
+    addr = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"))->with_peer_id(host->peer_id());
+    net.addrs[host->peer_id()] = addr;
+    pubsub::ServiceConfig pc;
+    pc.gossip.heartbeat_interval = 100ms;
+    ps = std::make_unique<pubsub::PubsubService>(io, *host, pc);
+    node::ShardServiceConfig sc;
+    sc.manager.shard_count = 8;
+    sc.manager.first_reannounce_ms = 500;
+    sc.shards = std::move(on);
+    sc.address_of = [&net](const PeerId& p, const Ed25519PublicKey&) -> std::optional<Multiaddr> {
+      auto it = net.addrs.find(p);
+      return it == net.addrs.end() ? std::nullopt : std::optional(it->second);
+    };
+    shards = std::make_unique<node::ShardService>(io, *host, *ps, key, sc);
+    ps->start();
+  }
+  shard::ShardManager& m() { return shards->manager(); }
+};
+
+void connect(asio::io_context& io, ShardNode& a, ShardNode& b) {
+  std::optional<Result<PeerId>> r;
+  a.host->connect(b.addr, [&](Result<PeerId> x) { r = std::move(x); });
+  REQUIRE(run_until(io, [&] { return r.has_value(); }));
+  REQUIRE(*r);
+}
+
+}  // namespace
+
+TEST_CASE("live shard service: tables by gossip and by request and a jump that dials and grafts", "[shard][live]") {
+  asio::io_context io;
+  Net net;
+  // Nodes 0-3 form a line; 1 and 2 are on shard 5, the others elsewhere.
+  std::vector<std::unique_ptr<ShardNode>> n;
+  const std::vector<std::set<std::uint32_t>> duties = {{0}, {5}, {5, 1}, {2}};
+  for (const auto& d : duties) n.push_back(std::make_unique<ShardNode>(io, net, d));
+  for (std::size_t i = 0; i + 1 < n.size(); ++i) connect(io, *n[i], *n[i + 1]);
+  for (auto& x : n) x->shards->start();
+  REQUIRE(run_until(io, [&] {
+    for (auto& x : n)
+      if (x->m().table().size() != n.size()) return false;
+    return true;
+  }));
+  CHECK(n[0]->m().table().peers_on(5).size() == 2);
+
+  SECTION("a late joiner gets the table by request") {
+    n.push_back(std::make_unique<ShardNode>(io, net, std::set<std::uint32_t>{0}));
+    auto& late = *n.back();
+    connect(io, late, *n[0]);
+    late.shards->start();
+    REQUIRE(run_until(io, [&] { return late.m().table().size() == n.size(); }));
+    CHECK(late.m().counters().table_responses >= 1);
+    CHECK(n[0]->m().counters().table_requests_served >= 1);
+
+    // It jumps to shard 5: dials nodes 1 and 2 (it knew neither) and grafts them.
+    REQUIRE(late.m().jump(0, 5, node::ShardService::now_ms()));
+    REQUIRE(run_until(io, [&] { return !late.m().jumps().empty(); }, 30s));
+    const auto& j = late.m().jumps().back();
+    CHECK(j.completed);
+    CHECK(j.shard == 5);
+    CHECK(j.dialled >= 2);
+    CHECK(late.host->connected(n[1]->host->peer_id()));
+    CHECK(late.host->connected(n[2]->host->peer_id()));
+    CHECK(late.ps->router().mesh(shard::collation_topic(5)).size() >= 2);
+    // The network learns of the move.
+    REQUIRE(run_until(io, [&] {
+      auto r = n[3]->m().table().get(late.host->peer_id());
+      return r && r->contains(5) && !r->contains(0);
+    }));
+  }
+
+  SECTION("a malformed table request is refused and the node carries on") {
+    std::optional<std::shared_ptr<net::Stream>> st;
+    n[0]->host->new_stream(n[1]->host->peer_id(), {shard::kTableProtocol}, [&](auto r) {
+      REQUIRE(r);
+      st = *r;
+    });
+    REQUIRE(run_until(io, [&] { return st.has_value(); }));
+    bool closed = false;
+    (*st)->on_close([&](std::error_code) { closed = true; });
+    (*st)->on_data([](ByteView) {});
+    const Bytes garbage = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    REQUIRE((*st)->write(garbage));
+    REQUIRE(run_until(io, [&] { return closed; }));
+    CHECK(n[0]->host->connected(n[1]->host->peer_id()));
+    // A well-formed request asking for more than the cap still gets (capped) records.
+    const auto before = n[1]->m().counters().table_requests_served;
+    auto resp = n[1]->m().answer_table_request(shard::encode_table_request(1u << 30));
+    REQUIRE(resp);
+    CHECK(n[1]->m().counters().table_requests_served == before + 1);
+  }
+  for (auto& x : n) x->shards->stop();
+  for (auto& x : n) x->ps->stop();
+  for (auto& x : n) x->host->close();
+}
