@@ -8,6 +8,7 @@
 
 #include <chrono>
 
+#include "../support/io_wait.h"
 #include "shardnode/net/errors.h"
 #include "shardnode/net/host.h"
 #include "shardnode/net/memory_transport.h"
@@ -20,16 +21,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Runs handlers until `done()` or the deadline; returns done().
-template <class Pred>
-bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds deadline = 10s) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!done() && std::chrono::steady_clock::now() < end) {
-    io.restart();
-    io.run_one_for(20ms);
-  }
-  return done();
-}
+using shardnode::test::run_until;
 
 struct Node {
   NodeKey key = NodeKey::generate();

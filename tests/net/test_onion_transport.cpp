@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/io_wait.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/net/errors.h"
 #include "shardnode/net/onion_transport.h"
@@ -37,15 +38,7 @@ using Local = asio::local::stream_protocol;
 
 namespace {
 
-template <class Pred>
-bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds deadline = 10s) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!done() && std::chrono::steady_clock::now() < end) {
-    io.restart();
-    io.run_one_for(20ms);
-  }
-  return done();
-}
+using shardnode::test::run_until;
 
 // Runs whatever becomes ready within `d` (bounded; used to show nothing more happens).
 void settle(asio::io_context& io, std::chrono::milliseconds d = 100ms) {

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../support/io_wait.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
 #include "shardnode/onion/control_client.h"
@@ -31,15 +32,7 @@ using Local = asio::local::stream_protocol;
 
 namespace {
 
-template <class Pred>
-bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds deadline = 10s) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!done() && std::chrono::steady_clock::now() < end) {
-    io.restart();
-    io.run_one_for(20ms);
-  }
-  return done();
-}
+using shardnode::test::run_until;
 
 // Runs whatever is ready now (posted handlers, completed I/O), bounded.
 void settle(asio::io_context& io) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "../support/io_wait.h"
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/pubsub/service.h"
 
@@ -16,15 +17,7 @@ namespace {
 
 const TopicId kTopic = "/shardnode/shard/0/collations/1";
 
-template <class Pred>
-bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds deadline = 20s) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!done() && std::chrono::steady_clock::now() < end) {
-    io.restart();
-    io.run_one_for(20ms);
-  }
-  return done();
-}
+using shardnode::test::run_until;
 
 struct LiveNode {
   NodeKey key = NodeKey::generate();
