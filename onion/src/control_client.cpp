@@ -471,9 +471,9 @@ void ControlClient::shutdown_socket() {
   }
 }
 
-void ControlClient::fail(Error cause) {
-  if (closed_) return;
-  logging::get("onion")->debug("tor control: connection closed: {}", cause.what());
+// Closes the socket and fails every pending command with `why`; the caller decides
+// whether on_closed runs.
+void ControlClient::teardown(const std::string& why) {
   closed_ = true;
   shutdown_socket();
   timer_.cancel();
@@ -481,24 +481,21 @@ void ControlClient::fail(Error cause) {
   sodium_memzero(wbuf_.data(), wbuf_.size());
   wbuf_.clear();
   auto pending = std::exchange(pending_, {});
-  for (auto& p : pending)
-    post_error(std::move(p.handler), io_error(p.label + ": connection closed (" + cause.what() + ")"));
+  for (auto& p : pending) post_error(std::move(p.handler), io_error(p.label + ": connection closed " + why));
   on_event_ = nullptr;
+}
+
+void ControlClient::fail(Error cause) {
+  if (closed_) return;
+  logging::get("onion")->debug("tor control: connection closed: {}", cause.what());
+  teardown("(" + cause.what() + ")");
   if (auto h = std::exchange(on_closed_, nullptr))
     asio::post(io_, [h = std::move(h), cause = std::move(cause)] { h(cause); });
 }
 
 void ControlClient::close() {
   if (closed_) return;
-  closed_ = true;
-  shutdown_socket();
-  timer_.cancel();
-  armed_.reset();
-  sodium_memzero(wbuf_.data(), wbuf_.size());
-  wbuf_.clear();
-  auto pending = std::exchange(pending_, {});
-  for (auto& p : pending) post_error(std::move(p.handler), io_error(p.label + ": connection closed by us"));
-  on_event_ = nullptr;
+  teardown("by us");
   on_closed_ = nullptr;
 }
 

@@ -111,6 +111,7 @@ class ControlClient : public std::enable_shared_from_this<ControlClient> {
   void arm_timer();
   void on_timer();
   void fail(Error cause);
+  void teardown(const std::string& why);
   void shutdown_socket();
   void post_error(ReplyHandler handler, Error e);
 
