@@ -250,3 +250,39 @@ const std::error_category& shard_category() noexcept { static ShardCategory c; r
 std::error_code make_error_code(ShardErrc e) noexcept { return {static_cast<int>(e), shard_category()}; }
 
 }  // namespace shardnode
+
+// The collation store (shard/store.h).
+namespace shardnode {
+namespace {
+
+class StoreCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "store"; }
+  std::string message(int c) const override {
+    switch (static_cast<StoreErrc>(c)) {
+      case StoreErrc::io: return "collation store i/o error";
+      case StoreErrc::not_a_database: return "not an SQLite database";
+      case StoreErrc::corrupt: return "collation store is corrupt";
+      case StoreErrc::newer_schema: return "collation store written by a newer version";
+      case StoreErrc::foreign_database: return "SQLite database is not a collation store";
+    }
+    return "unknown store error";
+  }
+  std::error_condition default_error_condition(int c) const noexcept override {
+    switch (static_cast<StoreErrc>(c)) {
+      case StoreErrc::io: return Condition::io_failure;
+      case StoreErrc::not_a_database:
+      case StoreErrc::corrupt:
+      case StoreErrc::foreign_database: return Condition::invalid_input;
+      case StoreErrc::newer_schema: return Condition::state_violation;
+    }
+    return {c, *this};
+  }
+};
+
+}  // namespace
+
+const std::error_category& store_category() noexcept { static StoreCategory c; return c; }
+std::error_code make_error_code(StoreErrc e) noexcept { return {static_cast<int>(e), store_category()}; }
+
+}  // namespace shardnode

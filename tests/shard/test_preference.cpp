@@ -69,7 +69,7 @@ void resign(Raw& r, const NodeKey& k) {
   p.shard_count = r.shard_count;
   p.shards.assign(r.shard_count, false);
   for (std::size_t k2 = 0; k2 < r.shard_count && k2 / 8 < r.bits.size(); ++k2)
-    p.shards[k2] = (r.bits[k2 / 8] >> (k2 % 8)) & 1u;
+    p.shards[k2] = ((static_cast<unsigned>(r.bits[k2 / 8]) >> (k2 % 8)) & 1u) != 0;
   const auto sig = k.sign(signing_bytes(p));
   r.sig.assign(sig.begin(), sig.end());
 }

@@ -129,3 +129,21 @@ std::error_code make_error_code(ShardErrc e) noexcept;
 }  // namespace shardnode
 
 template <> struct std::is_error_code_enum<shardnode::ShardErrc> : std::true_type {};
+
+// The collation store (shard/store.h): an SQLite file.
+namespace shardnode {
+
+enum class StoreErrc {
+  io = 1,                // opening, reading or writing the file failed (permissions, disk full, locked)
+  not_a_database,        // the file exists but is not an SQLite database
+  corrupt,               // PRAGMA quick_check failed, or a stored row does not decode and verify
+  newer_schema,          // written by a newer version (PRAGMA user_version above ours)
+  foreign_database,      // an SQLite database that is not a collation store
+};
+
+const std::error_category& store_category() noexcept;
+std::error_code make_error_code(StoreErrc e) noexcept;
+
+}  // namespace shardnode
+
+template <> struct std::is_error_code_enum<shardnode::StoreErrc> : std::true_type {};
