@@ -127,7 +127,8 @@ def main():
     # connected to the other node of its shard, so each initial join must find it in
     # the preference table and dial it by onion address.
     for i, n in enumerate(nodes):
-        extra = {"shard.count": "4", "shard.shards": f'["{i % 2}"]'}
+        extra = {"shard.count": "4", "shard.shards": f'["{i % 2}"]', "shard.validator": "true",
+                 "shard.collation_interval_ms": "3000"}
         if n is ext:
             extra.update({"tor.mode": '"external"', "tor.control": f'"unix:{ext_dir}/control.sock"',
                           "tor.socks": f'"unix:{ext_dir}/socks.sock"'})
@@ -150,6 +151,7 @@ def main():
     want = {n.peer_id for n in nodes}
     got = [set() for _ in nodes]
     joined = [False for _ in nodes]
+    proposers = [set() for _ in nodes]  # validator keys seen proposing on the node's shard
     tails = [localnet.EventTail(n.events_file) for n in nodes]
     while elapsed() < DEADLINE_S - 60:
         for i, n in enumerate(nodes):
@@ -160,10 +162,13 @@ def main():
                         got[i].add(sender)
                 if e.get("event") == "jump" and e.get("completed"):
                     joined[i] = True
+                if e.get("event") == "collation" and e.get("shard") == i % 2:
+                    proposers[i].add(e.get("proposer"))
                 if e.get("event") == "fatal":
                     bad(f"node {i} fatal: {e.get('error')}")
                     return
-        if all((want - {n.peer_id}) <= got[i] for i, n in enumerate(nodes)) and all(joined):
+        if (all((want - {n.peer_id}) <= got[i] for i, n in enumerate(nodes)) and all(joined)
+                and all(len(p) >= 2 for p in proposers)):
             break
         if any(not n.running() for n in nodes):
             bad("a node exited early: " + ", ".join(f"n{i} rc={n.proc.returncode}" for i, n in enumerate(nodes)))
@@ -179,6 +184,10 @@ def main():
         met = any(e.get("event") == "connected" and e.get("peer") == other.peer_id for e in read_events(n.events_file))
         check(joined[i] and met, f"node {i} joined shard {i % 2}: found node {(i + 2) % N} in the preference "
                                  f"table, connected to it over onion services and grafted it")
+
+    for i, n in enumerate(nodes):
+        check(len(proposers[i]) >= 2, f"node {i} received signed collations on shard {i % 2} from its own and "
+                                      f"another validator ({len(proposers[i])} proposers)")
 
     # 5. Leak checks on every running node process.
     for i, n in enumerate(nodes):

@@ -30,6 +30,8 @@ void ShardManager::announce(std::uint64_t now_ms) {
   auto rec = make_preference(key_, seq_, secs(now_ms + cfg_.record_ttl_ms), cfg_.shard_count, shards_);
   Bytes data = encode(rec);
   table_.insert(rec, secs(now_ms));  // we are in our own table: others ask it of us
+  // An announcement made with no peers reached nobody: the first connection repeats it.
+  announced_to_peers_ = !io_.connected_peers().empty();
   io_.publish(std::string(kPreferenceTopic), std::move(data));
   ++counters_.announcements;
   next_announce_ms_ = now_ms + cfg_.announce_interval_ms;
@@ -82,12 +84,17 @@ pubsub::ValidationResult ShardManager::on_preference_message(ByteView data, cons
   return v.result;
 }
 
+// Gossip never replays old records to a new peer, so a new connection is where
+// tables are exchanged: we ask every peer for its table once (it answers from its
+// table, which the records gossiped since then keep current), and an announcement
+// that went out while we had no peers is repeated now.
 void ShardManager::on_peer_connected(const PeerId& peer, std::uint64_t now_ms) {
-  if (!started_ || table_received_ || asked_.count(peer) || asked_.size() >= cfg_.table_request_peers) return;
+  if (!started_) return;
+  if (!announced_to_peers_) announce(now_ms);
+  if (asked_.count(peer)) return;
   asked_.insert(peer);
   ++counters_.table_requests_sent;
   io_.request_table(peer, encode_table_request(cfg_.table_request_max));
-  (void)now_ms;
 }
 
 Result<Bytes> ShardManager::answer_table_request(ByteView request) const {
@@ -203,10 +210,10 @@ void ShardManager::advance_jump(std::uint32_t shard, std::uint64_t now_ms) {
     if (on_jump_done_) on_jump_done_(done);
   };
   if (target > 0 && mesh >= target) return finish(true);
-  // Nobody else is on the shard (as far as a received table tells): subscribed is all
-  // a jump can do.
-  if (listed == 0 && table_received_) return finish(true);
-  if (now_ms >= j.started_ms + cfg_.jump_timeout_ms) return finish(false);
+  // A table that lists nobody else on the shard may just be incomplete, so the jump
+  // waits; if the shard is still empty at the deadline, being subscribed was all a
+  // jump could do, and it counts as done.
+  if (now_ms >= j.started_ms + cfg_.jump_timeout_ms) return finish(listed == 0);
   // Dial the shard's peers we are not connected to, up to peers_per_shard connected ones.
   std::size_t connected = 0;
   std::vector<PeerId> candidates;

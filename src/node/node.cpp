@@ -123,6 +123,13 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
     o.shard.shards.insert(k);
   }
   o.shard.onion_port = o.onion_port;
+  o.shard.period_s = static_cast<std::uint64_t>(s.get_int("shard.period_s"));
+  o.shard.genesis_s = static_cast<std::uint64_t>(s.get_int("shard.genesis_s"));
+  o.shard.max_age_periods = static_cast<std::uint64_t>(s.get_int("shard.max_age_periods"));
+  o.validator = s.get_bool("shard.validator");
+  o.collation_interval = std::chrono::milliseconds(s.get_int("shard.collation_interval_ms"));
+  if (o.collation_interval.count() > 0 && !o.validator)
+    return config_error("shard.collation_interval_ms", "only a validator (shard.validator = true) proposes collations");
   // The shard layer's topics are scored like every scored topic (invalid records and
   // collations cost their forwarder P4).
   o.pubsub.score.topics[std::string(shard::kPreferenceTopic)] = ps->topic_defaults;
@@ -131,7 +138,12 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
 }
 
 Node::Node(asio::io_context& io, NodeOptions opts, NodeKey key)
-    : io_(io), opts_(std::move(opts)), key_(std::move(key)), redial_timer_(io), probe_timer_(io) {}
+    : io_(io),
+      opts_(std::move(opts)),
+      key_(std::move(key)),
+      redial_timer_(io),
+      probe_timer_(io),
+      collation_timer_(io) {}
 
 Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opts) {
   const fs::path key_path = identity_key_path(opts.datadir);
@@ -151,6 +163,18 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
   n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
   n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
   n->shards_ = std::make_unique<ShardService>(io, *n->host_, *n->pubsub_, n->key_, n->opts_.shard);
+  if (n->opts_.validator) {
+    // validator.key: the identity.key format, a different key, created on first use.
+    const fs::path vpath = n->opts_.datadir / "validator.key";
+    auto vkey = load_key_file(vpath);
+    if (!vkey && vkey.error().code == CoreErrc::key_missing) {
+      if (Status w = write_new_key_file(vpath, NodeKey::generate()); !w) return w.error();
+      logging::get("node")->info("created a new validator key in {}", vpath.string());
+      vkey = load_key_file(vpath);
+    }
+    if (!vkey) return vkey.error();
+    n->shards_->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::adopt(std::move(*vkey))));
+  }
   return n;
 }
 
@@ -209,6 +233,14 @@ Status Node::start() {
   shards_->manager().on_jump_done([this](const shard::JumpRecord& j) {
     emit(json{{"t", unix_time()}, {"event", "jump"}, {"shard", j.shard}, {"ms", j.took_ms()},
               {"completed", j.completed}, {"dialled", j.dialled}}
+             .dump());
+  });
+  shards_->on_collation([this](const shard::Collation& c, const shard::Hash32& id) {
+    // Which shard and period, and the proposer's validator key - never the peer it came from.
+    emit(json{{"t", unix_time()}, {"event", "collation"}, {"shard", c.header.shard}, {"period", c.header.period},
+              {"hash", hex_encode(ByteView(id.data(), id.size()))},
+              {"proposer", hex_encode(ByteView(c.header.proposer.bytes.data(), c.header.proposer.bytes.size()))},
+              {"size", c.body.size()}}
              .dump());
   });
   shards_->start();
@@ -274,6 +306,12 @@ void Node::on_bootstrapped() {
   if (!bound) return fatal(bound.error());
   emit(json{{"t", unix_time()}, {"event", "listening"}, {"addr", bound->with_peer_id(peer_id()).to_string()}}.dump());
   redial();
+  if (opts_.collation_interval.count() > 0) {
+    collation_timer_.expires_after(opts_.collation_interval);
+    collation_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+      if (!ec && *alive) propose();
+    });
+  }
   if (opts_.probe_interval.count() > 0) {
     probe_timer_.expires_after(opts_.probe_interval);
     probe_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
@@ -317,12 +355,27 @@ void Node::probe() {
   });
 }
 
+void Node::propose() {
+  if (stopped_) return;
+  ++collation_seq_;
+  for (auto k : std::set<std::uint32_t>(shards_->manager().shards())) {
+    const std::string text = "collation " + std::to_string(collation_seq_) + " for shard " + std::to_string(k);
+    if (auto r = shards_->publish_collation(k, Bytes(text.begin(), text.end())); !r)
+      logging::get("node")->debug("collation on shard {}: {}", k, r.error().what());
+  }
+  collation_timer_.expires_after(opts_.collation_interval);
+  collation_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (!ec && *alive) propose();
+  });
+}
+
 void Node::stop() {
   if (stopped_) return;
   stopped_ = true;
   logging::get("node")->info("stopping");
   redial_timer_.cancel();
   probe_timer_.cancel();
+  collation_timer_.cancel();
   if (shards_) shards_->stop();
   if (pubsub_) pubsub_->stop();
   if (host_) host_->close();

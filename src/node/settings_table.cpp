@@ -358,6 +358,21 @@ std::vector<SettingDef> make_table() {
        .description = "A jump that has not grafted its mesh after this many seconds is recorded as failed.",
        .min = 1, .max = 3600});
 
+  add({.key = "shard.validator", .type = SettingType::boolean, .def = false,
+       .description = "Propose collations: load (or create) <node.datadir>/validator.key, an Ed25519 key "
+                      "separate from the node identity, never tied to it on the wire."});
+  add({.key = "shard.period_s", .type = SettingType::integer, .def = std::int64_t{12},
+       .description = "Collation period length in seconds, counted from shard.genesis_s.", .min = 1, .max = 86400});
+  add({.key = "shard.genesis_s", .type = SettingType::integer, .def = std::int64_t{0},
+       .description = "Unix time of period 0.", .min = 0, .max = std::int64_t{1} << 40});
+  add({.key = "shard.max_age_periods", .type = SettingType::integer, .def = std::int64_t{64},
+       .description = "Collations older than this many periods are ignored (not relayed, not stored).",
+       .min = 1, .max = 1000000});
+  add({.key = "shard.collation_interval_ms", .type = SettingType::integer, .def = std::int64_t{0},
+       .description = "Tests and the demo: as a validator, publish a collation with a generated body on each "
+                      "joined shard this often (0: off).",
+       .min = 0, .max = 3600 * 1000});
+
   // [net]
   add({.key = "net.onion_port", .type = SettingType::integer, .def = std::int64_t{4001},
        .description = "The virtual port of our onion service: we are reachable at /onion3/<address>:<port>.",

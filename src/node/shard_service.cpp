@@ -4,6 +4,8 @@
 
 #include "shardnode/core/log.h"
 #include "shardnode/net/framing.h"
+#include "shardnode/core/errors.h"
+#include "shardnode/shard/period.h"
 #include "shardnode/shard/table_protocol.h"
 #include "shardnode/shard/topics.h"
 
@@ -13,7 +15,10 @@ namespace asio = boost::asio;
 class ShardService::Io final : public shard::ShardIo {
  public:
   explicit Io(ShardService& s) : s_(s) {}
-  void subscribe(const std::string& topic) override { s_.ps_.subscribe(topic); }
+  void subscribe(const std::string& topic) override {
+    if (auto k = shard::shard_of_collation_topic(topic)) s_.watch_collations(*k);
+    s_.ps_.subscribe(topic);
+  }
   void unsubscribe(const std::string& topic) override { s_.ps_.unsubscribe(topic); }
   void publish(const std::string& topic, Bytes data) override {
     if (auto r = s_.ps_.publish(topic, std::move(data)); !r)
@@ -80,6 +85,59 @@ void ShardService::stop() {
   stopped_ = true;
   tick_.cancel();
   host_.remove_handler(shard::kTableProtocol);
+}
+
+std::uint64_t ShardService::current_period() const {
+  return shard::period_at(now_ms() / 1000, cfg_.genesis_s, cfg_.period_s);
+}
+
+bool ShardService::remember(const shard::Hash32& id) {
+  if (!seen_.insert(id).second) return false;
+  seen_order_.push_back(id);
+  while (seen_order_.size() > cfg_.max_seen) {
+    seen_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
+  return true;
+}
+
+// The validator of a collation topic: decode, verify, shard, size, period, duplicate.
+// Accepted collations are remembered (and handed to on_collation) before the router
+// forwards them.
+void ShardService::watch_collations(std::uint32_t k) {
+  ps_.set_validator(shard::collation_topic(k), [this, k, alive = alive_](const PeerId& source,
+                                                                          const pubsub::Message& m) {
+    if (!*alive) return std::optional(pubsub::ValidationResult::ignore);
+    auto check = shard::check_collation(m.data, k, current_period(), cfg_.max_age_periods, cfg_.collation_limits,
+                                        [this](const shard::Hash32& h) { return seen_.count(h) != 0; });
+    if (check.result == pubsub::ValidationResult::reject) {
+      ++collations_rejected_;
+      logging::get("shard")->info("rejected a collation on shard {} from {}: {}", k, source.to_string(), check.reason);
+    }
+    if (check.result == pubsub::ValidationResult::accept && check.collation && check.hash) {
+      remember(*check.hash);
+      ++collations_accepted_;
+      tip_[k] = *check.hash;
+      if (on_collation_) on_collation_(*check.collation, *check.hash);
+    }
+    return std::optional(check.result);
+  });
+}
+
+Result<shard::Hash32> ShardService::publish_collation(std::uint32_t k, Bytes body) {
+  if (!validator_) return Error{ShardErrc::bad_signature, "no validator key: this node does not propose collations"};
+  if (!manager_->shards().count(k)) return Error{ShardErrc::wrong_shard, "not on shard " + std::to_string(k)};
+  if (body.size() > cfg_.collation_limits.max_body_bytes)
+    return Error{ShardErrc::oversize, "collation body of " + std::to_string(body.size()) + " bytes"};
+  const shard::Hash32 parent = tip_.count(k) ? tip_[k] : shard::Hash32{};
+  auto c = shard::make_collation(*validator_, k, current_period(), parent, std::move(body));
+  const auto id = shard::collation_hash(c.header);
+  remember(id);
+  tip_[k] = id;
+  ++collations_accepted_;
+  if (on_collation_) on_collation_(c, id);
+  if (auto r = ps_.publish(shard::collation_topic(k), shard::encode(c)); !r) return r.error();
+  return id;
 }
 
 void ShardService::schedule_tick() {

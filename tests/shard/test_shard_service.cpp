@@ -8,6 +8,7 @@
 #include "../support/io_wait.h"
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/node/shard_service.h"
+#include "shardnode/shard/collation.h"
 #include "shardnode/shard/table_protocol.h"
 #include "shardnode/shard/topics.h"
 
@@ -100,6 +101,29 @@ TEST_CASE("live shard service: tables by gossip and by request and a jump that d
       auto r = n[3]->m().table().get(late.host->peer_id());
       return r && r->contains(5) && !r->contains(0);
     }));
+  }
+
+  SECTION("collations: a validator publishes, the shard's nodes accept once, a wrong-shard one is rejected") {
+    n[1]->shards->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::generate()));
+    std::vector<shard::Hash32> got;
+    n[2]->shards->on_collation([&](const shard::Collation& c, const shard::Hash32& id) {
+      CHECK(c.header.shard == 5);
+      got.push_back(id);
+    });
+    // Wait for the shard-5 mesh between nodes 1 and 2.
+    REQUIRE(run_until(io, [&] { return !n[1]->ps->router().mesh(shard::collation_topic(5)).empty(); }));
+    auto id = n[1]->shards->publish_collation(5, Bytes{'h', 'i'});
+    REQUIRE(id);
+    REQUIRE(run_until(io, [&] { return got.size() == 1; }));
+    CHECK(got[0] == *id);
+    CHECK_FALSE(n[0]->shards->publish_collation(5, Bytes{1}));      // no validator key
+    CHECK_FALSE(n[1]->shards->publish_collation(3, Bytes{1}));      // not on shard 3
+    // A collation for shard 1 sent on shard 5's topic: rejected, not delivered.
+    auto wrong = shard::make_collation(shard::ValidatorKey::generate(), 1, n[1]->shards->current_period(), {}, Bytes{7});
+    const auto rejected = n[2]->shards->collations_rejected();
+    REQUIRE(n[1]->ps->publish(shard::collation_topic(5), shard::encode(wrong)));
+    REQUIRE(run_until(io, [&] { return n[2]->shards->collations_rejected() > rejected; }));
+    CHECK(got.size() == 1);
   }
 
   SECTION("a malformed table request is refused and the node carries on") {

@@ -8,7 +8,7 @@
 // A jump to shard s: subscribe to s's collation topic -> the peers the table lists on
 // s -> dial those not connected (up to peers_per_shard) -> gossipsub GRAFTs them
 // -> the jump completes when the topic's mesh holds min(jump_mesh_target, peers on s)
-// peers, or fails at jump_timeout. Leaving unsubscribes (gossipsub PRUNEs with
+// peers, or fails at jump_timeout (unless nobody else is on s by then: done, alone). Leaving unsubscribes (gossipsub PRUNEs with
 // backoff) and re-announces.
 #pragma once
 
@@ -55,7 +55,7 @@ struct ShardManagerConfig {
   // preference topic, so it reaches few of them: announce again this soon after start.
   std::uint64_t first_reannounce_ms = 3000;
   std::uint64_t dial_retry_ms = 15000;                   // a jump re-dials a peer after this
-  std::size_t table_request_peers = 3;                  // ask this many peers on join
+  std::size_t table_request_peers = 3;                  // ask this many peers at start (and every new peer)
   std::uint32_t table_request_max = 1000;
   std::size_t peers_per_shard = 4;                      // connections wanted to a joined shard's peers
   std::size_t jump_mesh_target = 2;                     // mesh peers that complete a jump
@@ -127,7 +127,7 @@ class ShardManager {
   std::set<std::uint32_t> shards_;
   std::uint64_t seq_ = 0;
   std::uint64_t next_announce_ms_ = 0;
-  bool started_ = false, table_received_ = false;
+  bool started_ = false, table_received_ = false, announced_to_peers_ = false;
   std::uint64_t next_table_request_ms_ = 0;
   std::set<PeerId> asked_;
   std::map<std::uint32_t, JumpRecord> pending_;

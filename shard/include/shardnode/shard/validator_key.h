@@ -19,6 +19,9 @@ class ValidatorKey {
  public:
   static ValidatorKey generate();
   static Result<ValidatorKey> from_seed(ByteView seed);  // 32 bytes
+  // Takes over an Ed25519 key loaded from a key file (validator.key uses the same
+  // on-disk format as identity.key; it is a different key).
+  static ValidatorKey adopt(NodeKey key) { return ValidatorKey(std::move(key)); }
 
   const Ed25519PublicKey& public_key() const { return key_.public_key(); }
   std::array<std::uint8_t, 64> sign(ByteView message) const { return key_.sign(message); }

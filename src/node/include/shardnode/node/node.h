@@ -62,6 +62,8 @@ struct NodeOptions {
   std::chrono::seconds bootstrap_timeout{300}, publish_timeout{180};
   pubsub::ServiceConfig pubsub;
   ShardServiceConfig shard;
+  bool validator = false;
+  std::chrono::milliseconds collation_interval{0};
 };
 
 // Validates the settings that matter to a running node; errors name the key.
@@ -97,6 +99,7 @@ class Node {
   void on_bootstrapped();
   void redial();
   void probe();
+  void propose();
   void emit(const std::string& json_line);  // one line of node.events_file
 
   boost::asio::io_context& io_;
@@ -107,7 +110,8 @@ class Node {
   std::unique_ptr<pubsub::PubsubService> pubsub_;
   std::unique_ptr<ShardService> shards_;
   std::unique_ptr<onion::TorSession> tor_;
-  boost::asio::steady_timer redial_timer_, probe_timer_;
+  boost::asio::steady_timer redial_timer_, probe_timer_, collation_timer_;
+  std::uint64_t collation_seq_ = 0;
   std::ofstream events_;
   std::uint64_t probe_seq_ = 0;
   bool bootstrapped_ = false, stopped_ = false;

@@ -7,12 +7,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "shardnode/net/host.h"
 #include "shardnode/pubsub/service.h"
+#include "shardnode/shard/collation.h"
 #include "shardnode/shard/manager.h"
 
 namespace shardnode::node {
@@ -24,6 +28,13 @@ struct ShardServiceConfig {
   // How to reach a peer known only from its record. Default: /onion3/<key>:onion_port.
   std::function<std::optional<Multiaddr>(const PeerId&, const Ed25519PublicKey&)> address_of;
   std::uint16_t onion_port = 4001;
+  // Collations: periods are counted from `genesis_s` (unix seconds) in `period_s`
+  // steps; older than max_age_periods is ignored, more than one ahead rejected.
+  std::uint64_t genesis_s = 0;
+  std::uint64_t period_s = 12;
+  std::uint64_t max_age_periods = 64;
+  shard::CollationLimits collation_limits;
+  std::size_t max_seen = 100000;  // collation ids remembered for duplicate detection
 };
 
 class ShardService {
@@ -35,6 +46,19 @@ class ShardService {
   void start();
   void stop();
   shard::ShardManager& manager() { return *manager_; }
+
+  // Collations accepted on a joined shard's topic (ours included), once each.
+  void on_collation(std::function<void(const shard::Collation&, const shard::Hash32&)> f) {
+    on_collation_ = std::move(f);
+  }
+  // The key that signs the collations we publish (separate from the node key).
+  void set_validator_key(std::unique_ptr<shard::ValidatorKey> key) { validator_ = std::move(key); }
+  // Signs and publishes a collation for the current period on `shard` (which we
+  // must be on), with the last collation we saw there as parent.
+  Result<shard::Hash32> publish_collation(std::uint32_t shard, Bytes body);
+  std::uint64_t current_period() const;
+  std::uint64_t collations_accepted() const { return collations_accepted_; }
+  std::uint64_t collations_rejected() const { return collations_rejected_; }
   // Unix milliseconds (records carry unix time).
   static std::uint64_t now_ms();
 
@@ -43,6 +67,8 @@ class ShardService {
   void serve_table(const std::shared_ptr<net::Stream>& s);
   void request_table(const PeerId& peer, Bytes request);
   void schedule_tick();
+  void watch_collations(std::uint32_t shard);
+  bool remember(const shard::Hash32& id);
 
   boost::asio::io_context& io_;
   net::Host& host_;
@@ -52,6 +78,12 @@ class ShardService {
   std::unique_ptr<shard::ShardManager> manager_;
   boost::asio::steady_timer tick_;
   bool stopped_ = false;
+  std::unique_ptr<shard::ValidatorKey> validator_;
+  std::function<void(const shard::Collation&, const shard::Hash32&)> on_collation_;
+  std::set<shard::Hash32> seen_;
+  std::deque<shard::Hash32> seen_order_;
+  std::map<std::uint32_t, shard::Hash32> tip_;  // last collation seen per shard
+  std::uint64_t collations_accepted_ = 0, collations_rejected_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
