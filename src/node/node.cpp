@@ -123,6 +123,7 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
     o.shard.shards.insert(k);
   }
   o.shard.onion_port = o.onion_port;
+  o.shard.store_file = datadir / "collations.db";
   o.shard.period_s = static_cast<std::uint64_t>(s.get_int("shard.period_s"));
   o.shard.genesis_s = static_cast<std::uint64_t>(s.get_int("shard.genesis_s"));
   o.shard.max_age_periods = static_cast<std::uint64_t>(s.get_int("shard.max_age_periods"));
@@ -234,6 +235,7 @@ Status Node::start() {
     emit(json{{"t", unix_time()}, {"event", "jump"}, {"shard", j.shard}, {"ms", j.took_ms()},
               {"completed", j.completed}, {"dialled", j.dialled}}
              .dump());
+    if (j.completed) sync_shard(j.shard);
   });
   shards_->on_collation([this](const shard::Collation& c, const shard::Hash32& id) {
     // Which shard and period, and the proposer's validator key - never the peer it came from.
@@ -243,7 +245,7 @@ Status Node::start() {
               {"size", c.body.size()}}
              .dump());
   });
-  shards_->start();
+  if (Status st = shards_->start(); !st) return st.error();
 
   onion::TorSessionOptions so;
   so.embedded = opts_.tor_embedded;
@@ -353,6 +355,23 @@ void Node::probe() {
   probe_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (!ec && *alive) probe();
   });
+}
+
+// After joining a shard, fetch the collations we missed (the retention window) from
+// one connected peer on it.
+void Node::sync_shard(std::uint32_t k) {
+  const auto cur = shards_->current_period();
+  const auto from = cur > opts_.shard.max_age_periods ? cur - opts_.shard.max_age_periods : 0;
+  for (const auto& p : shards_->manager().table().peers_on(k)) {
+    if (p == peer_id() || !host_->connected(p)) continue;
+    shard::CollationRangeRequest req{k, from, cur, static_cast<std::uint32_t>(opts_.shard.collation_protocol.max_count)};
+    shards_->request_collations(p, req, [this, k, p, alive = alive_](Result<std::size_t> r) {
+      if (!*alive) return;
+      if (!r) return logging::get("node")->info("collation sync on shard {} from {}: {}", k, p.to_string(), r.error().what());
+      emit(json{{"t", unix_time()}, {"event", "synced"}, {"shard", k}, {"collations", *r}}.dump());
+    });
+    return;
+  }
 }
 
 void Node::propose() {

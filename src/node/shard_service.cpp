@@ -62,7 +62,17 @@ ShardService::~ShardService() {
   stop();
 }
 
-void ShardService::start() {
+Status ShardService::start() {
+  if (!cfg_.store_file.empty()) {
+    shard::StoreLimits sl;
+    sl.collation = cfg_.collation_limits;
+    auto st = shard::CollationStore::open(cfg_.store_file, sl);
+    if (!st) return st.error();
+    store_ = std::move(*st);
+    host_.set_handler(shard::kCollationProtocol, [this, alive = alive_](std::shared_ptr<net::Stream> s) {
+      if (*alive && !stopped_) serve_collations(s);
+    });
+  }
   ps_.set_validator(std::string(shard::kPreferenceTopic),
                     [this, alive = alive_](const PeerId& source, const pubsub::Message& m) {
                       return *alive ? std::optional(manager_->on_preference_message(m.data, source, now_ms()))
@@ -78,6 +88,7 @@ void ShardService::start() {
     if (auto st = manager_->join(s, now_ms()); !st) logging::get("shard")->warn("{}", st.error().what());
   manager_->start(now_ms());
   schedule_tick();
+  return {};
 }
 
 void ShardService::stop() {
@@ -85,6 +96,7 @@ void ShardService::stop() {
   stopped_ = true;
   tick_.cancel();
   host_.remove_handler(shard::kTableProtocol);
+  host_.remove_handler(shard::kCollationProtocol);
 }
 
 std::uint64_t ShardService::current_period() const {
@@ -109,19 +121,27 @@ void ShardService::watch_collations(std::uint32_t k) {
                                                                           const pubsub::Message& m) {
     if (!*alive) return std::optional(pubsub::ValidationResult::ignore);
     auto check = shard::check_collation(m.data, k, current_period(), cfg_.max_age_periods, cfg_.collation_limits,
-                                        [this](const shard::Hash32& h) { return seen_.count(h) != 0; });
+                                        [this](const shard::Hash32& h) {
+                                          return seen_.count(h) != 0 || (store_ && store_->contains(h));
+                                        });
     if (check.result == pubsub::ValidationResult::reject) {
       ++collations_rejected_;
       logging::get("shard")->info("rejected a collation on shard {} from {}: {}", k, source.to_string(), check.reason);
     }
-    if (check.result == pubsub::ValidationResult::accept && check.collation && check.hash) {
-      remember(*check.hash);
-      ++collations_accepted_;
-      tip_[k] = *check.hash;
-      if (on_collation_) on_collation_(*check.collation, *check.hash);
-    }
+    if (check.result == pubsub::ValidationResult::accept && check.collation && check.hash)
+      accept_collation(*check.collation, *check.hash);
     return std::optional(check.result);
   });
+}
+
+void ShardService::accept_collation(const shard::Collation& c, const shard::Hash32& id) {
+  remember(id);
+  ++collations_accepted_;
+  tip_[c.header.shard] = id;
+  if (store_) {
+    if (auto r = store_->put(c); !r) logging::get("shard")->error("collation store: {}", r.error().what());
+  }
+  if (on_collation_) on_collation_(c, id);
 }
 
 Result<shard::Hash32> ShardService::publish_collation(std::uint32_t k, Bytes body) {
@@ -132,10 +152,7 @@ Result<shard::Hash32> ShardService::publish_collation(std::uint32_t k, Bytes bod
   const shard::Hash32 parent = tip_.count(k) ? tip_[k] : shard::Hash32{};
   auto c = shard::make_collation(*validator_, k, current_period(), parent, std::move(body));
   const auto id = shard::collation_hash(c.header);
-  remember(id);
-  tip_[k] = id;
-  ++collations_accepted_;
-  if (on_collation_) on_collation_(c, id);
+  accept_collation(c, id);
   if (auto r = ps_.publish(shard::collation_topic(k), shard::encode(c)); !r) return r.error();
   return id;
 }
@@ -171,51 +188,138 @@ void ShardService::serve_table(const std::shared_ptr<net::Stream>& s) {
 }
 
 void ShardService::request_table(const PeerId& peer, Bytes request) {
+  exchange(peer, shard::kTableProtocol, std::move(request), cfg_.manager.protocol.max_response_bytes,
+           [this, peer](Result<Bytes> r) {
+             if (r) manager_->on_table_response(peer, *r, now_ms());
+             else manager_->on_table_failure(peer);
+           });
+}
+
+void ShardService::exchange(const PeerId& peer, const std::string& protocol, Bytes request, std::size_t max_response,
+                            std::function<void(Result<Bytes>)> on_response) {
   auto alive = alive_;
-  host_.new_stream(peer, {shard::kTableProtocol}, [this, peer, request = std::move(request),
-                                                   alive](Result<std::shared_ptr<net::Stream>> r) {
+  host_.new_stream(peer, {protocol}, [this, peer, protocol, request = std::move(request), max_response, alive,
+                                      on_response = std::move(on_response)](Result<std::shared_ptr<net::Stream>> r) {
     if (!*alive || stopped_) return;
-    if (!r) {
-      manager_->on_table_failure(peer);
-      return;
-    }
+    if (!r) return on_response(r.error());
     auto s = *r;
-    auto reader = std::make_shared<net::LengthPrefixedReader>(cfg_.manager.protocol.max_response_bytes);
+    auto reader = std::make_shared<net::LengthPrefixedReader>(max_response);
     auto timer = std::make_shared<asio::steady_timer>(io_, cfg_.request_timeout);
     auto done = std::make_shared<bool>(false);
-    timer->async_wait([this, s, done, peer, alive](const boost::system::error_code& ec) {
+    auto finish = std::make_shared<std::function<void(Result<Bytes>)>>(on_response);
+    timer->async_wait([s, done, finish, alive, protocol](const boost::system::error_code& ec) {
       if (ec || *done || !*alive) return;
       *done = true;
       s->reset();
-      manager_->on_table_failure(peer);
+      (*finish)(Error{ShardErrc::malformed, protocol + ": no response in time"});
     });
     std::weak_ptr<net::Stream> w = s;
-    s->on_data([this, w, reader, timer, done, peer, alive](ByteView b) {
+    s->on_data([this, w, reader, timer, done, finish, peer, alive, protocol](ByteView b) {
       auto st = w.lock();
       if (!st || *done || !*alive) return;
       if (Status ok = reader->received_bytes(b); !ok) {
         *done = true;
         timer->cancel();
         st->reset();
-        if (auto* sc = ps_.router().scoring()) sc->add_penalty(peer, 1);
-        manager_->on_table_failure(peer);
+        if (auto* sc = ps_.router().scoring()) sc->add_penalty(peer, 1);  // oversize or garbage framing
+        (*finish)(Error{ShardErrc::oversize, protocol + ": bad response framing: " + ok.error().what()});
         return;
       }
       if (auto resp = reader->next()) {
         *done = true;
         timer->cancel();
         st->close_write();
-        manager_->on_table_response(peer, *resp, now_ms());
+        (*finish)(std::move(*resp));
       }
     });
-    s->on_close([this, done, timer, peer, alive](std::error_code) {
+    s->on_close([done, timer, finish, alive, protocol](std::error_code) {
       if (*done || !*alive) return;
       *done = true;
       timer->cancel();
-      manager_->on_table_failure(peer);
+      (*finish)(Error{ShardErrc::malformed, protocol + ": stream closed before a response"});
     });
     (void)s->write(net::length_prefixed(request));
   });
+}
+
+Result<Bytes> ShardService::answer_collations(const PeerId& peer, ByteView request) {
+  // A per-peer budget per minute: serving reads the database.
+  const std::uint64_t minute = now_ms() / 60000;
+  auto& [m, n] = served_[peer];
+  if (m != minute) m = minute, n = 0;
+  if (++n > cfg_.collation_requests_per_minute)
+    return Error{ShardErrc::oversize, "collation request rate limit (" +
+                                          std::to_string(cfg_.collation_requests_per_minute) + " per minute)"};
+  auto req = shard::decode_collation_request(request, cfg_.collation_protocol);
+  if (!req) return req.error();
+  shard::CollationResponse resp;
+  if (const auto* h = std::get_if<shard::CollationHashRequest>(&*req)) {
+    auto c = store_->get(h->hash);
+    if (!c) return c.error();
+    if (*c) resp.collations.push_back(shard::encode(**c));
+  } else {
+    const auto& rr = std::get<shard::CollationRangeRequest>(*req);
+    const std::size_t count = std::min<std::size_t>(rr.max_count, cfg_.collation_protocol.max_count);
+    auto got = store_->range(rr.shard, rr.from_period, rr.to_period, count,
+                             cfg_.collation_protocol.max_response_bytes - 1024);
+    if (!got) return got.error();
+    for (const auto& c : got->collations) resp.collations.push_back(shard::encode(c));
+    resp.truncated = got->truncated;
+  }
+  return shard::encode_collation_response(resp);
+}
+
+void ShardService::serve_collations(const std::shared_ptr<net::Stream>& s) {
+  auto reader = std::make_shared<net::LengthPrefixedReader>(128);
+  std::weak_ptr<net::Stream> w = s;
+  s->on_data([this, w, reader, alive = alive_](ByteView b) {
+    auto st = w.lock();
+    if (!st || !*alive) return;
+    if (Status ok = reader->received_bytes(b); !ok) return st->reset();
+    auto req = reader->next();
+    if (!req) return;
+    auto resp = answer_collations(st->remote_peer(), *req);
+    if (!resp) {
+      logging::get("shard")->info("collation request from {} refused: {}", st->remote_peer().to_string(),
+                                  resp.error().what());
+      return st->reset();
+    }
+    (void)st->write(net::length_prefixed(*resp));
+    st->close_write();
+  });
+}
+
+void ShardService::request_collations(const PeerId& peer, const shard::CollationRequest& req,
+                                      std::function<void(Result<std::size_t>)> done) {
+  exchange(peer, shard::kCollationProtocol, shard::encode_collation_request(req),
+           cfg_.collation_protocol.max_response_bytes + 16,
+           [this, peer, done = std::move(done), want_shard = std::holds_alternative<shard::CollationRangeRequest>(req)
+                                                                 ? std::optional(std::get<shard::CollationRangeRequest>(req).shard)
+                                                                 : std::nullopt](Result<Bytes> r) {
+             if (!r) return done(r.error());
+             auto resp = shard::decode_collation_response(*r, cfg_.collation_protocol);
+             if (!resp) {
+               if (auto* sc = ps_.router().scoring()) sc->add_penalty(peer, 1);
+               return done(resp.error());
+             }
+             std::size_t fresh = 0, invalid = 0;
+             for (const auto& e : resp->collations) {
+               auto c = shard::decode_collation(e, cfg_.collation_limits);
+               if (!c || (want_shard && c->header.shard != *want_shard)) {
+                 ++invalid;
+                 continue;
+               }
+               const auto id = shard::collation_hash(c->header);
+               if (seen_.count(id) || (store_ && store_->contains(id))) continue;
+               accept_collation(*c, id);
+               ++fresh;
+             }
+             if (invalid > 0) {
+               if (auto* sc = ps_.router().scoring()) sc->add_penalty(peer, static_cast<double>(invalid));
+               logging::get("shard")->info("{} invalid collation(s) in a response from {}", invalid, peer.to_string());
+             }
+             done(fresh);
+           });
 }
 
 }  // namespace shardnode::node

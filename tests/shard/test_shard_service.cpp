@@ -3,6 +3,7 @@
 // table request is refused without harm. Real clock; waits have deadlines.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <map>
 
 #include "../support/io_wait.h"
@@ -30,7 +31,7 @@ struct ShardNode {
   std::unique_ptr<node::ShardService> shards;
   Multiaddr addr;
 
-  ShardNode(asio::io_context& io, Net& net, std::set<std::uint32_t> on) {
+  ShardNode(asio::io_context& io, Net& net, std::set<std::uint32_t> on, std::filesystem::path store = {}) {
     host = std::make_unique<net::Host>(io, key);
     host->add_transport(std::make_unique<net::TcpTransport>(io));
     addr = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"))->with_peer_id(host->peer_id());
@@ -42,6 +43,7 @@ struct ShardNode {
     sc.manager.shard_count = 8;
     sc.manager.first_reannounce_ms = 500;
     sc.shards = std::move(on);
+    sc.store_file = std::move(store);
     sc.address_of = [&net](const PeerId& p, const Ed25519PublicKey&) -> std::optional<Multiaddr> {
       auto it = net.addrs.find(p);
       return it == net.addrs.end() ? std::nullopt : std::optional(it->second);
@@ -69,7 +71,7 @@ TEST_CASE("live shard service: tables by gossip and by request and a jump that d
   const std::vector<std::set<std::uint32_t>> duties = {{0}, {5}, {5, 1}, {2}};
   for (const auto& d : duties) n.push_back(std::make_unique<ShardNode>(io, net, d));
   for (std::size_t i = 0; i + 1 < n.size(); ++i) connect(io, *n[i], *n[i + 1]);
-  for (auto& x : n) x->shards->start();
+  for (auto& x : n) REQUIRE(x->shards->start());
   REQUIRE(run_until(io, [&] {
     for (auto& x : n)
       if (x->m().table().size() != n.size()) return false;
@@ -81,7 +83,7 @@ TEST_CASE("live shard service: tables by gossip and by request and a jump that d
     n.push_back(std::make_unique<ShardNode>(io, net, std::set<std::uint32_t>{0}));
     auto& late = *n.back();
     connect(io, late, *n[0]);
-    late.shards->start();
+    REQUIRE(late.shards->start());
     REQUIRE(run_until(io, [&] { return late.m().table().size() == n.size(); }));
     CHECK(late.m().counters().table_responses >= 1);
     CHECK(n[0]->m().counters().table_requests_served >= 1);
@@ -149,4 +151,54 @@ TEST_CASE("live shard service: tables by gossip and by request and a jump that d
   for (auto& x : n) x->shards->stop();
   for (auto& x : n) x->ps->stop();
   for (auto& x : n) x->host->close();
+}
+
+TEST_CASE("live collation sync: a joiner fetches the shard's stored collations by request", "[shard][live]") {
+  asio::io_context io;
+  Net net;
+  std::string tmpl = "/tmp/sn-cs-XXXXXX";
+  const std::filesystem::path dir = ::mkdtemp(tmpl.data());
+  ShardNode a(io, net, {5}, dir / "a.db"), b(io, net, {5}, dir / "b.db"), c(io, net, {1}, dir / "c.db");
+  connect(io, a, b);
+  connect(io, c, a);
+  REQUIRE(a.shards->start());
+  REQUIRE(b.shards->start());
+  REQUIRE(c.shards->start());
+  a.shards->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::generate()));
+  REQUIRE(run_until(io, [&] { return !a.ps->router().mesh(shard::collation_topic(5)).empty(); }));
+  std::vector<shard::Hash32> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(a.shards->publish_collation(5, Bytes{'c', static_cast<std::uint8_t>('0' + i)}).value());
+  REQUIRE(run_until(io, [&] { return b.shards->store()->count().value() == 3; }));
+  CHECK(a.shards->store()->count().value() == 3);
+  CHECK(c.shards->store()->count().value() == 0);  // not on shard 5
+
+  // c asks a for shard 5's recent periods: all three arrive, verified and stored.
+  const auto cur = a.shards->current_period();
+  std::optional<Result<std::size_t>> got;
+  c.shards->request_collations(a.host->peer_id(), shard::CollationRangeRequest{5, cur > 5 ? cur - 5 : 0, cur, 100},
+                               [&](Result<std::size_t> r) { got = std::move(r); });
+  REQUIRE(run_until(io, [&] { return got.has_value(); }));
+  REQUIRE(*got);
+  CHECK(**got == 3);
+  for (const auto& id : ids) CHECK(c.shards->store()->contains(id));
+  // By hash, something it already has: nothing new.
+  got.reset();
+  c.shards->request_collations(a.host->peer_id(), shard::CollationHashRequest{ids[1]},
+                               [&](Result<std::size_t> r) { got = std::move(r); });
+  REQUIRE(run_until(io, [&] { return got.has_value(); }));
+  REQUIRE(*got);
+  CHECK(**got == 0);
+  // A request over the span cap is refused (the stream is reset) and a keeps serving.
+  got.reset();
+  c.shards->request_collations(a.host->peer_id(), shard::CollationRangeRequest{5, 0, 1'000'000, 10},
+                               [&](Result<std::size_t> r) { got = std::move(r); });
+  REQUIRE(run_until(io, [&] { return got.has_value(); }));
+  CHECK_FALSE(*got);
+  CHECK(a.host->connected(c.host->peer_id()));
+  for (auto* x : {&a, &b, &c}) {
+    x->shards->stop();
+    x->ps->stop();
+    x->host->close();
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -100,6 +100,7 @@ class Node {
   void redial();
   void probe();
   void propose();
+  void sync_shard(std::uint32_t shard);
   void emit(const std::string& json_line);  // one line of node.events_file
 
   boost::asio::io_context& io_;

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,6 +18,8 @@
 #include "shardnode/net/host.h"
 #include "shardnode/pubsub/service.h"
 #include "shardnode/shard/collation.h"
+#include "shardnode/shard/collation_protocol.h"
+#include "shardnode/shard/store.h"
 #include "shardnode/shard/manager.h"
 
 namespace shardnode::node {
@@ -35,6 +38,10 @@ struct ShardServiceConfig {
   std::uint64_t max_age_periods = 64;
   shard::CollationLimits collation_limits;
   std::size_t max_seen = 100000;  // collation ids remembered for duplicate detection
+  // The collation store (SQLite); empty: collations are not kept or served.
+  std::filesystem::path store_file;
+  shard::CollationProtocolLimits collation_protocol;
+  std::size_t collation_requests_per_minute = 30;  // per peer, served
 };
 
 class ShardService {
@@ -43,7 +50,8 @@ class ShardService {
                ShardServiceConfig cfg);
   ~ShardService();
 
-  void start();
+  // Opens the store (if configured), registers the protocols and joins the shards.
+  Status start();
   void stop();
   shard::ShardManager& manager() { return *manager_; }
 
@@ -57,6 +65,12 @@ class ShardService {
   // must be on), with the last collation we saw there as parent.
   Result<shard::Hash32> publish_collation(std::uint32_t shard, Bytes body);
   std::uint64_t current_period() const;
+
+  // Asks `peer` for collations (a range or one hash); the valid ones are stored and
+  // handed to on_collation like gossiped ones. The handler gets how many were new.
+  void request_collations(const PeerId& peer, const shard::CollationRequest& req,
+                          std::function<void(Result<std::size_t>)> done);
+  shard::CollationStore* store() { return store_.get(); }
   std::uint64_t collations_accepted() const { return collations_accepted_; }
   std::uint64_t collations_rejected() const { return collations_rejected_; }
   // Unix milliseconds (records carry unix time).
@@ -69,6 +83,12 @@ class ShardService {
   void schedule_tick();
   void watch_collations(std::uint32_t shard);
   bool remember(const shard::Hash32& id);
+  void accept_collation(const shard::Collation& c, const shard::Hash32& id);
+  void serve_collations(const std::shared_ptr<net::Stream>& s);
+  Result<Bytes> answer_collations(const PeerId& peer, ByteView request);
+  // One request, one response, on a new stream; `on_response` gets the response body.
+  void exchange(const PeerId& peer, const std::string& protocol, Bytes request, std::size_t max_response,
+                std::function<void(Result<Bytes>)> on_response);
 
   boost::asio::io_context& io_;
   net::Host& host_;
@@ -84,6 +104,8 @@ class ShardService {
   std::deque<shard::Hash32> seen_order_;
   std::map<std::uint32_t, shard::Hash32> tip_;  // last collation seen per shard
   std::uint64_t collations_accepted_ = 0, collations_rejected_ = 0;
+  std::unique_ptr<shard::CollationStore> store_;
+  std::map<PeerId, std::pair<std::uint64_t, std::size_t>> served_;  // peer -> (minute, requests)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
