@@ -157,11 +157,21 @@ Result<shard::Hash32> ShardService::publish_collation(std::uint32_t k, Bytes bod
   return id;
 }
 
+// Once a minute: forget the request budgets of past minutes. (Stored collations are
+// kept: the store is the node's durable record; pruning is an operator decision.)
+void ShardService::housekeeping() {
+  const std::uint64_t minute = now_ms() / 60000;
+  if (minute == last_housekeeping_minute_) return;
+  last_housekeeping_minute_ = minute;
+  std::erase_if(served_, [minute](const auto& e) { return e.second.first != minute; });
+}
+
 void ShardService::schedule_tick() {
   tick_.expires_after(std::chrono::seconds(1));
   tick_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive || stopped_) return;
     manager_->tick(now_ms());
+    housekeeping();
     schedule_tick();
   });
 }

@@ -81,6 +81,7 @@ class ShardService {
   void serve_table(const std::shared_ptr<net::Stream>& s);
   void request_table(const PeerId& peer, Bytes request);
   void schedule_tick();
+  void housekeeping();
   void watch_collations(std::uint32_t shard);
   bool remember(const shard::Hash32& id);
   void accept_collation(const shard::Collation& c, const shard::Hash32& id);
@@ -106,6 +107,7 @@ class ShardService {
   std::uint64_t collations_accepted_ = 0, collations_rejected_ = 0;
   std::unique_ptr<shard::CollationStore> store_;
   std::map<PeerId, std::pair<std::uint64_t, std::size_t>> served_;  // peer -> (minute, requests)
+  std::uint64_t last_housekeeping_minute_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
