@@ -177,24 +177,31 @@ void ShardService::schedule_tick() {
 }
 
 // One request in, one response out, then the stream closes. A request that is not
-// one well-formed frame within the cap resets the stream.
-void ShardService::serve_table(const std::shared_ptr<net::Stream>& s) {
-  auto reader = std::make_shared<net::LengthPrefixedReader>(64);
+// one well-formed frame within `max_request` bytes, or that `answer` refuses, resets
+// the stream.
+void ShardService::serve_one(const std::shared_ptr<net::Stream>& s, std::size_t max_request,
+                             std::function<Result<Bytes>(const PeerId&, ByteView)> answer) {
+  auto reader = std::make_shared<net::LengthPrefixedReader>(max_request);
   std::weak_ptr<net::Stream> w = s;
-  s->on_data([this, w, reader, alive = alive_](ByteView b) {
+  s->on_data([w, reader, answer = std::move(answer), alive = alive_](ByteView b) {
     auto st = w.lock();
     if (!st || !*alive) return;
     if (Status ok = reader->received_bytes(b); !ok) return st->reset();
     auto req = reader->next();
     if (!req) return;
-    auto resp = manager_->answer_table_request(*req);
+    auto resp = answer(st->remote_peer(), *req);
     if (!resp) {
-      logging::get("shard")->debug("bad table request from {}: {}", st->remote_peer().to_string(), resp.error().what());
+      logging::get("shard")->info("{} request from {} refused: {}", st->protocol(), st->remote_peer().to_string(),
+                                  resp.error().what());
       return st->reset();
     }
     (void)st->write(net::length_prefixed(*resp));
     st->close_write();
   });
+}
+
+void ShardService::serve_table(const std::shared_ptr<net::Stream>& s) {
+  serve_one(s, 64, [this](const PeerId&, ByteView req) { return manager_->answer_table_request(req); });
 }
 
 void ShardService::request_table(const PeerId& peer, Bytes request) {
@@ -280,23 +287,7 @@ Result<Bytes> ShardService::answer_collations(const PeerId& peer, ByteView reque
 }
 
 void ShardService::serve_collations(const std::shared_ptr<net::Stream>& s) {
-  auto reader = std::make_shared<net::LengthPrefixedReader>(128);
-  std::weak_ptr<net::Stream> w = s;
-  s->on_data([this, w, reader, alive = alive_](ByteView b) {
-    auto st = w.lock();
-    if (!st || !*alive) return;
-    if (Status ok = reader->received_bytes(b); !ok) return st->reset();
-    auto req = reader->next();
-    if (!req) return;
-    auto resp = answer_collations(st->remote_peer(), *req);
-    if (!resp) {
-      logging::get("shard")->info("collation request from {} refused: {}", st->remote_peer().to_string(),
-                                  resp.error().what());
-      return st->reset();
-    }
-    (void)st->write(net::length_prefixed(*resp));
-    st->close_write();
-  });
+  serve_one(s, 128, [this](const PeerId& peer, ByteView req) { return answer_collations(peer, req); });
 }
 
 void ShardService::request_collations(const PeerId& peer, const shard::CollationRequest& req,

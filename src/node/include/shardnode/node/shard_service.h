@@ -78,6 +78,8 @@ class ShardService {
 
  private:
   class Io;
+  void serve_one(const std::shared_ptr<net::Stream>& s, std::size_t max_request,
+                 std::function<Result<Bytes>(const PeerId&, ByteView)> answer);
   void serve_table(const std::shared_ptr<net::Stream>& s);
   void request_table(const PeerId& peer, Bytes request);
   void schedule_tick();
