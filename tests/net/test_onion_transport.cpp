@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/fake_tor_control.h"
 #include "../support/io_wait.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/net/errors.h"
@@ -245,55 +246,16 @@ class FakeSocks {
 
 // ------------------------------------------------------------------ fake control port
 
-// The tor side of the control socketpair: collects command lines and answers them.
-class FakeControl {
- public:
-  FakeControl(asio::io_context& io, int fd) : sock_(io) {
-    sock_.assign(asio::generic::stream_protocol(AF_UNIX, 0), fd);
-    read();
+// The tor side of the control socketpair: answers ADD_ONION with `add_onion_reply`
+// and DEL_ONION with 250 OK.
+struct FakeControl : shardnode::test::FakeTor {
+  FakeControl(asio::io_context& io, int fd) : FakeTor(io, fd) {
+    respond = [this](FakeTor&, const std::string& line) {
+      if (line.rfind("ADD_ONION ", 0) == 0) send(add_onion_reply);
+      else if (line.rfind("DEL_ONION ", 0) == 0) send("250 OK\r\n");
+    };
   }
-  std::vector<std::string> lines;
   std::string add_onion_reply;  // the whole reply to ADD_ONION
-
-  void send(std::string bytes) {
-    out_.push_back(std::move(bytes));
-    if (out_.size() == 1) write_next();
-  }
-  bool saw(const std::string& prefix) const {
-    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(prefix, 0) == 0; });
-  }
-  std::string line_starting(const std::string& prefix) const {
-    for (const auto& l : lines)
-      if (l.rfind(prefix, 0) == 0) return l;
-    return {};
-  }
-
- private:
-  void read() {
-    sock_.async_read_some(asio::buffer(buf_), [this](const boost::system::error_code& ec, std::size_t n) {
-      if (ec) return;
-      in_.append(buf_.data(), n);
-      for (auto nl = in_.find("\r\n"); nl != std::string::npos; nl = in_.find("\r\n")) {
-        std::string line = in_.substr(0, nl);
-        in_.erase(0, nl + 2);
-        lines.push_back(line);
-        if (line.rfind("ADD_ONION ", 0) == 0) send(add_onion_reply);
-        else if (line.rfind("DEL_ONION ", 0) == 0) send("250 OK\r\n");
-      }
-      read();
-    });
-  }
-  void write_next() {
-    asio::async_write(sock_, asio::buffer(out_.front()), [this](const boost::system::error_code& ec, std::size_t) {
-      out_.pop_front();
-      if (!ec && !out_.empty()) write_next();
-    });
-  }
-
-  asio::generic::stream_protocol::socket sock_;
-  std::array<char, 4096> buf_{};
-  std::string in_;
-  std::deque<std::string> out_;
 };
 
 const std::string kHsDir = "$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA~r1";

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../support/fake_tor_control.h"
 #include "../support/io_wait.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
@@ -32,6 +33,7 @@ using Local = asio::local::stream_protocol;
 
 namespace {
 
+using shardnode::test::FakeTor;
 using shardnode::test::run_until;
 
 // Runs whatever is ready now (posted handlers, completed I/O), bounded.
@@ -39,62 +41,6 @@ void settle(asio::io_context& io) {
   io.restart();
   io.run_for(50ms);
 }
-
-// The tor side: collects command lines, optionally answers each through `respond`.
-class FakeTor {
- public:
-  FakeTor(asio::io_context& io, int fd) : sock_(io) {
-    sock_.assign(asio::generic::stream_protocol(AF_UNIX, 0), fd);
-    read();
-  }
-  // Any connected stream socket (unix or TCP).
-  template <class Socket>
-  explicit FakeTor(Socket&& s) : sock_(std::move(s)) {
-    read();
-  }
-
-  std::vector<std::string> lines;
-  bool eof = false;
-  std::function<void(FakeTor&, const std::string&)> respond;
-
-  void send(std::string bytes) {
-    out_.push_back(std::move(bytes));
-    if (out_.size() == 1) write_next();
-  }
-  void close() {
-    boost::system::error_code ec;
-    sock_.close(ec);
-  }
-
- private:
-  void read() {
-    sock_.async_read_some(asio::buffer(buf_), [this](const boost::system::error_code& ec, std::size_t n) {
-      if (ec) {
-        eof = true;
-        return;
-      }
-      in_.append(buf_.data(), n);
-      for (auto nl = in_.find("\r\n"); nl != std::string::npos; nl = in_.find("\r\n")) {
-        std::string line = in_.substr(0, nl);
-        in_.erase(0, nl + 2);
-        lines.push_back(line);
-        if (respond) respond(*this, line);
-      }
-      read();
-    });
-  }
-  void write_next() {
-    asio::async_write(sock_, asio::buffer(out_.front()), [this](const boost::system::error_code& ec, std::size_t) {
-      out_.pop_front();
-      if (!ec && !out_.empty()) write_next();
-    });
-  }
-
-  asio::generic::stream_protocol::socket sock_;
-  std::array<char, 4096> buf_{};
-  std::string in_;
-  std::deque<std::string> out_;
-};
 
 struct Pair {
   asio::io_context io;
