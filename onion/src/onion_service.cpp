@@ -21,8 +21,15 @@ Result<std::string> add_onion_service(ControlConnection& control, const NodeKey&
   auto r = control.command_ok(cmd, opts.timeout);
   std::fill(cmd.begin(), cmd.end(), '\0');
   if (!r) return r.error();
+  auto service_id = added_service_id(*r, key);
+  if (!service_id) return service_id.error();
+  logging::get("onion")->info("onion service {}.onion:{} registered", *service_id, opts.virtual_port);
+  return service_id;
+}
+
+Result<std::string> added_service_id(const Reply& reply, const NodeKey& key) {
   std::string service_id;
-  for (const auto& l : r->lines) {
+  for (const auto& l : reply.lines) {
     if (l.text.rfind("ServiceID=", 0) == 0) service_id = l.text.substr(10);
   }
   if (service_id.empty()) return Error{OnionErrc::control_protocol, "ADD_ONION reply has no ServiceID"};
@@ -30,7 +37,6 @@ Result<std::string> add_onion_service(ControlConnection& control, const NodeKey&
   if (service_id != expected)
     return Error{OnionErrc::control_protocol,
                  "tor published " + service_id + ".onion but the node key yields " + expected + ".onion"};
-  logging::get("onion")->info("onion service {}.onion:{} registered", service_id, opts.virtual_port);
   return service_id;
 }
 

@@ -214,16 +214,10 @@ Result<Multiaddr> OnionTransport::listen(const Multiaddr& addr, AcceptHandler on
       finish_publish(Error{r.error().code, "ADD_ONION failed: " + r.error().message});
       return;
     }
-    std::string id;
-    for (const auto& line : r->lines)
-      if (line.text.rfind("ServiceID=", 0) == 0) id = line.text.substr(10);
-    if (id != own_address_) {
-      finish_publish(Error{OnionErrc::control_protocol,
-                           "tor published " + id + ".onion but the node key yields " + own_address_ + ".onion"});
-      return;
-    }
-    service_id_ = id;
-    log->info("onion service {}.onion registered with tor; waiting for its descriptor upload", id);
+    auto id = onion::added_service_id(*r, key_);
+    if (!id) return finish_publish(id.error());
+    service_id_ = *id;
+    log->info("onion service {}.onion registered with tor; waiting for its descriptor upload", service_id_);
   });
   publish_timer_ = std::make_unique<asio::steady_timer>(io_, cfg_.publish_timeout);
   publish_timer_->async_wait([this, alive = alive_](const boost::system::error_code& tec) {

@@ -26,6 +26,9 @@ std::string add_onion_command(const NodeKey& key, const OnionServiceOptions& opt
 
 // Sends ADD_ONION and returns the ServiceID tor reports (56 chars, no ".onion").
 // Fails if tor refuses or reports an address other than the one our key yields.
+// The ServiceID of an ADD_ONION reply, checked against the address `key` yields.
+Result<std::string> added_service_id(const Reply& reply, const NodeKey& key);
+
 Result<std::string> add_onion_service(ControlConnection& control, const NodeKey& key,
                                       const OnionServiceOptions& opts);
 
