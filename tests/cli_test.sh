@@ -51,6 +51,15 @@ expect_rc 0 "$BIN" config --print-defaults && cp "$T/out" "$T/defaults.toml" &&
 expect_rc 2 "$BIN" --set tor.nope=1 id --datadir "$D" && grep -q "unknown key 'tor.nope'" "$T/err" && ok "--set unknown key" || bad "--set unknown"
 expect_rc 2 "$BIN" frobnicate && ok "unknown subcommand exits 2" || bad "unknown subcommand"
 
+# run: node settings are checked before anything starts
+expect_rc 2 "$BIN" --set tor.mode=none --set node.datadir="$D" run && grep -q "tor.mode.*onion_only = false" "$T/err" &&
+  ok "tor.mode=none refused in onion-only mode" || bad "tor.mode=none onion-only"
+expect_rc 2 "$BIN" --set tor.mode=none --set node.onion_only=false --set node.datadir="$D" run && grep -q "net.tcp_listen" "$T/err" &&
+  ok "tor.mode=none without listeners or bootnodes refused" || bad "tor.mode=none no listeners"
+expect_rc 2 "$BIN" --set node.datadir="$D" run && grep -q "tor.testnet" "$T/err" && ok "embedded tor without a network refused" || bad "no network"
+expect_rc 2 "$BIN" --set 'node.bootnodes=["/ip4/127.0.0.1/tcp/1"]' --set tor.mode=none --set node.onion_only=true --set node.datadir="$D" run &&
+  grep -q "node.bootnodes.*not an /onion3/" "$T/err" && ok "clearnet bootnode refused in onion-only mode" || bad "clearnet bootnode"
+
 # version
 expect_rc 0 "$BIN" version --json &&
   python3 -c "import json; d=json.load(open('$T/out')); assert d['tor'].startswith('tor 0.4.'), d" && ok "version names the linked tor: $(tr -d '\n' < "$T/out")" || bad "version"

@@ -72,6 +72,13 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.host.send_observed_addr = !o.onion_only;
 
   o.tor_embedded = s.get_string("tor.mode") == "embedded";
+  o.tor_none = s.get_string("tor.mode") == "none";
+  if (o.tor_none && o.onion_only)
+    return config_error("tor.mode", "none (no tor) needs node.onion_only = false: without tor the node can only "
+                                    "use clearnet TCP, which is not anonymous");
+  if (o.tor_none && o.tcp_listen.empty() && o.bootnodes.empty())
+    return config_error("tor.mode", "none (no tor) needs net.tcp_listen or node.bootnodes: the node has no other "
+                                    "way to reach anyone");
   const std::string tor_dir = s.get_string("tor.data_dir");
   o.tor_data_dir = tor_dir.empty() ? datadir / "tor" : expand_home(tor_dir);
   o.tor_log_level = s.get_string("tor.log_level");
@@ -81,7 +88,7 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
     if (!lines) return config_error("tor.testnet", lines.error().what());
     o.tor_network_options = std::move(*lines);
   }
-  if (o.tor_embedded && o.tor_network_options.empty() && !o.tor_public_network)
+  if (o.tor_embedded && !o.tor_none && o.tor_network_options.empty() && !o.tor_public_network)
     return config_error("tor.testnet",
                         "the embedded tor needs a network: set tor.testnet to a private network's client.torrc "
                         "(`shardnode testnet up`), or tor.public_network = true to join the Tor network");
@@ -90,7 +97,7 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.tor_control = s.get_string("tor.control");
   o.tor_control_password = s.get_string("tor.control_password");
   o.tor_socks = s.get_string("tor.socks");
-  if (!o.tor_embedded && (o.tor_control.empty() || o.tor_socks.empty()))
+  if (!o.tor_embedded && !o.tor_none && (o.tor_control.empty() || o.tor_socks.empty()))
     return config_error("tor.mode", "external tor needs tor.control and tor.socks");
   o.pow_defense = s.get_bool("tor.pow_defense");
   o.max_streams = static_cast<std::uint32_t>(s.get_int("tor.max_streams"));
@@ -163,6 +170,23 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
   }
   n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
   n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
+  if (n->opts_.tor_none) {
+    // No onion addresses: a peer known from its shard record is dialled at the TCP
+    // address it advertised in identify (so only peers we have met can be dialled).
+    Node* self = n.get();
+    n->opts_.shard.address_of = [self](const PeerId& p, const Ed25519PublicKey&) -> std::optional<Multiaddr> {
+      auto it = self->tcp_addrs_.find(p);
+      if (it == self->tcp_addrs_.end()) return std::nullopt;
+      return it->second.with_peer_id(p);
+    };
+    n->host_->on_peer_identified([self](const PeerId& p, const net::IdentifyInfo& i) {
+      for (const auto& a : i.listen_addrs)
+        if (a.tcp_endpoint()) {
+          self->tcp_addrs_.insert_or_assign(p, a);
+          break;
+        }
+    });
+  }
   n->shards_ = std::make_unique<ShardService>(io, *n->host_, *n->pubsub_, n->key_, n->opts_.shard);
   if (n->opts_.validator) {
     // validator.key: the identity.key format, a different key, created on first use.
@@ -201,7 +225,8 @@ void Node::fatal(const Error& e) {
 Status Node::start() {
   auto log = logging::get("node");
   log->info("node {} starting ({} mode, {} tor)", host_->peer_id().to_string(),
-            opts_.onion_only ? "onion-only" : "clearnet-allowed", opts_.tor_embedded ? "embedded" : "external");
+            opts_.onion_only ? "onion-only" : "clearnet-allowed",
+            opts_.tor_none ? "no" : opts_.tor_embedded ? "embedded" : "external");
 
   host_->on_peer_connected([this](const PeerId& p) {
     auto info = host_->connection_info(p);
@@ -246,6 +271,20 @@ Status Node::start() {
              .dump());
   });
   if (Status st = shards_->start(); !st) return st.error();
+
+  if (opts_.tor_none) {
+    log->warn("tor.mode = none: no tor, clearnet TCP only - this node is not anonymous");
+    host_->add_transport(std::make_unique<net::TcpTransport>(io_));
+    for (const auto& a : opts_.tcp_listen) {
+      auto bound = host_->listen(a);
+      if (!bound) return bound.error();
+      log->info("listening on {}", bound->to_string());
+      emit(json{{"t", unix_time()}, {"event", "listening"}, {"addr", bound->with_peer_id(peer_id()).to_string()}}
+               .dump());
+    }
+    start_network();
+    return {};
+  }
 
   onion::TorSessionOptions so;
   so.embedded = opts_.tor_embedded;
@@ -307,6 +346,10 @@ void Node::on_bootstrapped() {
   auto bound = host_->listen(onion_addr());
   if (!bound) return fatal(bound.error());
   emit(json{{"t", unix_time()}, {"event", "listening"}, {"addr", bound->with_peer_id(peer_id()).to_string()}}.dump());
+  start_network();
+}
+
+void Node::start_network() {
   redial();
   if (opts_.collation_interval.count() > 0) {
     collation_timer_.expires_after(opts_.collation_interval);

@@ -410,8 +410,9 @@ std::vector<SettingDef> make_table() {
        .min = 1, .max = 3600});
   add({.key = "tor.mode", .type = SettingType::choice, .def = std::string("embedded"),
        .description = "embedded: run the tor linked into shardnode (one per process). external: use a running "
-                      "tor through tor.control and tor.socks.",
-       .choices = {"embedded", "external"}});
+                      "tor through tor.control and tor.socks. none: no tor at all, for local development and "
+                      "tests on loopback TCP (needs node.onion_only = false; gives no anonymity).",
+       .choices = {"embedded", "external", "none"}});
   add({.key = "tor.testnet", .type = SettingType::string, .def = std::string(""),
        .description = "A private Tor network's client.torrc (written by `shardnode testnet up`): the embedded "
                       "tor then uses that network's directory authorities and nothing else."});

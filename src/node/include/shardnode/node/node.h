@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,7 @@ struct NodeOptions {
   net::HostConfig host;
   // tor
   bool tor_embedded = true;
+  bool tor_none = false;  // tor.mode = none: loopback TCP only, no onion service
   std::filesystem::path tor_data_dir;
   std::string tor_log_level = "notice";
   std::vector<std::pair<std::string, std::string>> tor_network_options;  // testnet lines
@@ -97,6 +99,7 @@ class Node {
   Node(boost::asio::io_context& io, NodeOptions opts, NodeKey key);
   void fatal(const Error& e);
   void on_bootstrapped();
+  void start_network();  // bootnodes, proposing, probes; then on_ready
   void redial();
   void probe();
   void propose();
@@ -115,6 +118,7 @@ class Node {
   std::uint64_t collation_seq_ = 0;
   std::ofstream events_;
   std::uint64_t probe_seq_ = 0;
+  std::map<PeerId, Multiaddr> tcp_addrs_;  // tor.mode = none: peers' identify-advertised TCP addresses
   bool bootstrapped_ = false, stopped_ = false;
   std::function<void(const Error&)> on_fatal_;
   std::function<void()> on_ready_;
