@@ -86,5 +86,18 @@ for f in "$T/selfcheck.out" "$T/selfcheck.err" "$T/node.log" "$D/tor/tor.log"; d
 done
 grep -q "ADD_ONION ED25519-V3:<redacted>" "$T/node.log" && [ $leaks = 0 ] && ok "no key material in output or logs (trace level)" || bad "key material leaked"
 
+# ctl: usage and connection errors (no node running)
+expect_rc 1 "$BIN" ctl --socket "$T/nope.sock" identity && grep -q "cannot connect to the control socket $T/nope.sock" "$T/err" &&
+  ok "ctl without a node: clear error, exit 1" || bad "ctl missing socket"
+expect_rc 1 "$BIN" ctl -d "$D" peers && grep -q "$D/control.sock" "$T/err" && ok "ctl -d uses <datadir>/control.sock" || bad "ctl -d"
+expect_rc 1 "$BIN" --set node.datadir="$D" ctl table && grep -q "$D/control.sock" "$T/err" && ok "ctl defaults to node.datadir" || bad "ctl default socket"
+expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" && ok "ctl without an op exits 2" || bad "ctl no op"
+expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" jump 1 && ok "ctl jump needs FROM and TO" || bad "ctl jump usage"
+expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" subscribe notanumber && ok "ctl subscribe needs a number" || bad "ctl subscribe usage"
+expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" request 5 --hash abcd && grep -q "64 hex" "$T/err" && ok "ctl request --hash checks its length" || bad "ctl request hash"
+expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" request 5 && grep -q "FROM TO" "$T/err" && ok "ctl request needs a range or a hash" || bad "ctl request usage"
+expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" -d "$D" identity && ok "ctl --socket and -d exclude each other" || bad "ctl socket+datadir"
+expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" frobnicate && ok "ctl unknown op exits 2" || bad "ctl unknown op"
+
 echo "$pass passed, $fails failed"
 [ $fails = 0 ]

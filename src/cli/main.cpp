@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "ctl.h"
 #include "testnet.h"
 #include "shardnode/core/log.h"
 
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
   cli::TestnetCliOptions testnet_o;
   auto* testnet = cli::add_testnet_command(app, testnet_o);  // up | status | down (testnet.cpp)
 
+  cli::CtlOptions ctl_o;
+  auto* ctl = cli::add_ctl_command(app, ctl_o);  // identity | peers | ... (ctl.cpp)
+
   auto* run = app.add_subcommand(
       "run", "Run the node: tor (embedded or external), our onion service, bootnodes and pubsub, until "
              "SIGINT or SIGTERM. Needs tor.testnet (a private network) or tor.public_network = true.");
@@ -81,6 +85,7 @@ int main(int argc, char** argv) {
   if (*keygen) return cli::cmd_keygen(*ctx, keygen_o);
   if (*id) return cli::cmd_id(*ctx, id_o);
   if (*selfcheck) return cli::cmd_selfcheck(*ctx, selfcheck_o);
+  if (*ctl) return cli::cmd_ctl(*ctx, ctl_o);
   if (*run) return cli::cmd_run(*ctx);
   return 2;
 }

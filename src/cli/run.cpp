@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "shardnode/version.h"
 #include "shardnode/core/log.h"
 #include "shardnode/node/node.h"
 
@@ -19,6 +20,7 @@ int cmd_run(const Context& ctx) {
     std::fprintf(stderr, "shardnode: %s\n", opts.error().what().c_str());
     return 2;
   }
+  opts->version = kVersion;
   asio::io_context io;
   auto n = node::Node::create(io, std::move(*opts));
   if (!n) {

@@ -138,6 +138,10 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.collation_interval = std::chrono::milliseconds(s.get_int("shard.collation_interval_ms"));
   if (o.collation_interval.count() > 0 && !o.validator)
     return config_error("shard.collation_interval_ms", "only a validator (shard.validator = true) proposes collations");
+  o.metrics_listen = s.get_string("metrics.listen");
+  o.misbehave_invalid_collations = s.get_bool("shard.misbehave_invalid_collations");
+  if (o.misbehave_invalid_collations && o.collation_interval.count() == 0)
+    return config_error("shard.misbehave_invalid_collations", "needs shard.collation_interval_ms (how often to spam)");
   // The shard layer's topics are scored like every scored topic (invalid records and
   // collations cost their forwarder P4).
   o.pubsub.score.topics[std::string(shard::kPreferenceTopic)] = ps->topic_defaults;
@@ -198,6 +202,7 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
       vkey = load_key_file(vpath);
     }
     if (!vkey) return vkey.error();
+    n->validator_pub_ = vkey->public_key();
     n->shards_->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::adopt(std::move(*vkey))));
   }
   return n;
@@ -256,10 +261,11 @@ Status Node::start() {
   });
   pubsub_->start();
   for (const auto& t : opts_.topics) pubsub_->subscribe(t);
-  shards_->manager().on_jump_done([this](const shard::JumpRecord& j) {
+  shards_->add_jump_listener([this](const shard::JumpRecord& j) {
     emit(json{{"t", unix_time()}, {"event", "jump"}, {"shard", j.shard}, {"ms", j.took_ms()},
               {"completed", j.completed}, {"dialled", j.dialled}}
              .dump());
+    if (metrics_) metrics_->observe_jump(j);
     if (j.completed) sync_shard(j.shard);
   });
   shards_->on_collation([this](const shard::Collation& c, const shard::Hash32& id) {
@@ -271,6 +277,36 @@ Status Node::start() {
              .dump());
   });
   if (Status st = shards_->start(); !st) return st.error();
+  control_ = std::make_unique<ControlServer>(io_, ControlContext{*host_, *pubsub_, *shards_, [this] {
+    IdentityExtras x;
+    if (onion_published_) x.listen_addrs.push_back(onion_addr().to_string());
+    for (const auto& a : host_->listen_addrs())
+      if (!a.is_onion()) x.listen_addrs.push_back(a.to_string());
+    x.tor_bootstrap = opts_.tor_none ? 100 : static_cast<std::uint32_t>(tor_bootstrap_percent_);
+    x.onion_published = onion_published_;
+    x.onion_only = opts_.onion_only;
+    x.version = opts_.version;
+    x.validator_key = validator_pub_;
+    x.topics = opts_.topics;
+    return x;
+  }});
+  if (Status st = control_->listen(opts_.datadir / "control.sock"); !st) return st.error();
+  if (!opts_.metrics_listen.empty()) {
+    // Served from the start, so a scrape shows tor bootstrapping.
+    auto ep = parse_loopback_endpoint(opts_.metrics_listen);
+    if (!ep) return ep.error();
+    std::function<int()> percent;
+    std::function<bool()> published;
+    if (!opts_.tor_none) {
+      percent = [this] { return tor_bootstrap_percent_; };
+      published = [this] { return onion_published_; };
+    }
+    metrics_ = std::make_unique<MetricsCollector>(MetricsSource{*host_, *pubsub_, *shards_, percent, published,
+                                                                opts_.topics});
+    metrics_server_ = std::make_unique<MetricsServer>(io_, [this] { return metrics_->scrape(); });
+    if (Status st = metrics_server_->listen(*ep); !st) return st.error();
+    log->info("metrics on http://{}/metrics", opts_.metrics_listen);
+  }
 
   if (opts_.tor_none) {
     log->warn("tor.mode = none: no tor, clearnet TCP only - this node is not anonymous");
@@ -303,6 +339,7 @@ Status Node::start() {
     if (*alive && !stopped_) fatal(e);
   });
   tor_->on_progress([this](const onion::BootstrapTracker& b) {
+    tor_bootstrap_percent_ = b.progress();
     emit(json{{"t", unix_time()}, {"event", "tor_bootstrap"}, {"progress", b.progress()}, {"summary", b.summary()}}
              .dump());
   });
@@ -339,6 +376,7 @@ void Node::on_bootstrapped() {
   onion_->on_published([this, alive = alive_](Status s) {
     if (!*alive) return;
     if (!s) return fatal(s.error());
+    onion_published_ = true;
     emit(json{{"t", unix_time()}, {"event", "published"}, {"addr", onion_addr().to_string()}}.dump());
     logging::get("node")->info("reachable at {}", onion_addr().with_peer_id(peer_id()).to_string());
   });
@@ -422,6 +460,17 @@ void Node::propose() {
   ++collation_seq_;
   for (auto k : std::set<std::uint32_t>(shards_->manager().shards())) {
     const std::string text = "collation " + std::to_string(collation_seq_) + " for shard " + std::to_string(k);
+    if (opts_.misbehave_invalid_collations) {
+      // A spam source (shard.misbehave_invalid_collations): a well-formed collation
+      // whose signature is broken, published straight to the topic.
+      if (!spam_key_) spam_key_ = std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::generate());
+      auto c = shard::make_collation(*spam_key_, k, shards_->current_period(), shard::Hash32{},
+                                     Bytes(text.begin(), text.end()));
+      c.signature[0] ^= 0x01;
+      if (auto r = pubsub_->publish(shard::collation_topic(k), shard::encode(c)); !r)
+        logging::get("node")->debug("invalid collation on shard {}: {}", k, r.error().what());
+      continue;
+    }
     if (auto r = shards_->publish_collation(k, Bytes(text.begin(), text.end())); !r)
       logging::get("node")->debug("collation on shard {}: {}", k, r.error().what());
   }
@@ -438,6 +487,8 @@ void Node::stop() {
   redial_timer_.cancel();
   probe_timer_.cancel();
   collation_timer_.cancel();
+  if (metrics_server_) metrics_server_->stop();
+  if (control_) control_->stop();
   if (shards_) shards_->stop();
   if (pubsub_) pubsub_->stop();
   if (host_) host_->close();

@@ -30,6 +30,36 @@ std::string check_local_endpoint(const std::string& s) {
   return "";
 }
 
+// metrics.listen: "" (off) or "<loopback ip>:<port>" - 127.0.0.0/8 or [::1], port 1-65535.
+// Mirrors parse_loopback_endpoint() in metrics_server.cpp (which this library cannot use).
+std::string check_metrics_listen(const std::string& s) {
+  if (s.empty()) return "";
+  const std::string usage = "must be a loopback address and port, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\"";
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) return usage;
+  const std::string host = s.substr(0, colon), port = s.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) < 1 || std::stoul(port) > 65535)
+    return usage + " (port 1-65535)";
+  if (host == "[::1]") return "";
+  std::size_t parts = 0, start = 0, first = 0;
+  while (start <= host.size()) {
+    auto dot = host.find('.', start);
+    if (dot == std::string::npos) dot = host.size();
+    const std::string part = host.substr(start, dot - start);
+    if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string::npos ||
+        (part.size() > 1 && part[0] == '0') || std::stoul(part) > 255)
+      return usage + ": not an IP address (names are never resolved)";
+    if (parts++ == 0) first = std::stoul(part);
+    start = dot + 1;
+  }
+  if (parts != 4) return usage + ": not an IP address (names are never resolved)";
+  if (first != 127)
+    return "refusing a non-loopback address: the metrics endpoint listens on 127.0.0.0/8 or [::1] only "
+           "(scrape it locally or through an SSH tunnel)";
+  return "";
+}
+
 std::string check_shard_number(const std::string& s) {
   if (s.empty() || s.size() > 4 || s.find_first_not_of("0123456789") != std::string::npos || (s.size() > 1 && s[0] == '0'))
     return "not a shard number (0..4095): " + s;
@@ -372,6 +402,11 @@ std::vector<SettingDef> make_table() {
        .description = "Tests and the demo: as a validator, publish a collation with a generated body on each "
                       "joined shard this often (0: off).",
        .min = 0, .max = 3600 * 1000});
+  add({.key = "shard.misbehave_invalid_collations", .type = SettingType::boolean, .def = false,
+       .description = "Tests and the demo only: make this node a spam source. Every shard.collation_interval_ms "
+                      "it publishes a collation with a broken signature on each joined shard, which honest "
+                      "peers reject (P4) until they flag it.",
+       });
 
   // [net]
   add({.key = "net.onion_port", .type = SettingType::integer, .def = std::int64_t{4001},
@@ -441,6 +476,13 @@ std::vector<SettingDef> make_table() {
   add({.key = "tor.stop_timeout", .type = SettingType::integer, .def = std::int64_t{10},
        .description = "Seconds to wait for the embedded tor to exit on shutdown.",
        .min = 1, .max = 600});
+
+  // [metrics]
+  add({.key = "metrics.listen", .type = SettingType::string, .def = std::string(""),
+       .description = "Serve Prometheus metrics (GET /metrics, text format 0.0.4) at this loopback address, "
+                      "e.g. \"127.0.0.1:9464\" or \"[::1]:9464\"; empty: off. Only 127.0.0.0/8 and ::1 are "
+                      "accepted. Node-wide figures only: no peer ids, addresses or message ids (docs/METRICS.md).",
+       .check_string = check_metrics_listen});
 
   add_pubsub(t);
   return t;

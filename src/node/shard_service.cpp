@@ -55,7 +55,32 @@ ShardService::ShardService(asio::io_context& io, net::Host& host, pubsub::Pubsub
     : io_(io), host_(host), ps_(ps), cfg_(std::move(cfg)), tick_(io) {
   shard_io_ = std::make_unique<Io>(*this);
   manager_ = std::make_unique<shard::ShardManager>(key, cfg_.manager, *shard_io_);
+  manager_->on_jump_done([this](const shard::JumpRecord& j) {
+    // Listeners may remove themselves (or others) while we iterate: walk by id.
+    for (auto it = jump_listeners_.begin(); it != jump_listeners_.end();) {
+      const std::uint64_t id = it->first;
+      auto f = it->second;
+      f(j);
+      it = jump_listeners_.upper_bound(id);
+    }
+  });
 }
+
+std::uint64_t ShardService::add_collation_listener(CollationListener f) {
+  const std::uint64_t id = next_listener_id_++;
+  collation_listeners_.emplace(id, std::move(f));
+  return id;
+}
+
+void ShardService::remove_collation_listener(std::uint64_t id) { collation_listeners_.erase(id); }
+
+std::uint64_t ShardService::add_jump_listener(JumpListener f) {
+  const std::uint64_t id = next_listener_id_++;
+  jump_listeners_.emplace(id, std::move(f));
+  return id;
+}
+
+void ShardService::remove_jump_listener(std::uint64_t id) { jump_listeners_.erase(id); }
 
 ShardService::~ShardService() {
   *alive_ = false;
@@ -142,6 +167,12 @@ void ShardService::accept_collation(const shard::Collation& c, const shard::Hash
     if (auto r = store_->put(c); !r) logging::get("shard")->error("collation store: {}", r.error().what());
   }
   if (on_collation_) on_collation_(c, id);
+  for (auto it = collation_listeners_.begin(); it != collation_listeners_.end();) {
+    const std::uint64_t lid = it->first;
+    auto f = it->second;
+    f(c, id);
+    it = collation_listeners_.upper_bound(lid);
+  }
 }
 
 Result<shard::Hash32> ShardService::publish_collation(std::uint32_t k, Bytes body) {

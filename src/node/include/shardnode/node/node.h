@@ -25,8 +25,11 @@
 #include "shardnode/core/multiaddr.h"
 #include "shardnode/core/result.h"
 #include "shardnode/net/host.h"
+#include "shardnode/node/control_server.h"
+#include "shardnode/node/metrics.h"
 #include "shardnode/node/settings.h"
 #include "shardnode/node/shard_service.h"
+#include "shardnode/shard/validator_key.h"
 #include "shardnode/pubsub/service.h"
 
 namespace shardnode::onion {
@@ -66,6 +69,9 @@ struct NodeOptions {
   ShardServiceConfig shard;
   bool validator = false;
   std::chrono::milliseconds collation_interval{0};
+  bool misbehave_invalid_collations = false;  // tests and the demo: a spam source
+  std::string metrics_listen;                 // "" off, else a loopback ip:port
+  std::string version;                        // reported by the control API's identity
 };
 
 // Validates the settings that matter to a running node; errors name the key.
@@ -114,8 +120,16 @@ class Node {
   std::unique_ptr<pubsub::PubsubService> pubsub_;
   std::unique_ptr<ShardService> shards_;
   std::unique_ptr<onion::TorSession> tor_;
+  // After shards_: destroyed first.
+  std::unique_ptr<MetricsCollector> metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+  std::unique_ptr<ControlServer> control_;  // <datadir>/control.sock
+  std::optional<Ed25519PublicKey> validator_pub_;
+  int tor_bootstrap_percent_ = 0;
+  bool onion_published_ = false;
   boost::asio::steady_timer redial_timer_, probe_timer_, collation_timer_;
   std::uint64_t collation_seq_ = 0;
+  std::unique_ptr<shard::ValidatorKey> spam_key_;  // shard.misbehave_invalid_collations
   std::ofstream events_;
   std::uint64_t probe_seq_ = 0;
   std::map<PeerId, Multiaddr> tcp_addrs_;  // tor.mode = none: peers' identify-advertised TCP addresses

@@ -59,6 +59,19 @@ class ShardService {
   void on_collation(std::function<void(const shard::Collation&, const shard::Hash32&)> f) {
     on_collation_ = std::move(f);
   }
+  // More listeners, each called after on_collation's handler (the control API's
+  // collation streams use these). Returns an id for remove_collation_listener; a
+  // listener may be removed from inside any listener.
+  using CollationListener = std::function<void(const shard::Collation&, const shard::Hash32&)>;
+  std::uint64_t add_collation_listener(CollationListener f);
+  void remove_collation_listener(std::uint64_t id);
+  // Finished jumps (completed or timed out). The service owns the manager's single
+  // on_jump_done handler and fans it out to these: use this, not
+  // manager().on_jump_done(), which would replace the fan-out.
+  using JumpListener = std::function<void(const shard::JumpRecord&)>;
+  std::uint64_t add_jump_listener(JumpListener f);
+  void remove_jump_listener(std::uint64_t id);
+  const ShardServiceConfig& config() const { return cfg_; }
   // The key that signs the collations we publish (separate from the node key).
   void set_validator_key(std::unique_ptr<shard::ValidatorKey> key) { validator_ = std::move(key); }
   // Signs and publishes a collation for the current period on `shard` (which we
@@ -103,6 +116,9 @@ class ShardService {
   bool stopped_ = false;
   std::unique_ptr<shard::ValidatorKey> validator_;
   std::function<void(const shard::Collation&, const shard::Hash32&)> on_collation_;
+  std::map<std::uint64_t, CollationListener> collation_listeners_;
+  std::map<std::uint64_t, JumpListener> jump_listeners_;
+  std::uint64_t next_listener_id_ = 1;
   std::set<shard::Hash32> seen_;
   std::deque<shard::Hash32> seen_order_;
   std::map<std::uint32_t, shard::Hash32> tip_;  // last collation seen per shard

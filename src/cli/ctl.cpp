@@ -1,0 +1,552 @@
+#include "ctl.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <variant>
+
+#include "commands.h"
+#include "control.pb.h"
+#include "shardnode/core/bytes.h"
+#include "shardnode/core/varint.h"
+
+namespace shardnode::cli {
+namespace {
+using nlohmann::json;
+namespace fs = std::filesystem;
+namespace pb = shardnode::control::v1;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kMaxFrame = 1024 * 1024;
+
+struct Failure {
+  int code;
+  std::string message;
+};
+
+int report(const Failure& f) {
+  std::fprintf(stderr, "shardnode: %s\n", f.message.c_str());
+  return f.code;
+}
+
+std::string hex(const std::string& b) { return hex_encode(as_bytes(b)); }
+
+const char* code_name(pb::Error::Code c) {
+  switch (c) {
+    case pb::Error::BAD_REQUEST: return "BAD_REQUEST";
+    case pb::Error::NOT_FOUND: return "NOT_FOUND";
+    case pb::Error::UNAVAILABLE: return "UNAVAILABLE";
+    case pb::Error::FAILED: return "FAILED";
+    case pb::Error::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    default: return "UNKNOWN";
+  }
+}
+
+// A blocking connection to the control socket, every read and write bounded by a deadline.
+class Conn {
+ public:
+  ~Conn() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  std::optional<Failure> open(const fs::path& path) {
+    const std::string p = path.string();
+    sockaddr_un sa{};
+    if (p.empty() || p.size() >= sizeof(sa.sun_path))
+      return Failure{2, "control socket path '" + p + "' is empty or too long"};
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return Failure{1, std::string("socket: ") + std::strerror(errno)};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, p.c_str(), p.size());
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
+      const int err = errno;
+      std::string hint = (err == ENOENT || err == ECONNREFUSED) ? " (is the node running? see --socket, -d)"
+                         : err == EACCES                         ? " (the socket belongs to another user)"
+                                                                 : "";
+      return Failure{1, "cannot connect to the control socket " + p + ": " + std::strerror(err) + hint};
+    }
+    return std::nullopt;
+  }
+
+  // deadline: nullopt waits forever.
+  std::optional<Failure> send(const pb::Request& r, std::optional<Clock::time_point> deadline) {
+    std::string body;
+    if (!r.SerializeToString(&body)) return Failure{1, "cannot encode the request"};
+    if (body.size() > kMaxFrame)
+      return Failure{2, "request of " + std::to_string(body.size()) + " bytes is over the 1 MiB frame cap"};
+    Bytes frame;
+    append_uvarint(frame, body.size());
+    frame.insert(frame.end(), body.begin(), body.end());
+    std::size_t off = 0;
+    while (off < frame.size()) {
+      if (auto f = set_timeout(SO_SNDTIMEO, deadline)) return f;
+      const auto n = ::send(fd_, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return Failure{1, "timed out sending to the node"};
+        return Failure{1, std::string("sending to the node: ") + std::strerror(errno)};
+      }
+      off += static_cast<std::size_t>(n);
+    }
+    return std::nullopt;
+  }
+
+  // The next response (any id).
+  std::variant<pb::Response, Failure> receive(std::optional<Clock::time_point> deadline) {
+    for (;;) {
+      auto len = decode_uvarint(in_);
+      if (len.status == VarintStatus::ok) {
+        if (len.value > kMaxFrame) return Failure{1, "the node sent a frame over 1 MiB"};
+        if (in_.size() - len.length >= len.value) {
+          pb::Response r;
+          const bool ok = r.ParseFromArray(in_.data() + len.length, static_cast<int>(len.value));
+          in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(len.length + len.value));
+          if (!ok) return Failure{1, "the node sent a response that does not parse"};
+          return r;
+        }
+      } else if (len.status != VarintStatus::incomplete) {
+        return Failure{1, "the node sent a malformed frame length"};
+      }
+      if (auto f = set_timeout(SO_RCVTIMEO, deadline)) return *f;
+      std::uint8_t buf[65536];
+      const auto n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n == 0) return Failure{1, "the node closed the connection"};
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return Failure{1, "timed out waiting for the node"};
+        return Failure{1, std::string("reading from the node: ") + std::strerror(errno)};
+      }
+      in_.insert(in_.end(), buf, buf + n);
+    }
+  }
+
+ private:
+  std::optional<Failure> set_timeout(int opt, std::optional<Clock::time_point> deadline) {
+    timeval tv{};
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::microseconds>(*deadline - Clock::now());
+      if (left.count() <= 0) return Failure{1, "timed out waiting for the node"};
+      tv.tv_sec = static_cast<time_t>(left.count() / 1000000);
+      tv.tv_usec = static_cast<suseconds_t>(left.count() % 1000000);
+    }
+    ::setsockopt(fd_, SOL_SOCKET, opt, &tv, sizeof(tv));
+    return std::nullopt;
+  }
+
+  int fd_ = -1;
+  Bytes in_;
+};
+
+template <class R>
+json uints(const R& r) {
+  json a = json::array();
+  for (auto v : r) a.push_back(v);
+  return a;
+}
+
+template <class R>
+std::string join_uints(const R& r) {
+  std::string s;
+  for (auto v : r) s += (s.empty() ? "" : ",") + std::to_string(v);
+  return s.empty() ? "-" : s;
+}
+
+std::string printable_or_hex(const std::string& b) {
+  for (char c : b) {
+    const auto ch = static_cast<unsigned char>(c);
+    if (ch < 0x20 || ch > 0x7e) return "hex:" + hex(b);
+  }
+  return b;
+}
+
+json to_json(const pb::Response& r) {
+  json j{{"id", r.id()}};
+  switch (r.result_case()) {
+    case pb::Response::kError:
+      j["error"] = {{"code", code_name(r.error().code())}, {"message", r.error().message()}};
+      break;
+    case pb::Response::kIdentity: {
+      const auto& i = r.identity();
+      j["identity"] = {{"peer_id", i.peer_id()},
+                       {"listen_addrs", json(std::vector<std::string>(i.listen_addrs().begin(), i.listen_addrs().end()))},
+                       {"validator_key", hex(i.validator_key())},
+                       {"shard_count", i.shard_count()},
+                       {"shards", uints(i.shards())},
+                       {"version", i.version()},
+                       {"tor_bootstrap", i.tor_bootstrap()},
+                       {"onion_published", i.onion_published()},
+                       {"onion_only", i.onion_only()}};
+      break;
+    }
+    case pb::Response::kPeers: {
+      json a = json::array();
+      for (const auto& p : r.peers().peers())
+        a.push_back({{"peer_id", p.peer_id()},
+                     {"addr", p.addr()},
+                     {"outbound", p.outbound()},
+                     {"agent", p.agent()},
+                     {"score", p.score()},
+                     {"flagged", p.flagged()},
+                     {"shards", uints(p.shards())},
+                     {"mesh_topics", json(std::vector<std::string>(p.mesh_topics().begin(), p.mesh_topics().end()))}});
+      j["peers"] = a;
+      break;
+    }
+    case pb::Response::kTable: {
+      json a = json::array();
+      for (const auto& e : r.table().entries())
+        a.push_back({{"peer_id", e.peer_id()},
+                     {"shards", uints(e.shards())},
+                     {"seq", e.seq()},
+                     {"expires_at", e.expires_at()},
+                     {"connected", e.connected()}});
+      j["table"] = {{"shard_count", r.table().shard_count()}, {"entries", a}, {"truncated", r.table().truncated()}};
+      break;
+    }
+    case pb::Response::kShards: j["shards"] = uints(r.shards().shards()); break;
+    case pb::Response::kJump: {
+      const auto& x = r.jump();
+      j["jump"] = {{"shard", x.shard()},   {"completed", x.completed()}, {"took_ms", x.took_ms()},
+                   {"dialled", x.dialled()}, {"shards", uints(x.shards())}};
+      break;
+    }
+    case pb::Response::kPublished:
+      j["published"] = {{"hash", hex(r.published().hash())}, {"period", r.published().period()}};
+      break;
+    case pb::Response::kSubscribed: j["subscribed"] = json::object(); break;
+    case pb::Response::kEvent: {
+      const auto& e = r.event();
+      json ev{{"shard", e.shard()},       {"period", e.period()},       {"hash", hex(e.hash())},
+              {"parent_hash", hex(e.parent_hash())}, {"proposer", hex(e.proposer())}, {"body_size", e.body_size()}};
+      if (!e.body().empty()) ev["body_hex"] = hex(e.body());
+      if (e.body_omitted()) ev["body_omitted"] = true;
+      j["event"] = ev;
+      break;
+    }
+    case pb::Response::kFetched:
+      j["fetched"] = {{"peer_id", r.fetched().peer_id()}, {"new_collations", r.fetched().new_collations()}};
+      break;
+    case pb::Response::kScores: {
+      json a = json::array(), f = json::array();
+      for (const auto& p : r.scores().peers())
+        a.push_back({{"peer_id", p.peer_id()},
+                     {"score", p.score()},
+                     {"flagged", p.flagged()},
+                     {"p4_invalid", p.p4_invalid()},
+                     {"p7_behaviour", p.p7_behaviour()}});
+      for (const auto& p : r.scores().flagged())
+        f.push_back({{"peer_id", p.peer_id()}, {"score", p.score()}, {"since_ms", p.since_ms()}, {"reason", p.reason()}});
+      j["scores"] = {{"peers", a}, {"flagged", f}};
+      break;
+    }
+    case pb::Response::kCancelled: j["cancelled"] = {{"stream_id", r.cancelled().stream_id()}}; break;
+    default: j["unknown"] = true; break;
+  }
+  return j;
+}
+
+std::string fixed(double v, int prec = 2) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(prec) << v;
+  return o.str();
+}
+
+// Left-aligned columns, widths from the content.
+void print_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> w(head.size());
+  for (std::size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string s;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      s += r[i];
+      if (i + 1 < r.size()) s += std::string(w[i] - r[i].size() + 2, ' ');
+    }
+    std::cout << s << "\n";
+  };
+  line(head);
+  for (const auto& r : rows) line(r);
+}
+
+std::string fmt_unix(std::uint64_t t) {
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+void print_human(const pb::Response& r, bool with_body) {
+  switch (r.result_case()) {
+    case pb::Response::kIdentity: {
+      const auto& i = r.identity();
+      std::cout << "peer id:          " << i.peer_id() << "\n";
+      for (int k = 0; k < i.listen_addrs_size(); ++k)
+        std::cout << (k == 0 ? "listen addresses: " : "                  ") << i.listen_addrs(k) << "\n";
+      if (i.listen_addrs_size() == 0) std::cout << "listen addresses: -\n";
+      std::cout << "validator key:    " << (i.validator_key().empty() ? "- (not a validator)" : hex(i.validator_key()))
+                << "\n"
+                << "shards:           " << join_uints(i.shards()) << " (of " << i.shard_count() << ")\n"
+                << "version:          " << i.version() << "\n"
+                << "tor bootstrap:    " << i.tor_bootstrap() << "%\n"
+                << "onion service:    " << (i.onion_published() ? "published" : "not published") << "\n"
+                << "onion only:       " << (i.onion_only() ? "yes" : "no") << "\n";
+      break;
+    }
+    case pb::Response::kPeers: {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& p : r.peers().peers()) {
+        std::string mesh;
+        for (const auto& t : p.mesh_topics()) mesh += (mesh.empty() ? "" : " ") + t;
+        rows.push_back({p.peer_id(), p.outbound() ? "out" : "in", fixed(p.score()), p.flagged() ? "FLAGGED" : "-",
+                        join_uints(p.shards()), mesh.empty() ? "-" : mesh, p.agent().empty() ? "-" : p.agent(),
+                        p.addr().empty() ? "-" : p.addr()});
+      }
+      std::cout << r.peers().peers_size() << " peer(s)\n";
+      if (!rows.empty()) print_table({"PEER", "DIR", "SCORE", "FLAG", "SHARDS", "MESH", "AGENT", "ADDR"}, rows);
+      break;
+    }
+    case pb::Response::kTable: {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& e : r.table().entries())
+        rows.push_back({e.peer_id(), join_uints(e.shards()), std::to_string(e.seq()), fmt_unix(e.expires_at()) + " UTC",
+                        e.connected() ? "yes" : "no"});
+      std::cout << r.table().entries_size() << " record(s), shard count " << r.table().shard_count()
+                << (r.table().truncated() ? " (truncated: more records than fit in one response)" : "") << "\n";
+      if (!rows.empty()) print_table({"PEER", "SHARDS", "SEQ", "EXPIRES", "CONNECTED"}, rows);
+      break;
+    }
+    case pb::Response::kShards: std::cout << "shards: " << join_uints(r.shards().shards()) << "\n"; break;
+    case pb::Response::kJump: {
+      const auto& j = r.jump();
+      if (j.completed())
+        std::cout << "jump to shard " << j.shard() << " completed in " << j.took_ms() << " ms (" << j.dialled()
+                  << " dialled)\n";
+      else if (j.took_ms() > 0)
+        std::cout << "jump to shard " << j.shard() << " timed out after " << j.took_ms() << " ms (" << j.dialled()
+                  << " dialled)\n";
+      else
+        std::cout << "jump to shard " << j.shard() << " started\n";
+      std::cout << "shards: " << join_uints(j.shards()) << "\n";
+      break;
+    }
+    case pb::Response::kPublished:
+      std::cout << "published collation " << hex(r.published().hash()) << " (period " << r.published().period()
+                << ")\n";
+      break;
+    case pb::Response::kEvent: {
+      const auto& e = r.event();
+      std::cout << "shard " << e.shard() << " period " << e.period() << " hash " << hex(e.hash()) << " proposer "
+                << hex(e.proposer()).substr(0, 16) << " size " << e.body_size();
+      if (with_body) {
+        if (e.body_omitted()) std::cout << " body (omitted: over the frame cap)";
+        else std::cout << " body " << printable_or_hex(e.body());
+      }
+      std::cout << "\n";
+      break;
+    }
+    case pb::Response::kFetched:
+      std::cout << "fetched " << r.fetched().new_collations() << " new collation(s) from " << r.fetched().peer_id()
+                << "\n";
+      break;
+    case pb::Response::kScores: {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& p : r.scores().peers())
+        rows.push_back({p.peer_id(), fixed(p.score()), p.flagged() ? "FLAGGED" : "-", fixed(p.p4_invalid()),
+                        fixed(p.p7_behaviour())});
+      std::cout << r.scores().peers_size() << " connected peer(s)\n";
+      if (!rows.empty()) print_table({"PEER", "SCORE", "FLAG", "P4 INVALID", "P7 BEHAVIOUR"}, rows);
+      rows.clear();
+      for (const auto& f : r.scores().flagged())
+        rows.push_back({f.peer_id(), fixed(f.score()), fixed(static_cast<double>(f.since_ms()) / 1000.0, 1) + " s ago",
+                        f.reason().empty() ? "-" : f.reason()});
+      std::cout << r.scores().flagged_size() << " flagged peer(s)\n";
+      if (!rows.empty()) print_table({"PEER", "SCORE", "FLAGGED", "REASON"}, rows);
+      break;
+    }
+    case pb::Response::kCancelled: std::cout << "cancelled stream " << r.cancelled().stream_id() << "\n"; break;
+    case pb::Response::kSubscribed: break;
+    default: std::cout << "(a response this client does not know)\n"; break;
+  }
+}
+
+void print(const pb::Response& r, const CtlOptions& o) {
+  if (o.json) std::cout << to_json(r).dump() << "\n";
+  else print_human(r, o.body);
+  std::cout.flush();
+}
+
+// Builds the request from the options; usage problems are exit code 2.
+std::variant<pb::Request, Failure> build(const CtlOptions& o) {
+  pb::Request q;
+  q.set_id(1);
+  if (o.op == "identity") q.mutable_identity();
+  else if (o.op == "peers") q.mutable_peers();
+  else if (o.op == "table") q.mutable_table();
+  else if (o.op == "scores") q.mutable_scores();
+  else if (o.op == "subscribe") q.mutable_subscribe()->set_shard(o.shard);
+  else if (o.op == "unsubscribe") q.mutable_unsubscribe()->set_shard(o.shard);
+  else if (o.op == "jump") {
+    q.mutable_jump()->set_from(o.from);
+    q.mutable_jump()->set_to(o.to);
+    q.mutable_jump()->set_wait(!o.no_wait);
+  } else if (o.op == "publish") {
+    std::string body;
+    if (o.data_set) {
+      body = o.data;
+    } else if (o.file_set) {
+      std::ifstream f(o.file, std::ios::binary);
+      if (!f) return Failure{1, "cannot read " + o.file};
+      body.assign(std::istreambuf_iterator<char>(f), {});
+    } else {
+      body.assign(std::istreambuf_iterator<char>(std::cin), {});
+    }
+    if (body.size() > kMaxFrame - 64)
+      return Failure{2, "collation body of " + std::to_string(body.size()) + " bytes is over the control API's limit of " +
+                            std::to_string(kMaxFrame - 64)};
+    q.mutable_publish_collation()->set_shard(o.shard);
+    q.mutable_publish_collation()->set_body(body);
+  } else if (o.op == "stream") {
+    for (auto s : o.shards) q.mutable_stream_collations()->add_shards(s);
+    q.mutable_stream_collations()->set_include_body(o.body);
+  } else if (o.op == "request") {
+    auto* rc = q.mutable_request_collations();
+    rc->set_shard(o.shard);
+    if (!o.peer.empty()) rc->set_peer_id(o.peer);
+    if (!o.hash.empty()) {
+      if (!o.range.empty()) return Failure{2, "ctl request: give FROM TO or --hash, not both"};
+      auto h = hex_decode(o.hash);
+      if (!h || h->size() != 32) return Failure{2, "ctl request: --hash must be 64 hex characters (32 bytes)"};
+      rc->set_hash(std::string(h->begin(), h->end()));
+    } else {
+      if (o.range.size() != 2) return Failure{2, "ctl request: give FROM TO (periods) or --hash HEX"};
+      if (o.range[0] > o.range[1]) return Failure{2, "ctl request: FROM is after TO"};
+      rc->set_from_period(o.range[0]);
+      rc->set_to_period(o.range[1]);
+    }
+  } else {
+    return Failure{2, "ctl: unknown op '" + o.op + "'"};
+  }
+  return q;
+}
+
+}  // namespace
+
+CLI::App* add_ctl_command(CLI::App& app, CtlOptions& o) {
+  auto* ctl = app.add_subcommand("ctl", "Talk to a running node over its control socket (docs/CONTROL.md)");
+  ctl->require_subcommand(1);
+  ctl->fallthrough();
+  ctl->add_option("--socket", o.socket, "Control socket (default: <node.datadir>/control.sock)");
+  ctl->add_option("-d,--datadir", o.datadir, "Data directory whose control.sock to use (default: node.datadir)");
+  ctl->add_flag("--json", o.json, "Print one JSON object per response (stream: JSON lines)");
+  ctl->add_option("--timeout", o.timeout,
+                  "Seconds to wait for the answer (default 10; jump 180, request 60; stream: run this long)")
+      ->check(CLI::NonNegativeNumber);
+  auto op = [&](const char* name, const char* help) {
+    auto* s = ctl->add_subcommand(name, help);
+    s->fallthrough();
+    s->callback([&o, name] { o.op = name; });
+    return s;
+  };
+  op("identity", "Peer id, addresses, validator key, shards, tor state");
+  op("peers", "Connected peers: direction, score, shards, mesh topics, agent");
+  op("table", "The shard-preference table");
+  op("scores", "Peer scores and flagged spam sources");
+  op("subscribe", "Join a shard")->add_option("SHARD", o.shard, "Shard")->required();
+  op("unsubscribe", "Leave a shard")->add_option("SHARD", o.shard, "Shard")->required();
+  auto* jump = op("jump", "Leave shard FROM for shard TO; waits until the jump completes unless --no-wait");
+  jump->add_option("FROM", o.from, "Shard to leave")->required();
+  jump->add_option("TO", o.to, "Shard to join")->required();
+  jump->add_flag("--no-wait", o.no_wait, "Answer as soon as the jump has started");
+  auto* publish = op("publish", "Sign and publish a collation (validators); body from --data, --file or stdin");
+  publish->add_option("SHARD", o.shard, "Shard")->required();
+  auto* d = publish->add_option_function<std::string>(
+      "--data", [&o](const std::string& s) { o.data = s, o.data_set = true; }, "Body text");
+  auto* f = publish->add_option_function<std::string>(
+      "--file", [&o](const std::string& s) { o.file = s, o.file_set = true; }, "Body from a file");
+  f->check(CLI::ExistingFile);
+  d->excludes(f);
+  auto* stream = op("stream", "Print collations as they are accepted, until Ctrl-C or --count");
+  stream->add_option("SHARD", o.shards, "Shards (default: every shard the node is on)");
+  stream->add_option("--count", o.count, "Stop after N collations");
+  stream->add_flag("--body", o.body, "Include the bodies");
+  auto* request = op("request", "Fetch collations from a peer: SHARD FROM TO (periods) or SHARD --hash HEX");
+  request->add_option("SHARD", o.shard, "Shard")->required();
+  request->add_option("RANGE", o.range, "FROM TO periods")->expected(0, 2);
+  request->add_option("--hash", o.hash, "One collation by its 32-byte id (hex)");
+  request->add_option("--peer", o.peer, "Ask this peer (default: a connected peer on the shard)");
+  return ctl;
+}
+
+int cmd_ctl(const Context& ctx, const CtlOptions& o) {
+  if (!o.socket.empty() && !o.datadir.empty()) return report({2, "ctl: give --socket or -d, not both"});
+  const fs::path path = !o.socket.empty()   ? fs::path(node::expand_home(o.socket))
+                        : !o.datadir.empty() ? node::expand_home(o.datadir) / "control.sock"
+                                             : ctx.datadir / "control.sock";
+  auto req = build(o);
+  if (auto* f = std::get_if<Failure>(&req)) return report(*f);
+  const pb::Request& q = std::get<pb::Request>(req);
+
+  const bool streaming = o.op == "stream";
+  double secs = o.timeout;
+  if (secs <= 0) secs = o.op == "jump" && !o.no_wait ? 180 : o.op == "request" ? 60 : 10;
+  const auto start = Clock::now();
+  auto deadline = std::optional(start + std::chrono::microseconds(static_cast<std::int64_t>(secs * 1e6)));
+
+  Conn c;
+  if (auto f = c.open(path)) return report(*f);
+  if (auto f = c.send(q, deadline)) return report(*f);
+  std::uint64_t events = 0;
+  for (;;) {
+    auto got = c.receive(deadline);
+    if (auto* f = std::get_if<Failure>(&got)) {
+      // A stream given --timeout runs that long: its end is not an error.
+      if (streaming && o.timeout > 0 && Clock::now() >= *deadline && f->message.find("timed out") == 0) return 0;
+      return report(*f);
+    }
+    const auto& r = std::get<pb::Response>(got);
+    if (r.has_error()) {
+      if (o.json) print(r, o);
+      return report({1, "ctl " + o.op + ": " + code_name(r.error().code()) + ": " + r.error().message()});
+    }
+    if (r.id() != q.id()) continue;  // not ours (e.g. a connection-level notice with id 0 is an error, above)
+    if (!streaming) {
+      print(r, o);
+      return 0;
+    }
+    if (r.has_subscribed()) {
+      // From here on only --timeout (if given) or --count ends the stream.
+      if (o.timeout <= 0) deadline.reset();
+      continue;
+    }
+    if (!r.has_event()) continue;
+    print(r, o);
+    if (o.count > 0 && ++events >= o.count) {
+      pb::Request cancel;
+      cancel.set_id(2);
+      cancel.mutable_cancel()->set_stream_id(q.id());
+      (void)c.send(cancel, Clock::now() + std::chrono::seconds(2));
+      return 0;
+    }
+  }
+}
+
+}  // namespace shardnode::cli

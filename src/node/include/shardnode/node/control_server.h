@@ -1,0 +1,129 @@
+// The node's control API server (docs/CONTROL.md, src/node/proto/control.proto): a
+// unix socket (mode 0600) carrying uvarint-length-prefixed protobuf frames of at most
+// 1 MiB. Requests are answered by id, in the order their work finishes; a
+// stream_collations request is answered with `subscribed` and then one `event` per
+// accepted collation until cancelled or the client goes away.
+//
+// Everything runs on the io_context's thread, asynchronously. Bounded per client:
+// requests awaiting an answer, streams, and queued output (a stream whose reader
+// falls behind is dropped with an error response; other responses stop being
+// produced until the client reads). Malformed input gets an Error (BAD_REQUEST); a
+// frame that cannot be parsed closes that connection after its error response.
+//
+//   ControlServer ctl(io, ControlContext{host, pubsub, shards, [&] { return extras; }});
+//   if (Status s = ctl.listen(datadir / "control.sock"); !s) ...;
+//   ...
+//   ctl.stop();   // before the ShardService goes away; unlinks the socket
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shardnode/core/keys.h"
+#include "shardnode/core/result.h"
+#include "shardnode/net/host.h"
+#include "shardnode/node/shard_service.h"
+#include "shardnode/pubsub/service.h"
+
+namespace shardnode::node {
+
+// The frame cap, both directions (the protobuf after the length prefix).
+inline constexpr std::size_t kControlMaxFrame = 1024 * 1024;
+
+// What only the Node knows, asked for at each identity request.
+struct IdentityExtras {
+  std::vector<std::string> listen_addrs;        // empty: the host's listen addresses
+  std::uint32_t tor_bootstrap = 100;            // 0..100; 100 without tor
+  bool onion_published = false;
+  bool onion_only = false;
+  std::string version;
+  std::optional<Ed25519PublicKey> validator_key;  // the collation-signing key, if a validator
+  std::vector<std::string> topics;              // other pubsub topics (node.topics) for peers' mesh_topics
+};
+
+struct ControlContext {
+  net::Host& host;
+  pubsub::PubsubService& pubsub;
+  ShardService& shards;
+  std::function<IdentityExtras()> identity;  // may be empty
+};
+
+struct ControlLimits {
+  std::size_t max_clients = 16;
+  std::size_t max_in_flight = 16;  // per client: requests still waiting for their answer (jump wait, request)
+  std::size_t max_streams = 4;     // per client
+  // Per client: queued output beyond which a stream is dropped (with an error
+  // response) and no further requests are read until the client catches up.
+  std::size_t max_queued_bytes = 4 * 1024 * 1024;
+};
+
+struct ControlCounters {
+  std::uint64_t clients_accepted = 0, clients_refused = 0;
+  std::uint64_t requests = 0, bad_requests = 0, streams_dropped = 0, events_sent = 0;
+};
+
+class ControlServer {
+ public:
+  ControlServer(boost::asio::io_context& io, ControlContext ctx, ControlLimits limits = {});
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // Creates the socket at `path` (mode 0600 from creation, before any client can
+  // connect). A stale socket file there is replaced; a live one (another process
+  // answers) or any other kind of file is refused with an error naming the path.
+  Status listen(const std::filesystem::path& path);
+  // Closes the listener and every client, removes the listeners from the shard
+  // service and unlinks the socket. Idempotent; the destructor calls it.
+  void stop();
+
+  const std::filesystem::path& path() const { return path_; }
+  std::size_t client_count() const { return clients_.size(); }
+  const ControlCounters& counters() const { return counters_; }
+
+  class Client;  // one connection (control_server.cpp)
+
+ private:
+  friend class Client;
+  void accept();
+  void on_collation(const shard::Collation& c, const shard::Hash32& id);
+  void on_jump(const shard::JumpRecord& j);
+  void sweep_jump_waiters();
+  void schedule_sweep();
+  void forget(Client* c);
+
+  struct JumpWaiter {
+    std::weak_ptr<Client> client;
+    std::uint64_t request_id = 0;
+    std::uint32_t shard = 0;
+    std::uint64_t since_ms = 0;
+  };
+
+  boost::asio::io_context& io_;
+  ControlContext ctx_;
+  ControlLimits limits_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::steady_timer sweep_timer_, accept_retry_;
+  std::filesystem::path path_;
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> socket_inode_;  // (dev, ino) of the file we bound
+  std::map<Client*, std::shared_ptr<Client>> clients_;
+  std::vector<JumpWaiter> jump_waiters_;
+  std::uint64_t next_client_ = 1;
+  std::uint64_t collation_listener_ = 0, jump_listener_ = 0;
+  bool listening_ = false, stopped_ = false, sweep_armed_ = false;
+  ControlCounters counters_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace shardnode::node

@@ -1,0 +1,504 @@
+// Prometheus metrics: the text exposition (exact output), the loopback-only HTTP
+// server over real sockets (scrape, 404, 405, caps, refusals), the metrics.listen
+// setting, and the collector on two live nodes over TCP loopback (peers, a jump in
+// the histogram, and no peer id anywhere in the text). Real clock; waits have deadlines.
+#include <catch2/catch.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <optional>
+
+#include "../support/io_wait.h"
+#include "shardnode/core/bytes.h"
+#include "shardnode/net/tcp_transport.h"
+#include "shardnode/node/metrics.h"
+#include "shardnode/node/settings.h"
+#include "shardnode/node/shard_service.h"
+#include "shardnode/shard/topics.h"
+
+using namespace shardnode;
+using namespace std::chrono_literals;
+using shardnode::test::run_until;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using node::MetricsRegistry;
+
+// ---------------------------------------------------------------- exposition
+
+TEST_CASE("metrics exposition: a counter", "[metrics]") {
+  MetricsRegistry r;
+  r.counter("demo_requests_total", "Requests handled.", 3);
+  CHECK(r.render() ==
+        "# HELP demo_requests_total Requests handled.\n"
+        "# TYPE demo_requests_total counter\n"
+        "demo_requests_total 3\n");
+}
+
+TEST_CASE("metrics exposition: a labelled gauge, escaping of label values and help", "[metrics]") {
+  MetricsRegistry r;
+  r.gauge("demo_temp", "A \\ help\nline", 1.5, {{"path", "a\\b\"c\nd"}});
+  r.gauge("demo_temp", "second help is ignored", -2, {{"path", "x"}, {"zone", "y"}});
+  r.counter("demo_temp", "wrong type: dropped", 7);
+  r.gauge("9bad", "bad name: dropped", 1);
+  r.gauge("demo_bad_label", "bad label: dropped", 1, {{"bad-label", "x"}});
+  r.gauge("demo_dup_label", "duplicate label: dropped", 1, {{"a", "x"}, {"a", "y"}});
+  CHECK(r.render() ==
+        "# HELP demo_temp A \\\\ help\\nline\n"
+        "# TYPE demo_temp gauge\n"
+        "demo_temp{path=\"a\\\\b\\\"c\\nd\"} 1.5\n"
+        "demo_temp{path=\"x\",zone=\"y\"} -2\n");
+}
+
+TEST_CASE("metrics exposition: a histogram with labels", "[metrics]") {
+  node::Histogram h({1, 0.25, 2.5, 1});  // sorted and deduplicated
+  for (double v : {0.125, 0.25, 0.75, 3.0}) h.observe(v);
+  MetricsRegistry r;
+  r.histogram("demo_latency_seconds", "Latency.", h, {{"topic", "t\"1"}});
+  CHECK(r.render() ==
+        "# HELP demo_latency_seconds Latency.\n"
+        "# TYPE demo_latency_seconds histogram\n"
+        "demo_latency_seconds_bucket{topic=\"t\\\"1\",le=\"0.25\"} 2\n"
+        "demo_latency_seconds_bucket{topic=\"t\\\"1\",le=\"1\"} 3\n"
+        "demo_latency_seconds_bucket{topic=\"t\\\"1\",le=\"2.5\"} 3\n"
+        "demo_latency_seconds_bucket{topic=\"t\\\"1\",le=\"+Inf\"} 4\n"
+        "demo_latency_seconds_sum{topic=\"t\\\"1\"} 4.125\n"
+        "demo_latency_seconds_count{topic=\"t\\\"1\"} 4\n");
+  // Without labels; an empty histogram.
+  MetricsRegistry e;
+  e.histogram("demo_empty", "Nothing yet.", node::Histogram({0.5}));
+  CHECK(e.render() ==
+        "# HELP demo_empty Nothing yet.\n"
+        "# TYPE demo_empty histogram\n"
+        "demo_empty_bucket{le=\"0.5\"} 0\n"
+        "demo_empty_bucket{le=\"+Inf\"} 0\n"
+        "demo_empty_sum 0\n"
+        "demo_empty_count 0\n");
+  // A histogram may not carry its own le label.
+  MetricsRegistry bad;
+  bad.histogram("demo_bad", "x", h, {{"le", "1"}});
+  CHECK(bad.render().empty());
+}
+
+TEST_CASE("metrics exposition: a summary over a snapshot, and value formatting", "[metrics]") {
+  const auto s = node::summarize({3, -1, 2, 10, std::nan("")}, {0, 0.5, 1});
+  MetricsRegistry r;
+  r.summary("demo_score", "Scores.", s);
+  r.summary("demo_none", "No values.", node::summarize({}, {0, 1}));
+  CHECK(r.render() ==
+        "# HELP demo_score Scores.\n"
+        "# TYPE demo_score summary\n"
+        "demo_score{quantile=\"0\"} -1\n"
+        "demo_score{quantile=\"0.5\"} 2\n"
+        "demo_score{quantile=\"1\"} 10\n"
+        "demo_score_sum 14\n"
+        "demo_score_count 4\n"
+        "# HELP demo_none No values.\n"
+        "# TYPE demo_none summary\n"
+        "demo_none_sum 0\n"
+        "demo_none_count 0\n");
+  CHECK(node::format_metric_value(0.1) == "0.1");
+  CHECK(node::format_metric_value(-0.0) == "0");
+  CHECK(node::format_metric_value(1e21) == "1e+21");
+  CHECK(node::format_metric_value(123456789012.0) == "123456789012");
+  CHECK(node::format_metric_value(std::numeric_limits<double>::infinity()) == "+Inf");
+  CHECK(node::format_metric_value(-std::numeric_limits<double>::infinity()) == "-Inf");
+  CHECK(node::format_metric_value(std::nan("")) == "NaN");
+}
+
+// ---------------------------------------------------------------- addresses and the setting
+
+TEST_CASE("metrics: only loopback endpoints parse", "[metrics]") {
+  auto ok = node::parse_loopback_endpoint("127.0.0.1:9464");
+  REQUIRE(ok);
+  CHECK(ok->port() == 9464);
+  CHECK(node::parse_loopback_endpoint("127.1.2.3:1"));
+  auto v6 = node::parse_loopback_endpoint("[::1]:9464");
+  REQUIRE(v6);
+  CHECK(v6->address().is_v6());
+  for (const char* bad : {"0.0.0.0:9464", "[::]:9464", "192.0.2.1:9464", "10.0.0.1:80", "localhost:9464",
+                          "127.0.0.1", "127.0.0.1:", "127.0.0.1:70000", "::1:9464", "[127.0.0.1]:9464",
+                          "[::ffff:127.0.0.1]:9464", ""}) {
+    INFO(bad);
+    CHECK_FALSE(node::parse_loopback_endpoint(bad));
+  }
+  CHECK(node::parse_loopback_endpoint("0.0.0.0:1").error().what().find("loopback") != std::string::npos);
+}
+
+TEST_CASE("metrics.listen: off by default, loopback only, errors name the key", "[metrics]") {
+  CHECK(node::Settings::defaults().get_string("metrics.listen").empty());
+  for (const char* good : {"127.0.0.1:9464", "127.0.0.2:1", "[::1]:9464"}) {
+    INFO(good);
+    auto s = node::Settings::parse(std::string("[metrics]\nlisten = \"") + good + "\"\n", "t.toml");
+    REQUIRE(s);
+    CHECK(s->get_string("metrics.listen") == good);
+  }
+  for (const char* bad : {"0.0.0.0:9464", "192.168.1.10:9464", "[::]:9464", "localhost:9464", "127.0.0.1",
+                          "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.01:9464", "127.0.0:9464"}) {
+    INFO(bad);
+    auto s = node::Settings::parse(std::string("[metrics]\nlisten = \"") + bad + "\"\n", "t.toml");
+    REQUIRE_FALSE(s);
+    CHECK(s.error().what().find("metrics.listen") != std::string::npos);
+  }
+  auto s = node::Settings::parse("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "t.toml");
+  REQUIRE_FALSE(s);
+  CHECK(s.error().what().find("loopback") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- the server over sockets
+
+namespace {
+
+struct Reply {
+  boost::system::error_code ec;  // set when no complete response arrived
+  unsigned status = 0;
+  std::string content_type, allow, body;
+  bool keep_alive = false;
+};
+
+// An HTTP client on the test's io_context: raw bytes out, one parsed response in.
+struct Client {
+  explicit Client(asio::io_context& io_) : io(io_), sock(io_) {}
+
+  bool connect(const tcp::endpoint& ep) {
+    std::optional<boost::system::error_code> done;
+    sock.async_connect(ep, [&](boost::system::error_code ec) { done = ec; });
+    return run_until(io, [&] { return done.has_value(); }) && !*done;
+  }
+
+  Reply request(const std::string& raw) {
+    std::optional<boost::system::error_code> wrote;
+    asio::async_write(sock, asio::buffer(raw), [&](boost::system::error_code ec, std::size_t) { wrote = ec; });
+    REQUIRE(run_until(io, [&] { return wrote.has_value(); }));
+    return read_reply();
+  }
+
+  // One response, parsed by hand (status line, headers, Content-Length body): the
+  // test does not trust the server's HTTP library to check it.
+  Reply read_reply() {
+    Reply r;
+    std::optional<boost::system::error_code> read;
+    asio::async_read_until(sock, asio::dynamic_buffer(pending), "\r\n\r\n",
+                           [&](boost::system::error_code ec, std::size_t) { read = ec; });
+    REQUIRE(run_until(io, [&] { return read.has_value(); }));
+    const auto head_end = pending.find("\r\n\r\n");
+    if (*read || head_end == std::string::npos) {
+      r.ec = *read ? *read : asio::error::eof;
+      return r;
+    }
+    const std::string head = pending.substr(0, head_end + 2);
+    REQUIRE(head.rfind("HTTP/1.1 ", 0) == 0);
+    r.status = static_cast<unsigned>(std::stoul(head.substr(9, 3)));
+    r.keep_alive = true;
+    std::size_t length = 0;
+    for (std::size_t at = head.find("\r\n") + 2; at < head.size();) {
+      const auto eol = head.find("\r\n", at);
+      const std::string line = head.substr(at, eol - at);
+      at = eol + 2;
+      const auto colon = line.find(':');
+      REQUIRE(colon != std::string::npos);
+      std::string name = line.substr(0, colon), value = line.substr(colon + 1);
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      value.erase(0, value.find_first_not_of(' '));
+      if (name == "content-type") r.content_type = value;
+      if (name == "allow") r.allow = value;
+      if (name == "content-length") length = std::stoul(value);
+      if (name == "connection" && value == "close") r.keep_alive = false;
+    }
+    const std::size_t total = head_end + 4 + length;
+    if (pending.size() < total) {
+      read.reset();
+      asio::async_read(sock, asio::dynamic_buffer(pending), asio::transfer_exactly(total - pending.size()),
+                       [&](boost::system::error_code ec, std::size_t) { read = ec; });
+      REQUIRE(run_until(io, [&] { return read.has_value(); }));
+      if (*read) {
+        r.ec = *read;
+        return r;
+      }
+    }
+    r.body = pending.substr(head_end + 4, length);
+    pending.erase(0, total);
+    return r;
+  }
+
+  // Whether the server closes the connection (a read ends in an error) in time.
+  bool closed_by_server(std::chrono::milliseconds deadline = 20s) {
+    std::optional<boost::system::error_code> read;
+    sock.async_read_some(asio::buffer(scratch), [&](boost::system::error_code ec, std::size_t) { read = ec; });
+    return run_until(io, [&] { return read.has_value(); }, deadline) && *read;
+  }
+
+  asio::io_context& io;
+  tcp::socket sock;
+  std::string pending;  // bytes read and not yet parsed
+  std::array<char, 256> scratch{};
+};
+
+const std::string kGet = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+// The value of one series (name with its labels, exactly as rendered); -1 if absent.
+double value_of(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  const auto start = at + series.size() + 2;
+  return std::stod(text.substr(start, text.find('\n', start) - start));
+}
+
+}  // namespace
+
+TEST_CASE("metrics server: GET /metrics over a socket, 404, 405, keep-alive", "[metrics]") {
+  asio::io_context io;
+  int renders = 0;
+  node::MetricsServer server(io, [&] {
+    ++renders;
+    return std::string("# HELP x X.\n# TYPE x counter\nx ") + std::to_string(renders) + "\n";
+  });
+  REQUIRE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  const auto ep = server.local_endpoint();
+  REQUIRE(ep.port() != 0);
+  CHECK_FALSE(server.listen(ep));  // only once
+
+  Client c(io);
+  REQUIRE(c.connect(ep));
+  auto r = c.request(kGet);
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.status == 200);
+  CHECK(r.content_type == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(r.body == "# HELP x X.\n# TYPE x counter\nx 1\n");
+  CHECK(r.keep_alive);
+  // Same connection: rendered again, at scrape time. A query string is fine.
+  r = c.request("GET /metrics?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.body == "# HELP x X.\n# TYPE x counter\nx 2\n");
+  r = c.request("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.status == 404);
+  r = c.request("GET /metricsx HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  CHECK(r.status == 404);
+  r = c.request("POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nhi");
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.status == 405);
+  CHECK(r.allow == "GET");
+  r = c.request("DELETE /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  CHECK(r.status == 405);
+  CHECK(renders == 2);
+  // Connection: close is honoured.
+  r = c.request("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.status == 200);
+  CHECK_FALSE(r.keep_alive);
+  CHECK(c.closed_by_server());
+  // Garbage is a 400 and a closed connection.
+  Client g(io);
+  REQUIRE(g.connect(ep));
+  r = g.request("HELLO\x01\x02 nonsense\r\n\r\n");
+  CHECK((r.ec || r.status == 400));
+  CHECK(server.counters().scrapes == 3);
+  CHECK(server.counters().not_found == 2);
+  CHECK(server.counters().bad_method == 2);
+  server.stop();
+  server.stop();  // idempotent
+}
+
+TEST_CASE("metrics server: an oversized header is refused and the server carries on", "[metrics]") {
+  asio::io_context io;
+  node::MetricsServerLimits lim;
+  lim.max_header_bytes = 1024;
+  node::MetricsServer server(io, [] { return std::string("ok 1\n"); }, lim);
+  REQUIRE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  {
+    Client c(io);
+    REQUIRE(c.connect(server.local_endpoint()));
+    const std::string big = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(64 * 1024, 'a') +
+                            "\r\n\r\n";
+    std::optional<boost::system::error_code> wrote;
+    asio::async_write(c.sock, asio::buffer(big), [&](boost::system::error_code ec, std::size_t) { wrote = ec; });
+    // The server may close before taking all of it: a write error is fine too.
+    auto r = c.read_reply();
+    CHECK((r.ec || r.status == 431));
+    REQUIRE(run_until(io, [&] { return wrote.has_value(); }));
+  }
+  CHECK(server.counters().bad_requests == 1);
+  Client c(io);
+  REQUIRE(c.connect(server.local_endpoint()));
+  auto r = c.request(kGet);
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.status == 200);
+  CHECK(r.body == "ok 1\n");
+}
+
+TEST_CASE("metrics server: connection cap and read timeout", "[metrics]") {
+  asio::io_context io;
+  node::MetricsServerLimits lim;
+  lim.max_connections = 2;
+  lim.read_timeout = 300ms;
+  node::MetricsServer server(io, [] { return std::string("ok 1\n"); }, lim);
+  REQUIRE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  const auto ep = server.local_endpoint();
+  Client a(io), b(io), extra(io);
+  REQUIRE(a.connect(ep));
+  REQUIRE(b.connect(ep));
+  REQUIRE(run_until(io, [&] { return server.counters().connections_accepted == 2; }));
+  REQUIRE(extra.connect(ep));
+  // The third is accepted and closed at once.
+  CHECK(extra.closed_by_server(5s));
+  CHECK(server.counters().connections_refused == 1);
+  // Idle connections are closed at the read timeout (a slow-loris holds nothing).
+  CHECK(a.closed_by_server(10s));
+  CHECK(b.closed_by_server(10s));
+  CHECK(server.counters().timeouts == 2);
+  REQUIRE(run_until(io, [&] { return server.open_connections() == 0; }));
+  // Room again.
+  Client c(io);
+  REQUIRE(c.connect(ep));
+  auto r = c.request(kGet);
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.status == 200);
+}
+
+TEST_CASE("metrics server: refuses every non-loopback address", "[metrics]") {
+  asio::io_context io;
+  node::MetricsServer server(io, [] { return std::string(); });
+  for (const char* a : {"0.0.0.0", "::", "192.0.2.1", "10.1.2.3", "::ffff:127.0.0.1", "2001:db8::1"}) {
+    INFO(a);
+    auto st = server.listen(tcp::endpoint(asio::ip::make_address(a), 9464));
+    REQUIRE_FALSE(st);
+    CHECK(st.error().what().find("not a loopback address") != std::string::npos);
+  }
+  CHECK(server.local_endpoint().port() == 0);  // nothing bound
+  // ::1 works where the machine has IPv6 loopback.
+  node::MetricsServer v6(io, [] { return std::string("v6 1\n"); });
+  if (auto st = v6.listen(tcp::endpoint(asio::ip::make_address("::1"), 0)); st) {
+    Client c(io);
+    REQUIRE(c.connect(v6.local_endpoint()));
+    auto r = c.request("GET /metrics HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+    CHECK(r.status == 200);
+  } else {
+    WARN("no IPv6 loopback here: " << st.error().what());
+  }
+}
+
+// ---------------------------------------------------------------- the collector on live nodes
+
+namespace {
+
+// As in tests/shard/test_shard_service.cpp: a host, pubsub and shard service on TCP loopback.
+struct Net {
+  std::map<PeerId, Multiaddr> addrs;
+};
+
+struct LiveNode {
+  NodeKey key = NodeKey::generate();
+  std::unique_ptr<net::Host> host;
+  std::unique_ptr<pubsub::PubsubService> ps;
+  std::unique_ptr<node::ShardService> shards;
+  Multiaddr addr;
+
+  LiveNode(asio::io_context& io, Net& net, std::set<std::uint32_t> on) {
+    host = std::make_unique<net::Host>(io, key);
+    host->add_transport(std::make_unique<net::TcpTransport>(io));
+    addr = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"))->with_peer_id(host->peer_id());
+    net.addrs[host->peer_id()] = addr;
+    pubsub::ServiceConfig pc;
+    pc.gossip.heartbeat_interval = 100ms;
+    ps = std::make_unique<pubsub::PubsubService>(io, *host, pc);
+    node::ShardServiceConfig sc;
+    sc.manager.shard_count = 8;
+    sc.manager.first_reannounce_ms = 500;
+    sc.shards = std::move(on);
+    sc.address_of = [&net](const PeerId& p, const Ed25519PublicKey&) -> std::optional<Multiaddr> {
+      auto it = net.addrs.find(p);
+      return it == net.addrs.end() ? std::nullopt : std::optional(it->second);
+    };
+    shards = std::make_unique<node::ShardService>(io, *host, *ps, key, sc);
+    ps->start();
+  }
+  ~LiveNode() {
+    shards->stop();
+    ps->stop();
+    host->close();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("metrics collector: a live node pair, a jump, scraped over HTTP, no peer ids", "[metrics][live]") {
+  asio::io_context io;
+  Net net;
+  LiveNode a(io, net, {0}), b(io, net, {5});
+  std::optional<Result<PeerId>> conn;
+  a.host->connect(b.addr, [&](Result<PeerId> r) { conn = std::move(r); });
+  REQUIRE(run_until(io, [&] { return conn.has_value(); }));
+  REQUIRE(*conn);
+  REQUIRE(a.shards->start());
+  REQUIRE(b.shards->start());
+  a.ps->subscribe("/demo/topic\"quoted");
+  b.ps->subscribe("/demo/topic\"quoted");
+
+  node::MetricsCollector metrics(node::MetricsSource{*a.host, *a.ps, *a.shards, [] { return 42; },
+                                                     [] { return true; }, {"/demo/topic\"quoted"}});
+  a.shards->manager().on_jump_done([&](const shard::JumpRecord& j) { metrics.observe_jump(j); });
+  node::MetricsServer server(io, [&] { return metrics.scrape(); });
+  REQUIRE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+
+  REQUIRE(run_until(io, [&] { return a.shards->manager().table().size() == 2; }));
+  REQUIRE(run_until(io, [&] { return a.ps->router().mesh("/demo/topic\"quoted").size() == 1; }));
+  auto text = metrics.scrape();
+  CHECK(text.find("\nshardnode_peers 1\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_shard_jump_seconds_count 0\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_mesh_peers{topic=\"/demo/topic\\\"quoted\"} 1\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_shards_joined 1\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_shard_table_entries 2\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_tor_bootstrap_percent 42\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_onion_published 1\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_peer_score_count 1\n") != std::string::npos);
+
+  // Messages flow both ways; their ids must not show up.
+  auto id1 = a.ps->publish("/demo/topic\"quoted", Bytes{'h', 'i'});
+  REQUIRE(id1);
+  REQUIRE(run_until(io, [&] { return b.ps->router().counters().messages_delivered >= 1; }));
+  auto id2 = b.ps->publish("/demo/topic\"quoted", Bytes{'y', 'o'});
+  REQUIRE(id2);
+  REQUIRE(run_until(io, [&] { return a.ps->router().counters().messages_delivered >= 2; }));
+
+  // a jumps from shard 0 to shard 5, where b is.
+  REQUIRE(a.shards->manager().jump(0, 5, node::ShardService::now_ms()));
+  REQUIRE(run_until(io, [&] { return !a.shards->manager().jumps().empty(); }, 30s));
+  REQUIRE(a.shards->manager().jumps().back().completed);
+
+  // Scraped over a real socket, as Prometheus would.
+  Client c(io);
+  REQUIRE(c.connect(server.local_endpoint()));
+  auto r = c.request(kGet);
+  REQUIRE_FALSE(r.ec);
+  REQUIRE(r.status == 200);
+  text = r.body;
+  INFO(text);
+  CHECK(text.find("\nshardnode_peers 1\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_shard_jump_seconds_count 1\n") != std::string::npos);
+  CHECK(text.find("shardnode_shard_jump_seconds_bucket{le=\"+Inf\"} 1\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_shard_jumps_total{result=\"completed\"} 1\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_shard_jumps_total{result=\"timed_out\"} 0\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_mesh_peers{topic=\"" + shard::collation_topic(5) + "\"} 1\n") != std::string::npos);
+  // Our message plus preference announcements; b's message delivered to us.
+  CHECK(value_of(text, "shardnode_pubsub_messages_total{kind=\"published\"}") >= 1);
+  CHECK(value_of(text, "shardnode_pubsub_messages_total{kind=\"delivered\"}") >= 2);
+  CHECK(value_of(text, "shardnode_pubsub_rpcs_total{kind=\"in\"}") >= 1);
+  CHECK(text.find("# TYPE shardnode_peer_score summary\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_flagged_peers 0\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_peers_flagged_total 0\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_collations_total{result=\"accepted\"} 0\n") != std::string::npos);
+
+  // Privacy: no peer id (either node's, in any form we print), no message id, no address.
+  for (const PeerId* p : {&b.host->peer_id(), &a.host->peer_id()}) CHECK(text.find(p->to_string()) == std::string::npos);
+  for (const auto* id : {&*id1, &*id2}) CHECK(text.find(hex_encode(*id)) == std::string::npos);
+  CHECK(text.find("peer=") == std::string::npos);
+  server.stop();
+}
