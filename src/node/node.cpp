@@ -139,12 +139,16 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   if (o.collation_interval.count() > 0 && !o.validator)
     return config_error("shard.collation_interval_ms", "only a validator (shard.validator = true) proposes collations");
   o.metrics_listen = s.get_string("metrics.listen");
+  o.shard.beacon_proposer = s.get_bool("shard.beacon_proposer");
+  if (o.shard.beacon_proposer && !o.validator)
+    return config_error("shard.beacon_proposer", "only a validator (shard.validator = true) proposes beacon headers");
   o.misbehave_invalid_collations = s.get_bool("shard.misbehave_invalid_collations");
   if (o.misbehave_invalid_collations && o.collation_interval.count() == 0)
     return config_error("shard.misbehave_invalid_collations", "needs shard.collation_interval_ms (how often to spam)");
   // The shard layer's topics are scored like every scored topic (invalid records and
   // collations cost their forwarder P4).
   o.pubsub.score.topics[std::string(shard::kPreferenceTopic)] = ps->topic_defaults;
+  o.pubsub.score.topics[std::string(shard::kBeaconTopic)] = ps->topic_defaults;
   for (std::uint32_t k = 0; k < sh.shard_count; ++k) o.pubsub.score.topics[shard::collation_topic(k)] = ps->topic_defaults;
   return o;
 }
@@ -267,6 +271,12 @@ Status Node::start() {
              .dump());
     if (metrics_) metrics_->observe_jump(j);
     if (j.completed) sync_shard(j.shard);
+  });
+  shards_->on_beacon_head([this](const shard::BeaconHead& h) {
+    emit(json{{"t", unix_time()}, {"event", "beacon"}, {"slot", h.header.slot},
+              {"hash", hex_encode(ByteView(h.hash.data(), h.hash.size()))},
+              {"proposer", hex_encode(ByteView(h.header.proposer.bytes.data(), h.header.proposer.bytes.size()))}}
+             .dump());
   });
   shards_->on_collation([this](const shard::Collation& c, const shard::Hash32& id) {
     // Which shard and period, and the proposer's validator key - never the peer it came from.

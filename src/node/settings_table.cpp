@@ -402,6 +402,11 @@ std::vector<SettingDef> make_table() {
        .description = "Tests and the demo: as a validator, publish a collation with a generated body on each "
                       "joined shard this often (0: off).",
        .min = 0, .max = 3600 * 1000});
+  add({.key = "shard.beacon_proposer", .type = SettingType::boolean, .def = false,
+       .description = "As a validator, sign a beacon header (slot, parent, state root) on "
+                      "/shardnode/beacon/1 once per shard.period_s slot. Every node validates beacon headers "
+                      "and follows the head (highest slot) whatever this says.",
+       });
   add({.key = "shard.misbehave_invalid_collations", .type = SettingType::boolean, .def = false,
        .description = "Tests and the demo only: make this node a spam source. Every shard.collation_interval_ms "
                       "it publishes a collation with a broken signature on each joined shard, which honest "

@@ -106,6 +106,24 @@ Status ShardService::start() {
   host_.set_handler(shard::kTableProtocol, [this, alive = alive_](std::shared_ptr<net::Stream> s) {
     if (*alive && !stopped_) serve_table(s);
   });
+  if (cfg_.beacon) {
+    shard::BeaconTrackerConfig bc;
+    bc.genesis_ms = cfg_.genesis_s * 1000;
+    bc.slot_ms = cfg_.period_s * 1000;
+    beacon_ = std::make_unique<shard::BeaconTracker>(bc);
+    beacon_->on_head_changed([this, alive = alive_](const shard::BeaconHead& h) {
+      if (*alive && on_beacon_head_) on_beacon_head_(h);
+    });
+    ps_.set_validator(std::string(shard::kBeaconTopic),
+                      [this, alive = alive_](const PeerId&, const pubsub::Message& m) {
+                        if (!*alive || !beacon_) return std::optional(pubsub::ValidationResult::ignore);
+                        auto check = beacon_->on_message(m.data, now_ms());
+                        if (check.result == pubsub::ValidationResult::reject)
+                          logging::get("shard")->info("beacon header rejected: {}", check.reason);
+                        return std::optional(check.result);
+                      });
+    ps_.subscribe(std::string(shard::kBeaconTopic));
+  }
   host_.on_peer_connected([this, alive = alive_](const PeerId& p) {
     if (*alive && !stopped_) manager_->on_peer_connected(p, now_ms());
   });
@@ -197,12 +215,46 @@ void ShardService::housekeeping() {
   std::erase_if(served_, [minute](const auto& e) { return e.second.first != minute; });
 }
 
+// Forget old beacon ids; a proposer signs one header per slot, on its own head.
+void ShardService::beacon_tick() {
+  if (!beacon_) return;
+  const auto now = now_ms();
+  beacon_->prune(now);
+  if (!cfg_.beacon_proposer || !validator_) return;
+  const auto slot = beacon_->slot_at(now);
+  if (proposed_beacon_ && slot <= last_beacon_slot_) return;
+  const auto& head = beacon_->head();
+  shard::Hash32 state_root = shard::sha256(ByteView(tip_bytes()));
+  auto h = shard::make_beacon_header(*validator_, slot, head ? head->hash : shard::Hash32{}, state_root);
+  auto check = beacon_->on_local(h, now);
+  proposed_beacon_ = true;
+  last_beacon_slot_ = slot;
+  if (check.result != pubsub::ValidationResult::accept) {
+    logging::get("shard")->debug("own beacon header for slot {} not taken: {}", slot, check.reason);
+    return;
+  }
+  if (auto r = ps_.publish(std::string(shard::kBeaconTopic), shard::encode(h)); !r)
+    logging::get("shard")->debug("beacon header for slot {}: {}", slot, r.error().what());
+}
+
+// The shard tips we know (shard, collation id), as bytes: what a beacon header's
+// state root commits to here (there is no state transition yet).
+Bytes ShardService::tip_bytes() const {
+  Bytes out;
+  for (const auto& [k, id] : tip_) {
+    for (int i = 3; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(k >> (8 * i)));
+    out.insert(out.end(), id.begin(), id.end());
+  }
+  return out;
+}
+
 void ShardService::schedule_tick() {
   tick_.expires_after(std::chrono::seconds(1));
   tick_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive || stopped_) return;
     manager_->tick(now_ms());
     housekeeping();
+    beacon_tick();
     schedule_tick();
   });
 }

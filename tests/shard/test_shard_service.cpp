@@ -31,14 +31,14 @@ struct ShardNode {
   std::unique_ptr<node::ShardService> shards;
   Multiaddr addr;
 
-  ShardNode(asio::io_context& io, Net& net, std::set<std::uint32_t> on, std::filesystem::path store = {}) {
+  ShardNode(asio::io_context& io, Net& net, std::set<std::uint32_t> on, std::filesystem::path store = {},
+            std::function<void(node::ShardServiceConfig&, pubsub::ServiceConfig&)> tweak = {}) {
     host = std::make_unique<net::Host>(io, key);
     host->add_transport(std::make_unique<net::TcpTransport>(io));
     addr = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"))->with_peer_id(host->peer_id());
     net.addrs[host->peer_id()] = addr;
     pubsub::ServiceConfig pc;
     pc.gossip.heartbeat_interval = 100ms;
-    ps = std::make_unique<pubsub::PubsubService>(io, *host, pc);
     node::ShardServiceConfig sc;
     sc.manager.shard_count = 8;
     sc.manager.first_reannounce_ms = 500;
@@ -48,6 +48,8 @@ struct ShardNode {
       auto it = net.addrs.find(p);
       return it == net.addrs.end() ? std::nullopt : std::optional(it->second);
     };
+    if (tweak) tweak(sc, pc);
+    ps = std::make_unique<pubsub::PubsubService>(io, *host, pc);
     shards = std::make_unique<node::ShardService>(io, *host, *ps, key, sc);
     ps->start();
   }
@@ -201,4 +203,47 @@ TEST_CASE("live collation sync: a joiner fetches the shard's stored collations b
     x->host->close();
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("live shard service: beacon headers on their topic, a forger flagged", "[shard][live][beacon]") {
+  asio::io_context io;
+  Net net;
+  auto beacon_cfg = [](bool proposer) {
+    return [proposer](node::ShardServiceConfig& sc, pubsub::ServiceConfig& pc) {
+      sc.period_s = 1;  // one beacon slot per second
+      sc.beacon_proposer = proposer;
+      pc.score.topics[std::string(shard::kBeaconTopic)] = pubsub::TopicScoreParams::defaults();
+    };
+  };
+  ShardNode proposer(io, net, {0}, {}, beacon_cfg(true));
+  ShardNode follower(io, net, {0}, {}, beacon_cfg(false));
+  ShardNode forger(io, net, {0}, {}, beacon_cfg(false));
+  auto vkey = std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::generate());
+  const auto vpub = vkey->public_key();
+  proposer.shards->set_validator_key(std::move(vkey));
+  connect(io, proposer, follower);
+  connect(io, forger, follower);
+  std::vector<shard::BeaconHead> heads;
+  follower.shards->on_beacon_head([&](const shard::BeaconHead& h) { heads.push_back(h); });
+  for (auto* x : {&proposer, &follower, &forger}) REQUIRE(x->shards->start());
+
+  // The follower takes the proposer's headers as they come, one slot after another.
+  REQUIRE(run_until(io, [&] { return heads.size() >= 2; }, 15s));
+  CHECK(heads.back().header.proposer == vpub);
+  CHECK(heads.back().header.slot > heads.front().header.slot);
+  CHECK(heads.back().header.parent_hash == heads[heads.size() - 2].hash);
+  REQUIRE(follower.shards->beacon());
+  CHECK(follower.shards->beacon()->head()->hash == heads.back().hash);
+
+  // A header with a broken signature and plain garbage are rejected; the forger is flagged.
+  auto forged = shard::make_beacon_header(shard::ValidatorKey::generate(),
+                                          follower.shards->beacon()->slot_at(node::ShardService::now_ms()),
+                                          shard::Hash32{}, shard::Hash32{});
+  forged.signature[5] ^= 0x20;
+  REQUIRE(run_until(io, [&] { return !forger.ps->router().mesh(std::string(shard::kBeaconTopic)).empty(); }));
+  REQUIRE(forger.ps->publish(std::string(shard::kBeaconTopic), shard::encode(forged)));
+  REQUIRE(forger.ps->publish(std::string(shard::kBeaconTopic), Bytes{0xde, 0xad, 0xbe, 0xef}));
+  REQUIRE(run_until(io, [&] { return follower.ps->router().is_flagged(forger.host->peer_id()); }, 10s));
+  CHECK(follower.shards->beacon()->head()->header.proposer == vpub);
+  CHECK_FALSE(follower.ps->router().is_flagged(proposer.host->peer_id()));
 }

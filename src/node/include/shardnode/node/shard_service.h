@@ -17,6 +17,7 @@
 
 #include "shardnode/net/host.h"
 #include "shardnode/pubsub/service.h"
+#include "shardnode/shard/beacon_tracker.h"
 #include "shardnode/shard/collation.h"
 #include "shardnode/shard/collation_protocol.h"
 #include "shardnode/shard/store.h"
@@ -42,6 +43,10 @@ struct ShardServiceConfig {
   std::filesystem::path store_file;
   shard::CollationProtocolLimits collation_protocol;
   std::size_t collation_requests_per_minute = 30;  // per peer, served
+  // Beacon headers on kBeaconTopic: every node validates them and follows the head;
+  // a validator with beacon_proposer signs one per slot (slot = one period).
+  bool beacon = true;
+  bool beacon_proposer = false;
 };
 
 class ShardService {
@@ -84,6 +89,9 @@ class ShardService {
   void request_collations(const PeerId& peer, const shard::CollationRequest& req,
                           std::function<void(Result<std::size_t>)> done);
   shard::CollationStore* store() { return store_.get(); }
+  // Null when cfg.beacon is off.
+  const shard::BeaconTracker* beacon() const { return beacon_.get(); }
+  void on_beacon_head(std::function<void(const shard::BeaconHead&)> f) { on_beacon_head_ = std::move(f); }
   std::uint64_t collations_accepted() const { return collations_accepted_; }
   std::uint64_t collations_rejected() const { return collations_rejected_; }
   // Unix milliseconds (records carry unix time).
@@ -97,6 +105,8 @@ class ShardService {
   void request_table(const PeerId& peer, Bytes request);
   void schedule_tick();
   void housekeeping();
+  void beacon_tick();
+  Bytes tip_bytes() const;
   void watch_collations(std::uint32_t shard);
   bool remember(const shard::Hash32& id);
   void accept_collation(const shard::Collation& c, const shard::Hash32& id);
@@ -124,6 +134,10 @@ class ShardService {
   std::map<std::uint32_t, shard::Hash32> tip_;  // last collation seen per shard
   std::uint64_t collations_accepted_ = 0, collations_rejected_ = 0;
   std::unique_ptr<shard::CollationStore> store_;
+  std::unique_ptr<shard::BeaconTracker> beacon_;
+  std::uint64_t last_beacon_slot_ = 0;
+  bool proposed_beacon_ = false;
+  std::function<void(const shard::BeaconHead&)> on_beacon_head_;
   std::map<PeerId, std::pair<std::uint64_t, std::size_t>> served_;  // peer -> (minute, requests)
   std::uint64_t last_housekeeping_minute_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
