@@ -43,6 +43,37 @@ def run_cli(binary: str, args: Sequence[str], timeout: float = 60) -> subprocess
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
 
 
+def ctl(binary: str, datadir: str, *args: str, timeout: float = 60) -> tuple:
+    """`shardnode ctl -d <datadir> --json <args>`: (exit code, results, stderr).
+
+    Each response line {"id": N, "<kind>": {...}} becomes ("<kind>", {...}); a timeout
+    is reported as exit code 1. Fields at their default (false, 0, empty) are absent."""
+    try:
+        r = run_cli(binary, ["ctl", "-d", datadir, "--json", "--timeout", str(int(timeout)), *args],
+                    timeout=timeout + 10)
+    except subprocess.TimeoutExpired as e:
+        return 1, [], f"ctl {' '.join(args)}: no answer in {timeout:.0f} s ({e})"
+    results = []
+    for line in r.stdout.splitlines():
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        kinds = [k for k in obj if k != "id"]
+        if kinds:
+            results.append((kinds[0], obj[kinds[0]]))
+    return r.returncode, results, r.stderr.strip()
+
+
+def ctl_result(binary: str, datadir: str, *args: str, timeout: float = 60) -> dict:
+    """The last result of a ctl call whose answer is one object; raises LocalnetError
+    with the node's message otherwise."""
+    rc, results, err = ctl(binary, datadir, *args, timeout=timeout)
+    if rc != 0 or not results:
+        raise LocalnetError(f"ctl {' '.join(args)} ({datadir}): exit {rc}: {err[:300]}")
+    return results[-1][1]
+
+
 # ------------------------------------------------------------------ the testnet
 
 @dataclass

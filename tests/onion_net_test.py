@@ -11,6 +11,12 @@ Usage: onion_net_test.py <shardnode binary>
   TCP connection goes anywhere but loopback, no UDP socket exists (no DNS), identify
   carries only /onion3/ addresses and no observed address; a clearnet bootnode is
   refused in onion-only mode;
+- shards: each node finds its shard partner in the preference table, dials it by
+  onion address and both exchange signed collations; node 1 jumps to shard 0 through
+  `shardnode ctl jump`, receives shard 0's collations and syncs its past ones by
+  request; a fifth node floods invalid collations on shard 0 and `shardnode ctl scores`
+  on the honest shard-0 nodes lists it as flagged; node 0, killed with SIGKILL,
+  restarts with every collation it had stored;
 - SIGTERM stops every node cleanly; `testnet down` stops the network.
 Every wait has a deadline; every process started is stopped by PID.
 """
@@ -30,7 +36,7 @@ from localnet import read_events  # noqa: E402
 BIN = os.path.abspath(sys.argv[1])
 N = 4
 TOPIC = "/shardnode/test/onion/1"
-DEADLINE_S = 330          # whole test, well inside ctest's timeout
+DEADLINE_S = 400          # whole test, well inside ctest's timeout
 start = time.monotonic()
 results = {"pass": 0, "fail": 0}
 
@@ -59,6 +65,7 @@ def check(cond, msg):
 tmp = tempfile.mkdtemp(prefix="sn-onet-", dir="/tmp")  # short: unix socket paths
 testnet = localnet.Testnet(BIN, os.path.join(tmp, "net"))
 nodes = []
+others = []        # nodes outside the ring (the spam source)
 external_tor = []  # the Popen of the external tor, once started
 
 
@@ -88,7 +95,7 @@ def start_external_tor(client_torrc, d):
 
 
 def cleanup():
-    localnet.stop_nodes(nodes, timeout_s=15)
+    localnet.stop_nodes(nodes + others, timeout_s=15)
     for p in external_tor:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -118,6 +125,12 @@ def main():
     nodes.extend(localnet.create_nodes(BIN, tmp, N))
     localnet.write_configs(nodes, client_torrc, topics=[TOPIC], probe_interval_ms=2000, redial_interval_s=5,
                            bootnode_offsets=(1,))
+    spam = localnet.create_nodes(BIN, tmp, 1, prefix="spam")[0]
+    others.append(spam)
+    with open(spam.config, "w") as f:
+        f.write(localnet.node_config(spam, [nodes[0].addr], [], client_torrc, 0, 5, extra={
+            "shard.count": "4", "shard.shards": '["0"]', "shard.validator": "true",
+            "shard.collation_interval_ms": "2000", "shard.misbehave_invalid_collations": "true"}))
     # The last node uses an external tor instead of the embedded one.
     ext_dir = os.path.join(tmp, "ext")
     if not check(start_external_tor(client_torrc, ext_dir), "external tor is up (ControlPort and SocksPort sockets)"):
@@ -189,7 +202,56 @@ def main():
         check(len(proposers[i]) >= 2, f"node {i} received signed collations on shard {i % 2} from its own and "
                                       f"another validator ({len(proposers[i])} proposers)")
 
-    # 5. Leak checks on every running node process.
+    # 5. Node 1 jumps from shard 1 to shard 0 (`shardnode ctl jump`, waiting for the
+    # mesh), then receives shard 0's collations and syncs its past ones by request.
+    def ctl(node, *args, timeout=90):
+        """(exit code, the first result's body or {}, stderr) of `shardnode ctl --json`."""
+        rc, results, err = localnet.ctl(BIN, node.datadir, *args, timeout=timeout)
+        return rc, (results[-1][1] if results else {}), err
+
+    shard0_proposers = proposers[0] | proposers[2]
+    tail1 = tails[1]
+    rc, out, err = ctl(nodes[1], "jump", "1", "0")
+    check(rc == 0 and out.get("completed") and out.get("shards") == [0],
+          f"`ctl jump 1 0` on node 1 completes: {out or err[:300]}")
+    got0, synced = set(), None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not shard0_proposers <= got0 or synced is None):
+        for e in tail1.poll():
+            if e.get("event") == "collation" and e.get("shard") == 0:
+                got0.add(e.get("proposer"))
+            if e.get("event") == "synced" and e.get("shard") == 0:
+                synced = e
+        time.sleep(0.5)  # polling another process's file, bounded by the deadline
+    check(shard0_proposers <= got0, f"after the jump node 1 receives shard 0's collations from both of its "
+                                    f"validators ({len(got0 & shard0_proposers)}/{len(shard0_proposers)})")
+    check(synced is not None and synced.get("collations", 0) > 0,
+          f"node 1 synced shard 0's past collations by request: {synced}")
+    rc, out, err = ctl(nodes[1], "identity")
+    check(rc == 0 and out.get("shards") == [0] and out.get("peer_id") == nodes[1].peer_id,
+          f"`ctl identity` on node 1: now on shard 0 only ({out.get('shards') if out else err})")
+
+    # 6. A spam source: a fifth node floods shard 0 with invalid collations; the honest
+    # shard-0 nodes reject them (P4) and flag it, as `ctl scores` shows.
+    spam.start(BIN)
+    flagged_by = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(flagged_by) < 2 and spam.running():
+        for i in (0, 2):
+            if i in flagged_by:
+                continue
+            rc, out, _ = ctl(nodes[i], "scores", timeout=30)
+            if rc == 0 and any(f.get("peer_id") == spam.peer_id for f in out.get("flagged", [])):
+                flagged_by.add(i)
+        time.sleep(1.0)  # polling the nodes' control API, bounded by the deadline
+    check(flagged_by == {0, 2}, f"`ctl scores` on nodes 0 and 2 (shard 0) lists the invalid-collation sender as "
+                                f"flagged (flagged by {sorted(flagged_by)})")
+    rc, out, _ = ctl(nodes[0], "scores")
+    honest = {n.peer_id for n in nodes}
+    check(rc == 0 and not honest & {f.get("peer_id") for f in out.get("flagged", [])}, "no honest node is flagged")
+    localnet.stop_nodes([spam], timeout_s=20)
+
+    # 7. Leak checks on every running node process.
     for i, n in enumerate(nodes):
         socks = localnet.socket_report(n.pid)
         check(socks.listeners_local,
@@ -210,7 +272,7 @@ def main():
         check(published and published[0]["addr"].startswith("/onion3/" + n.onion),
               f"node {i}: its onion service is its identity ({n.onion[:12]}...)")
 
-    # 6. Kill -9 node 0 mid-run and restart it: every collation it had stored is there.
+    # 8. Kill -9 node 0 mid-run and restart it: every collation it had stored is there.
     import sqlite3
     db = os.path.join(nodes[0].datadir, "collations.db")
 
@@ -238,7 +300,7 @@ def main():
     check(restarted and before <= stored(db),
           "node 0 restarts on the same data (tor, onion service, store) and keeps its collations")
 
-    # 7. Clean shutdown on SIGTERM (SIGKILL after 30 s: rc None).
+    # 9. Clean shutdown on SIGTERM (SIGKILL after 30 s: rc None).
     for i, rc in enumerate(localnet.stop_nodes(nodes, timeout_s=30)):
         check(rc == 0, f"node {i} exits 0 on SIGTERM (rc={rc})")
     for i, n in enumerate(nodes):
