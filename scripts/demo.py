@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""The demo: anonymous nodes gossiping over onion services on a private Tor network.
+"""The demo: anonymous validators on many shards, over onion services on a private Tor network.
 
-Usage: demo.py [--bin PATH] [--nodes N] [--deadline S] [--keep]
+Usage: demo.py [--bin PATH] [--validators N] [--deadline S] [--min-seconds S] [--keep]
 
 1. `shardnode testnet up`: a private Tor network (3 directory authorities and 4
    relays, Debian's tor, 127.0.0.1 only); nothing reaches the public Tor network.
-2. N nodes (default 6), each a `shardnode run` process with its own embedded tor,
-   reachable only at its onion service; each knows the next one by /onion3/ address
-   (a ring of bootnodes), subscribes to 2-3 of 4 topics named like shard topics and
-   publishes connectivity probes on them.
-3. A live view until every node has heard probes from every node it shares a topic
-   with (or the deadline), then a summary with leak checks (/proc: listening sockets
-   loopback or unix, no UDP; identify carries only /onion3/ addresses).
-4. Every node is stopped (SIGTERM, exit codes checked), then the testnet.
+2. N validators (default 6) and one spam source, each a `shardnode run` process with
+   its own embedded tor, reachable only at its onion service. Each validator is on two
+   of 4 shards and publishes a signed collation on each every few seconds; the nodes
+   find their shards' peers in the shard-preference table and dial them by onion
+   address. The spam source floods shard 0 with collations whose signatures are broken.
+3. A live view: tor bootstrap, peers, shards, collations received per shard, and the
+   peers each node has flagged as spam sources (`shardnode ctl scores`). Once every
+   validator hears every other validator of its shards, one validator jumps to a new
+   shard (`shardnode ctl jump`), receives its collations and syncs its past ones.
+4. A summary (collation coverage, the jump, who flagged the spam source, leak checks:
+   listening sockets loopback or unix, no UDP, identify carries only /onion3/), then
+   every node is stopped (SIGTERM, exit codes checked), then the testnet.
 Ctrl-C at any point stops everything started. Exit 0 on success, 1 otherwise.
 """
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -27,47 +32,55 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import localnet  # noqa: E402
 
-TOPICS = 4
-TOPIC_FMT = "/shardnode/demo/shard/{}/1"
-PROBE_MS = 2000
+SHARDS = 4
+SPAM_SHARD = 0
+COLLATION_MS = 4000
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def topic_arcs(n, topics=TOPICS):
-    """Each topic's subscribers form a contiguous arc of the bootnode ring, so every
-    topic's nodes are connected through nodes on that topic (gossip is only relayed by
-    subscribers, and there is no peer discovery beyond bootnodes yet).
-    Returns each node's topic list."""
-    length = max(2, min(n, round(n * 2.5 / topics)))
-    per_node = [[] for _ in range(n)]
-    for k in range(topics):
-        first = round(k * n / topics)
-        for j in range(length):
-            per_node[(first + j) % n].append(TOPIC_FMT.format(k))
-    return [sorted(t) for t in per_node]
+def assign_shards(n):
+    """Validator i is on shards i and i+1 (mod 4), then the next pairs, so every shard
+    has at least two validators and shards overlap."""
+    pairs = [(k, (k + 1) % SHARDS) for k in range(SHARDS)] + [(0, 2), (1, 3), (0, 3), (1, 2)]
+    return [sorted(pairs[i % len(pairs)]) for i in range(n)]
 
 
-def short_topic(t):
-    return "shard/" + t.split("/")[4]
+def validator_pubkey(datadir):
+    """The validator's public key (hex) from <datadir>/validator.key, once the node wrote it.
+    Key file: a libp2p PrivateKey protobuf, 08 01 12 40 <seed 32> <public key 32>."""
+    try:
+        raw = open(os.path.join(datadir, "validator.key"), "rb").read()
+    except OSError:
+        return None
+    return raw[36:68].hex() if len(raw) >= 68 else None
 
 
 class View:
-    """What one node's events file says so far."""
+    """What one node's events file (and control API) says so far."""
 
-    def __init__(self, node, expected):
+    def __init__(self, node, shards, spam=False):
         self.node = node
+        self.shards = list(shards)
+        self.spam = spam
         self.tail = localnet.EventTail(node.events_file)
-        self.expected = expected              # topic -> {peer id}
         self.bootstrap = 0
         self.published_t = None
         self.peers = set()
-        self.msgs = {t: 0 for t in node.topics}
-        self.heard = {t: set() for t in node.topics}
+        self.collations = {k: 0 for k in range(SHARDS)}
+        self.proposers = {k: set() for k in range(SHARDS)}   # shard -> proposer keys heard
+        self.first = {}                                       # (shard, proposer) -> t
+        self.synced = {}                                      # shard -> collations fetched
+        self.jumps = []
         self.identified = []
-        self.first_msg_t = None
+        self.flagged = set()                                  # peer ids flagged by this node
         self.fatal = None
+        self.vkey = None
+        self.beacon_slot = None
+        self.beacons = 0
 
     def update(self):
+        if self.vkey is None:
+            self.vkey = validator_pubkey(self.node.datadir)
         for e in self.tail.poll():
             ev = e.get("event")
             if ev == "tor_bootstrap":
@@ -80,27 +93,24 @@ class View:
                 self.peers.discard(e.get("peer"))
             elif ev == "identified":
                 self.identified.append(e)
-            elif ev == "message":
-                t = e.get("topic")
-                sender = localnet.probe_sender(e)
-                if sender == self.node.peer_id:
-                    continue  # our own probe, delivered locally
-                if t in self.msgs:
-                    self.msgs[t] += 1
-                if sender and t in self.heard:
-                    self.heard[t].add(sender)
-                    if self.first_msg_t is None:
-                        self.first_msg_t = e.get("t")
+            elif ev == "collation":
+                k, p = e.get("shard"), e.get("proposer")
+                if k in self.collations:
+                    self.collations[k] += 1
+                    self.proposers[k].add(p)
+                    self.first.setdefault((k, p), e.get("t"))
+            elif ev == "synced":
+                self.synced[e.get("shard")] = e.get("collations", 0)
+            elif ev == "jump":
+                self.jumps.append(e)
+                k = e.get("shard")
+                if e.get("completed") and k not in self.shards:
+                    self.shards = sorted(set(self.shards) | {k})
+            elif ev == "beacon":
+                self.beacon_slot = e.get("slot")
+                self.beacons += 1
             elif ev == "fatal":
                 self.fatal = e.get("error", "?")
-
-    def pairs(self):
-        want = sum(len(s) for s in self.expected.values())
-        got = sum(len(self.heard[t] & s) for t, s in self.expected.items())
-        return got, want
-
-    def missing(self):
-        return {t: s - self.heard[t] for t, s in self.expected.items() if s - self.heard[t]}
 
 
 class Demo:
@@ -114,7 +124,9 @@ class Demo:
         self.tty = sys.stdout.isatty()
         self.frame_lines = 0
         self.ok = True
-        self.facts = []   # (label, text) for the summary
+        self.facts = []   # (label, text, good) for the summary
+        self.jump = None  # dict: who, from, to, started, result, done_t
+        self.spam_flag_t = {}
 
     # ------------------------------------------------------------ output
 
@@ -126,23 +138,54 @@ class Demo:
         if not good:
             self.ok = False
 
+    @property
+    def validators(self):
+        return [v for v in self.views if not v.spam]
+
+    @property
+    def spam(self):
+        return next(v for v in self.views if v.spam)
+
+    def coverage(self):
+        """(heard, wanted) (node, shard, other validator) triples: every validator should
+        hear every other validator of each shard it is on."""
+        keys = {v.node.name: v.vkey for v in self.validators}
+        got = want = 0
+        for v in self.validators:
+            for k in v.shards:
+                for o in self.validators:
+                    if o is v or k not in o.shards or not keys[o.node.name]:
+                        continue
+                    want += 1
+                    got += keys[o.node.name] in v.proposers[k]
+        return got, want
+
     def frame(self, t_nodes, deadline):
-        done = sum(v.pairs()[0] for v in self.views)
-        want = sum(v.pairs()[1] for v in self.views)
-        topics = [TOPIC_FMT.format(k) for k in range(TOPICS)]
-        lines = [f"t+{t_nodes:4.0f} s since the nodes started (deadline {deadline} s);"
-                 f" probe pairs heard {done}/{want}",
-                 f"{'node':<5}{'onion address':<22}{'tor':>5}  {'published':<10}{'peers':>5}  "
-                 + "".join(f"{short_topic(t):>9}" for t in topics) + "  heard"]
+        got, want = self.coverage()
+        lines = [f"t+{t_nodes:4.0f} s since the nodes started (deadline {deadline} s); validators heard on their"
+                 f" shards: {got}/{want}",
+                 f"{'node':<6}{'onion address':<22}{'tor':>5}  {'pub':<4}{'peers':>5}  {'shards':<8}"
+                 + "".join(f"{'s' + str(k):>6}" for k in range(SHARDS)) + "  flagged"]
+        names = {v.node.peer_id: v.node.name for v in self.views}
         for v in self.views:
-            got, want_n = v.pairs()
-            state = "fatal" if v.fatal else ("exited" if not v.node.running() else
-                                             ("all" if got == want_n else ""))
-            lines.append(f"{v.node.name:<5}{v.node.short_onion():<22}{v.bootstrap:>4}%  "
-                         f"{'yes' if v.published_t else 'no':<10}{len(v.peers):>5}  "
-                         + "".join(f"{(v.msgs[t] if t in v.msgs else '.'):>9}" for t in topics)
-                         + f"  {got}/{want_n} {state}".rstrip())
-        lines.append("(messages received per topic; '.': not subscribed; heard: (topic, sender) pairs)")
+            state = "fatal" if v.fatal else ("exited" if not v.node.running() else "")
+            shards = ",".join(str(k) for k in v.shards) + ("*" if v.spam else "")
+            flagged = ",".join(sorted(names.get(p, p[:8]) for p in v.flagged)) or "-"
+            lines.append(f"{v.node.name:<6}{v.node.short_onion():<22}{v.bootstrap:>4}%  "
+                         f"{'yes' if v.published_t else 'no':<4}{len(v.peers):>5}  {shards:<8}"
+                         + "".join(f"{(v.collations[k] if k in v.shards else '.'):>6}" for k in range(SHARDS))
+                         + f"  {flagged} {state}".rstrip())
+        slots = [v.beacon_slot for v in self.views if v.beacon_slot is not None]
+        if slots:
+            lines.append(f"beacon: head slot {max(slots)} on {slots.count(max(slots))}/{len(self.views)} nodes"
+                         f" ({self.validators[0].node.name} signs one header per slot)")
+        if self.jump:
+            j = self.jump
+            status = ("running" if j.get("result") is None else
+                      f"done in {j['result'].get('took_ms', 0)} ms" if j["result"].get("completed") else
+                      f"failed: {j['result']}")
+            lines.append(f"jump: {j['who'].node.name} shard {j['from']} -> {j['to']}: {status}")
+        lines.append("(collations received per shard; '.': not on it; *: spam source, its collations are invalid)")
         return lines
 
     def draw(self, t_nodes, deadline):
@@ -154,11 +197,10 @@ class Demo:
         self.frame_lines = len(lines)
 
     def log_line(self, t_nodes):
-        done = sum(v.pairs()[0] for v in self.views)
-        want = sum(v.pairs()[1] for v in self.views)
-        per = "  ".join(f"{v.node.name} {v.bootstrap}%/{'pub' if v.published_t else '-'}/"
-                        f"{len(v.peers)}p/{sum(v.msgs.values())}m" for v in self.views)
-        self.say(f"t+{t_nodes:3.0f} s  pairs heard {done}/{want}  [{per}]")
+        got, want = self.coverage()
+        per = "  ".join(f"{v.node.name} {v.bootstrap}%/{'pub' if v.published_t else '-'}/{len(v.peers)}p/"
+                        f"{sum(v.collations.values())}c/{len(v.flagged)}f" for v in self.views)
+        self.say(f"t+{t_nodes:3.0f} s  heard {got}/{want}  [{per}]")
 
     # ------------------------------------------------------------ steps
 
@@ -174,88 +216,188 @@ class Demo:
             return False
         n_relays = sum(1 for x in up.state.get("nodes", []) if x.get("role") == "relay")
         n_auth = len(up.state.get("nodes", [])) - n_relays
-        self.fact("testnet ready", f"{up.seconds:.1f} s ({n_auth} authorities + {n_relays} relays on 127.0.0.1;"
-                                   f" {up.ready_seconds:.1f} s inside `testnet up`)")
+        self.fact("testnet ready", f"{up.seconds:.1f} s ({n_auth} authorities + {n_relays} relays on 127.0.0.1)")
         self.say(f"   testnet ready in {up.seconds:.1f} s")
         return True
 
     def create_nodes(self):
-        n = self.args.nodes
-        self.say(f"\n== 2. {n} nodes: one `shardnode run` process each, with its own embedded tor;"
-                 " reachable only at its onion service")
-        self.nodes = localnet.create_nodes(self.bin, self.tmp, n)
-        topics = topic_arcs(n)
-        localnet.write_configs(self.nodes, self.testnet.client_torrc, topics, probe_interval_ms=PROBE_MS,
-                               redial_interval_s=5, bootnode_offsets=(1,))
-        for nd in self.nodes:
-            nxt = self.nodes[(nd.index + 1) % n]
-            self.say(f"   {nd.name}  {nd.onion}.onion  bootnode {nxt.name}  topics "
-                     + " ".join(short_topic(t) for t in nd.topics))
-        self.say(f"   Topics are named like shard topics ({TOPIC_FMT.format('<k>')}); the shard layer itself comes"
-                 " in a later issue.")
-        self.say(f"   Each node publishes a probe \"probe <peer id> <n>\" on its topics every {PROBE_MS // 1000} s"
-                 " (probes name their sender: a test/demo feature, off by default).")
-        self.say("   Bootnodes form a ring by /onion3/ address; each topic's nodes are a contiguous arc of it,"
-                 " since only subscribers relay a topic.")
-        for v in self.nodes:
-            exp = {t: {o.peer_id for o in self.nodes if o is not v and t in o.topics} for t in v.topics}
-            self.views.append(View(v, exp))
+        n = self.args.validators
+        self.say(f"\n== 2. {n} validators and 1 spam source: one `shardnode run` process each, with its own"
+                 " embedded tor; reachable only at its onion service")
+        vals = localnet.create_nodes(self.bin, self.tmp, n, prefix="v")
+        spam = localnet.create_nodes(self.bin, self.tmp, 1, prefix="spam")[0]
+        self.nodes = vals + [spam]
+        shards = assign_shards(n)
+        torrc = self.testnet.client_torrc
+        common = {"shard.count": str(SHARDS), "shard.validator": "true", "shard.announce_interval_s": "30",
+                  "shard.record_ttl_s": "120", "node.redial_interval_s": "5"}
+        for i, nd in enumerate(vals):
+            extra = dict(common)
+            extra.update({"shard.shards": json.dumps([str(k) for k in shards[i]]),
+                          "shard.collation_interval_ms": str(COLLATION_MS),
+                          "shard.beacon_proposer": "true" if i == 0 else "false",
+                          "shard.period_s": "6"})
+            with open(nd.config, "w") as f:
+                f.write(localnet.node_config(nd, [vals[(i + 1) % n].addr], [], torrc, 0, 5, extra=extra))
+            self.views.append(View(nd, shards[i]))
+            self.say(f"   {nd.name:<5} {nd.onion}.onion  shards {','.join(map(str, shards[i]))}"
+                     f"  bootnode {vals[(i + 1) % n].name}")
+        extra = dict(common)
+        extra.update({"shard.shards": f'["{SPAM_SHARD}"]', "shard.collation_interval_ms": "2000", "shard.period_s": "6",
+                      "shard.misbehave_invalid_collations": "true"})
+        with open(spam.config, "w") as f:
+            f.write(localnet.node_config(spam, [vals[0].addr], [], torrc, 0, 5, extra=extra))
+        self.views.append(View(spam, [SPAM_SHARD], spam=True))
+        self.say(f"   {spam.name:<5} {spam.onion}.onion  shard {SPAM_SHARD}  bootnode {vals[0].name}"
+                 "  (publishes collations with broken signatures every 2 s)")
+        self.say(f"   {vals[0].name} also signs a beacon header per 6 s slot on the global beacon topic.")
+        self.say(f"   Validators sign a collation on each of their shards every {COLLATION_MS // 1000} s with"
+                 " validator.key (not the node key). Bootnodes form a ring; shard peers are found in the")
+        self.say("   shard-preference table (signed records on /shardnode/shard-prefs/1) and dialled by onion address.")
+
+    def poll_scores(self):
+        """Which honest nodes on the spam shard flag the spam source (`ctl scores`)."""
+        for v in self.validators:
+            if SPAM_SHARD not in v.shards or not v.node.running():
+                continue
+            rc, results, _ = localnet.ctl(self.bin, v.node.datadir, "scores", timeout=20)
+            if rc == 0 and results:
+                v.flagged = {f.get("peer_id") for f in results[-1][1].get("flagged", [])}
+                if self.spam.node.peer_id in v.flagged:
+                    self.spam_flag_t.setdefault(v.node.name, time.time())
+
+    def start_jump(self):
+        """A validator jumps from its first shard to a shard it is not on: the pair whose
+        target shard has the fewest validators it is already connected to, so the jump
+        dials new onion services if the graph allows it."""
+        best = None
+        for v in reversed(self.validators):
+            for k in range(SHARDS):
+                if k in v.shards:
+                    continue
+                members = {o.node.peer_id for o in self.validators if o is not v and k in o.shards}
+                if not members:
+                    continue
+                key = len(members & v.peers)
+                if best is None or key < best[0]:
+                    best = (key, v, k)
+        _, who, to = best
+        frm = who.shards[0]
+        self.jump = {"who": who, "from": frm, "to": to, "started": time.time(), "result": None}
+        # `ctl jump` waits for the jump; run it in the background and read its answer later.
+        import subprocess
+        self.jump["proc"] = subprocess.Popen(
+            [self.bin, "ctl", "-d", who.node.datadir, "--json", "--timeout", "90", "jump", str(frm), str(to)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def check_jump(self):
+        j = self.jump
+        if not j or j["result"] is not None or j["proc"].poll() is None:
+            return
+        out, err = j["proc"].communicate()
+        try:
+            j["result"] = json.loads(out.strip().splitlines()[-1])["jump"]
+        except (IndexError, KeyError, json.JSONDecodeError):
+            j["result"] = {"error": (out + err).strip()[:300]}
+        j["done_t"] = time.time()
+        if j["result"].get("completed"):
+            j["who"].shards = sorted((set(j["who"].shards) - {j["from"]}) | {j["to"]})
+
+    def jump_received(self):
+        """The jumper has collations on its new shard from every validator there, and synced."""
+        j = self.jump
+        if not j or not (j["result"] or {}).get("completed"):
+            return False
+        keys = {o.vkey for o in self.validators if o is not j["who"] and j["to"] in o.shards}
+        return keys <= j["who"].proposers[j["to"]] and j["to"] in j["who"].synced
 
     def run_nodes(self):
         deadline = self.args.deadline
-        self.say(f"\n== 3. starting {len(self.nodes)} nodes; waiting until every node has heard every node it shares"
-                 f" a topic with (at most {deadline} s)" + ("" if self.tty else "; a status line every 5 s"))
+        self.say(f"\n== 3. starting {len(self.nodes)} nodes (at most {deadline} s)"
+                 + ("" if self.tty else "; a status line every 5 s"))
         self.t_nodes_wall = time.time()
         t0 = time.monotonic()
         localnet.start_nodes(self.bin, self.nodes)
-        last_line = -1e9
-        complete = False
+        last_line = last_scores = -1e9
+        done = False
+        failed = []
         while True:
             now = time.monotonic() - t0
             for v in self.views:
                 v.update()
-            complete = all(v.pairs()[0] == v.pairs()[1] for v in self.views)
-            failed = [v for v in self.views if v.fatal or not v.node.running()]
+            if now - last_scores >= 3:
+                self.poll_scores()
+                last_scores = now
+            got, want = self.coverage()
+            settled = want > 0 and got == want
+            if settled and self.jump is None:
+                self.t_settled = now
+                self.start_jump()
+            self.check_jump()
+            flagged_all = all(self.spam.node.peer_id in v.flagged
+                              for v in self.validators if SPAM_SHARD in v.shards and v is not (self.jump or {}).get("who"))
+            done = settled and self.jump_received() and flagged_all and now >= self.args.min_seconds
+            if self.jump and self.jump["result"] is not None and not self.jump["result"].get("completed"):
+                break
+            failed = [v for v in self.validators if v.fatal or not v.node.running()]
             if self.tty:
                 self.draw(now, deadline)
-            elif complete or failed or now - last_line >= 5:
+            elif done or failed or now - last_line >= 5:
                 self.log_line(now)
                 last_line = now
-            if complete or failed or now >= deadline:
+            if done or failed or now >= deadline:
                 break
             time.sleep(1.0)  # ~1 refresh per second; bounded by the deadline above
         self.t_done = time.monotonic() - t0
         for v in failed:
             msg = f"fatal: {v.fatal}" if v.fatal else f"exited with {v.node.proc.returncode}"
             self.say(f"   {v.node.name} {msg} (see {v.node.out_file}, {v.node.log_file})")
-        return complete, failed
+        return done, failed
 
-    def report_deliveries(self, complete):
-        firsts = [v.first_msg_t for v in self.views if v.first_msg_t]
+    def report(self):
         pubs = [v.published_t for v in self.views if v.published_t]
-        if len(pubs) == len(self.views):
-            self.fact("onion services", f"all {len(pubs)} published by {max(pubs) - self.t_nodes_wall:.1f} s"
-                                        " after the nodes started")
+        self.fact("onion services", f"{len(pubs)}/{len(self.views)} published"
+                  + (f", the last {max(pubs) - self.t_nodes_wall:.1f} s after the nodes started" if pubs else ""),
+                  len(pubs) == len(self.views))
+        got, want = self.coverage()
+        total = sum(sum(v.collations.values()) for v in self.validators)
+        self.fact("collations", f"every validator heard every other validator on its shards: {got}/{want}"
+                  f" (validator, shard, proposer) triples; {total} valid collations received in all"
+                  + (f"; complete {self.t_settled:.0f} s after the nodes started" if hasattr(self, "t_settled") else ""),
+                  want > 0 and got == want)
+        j = self.jump
+        if not j:
+            self.fact("jump", "not started (the shards never all heard each other)", False)
         else:
-            self.fact("onion services", f"{len(pubs)}/{len(self.views)} published", False)
-        if firsts:
-            self.fact("first delivery", f"{min(firsts) - self.t_nodes_wall:.1f} s after the nodes started")
-        else:
-            self.fact("first delivery", "none", False)
-        done = sum(v.pairs()[0] for v in self.views)
-        want = sum(v.pairs()[1] for v in self.views)
-        total = sum(sum(v.msgs.values()) for v in self.views)
-        if complete:
-            self.fact("deliveries", f"every node heard every node sharing a topic: {done}/{want} (topic, sender)"
-                                    f" pairs by {self.t_done:.0f} s; {total} messages received")
-        else:
-            self.fact("deliveries", f"{done}/{want} (topic, sender) pairs after {self.t_done:.0f} s;"
-                                    f" {total} messages received", False)
-            names = {nd.peer_id: nd.name for nd in self.nodes}
-            for v in self.views:
-                for t, miss in v.missing().items():
-                    self.say(f"   missing: {v.node.name} has not heard {', '.join(sorted(names[p] for p in miss))}"
-                             f" on {short_topic(t)}")
+            res = j["result"] or {}
+            who = j["who"]
+            firsts = [t for (k, _), t in who.first.items() if k == j["to"] and t >= j["started"]]
+            text = (f"{who.node.name} shard {j['from']} -> {j['to']} via `shardnode ctl jump`: "
+                    + ((f"mesh ready in {res.get('took_ms', 0)} ms ({res['dialled']} new onion dials)"
+                        if res.get("dialled") else
+                        f"mesh ready in {res.get('took_ms', 0)} ms (warm: it was already connected to that shard's"
+                        " validators; `bench/jump_bench.py` measures cold jumps)")
+                       if res.get("completed") else f"did not complete: {res}"))
+            if firsts:
+                text += f"; first collation of shard {j['to']} {min(firsts) - j['started']:.1f} s after the jump began"
+            if j["to"] in who.synced:
+                text += f"; synced {who.synced[j['to']]} past collations by request"
+            self.fact("jump", text, self.jump_received())
+        spam = self.spam
+        by = sorted(self.spam_flag_t)
+        honest = [v for v in self.validators if SPAM_SHARD in v.shards]
+        first_pub = spam.published_t
+        when = (f", the first {min(self.spam_flag_t.values()) - first_pub:.1f} s after its onion service was up"
+                if by and first_pub else "")
+        self.fact("spam source", f"{spam.node.name} flagged by {len(by)}/{len(honest)} honest nodes on shard"
+                  f" {SPAM_SHARD} ({', '.join(by) or 'none'}){when}: each invalid collation costs its forwarder"
+                  " P4, and a flagged peer is disconnected and banned", len(by) >= max(1, len(honest) - 1))
+        followers = [v for v in self.validators if v.beacons]
+        self.fact("beacon", f"{len(followers)}/{len(self.validators)} validators followed {self.validators[0].node.name}'s beacon"
+                  f" headers (one per 6 s slot) on /shardnode/beacon/1; heads at slots "
+                  f"{sorted({v.beacon_slot for v in followers})}", len(followers) == len(self.validators))
+        wrongly = {p for v in self.validators for p in v.flagged} & {v.node.peer_id for v in self.validators}
+        self.fact("honest nodes", "none flagged" if not wrongly else f"{len(wrongly)} honest nodes flagged", not wrongly)
 
     def report_leaks(self):
         listeners = unix = conns = 0
@@ -294,10 +436,12 @@ class Demo:
 
     def stop(self):
         """Stop everything this demo started; safe to call at any point, bounded."""
+        if self.jump and self.jump.get("proc") and self.jump["proc"].poll() is None:
+            self.jump["proc"].kill()
+            self.jump["proc"].wait()
         if any(n.running() for n in self.nodes):
             self.say(f"\n== stopping {sum(n.running() for n in self.nodes)} nodes (SIGTERM)")
-        rcs = localnet.stop_nodes(self.nodes, timeout_s=20)
-        return rcs
+        return localnet.stop_nodes(self.nodes, timeout_s=20)
 
     def down(self):
         if not self.testnet.exists:
@@ -317,19 +461,21 @@ class Demo:
         if interrupted:
             self.say("RESULT: INTERRUPTED - everything started was stopped")
         else:
-            self.say("RESULT: " + ("PASS - anonymous nodes gossiped over onion services on a private Tor network"
-                                   if self.ok else "FAIL"))
+            self.say("RESULT: " + ("PASS - anonymous validators gossiped shard collations over onion services,"
+                                   " one jumped shards, the spam source was flagged" if self.ok else "FAIL"))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default=os.path.join(REPO, os.environ.get("BUILD_DIR", "build"), "src/cli/shardnode"))
-    ap.add_argument("--nodes", type=int, default=6, help="nodes to run (4..12, default 6)")
-    ap.add_argument("--deadline", type=int, default=240, help="seconds to wait for deliveries (default 240)")
+    ap.add_argument("--validators", type=int, default=6, help="validator nodes (4..10, default 6)")
+    ap.add_argument("--deadline", type=int, default=300, help="seconds for the whole scenario (default 300)")
+    ap.add_argument("--min-seconds", type=int, default=30,
+                    help="keep the live view at least this long once the nodes run (default 30)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs, events)")
     args = ap.parse_args()
-    if not 4 <= args.nodes <= 12:
-        ap.error("--nodes must be 4..12")
+    if not 4 <= args.validators <= 10:
+        ap.error("--validators must be 4..10")
     if not os.access(args.bin, os.X_OK):
         ap.error(f"no shardnode binary at {args.bin} (build it first: bash scripts/demo.sh)")
 
@@ -346,8 +492,8 @@ def main():
     try:
         if demo.start_testnet():
             demo.create_nodes()
-            complete, failed = demo.run_nodes()
-            demo.report_deliveries(complete)
+            done, failed = demo.run_nodes()
+            demo.report()
             demo.report_leaks()
             if failed:
                 demo.fact("nodes", f"{len(failed)} node(s) failed", False)

@@ -59,6 +59,15 @@ void ShardManager::tick(std::uint64_t now_ms) {
   std::vector<std::uint32_t> pending;
   for (const auto& [s, _] : pending_) pending.push_back(s);
   for (auto s : pending) advance_jump(s, now_ms);
+  maintain(now_ms);
+}
+
+// Joined shards whose jump is over keep up to peers_per_shard connections to the
+// shard's peers: members who announce the shard later, or whose connection dropped,
+// are dialled (each at most once per dial_retry_ms).
+void ShardManager::maintain(std::uint64_t now_ms) {
+  for (auto s : shards_)
+    if (!pending_.count(s)) counters_.maintenance_dials += dial_shard_peers(s, now_ms);
 }
 
 pubsub::ValidationResult ShardManager::on_preference_message(ByteView data, const PeerId& source,
@@ -214,8 +223,13 @@ void ShardManager::advance_jump(std::uint32_t shard, std::uint64_t now_ms) {
   // waits; if the shard is still empty at the deadline, being subscribed was all a
   // jump could do, and it counts as done.
   if (now_ms >= j.started_ms + cfg_.jump_timeout_ms) return finish(listed == 0);
-  // Dial the shard's peers we are not connected to, up to peers_per_shard connected ones.
-  std::size_t connected = 0;
+  j.dialled += dial_shard_peers(shard, now_ms);
+}
+
+// Dials the shard's peers we are not connected to, up to peers_per_shard connected
+// ones (a dial in flight counts until dial_retry_ms has passed). Returns the dials made.
+std::size_t ShardManager::dial_shard_peers(std::uint32_t shard, std::uint64_t now_ms) {
+  std::size_t connected = 0, dialled = 0;
   std::vector<PeerId> candidates;
   for (const auto& p : table_.peers_on(shard)) {
     if (p == self_) continue;
@@ -235,9 +249,10 @@ void ShardManager::advance_jump(std::uint32_t shard, std::uint64_t now_ms) {
     if (!rec) continue;
     io_.dial(p, rec->node_key);
     dialled_at_[p] = now_ms;
-    ++j.dialled;
+    ++dialled;
     ++connected;
   }
+  return dialled;
 }
 
 }  // namespace shardnode::shard

@@ -78,6 +78,7 @@ struct ShardCounters {
   std::uint64_t table_requests_sent = 0, table_requests_served = 0, table_responses = 0;
   std::uint64_t table_records_invalid = 0, table_responses_malformed = 0;
   std::uint64_t announcements = 0, jumps_completed = 0, jumps_failed = 0;
+  std::uint64_t maintenance_dials = 0;  // dials to a joined shard's peers outside a jump
 };
 
 class ShardManager {
@@ -117,6 +118,8 @@ class ShardManager {
   void announce(std::uint64_t now_ms);
   void request_tables(std::uint64_t now_ms);
   void advance_jump(std::uint32_t shard, std::uint64_t now_ms);
+  void maintain(std::uint64_t now_ms);
+  std::size_t dial_shard_peers(std::uint32_t shard, std::uint64_t now_ms);
   std::size_t peers_listed_on(std::uint32_t shard) const;
 
   const NodeKey& key_;
