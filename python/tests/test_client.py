@@ -179,6 +179,10 @@ class ClientTest(unittest.TestCase):
             with self.assertRaises(ControlError) as e:
                 c.request_collations(0, from_period=0, to_period=1, peer_id="not-a-peer-id")
             self.assertEqual(e.exception.code, "BAD_REQUEST")
+            with self.assertRaises(ControlError) as e:  # an oversized collation request
+                c.request_collations(0, from_period=0, to_period=10 ** 12)
+            self.assertEqual(e.exception.code, "BAD_REQUEST")
+            self.assertIn("cap", e.exception.message)
             with self.assertRaises(ControlError) as e:
                 c.cancel(424242)
             self.assertEqual(e.exception.code, "NOT_FOUND")

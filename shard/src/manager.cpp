@@ -99,7 +99,12 @@ pubsub::ValidationResult ShardManager::on_preference_message(ByteView data, cons
 // that went out while we had no peers is repeated now.
 void ShardManager::on_peer_connected(const PeerId& peer, std::uint64_t now_ms) {
   if (!started_) return;
-  if (!announced_to_peers_) announce(now_ms);
+  if (!announced_to_peers_) {
+    announce(now_ms);
+    // Made before the peer's subscriptions arrive, this one may reach nobody either:
+    // repeat it shortly, once the peer is known to be on the topic.
+    next_announce_ms_ = now_ms + std::min(cfg_.first_reannounce_ms, cfg_.announce_interval_ms);
+  }
   if (asked_.count(peer)) return;
   asked_.insert(peer);
   ++counters_.table_requests_sent;

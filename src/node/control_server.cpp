@@ -750,68 +750,69 @@ void ControlServer::on_collation(const shard::Collation& c, const shard::Hash32&
   for (auto& cl : all) cl->deliver(c, id, on);
 }
 
-void ControlServer::on_jump(const shard::JumpRecord& j) {
-  if (stopped_) return;
-  auto& mgr = ctx_.shards.manager();
-  std::vector<JumpWaiter> done;
-  std::erase_if(jump_waiters_, [&](const JumpWaiter& w) {
-    if (w.shard != j.shard) return false;
-    done.push_back(w);
-    return true;
-  });
-  for (auto& w : done) {
-    auto c = w.client.lock();
-    if (!c || c->closed()) continue;
-    pb::Response r;
-    r.set_id(w.request_id);
-    auto* jr = r.mutable_jump();
-    jr->set_shard(j.shard);
-    jr->set_completed(j.completed);
-    jr->set_took_ms(j.took_ms());
-    jr->set_dialled(static_cast<std::uint32_t>(j.dialled));
-    for (auto s : mgr.shards()) jr->add_shards(s);
-    c->finish(r);
+namespace {
+
+// A JumpResult for request `id`: the finished jump's record if there is one, else
+// `completed_without_record`; always the shards we are on now.
+pb::Response jump_response(std::uint64_t id, std::uint32_t shard, const shard::JumpRecord* rec,
+                           bool completed_without_record, const std::set<std::uint32_t>& on) {
+  pb::Response r;
+  r.set_id(id);
+  auto* jr = r.mutable_jump();
+  jr->set_shard(shard);
+  if (rec) {
+    jr->set_completed(rec->completed);
+    jr->set_took_ms(rec->took_ms());
+    jr->set_dialled(static_cast<std::uint32_t>(rec->dialled));
+  } else {
+    jr->set_completed(completed_without_record);
   }
+  for (auto s : on) jr->add_shards(s);
+  return r;
 }
 
-// Waiters whose jump is no longer running without the listener having answered them
-// (already on the shard, left it meanwhile, or on_jump_done taken over by someone
-// else): answered from the manager's jump records, or as not completed.
-void ControlServer::sweep_jump_waiters() {
-  if (stopped_) return;
-  auto& mgr = ctx_.shards.manager();
+}  // namespace
+
+// Answers the waiters of `j`'s shard, and sweeps the rest when nobody else will.
+template <class Pick>
+void ControlServer::answer_jump_waiters(Pick pick) {
   std::vector<JumpWaiter> done;
   std::erase_if(jump_waiters_, [&](const JumpWaiter& w) {
     if (w.client.expired()) return true;
-    if (mgr.jump_in_progress(w.shard)) return false;
+    if (!pick(w)) return false;
     done.push_back(w);
     return true;
   });
+  auto& mgr = ctx_.shards.manager();
   for (auto& w : done) {
     auto c = w.client.lock();
     if (!c || c->closed()) continue;
-    pb::Response r;
-    r.set_id(w.request_id);
-    auto* jr = r.mutable_jump();
-    jr->set_shard(w.shard);
+    // The latest finished jump to that shard since the request, if any.
+    const shard::JumpRecord* rec = nullptr;
     const auto& jumps = mgr.jumps();
-    bool found = false;
     for (auto it = jumps.rbegin(); it != jumps.rend(); ++it) {
       if (it->shard != w.shard) continue;
-      if (it->finished_ms >= w.since_ms) {
-        found = true;
-        jr->set_completed(it->completed);
-        jr->set_took_ms(it->took_ms());
-        jr->set_dialled(static_cast<std::uint32_t>(it->dialled));
-      }
+      if (it->finished_ms >= w.since_ms) rec = &*it;
       break;
     }
     // No jump ran since the request: already on the shard (nothing to wait for), or
     // it was left before the jump finished (not completed).
-    if (!found) jr->set_completed(mgr.shards().count(w.shard) != 0);
-    for (auto s : mgr.shards()) jr->add_shards(s);
-    c->finish(r);
+    c->finish(jump_response(w.request_id, w.shard, rec, mgr.shards().count(w.shard) != 0, mgr.shards()));
   }
+}
+
+void ControlServer::on_jump(const shard::JumpRecord& j) {
+  if (stopped_) return;
+  answer_jump_waiters([&](const JumpWaiter& w) { return w.shard == j.shard; });
+}
+
+// Waiters whose jump is no longer running without the listener having answered them
+// (already on the shard, or left it meanwhile): answered from the manager's jump
+// records, or as not completed.
+void ControlServer::sweep_jump_waiters() {
+  if (stopped_) return;
+  auto& mgr = ctx_.shards.manager();
+  answer_jump_waiters([&](const JumpWaiter& w) { return !mgr.jump_in_progress(w.shard); });
   schedule_sweep();
 }
 

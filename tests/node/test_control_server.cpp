@@ -18,6 +18,7 @@
 #include <map>
 
 #include "../support/io_wait.h"
+#include "../support/live_shard_node.h"
 #include "control.pb.h"
 #include "shardnode/core/varint.h"
 #include "shardnode/net/tcp_transport.h"
@@ -46,44 +47,25 @@ struct TempDir {
   }
 };
 
-struct Net {
-  std::map<PeerId, Multiaddr> addrs;  // how a record's peer is reached here (TCP, not onion)
-};
+using Net = test::LiveNet;
+using test::connect;
 
-// A node without tor: host on TCP loopback, pubsub (collation topics scored, so an
-// invalid collation flags its sender), shard service with a store, control server.
-struct CtlNode {
-  NodeKey key = NodeKey::generate();
-  shard::ValidatorKey vkey = shard::ValidatorKey::generate();
-  std::unique_ptr<net::Host> host;
-  std::unique_ptr<pubsub::PubsubService> ps;
-  std::unique_ptr<node::ShardService> shards;
+// A node without tor (tests/support/live_shard_node.h) with its collation topics
+// scored (an invalid collation flags its sender), a store, a validator key and a
+// control server.
+struct CtlNode : test::LiveShardNode {
   std::unique_ptr<node::ControlServer> ctl;
-  Multiaddr addr;
   fs::path sock;
+  Ed25519PublicKey validator_pub;
 
   CtlNode(asio::io_context& io, Net& net, std::set<std::uint32_t> on, const fs::path& dir, const std::string& name,
-          node::ControlLimits limits = {}) {
-    host = std::make_unique<net::Host>(io, key);
-    host->add_transport(std::make_unique<net::TcpTransport>(io));
-    addr = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"))->with_peer_id(host->peer_id());
-    net.addrs[host->peer_id()] = addr;
-    pubsub::ServiceConfig pc;
-    pc.gossip.heartbeat_interval = 100ms;
-    for (std::uint32_t k = 0; k < 8; ++k) pc.score.topics[shard::collation_topic(k)] = pubsub::TopicScoreParams::defaults();
-    ps = std::make_unique<pubsub::PubsubService>(io, *host, pc);
-    node::ShardServiceConfig sc;
-    sc.manager.shard_count = 8;
-    sc.manager.first_reannounce_ms = 500;
-    sc.manager.jump_timeout_ms = 20000;
-    sc.shards = std::move(on);
-    sc.store_file = dir / (name + ".db");
-    sc.address_of = [&net](const PeerId& p, const Ed25519PublicKey&) -> std::optional<Multiaddr> {
-      auto it = net.addrs.find(p);
-      return it == net.addrs.end() ? std::nullopt : std::optional(it->second);
-    };
-    shards = std::make_unique<node::ShardService>(io, *host, *ps, key, sc);
-    ps->start();
+          node::ControlLimits limits = {})
+      : LiveShardNode(io, net, std::move(on), [&](node::ShardServiceConfig& sc, pubsub::ServiceConfig& pc) {
+          for (std::uint32_t k = 0; k < 8; ++k)
+            pc.score.topics[shard::collation_topic(k)] = pubsub::TopicScoreParams::defaults();
+          sc.manager.jump_timeout_ms = 20000;
+          sc.store_file = dir / (name + ".db");
+        }) {
     auto vk = std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::adopt(NodeKey::generate()));
     validator_pub = vk->public_key();
     shards->set_validator_key(std::move(vk));
@@ -100,22 +82,8 @@ struct CtlNode {
         limits);
     sock = dir / (name + ".sock");
   }
-  ~CtlNode() {
-    ctl->stop();
-    shards->stop();
-    ps->stop();
-    host->close();
-  }
-  shard::ShardManager& m() { return shards->manager(); }
-  Ed25519PublicKey validator_pub;
+  ~CtlNode() { ctl->stop(); }
 };
-
-void connect(asio::io_context& io, CtlNode& a, CtlNode& b) {
-  std::optional<Result<PeerId>> r;
-  a.host->connect(b.addr, [&](Result<PeerId> x) { r = std::move(x); });
-  REQUIRE(run_until(io, [&] { return r.has_value(); }));
-  REQUIRE(*r);
-}
 
 Bytes frame_of(const pb::Request& r) {
   std::string body;

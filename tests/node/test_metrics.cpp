@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "../support/io_wait.h"
+#include "../support/live_shard_node.h"
 #include "shardnode/core/bytes.h"
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/node/metrics.h"
@@ -389,43 +390,8 @@ TEST_CASE("metrics server: refuses every non-loopback address", "[metrics]") {
 
 namespace {
 
-// As in tests/shard/test_shard_service.cpp: a host, pubsub and shard service on TCP loopback.
-struct Net {
-  std::map<PeerId, Multiaddr> addrs;
-};
-
-struct LiveNode {
-  NodeKey key = NodeKey::generate();
-  std::unique_ptr<net::Host> host;
-  std::unique_ptr<pubsub::PubsubService> ps;
-  std::unique_ptr<node::ShardService> shards;
-  Multiaddr addr;
-
-  LiveNode(asio::io_context& io, Net& net, std::set<std::uint32_t> on) {
-    host = std::make_unique<net::Host>(io, key);
-    host->add_transport(std::make_unique<net::TcpTransport>(io));
-    addr = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"))->with_peer_id(host->peer_id());
-    net.addrs[host->peer_id()] = addr;
-    pubsub::ServiceConfig pc;
-    pc.gossip.heartbeat_interval = 100ms;
-    ps = std::make_unique<pubsub::PubsubService>(io, *host, pc);
-    node::ShardServiceConfig sc;
-    sc.manager.shard_count = 8;
-    sc.manager.first_reannounce_ms = 500;
-    sc.shards = std::move(on);
-    sc.address_of = [&net](const PeerId& p, const Ed25519PublicKey&) -> std::optional<Multiaddr> {
-      auto it = net.addrs.find(p);
-      return it == net.addrs.end() ? std::nullopt : std::optional(it->second);
-    };
-    shards = std::make_unique<node::ShardService>(io, *host, *ps, key, sc);
-    ps->start();
-  }
-  ~LiveNode() {
-    shards->stop();
-    ps->stop();
-    host->close();
-  }
-};
+using Net = test::LiveNet;
+using LiveNode = test::LiveShardNode;  // tests/support/live_shard_node.h
 
 }  // namespace
 
@@ -433,10 +399,7 @@ TEST_CASE("metrics collector: a live node pair, a jump, scraped over HTTP, no pe
   asio::io_context io;
   Net net;
   LiveNode a(io, net, {0}), b(io, net, {5});
-  std::optional<Result<PeerId>> conn;
-  a.host->connect(b.addr, [&](Result<PeerId> r) { conn = std::move(r); });
-  REQUIRE(run_until(io, [&] { return conn.has_value(); }));
-  REQUIRE(*conn);
+  test::connect(io, a, b);
   REQUIRE(a.shards->start());
   REQUIRE(b.shards->start());
   a.ps->subscribe("/demo/topic\"quoted");

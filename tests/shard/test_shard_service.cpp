@@ -7,6 +7,7 @@
 #include <map>
 
 #include "../support/io_wait.h"
+#include "../support/live_shard_node.h"
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/node/shard_service.h"
 #include "shardnode/shard/collation.h"
@@ -20,47 +21,13 @@ namespace asio = boost::asio;
 
 namespace {
 
-struct Net {
-  std::map<PeerId, Multiaddr> addrs;  // how a record's peer is reached here (TCP, not onion)
-};
+using Net = test::LiveNet;
+using ShardNode = test::LiveShardNode;
+using test::connect;
 
-struct ShardNode {
-  NodeKey key = NodeKey::generate();
-  std::unique_ptr<net::Host> host;
-  std::unique_ptr<pubsub::PubsubService> ps;
-  std::unique_ptr<node::ShardService> shards;
-  Multiaddr addr;
-
-  ShardNode(asio::io_context& io, Net& net, std::set<std::uint32_t> on, std::filesystem::path store = {},
-            std::function<void(node::ShardServiceConfig&, pubsub::ServiceConfig&)> tweak = {}) {
-    host = std::make_unique<net::Host>(io, key);
-    host->add_transport(std::make_unique<net::TcpTransport>(io));
-    addr = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"))->with_peer_id(host->peer_id());
-    net.addrs[host->peer_id()] = addr;
-    pubsub::ServiceConfig pc;
-    pc.gossip.heartbeat_interval = 100ms;
-    node::ShardServiceConfig sc;
-    sc.manager.shard_count = 8;
-    sc.manager.first_reannounce_ms = 500;
-    sc.shards = std::move(on);
-    sc.store_file = std::move(store);
-    sc.address_of = [&net](const PeerId& p, const Ed25519PublicKey&) -> std::optional<Multiaddr> {
-      auto it = net.addrs.find(p);
-      return it == net.addrs.end() ? std::nullopt : std::optional(it->second);
-    };
-    if (tweak) tweak(sc, pc);
-    ps = std::make_unique<pubsub::PubsubService>(io, *host, pc);
-    shards = std::make_unique<node::ShardService>(io, *host, *ps, key, sc);
-    ps->start();
-  }
-  shard::ShardManager& m() { return shards->manager(); }
-};
-
-void connect(asio::io_context& io, ShardNode& a, ShardNode& b) {
-  std::optional<Result<PeerId>> r;
-  a.host->connect(b.addr, [&](Result<PeerId> x) { r = std::move(x); });
-  REQUIRE(run_until(io, [&] { return r.has_value(); }));
-  REQUIRE(*r);
+// A node with a collation store at `file`.
+ShardNode::Tweak store_at(std::filesystem::path file) {
+  return [file = std::move(file)](node::ShardServiceConfig& sc, pubsub::ServiceConfig&) { sc.store_file = file; };
 }
 
 }  // namespace
@@ -160,7 +127,8 @@ TEST_CASE("live collation sync: a joiner fetches the shard's stored collations b
   Net net;
   std::string tmpl = "/tmp/sn-cs-XXXXXX";
   const std::filesystem::path dir = ::mkdtemp(tmpl.data());
-  ShardNode a(io, net, {5}, dir / "a.db"), b(io, net, {5}, dir / "b.db"), c(io, net, {1}, dir / "c.db");
+  ShardNode a(io, net, {5}, store_at(dir / "a.db")), b(io, net, {5}, store_at(dir / "b.db")),
+      c(io, net, {1}, store_at(dir / "c.db"));
   connect(io, a, b);
   connect(io, c, a);
   REQUIRE(a.shards->start());
@@ -215,9 +183,9 @@ TEST_CASE("live shard service: beacon headers on their topic, a forger flagged",
       pc.score.topics[std::string(shard::kBeaconTopic)] = pubsub::TopicScoreParams::defaults();
     };
   };
-  ShardNode proposer(io, net, {0}, {}, beacon_cfg(true));
-  ShardNode follower(io, net, {0}, {}, beacon_cfg(false));
-  ShardNode forger(io, net, {0}, {}, beacon_cfg(false));
+  ShardNode proposer(io, net, {0}, beacon_cfg(true));
+  ShardNode follower(io, net, {0}, beacon_cfg(false));
+  ShardNode forger(io, net, {0}, beacon_cfg(false));
   auto vkey = std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::generate());
   const auto vpub = vkey->public_key();
   proposer.shards->set_validator_key(std::move(vkey));
@@ -246,4 +214,30 @@ TEST_CASE("live shard service: beacon headers on their topic, a forger flagged",
   REQUIRE(run_until(io, [&] { return follower.ps->router().is_flagged(forger.host->peer_id()); }, 10s));
   CHECK(follower.shards->beacon()->head()->header.proposer == vpub);
   CHECK_FALSE(follower.ps->router().is_flagged(proposer.host->peer_id()));
+}
+
+TEST_CASE("live shard service: records of nodes that join later reach earlier peers by gossip", "[shard][live]") {
+  // A star: the jumper J meets the hub first and asks it for its table (empty then);
+  // members connect to the hub later. Their announcements, made when they connect,
+  // must reach J through the hub's gossip, not wait for the next periodic one.
+  asio::io_context io;
+  Net net;
+  ShardNode hub(io, net, {0}), j(io, net, {0});
+  connect(io, j, hub);
+  REQUIRE(hub.shards->start());
+  REQUIRE(j.shards->start());
+  REQUIRE(run_until(io, [&] { return j.m().counters().table_responses >= 1; }));
+  std::vector<std::unique_ptr<ShardNode>> members;
+  for (std::uint32_t k = 1; k <= 4; ++k) {
+    members.push_back(std::make_unique<ShardNode>(io, net, std::set<std::uint32_t>{k}));
+    REQUIRE(members.back()->shards->start());  // announces to nobody, then connects
+    connect(io, *members.back(), hub);
+  }
+  REQUIRE(run_until(io, [&] {
+    for (auto& m : members)
+      if (!j.m().table().get(m->host->peer_id())) return false;
+    return true;
+  }, 15s));
+  CHECK(j.m().counters().table_requests_sent == 1);  // learnt by gossip, not by asking again
+  CHECK_FALSE(j.host->connected(members[0]->host->peer_id()));
 }

@@ -100,6 +100,8 @@ class ControlServer {
   void on_collation(const shard::Collation& c, const shard::Hash32& id);
   void on_jump(const shard::JumpRecord& j);
   void sweep_jump_waiters();
+  template <class Pick>
+  void answer_jump_waiters(Pick pick);
   void schedule_sweep();
   void forget(Client* c);
 
