@@ -11,6 +11,7 @@ struct PubsubService::PeerStreams {
   PeerProtocol proto = PeerProtocol::meshsub_1_1;
   bool added = false;                 // known to the router
   std::vector<Rpc> early_in;          // RPCs that arrived before our stream was ready (bounded)
+  std::uint64_t generation = 0;       // which connection notice this entry belongs to
 };
 
 namespace {
@@ -70,12 +71,15 @@ void PubsubService::schedule_heartbeat(Duration after) {
 
 void PubsubService::on_connected(const PeerId& peer) {
   if (peers_.count(peer)) return;
-  peers_[peer] = std::make_unique<PeerStreams>();
+  auto& entry = peers_[peer];
+  entry = std::make_unique<PeerStreams>();
+  entry->generation = ++generation_;
   host_.new_stream(peer, {kMeshsub12Id, kMeshsub11Id, kFloodsubId},
-                   [this, alive = alive_, peer](Result<std::shared_ptr<net::Stream>> r) {
+                   [this, alive = alive_, peer, gen = entry->generation](Result<std::shared_ptr<net::Stream>> r) {
                      if (!*alive) return;
                      auto it = peers_.find(peer);
-                     if (it == peers_.end()) return;
+                     // Gone, or connected again since (a newer entry opens its own stream).
+                     if (it == peers_.end() || it->second->generation != gen) return;
                      if (!r) {
                        logging::get("pubsub")->debug("{} speaks no pubsub protocol: {}", peer.to_string(),
                                                      r.error().what());

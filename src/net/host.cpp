@@ -138,6 +138,14 @@ void Host::on_ready(const Connection::Ptr& c) {
     ++counters_.duplicate_connections_closed;
     if (kept) existing->second = c;
     loser->close();
+    if (kept) {
+      // Whoever opened streams when the peer connected opened them on the connection
+      // just closed: the peer is gone from there and is here now.
+      logging::get("net")->debug("{}: kept the simultaneous connection dialled by {}", peer.to_string(),
+                                 dialer_of(c).to_string());
+      for (const auto& f : std::vector(on_disconnected_)) f(peer);
+      for (const auto& f : std::vector(on_connected_)) f(peer);
+    }
   } else {
     conns_[peer] = c;
     logging::get("net")->info("connected to {} ({}, {})", peer.to_string(),

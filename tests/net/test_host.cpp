@@ -173,6 +173,50 @@ TEST_CASE("one connection per peer: repeated and simultaneous dials are deduplic
   });
 }
 
+TEST_CASE("simultaneous dials: the last connect notice is for the connection kept", "[host]") {
+  // Users open streams when a peer connects (pubsub does). When the connection they
+  // saw first loses the tie-break, the host must tell them the peer moved, so their
+  // streams end up on the connection both sides keep. Repeated: the race's order varies.
+  for (int round = 0; round < 5; ++round) {
+    both_transports([](asio::io_context& io, std::shared_ptr<MemoryNetwork> net) {
+      Node a(io, net), b(io, net);
+      std::shared_ptr<Stream> from_a, from_b;  // opened at each side's latest connect notice
+      std::string got_a, got_b;
+      for (auto* n : {&a, &b})
+        n->host->set_handler("/test/hello/1", [](std::shared_ptr<Stream> s) {
+          std::weak_ptr<Stream> w = s;
+          s->on_data([w](ByteView d) {
+            if (auto st = w.lock()) (void)st->write(Bytes(d.begin(), d.end()));  // echo
+          });
+        });
+      auto watch = [&](Node& self, std::shared_ptr<Stream>& slot, std::string& got) {
+        self.host->on_peer_connected([&](const PeerId& p) {
+          self.host->new_stream(p, {"/test/hello/1"}, [&](Result<std::shared_ptr<Stream>> r) {
+            if (!r) return;
+            slot = *r;
+            got.clear();
+            slot->on_data([&got](ByteView d) { got.append(d.begin(), d.end()); });
+          });
+        });
+      };
+      watch(a, from_a, got_a);
+      watch(b, from_b, got_b);
+      int done = 0;
+      a.host->connect(b.addr, [&](Result<PeerId> r) { REQUIRE(r); ++done; });
+      b.host->connect(a.addr, [&](Result<PeerId> r) { REQUIRE(r); ++done; });
+      REQUIRE(run_until(io, [&] {
+        return done == 2 && a.host->connection_count() == 1 && b.host->connection_count() == 1 && from_a && from_b;
+      }));
+      // Let any replacement notice and its stream settle, then both streams must work.
+      REQUIRE(run_until(io, [&] {
+        if (from_a) (void)from_a->write(Bytes{'a'});
+        if (from_b) (void)from_b->write(Bytes{'b'});
+        return got_a.find('a') != std::string::npos && got_b.find('b') != std::string::npos;
+      }, 10s));
+    });
+  }
+}
+
 TEST_CASE("the inbound connection limit rejects excess peers", "[host]") {
   asio::io_context io;
   auto net = std::make_shared<MemoryNetwork>();

@@ -65,6 +65,7 @@ class PubsubService {
   SteadyClock clock_;
   Router router_;
   std::map<PeerId, std::unique_ptr<PeerStreams>> peers_;
+  std::uint64_t generation_ = 0;
   boost::asio::steady_timer heartbeat_;
   std::function<void(const Delivery&)> on_message_;
   ServiceCounters counters_;
