@@ -371,7 +371,8 @@ class Demo:
         else:
             res = j["result"] or {}
             who = j["who"]
-            firsts = [t for (k, _), t in who.first.items() if k == j["to"] and t >= j["started"]]
+            firsts = [t for (k, p), t in who.first.items()
+                      if k == j["to"] and p != who.vkey and t >= j["started"]]  # another validator's
             text = (f"{who.node.name} shard {j['from']} -> {j['to']} via `shardnode ctl jump`: "
                     + ((f"mesh ready in {res.get('took_ms', 0)} ms ({res['dialled']} new onion dials)"
                         if res.get("dialled") else
@@ -379,7 +380,8 @@ class Demo:
                         " validators; `bench/jump_bench.py` measures cold jumps)")
                        if res.get("completed") else f"did not complete: {res}"))
             if firsts:
-                text += f"; first collation of shard {j['to']} {min(firsts) - j['started']:.1f} s after the jump began"
+                text += (f"; first collation from another validator of shard {j['to']}"
+                         f" {min(firsts) - j['started']:.1f} s after the jump began")
             if j["to"] in who.synced:
                 text += f"; synced {who.synced[j['to']]} past collations by request"
             self.fact("jump", text, self.jump_received())
