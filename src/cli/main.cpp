@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "ctl.h"
+#include "deanon.h"
 #include "testnet.h"
 #include "shardnode/core/log.h"
 
@@ -62,6 +63,9 @@ int main(int argc, char** argv) {
   cli::CtlOptions ctl_o;
   auto* ctl = cli::add_ctl_command(app, ctl_o);  // identity | peers | ... (ctl.cpp)
 
+  cli::DeanonCliOptions deanon_o;
+  auto* deanon = cli::add_deanon_command(app, deanon_o);  // the deanonymization harness (deanon.cpp)
+
   auto* run = app.add_subcommand(
       "run", "Run the node: tor (embedded or external), our onion service, bootnodes and pubsub, until "
              "SIGINT or SIGTERM. Needs tor.testnet (a private network) or tor.public_network = true.");
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
   if (*config) return cli::cmd_config(config_o);
 
   if (*testnet) return cli::cmd_testnet(testnet_o);
+  if (*deanon) return cli::cmd_deanon(deanon_o);
 
   auto ctx = cli::load_context(g);
   if (!ctx) {

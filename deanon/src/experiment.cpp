@@ -1,0 +1,178 @@
+#include "shardnode/deanon/experiment.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <stdexcept>
+
+#include "gossip_sim.h"
+#include "shardnode/core/errors.h"
+#include "shardnode/deanon/first_spy.h"
+#include "shardnode/sim/rng.h"
+#include "shardnode/sim/topology.h"
+
+namespace shardnode::deanon {
+namespace {
+
+const pubsub::TopicId kTopic = "/shardnode/deanon/1";
+
+// Fixed fork ids for the experiment's own random streams (the gossip harness uses
+// its own forks of the same run seed; see pubsub/sim/gossip_sim.cpp).
+constexpr std::uint64_t kSpyStream = 0xdea0'0001;
+constexpr std::uint64_t kValidatorStream = 0xdea0'0002;
+
+Error bad(const std::string& what) {
+  return Error{make_error_code(ConfigErrc::out_of_range), "deanon: " + what};
+}
+
+// Distinct content per (run, message): the router drops a duplicate publish.
+Bytes payload(std::uint64_t run_seed, std::uint64_t counter) {
+  Bytes b(64, 0);
+  for (std::size_t k = 0; k < 8; ++k) {
+    b[k] = static_cast<std::uint8_t>(run_seed >> (8 * k));
+    b[8 + k] = static_cast<std::uint8_t>(counter >> (8 * k));
+  }
+  return b;
+}
+
+}  // namespace
+
+const char* to_string(TopologyKind t) {
+  return t == TopologyKind::line ? "line" : "random";
+}
+const char* to_string(SpyPlacement p) {
+  return p == SpyPlacement::most_connected ? "connected" : "uniform";
+}
+
+Status ExperimentConfig::validate() const {
+  if (nodes < 3) return bad("need at least 3 nodes");
+  if (topology == TopologyKind::random_regular && (degree < 1 || degree >= nodes))
+    return bad("degree must be in [1, nodes - 1]");
+  if (!(spy_fraction >= 0.0 && spy_fraction < 1.0)) return bad("spy fraction must be in [0, 1)");
+  if (validators < 1) return bad("need at least one validator");
+  if (messages_per_validator < 1) return bad("need at least one message per validator");
+  if (runs < 1) return bad("need at least one run");
+  if (latency < Duration{0} || jitter < Duration{0}) return bad("latency and jitter must not be negative");
+  if (message_interval < Duration{0} || warmup < Duration{0} || drain < Duration{0})
+    return bad("warm-up, interval and drain must not be negative");
+  return Status::ok_status();
+}
+
+RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
+  if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
+  RunResult r;
+  r.seed = sim::SeededRandom(cfg.seed).fork(run_index).seed();
+  const sim::SeededRandom root(r.seed);
+
+  pubsub::GossipSimConfig g;
+  g.nodes = cfg.nodes;
+  g.degree = cfg.topology == TopologyKind::random_regular ? cfg.degree : 0;
+  g.link = sim::LinkParams{cfg.latency, 0.0, 0.0, cfg.jitter};
+  g.gossip.flood_publish = cfg.flood_publish;
+  g.protocol = cfg.protocol;
+  g.seed = r.seed;
+  g.score.topics[kTopic] = pubsub::TopicScoreParams::defaults();
+  pubsub::GossipSim sim(g);
+  if (cfg.topology == TopologyKind::line)
+    for (const sim::Edge& e : sim::line(cfg.nodes).edges) sim.link(e.a, e.b);
+
+  auto degree = [&](NodeIndex n) { return sim.network().neighbors(n).size(); };
+
+  // Spies: exactly round(p * N) of them (at most N - 1).
+  const auto rounded = static_cast<std::uint32_t>(std::llround(cfg.spy_fraction * static_cast<double>(cfg.nodes)));
+  const std::uint32_t spy_count = std::min(rounded, cfg.nodes - 1);
+  std::vector<NodeIndex> order(cfg.nodes);
+  for (NodeIndex n = 0; n < cfg.nodes; ++n) order[n] = n;
+  sim::SeededRandom spy_rng = root.fork(kSpyStream);
+  spy_rng.shuffle(order);  // uniform placement; random tie-break for most-connected
+  if (cfg.placement == SpyPlacement::most_connected)
+    std::stable_sort(order.begin(), order.end(), [&](NodeIndex a, NodeIndex b) { return degree(a) > degree(b); });
+  std::vector<bool> is_spy(cfg.nodes, false);
+  for (std::uint32_t i = 0; i < spy_count; ++i) is_spy[order[i]] = true;
+  r.spies = spy_count;
+
+  // Validators: distinct honest nodes.
+  std::vector<NodeIndex> honest;
+  for (NodeIndex n = 0; n < cfg.nodes; ++n)
+    if (!is_spy[n]) honest.push_back(n);
+  sim::SeededRandom val_rng = root.fork(kValidatorStream);
+  val_rng.shuffle(honest);
+  honest.resize(std::min<std::size_t>(honest.size(), cfg.validators));
+
+  // The spies' logs: first receipt of each message per spy, with the sender.
+  std::map<pubsub::MessageId, std::vector<SpyObservation>> logs;
+  const pubsub::MessageIdFn message_id = sim.router(0).config().message_id;
+  sim.network().set_observer([&](TimePoint at, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
+    if (!is_spy[to]) return;
+    for (const pubsub::Message& m : rpc.rpc.publish) {
+      auto& obs = logs[message_id(m)];
+      if (std::none_of(obs.begin(), obs.end(), [&](const SpyObservation& o) { return o.spy == to; }))
+        obs.push_back(SpyObservation{to, from, at});
+    }
+  });
+
+  sim.subscribe_all(kTopic);
+  sim.run_for(cfg.warmup);
+  std::map<pubsub::MessageId, NodeIndex> truth;
+  std::uint64_t counter = 0;
+  for (std::uint32_t m = 0; m < cfg.messages_per_validator; ++m)
+    for (NodeIndex v : honest) {
+      auto id = sim.publish(v, kTopic, payload(r.seed, counter++));
+      if (!id) throw std::runtime_error("deanon: publish failed: " + id.error().what());
+      truth[*id] = v;
+      sim.run_for(cfg.message_interval);
+    }
+  sim.run_for(cfg.drain);
+  sim.network().set_observer({});
+
+  double entropy_sum = 0.0, inverse_rank_sum = 0.0, degree_sum = 0.0, closed_sum = 0.0;
+  for (const auto& [id, source] : truth) {
+    ++r.messages;
+    degree_sum += static_cast<double>(degree(source));
+    closed_sum += 1.0 - std::pow(1.0 - cfg.spy_fraction, static_cast<double>(degree(source)));
+    const auto it = logs.find(id);
+    if (it == logs.end()) continue;
+    const FirstSpyVerdict v = first_spy(it->second, [&](NodeIndex n) { return is_spy[n]; });
+    const MessageScore s = score(v, source);
+    if (!s.guessed) continue;
+    ++r.guesses;
+    r.correct += s.correct ? 1 : 0;
+    entropy_sum += s.entropy_bits;
+    inverse_rank_sum += s.inverse_rank;
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto msgs = static_cast<double>(r.messages);
+  const auto guesses = static_cast<double>(r.guesses);
+  r.precision = r.guesses ? static_cast<double>(r.correct) / guesses : nan;
+  r.recall = r.messages ? static_cast<double>(r.correct) / msgs : nan;
+  r.entropy_bits = r.guesses ? entropy_sum / guesses : nan;
+  r.inverse_rank = r.messages ? inverse_rank_sum / msgs : nan;
+  r.mean_publisher_degree = r.messages ? degree_sum / msgs : nan;
+  r.flooding_recall_closed_form = r.messages ? closed_sum / msgs : nan;
+  return r;
+}
+
+ExperimentResult run_experiment(const ExperimentConfig& cfg) {
+  if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
+  ExperimentResult out;
+  out.config = cfg;
+  std::vector<double> precision, recall, entropy, inverse_rank, closed;
+  for (std::uint32_t i = 0; i < cfg.runs; ++i) {
+    RunResult r = run_once(cfg, i);
+    precision.push_back(r.precision);
+    recall.push_back(r.recall);
+    entropy.push_back(r.entropy_bits);
+    inverse_rank.push_back(r.inverse_rank);
+    closed.push_back(r.flooding_recall_closed_form);
+    out.runs.push_back(r);
+  }
+  out.precision = summarize(precision);
+  out.recall = summarize(recall);
+  out.entropy_bits = summarize(entropy);
+  out.inverse_rank = summarize(inverse_rank);
+  out.flooding_recall_closed_form = summarize(closed).mean;
+  return out;
+}
+
+}  // namespace shardnode::deanon

@@ -1,0 +1,144 @@
+#include "shardnode/deanon/report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace shardnode::deanon {
+namespace {
+using nlohmann::json;
+
+double ms(Duration d) {
+  return static_cast<double>(d.count()) / 1e6;
+}
+
+// NaN and infinities have no JSON spelling: null.
+json number(double v) {
+  return std::isfinite(v) ? json(v) : json(nullptr);
+}
+
+const char* protocol_name(pubsub::PeerProtocol p) {
+  switch (p) {
+    case pubsub::PeerProtocol::floodsub:
+      return "floodsub";
+    case pubsub::PeerProtocol::meshsub_1_0:
+      return "meshsub/1.0";
+    case pubsub::PeerProtocol::meshsub_1_1:
+      return "meshsub/1.1";
+    case pubsub::PeerProtocol::meshsub_1_2:
+      return "meshsub/1.2";
+  }
+  return "?";
+}
+
+json summary_json(const Summary& s) {
+  return json{{"mean", number(s.mean)},
+              {"ci95_low", s.has_ci() ? number(s.ci_low) : json(nullptr)},
+              {"ci95_high", s.has_ci() ? number(s.ci_high) : json(nullptr)},
+              {"runs", s.samples}};
+}
+
+struct Row {
+  const char* name;
+  const Summary* s;
+};
+std::vector<Row> rows(const ExperimentResult& r) {
+  return {{"precision", &r.precision},
+          {"recall", &r.recall},
+          {"entropy_bits", &r.entropy_bits},
+          {"inverse_rank", &r.inverse_rank}};
+}
+
+std::string fmt(double v) {
+  if (!std::isfinite(v)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const ExperimentResult& r) {
+  const ExperimentConfig& c = r.config;
+  json config{{"nodes", c.nodes},
+              {"topology", to_string(c.topology)},
+              {"degree", c.topology == TopologyKind::random_regular ? json(c.degree) : json(nullptr)},
+              {"latency_ms", ms(c.latency)},
+              {"jitter_ms", ms(c.jitter)},
+              {"spy_fraction", c.spy_fraction},
+              {"placement", to_string(c.placement)},
+              {"validators", c.validators},
+              {"messages_per_validator", c.messages_per_validator},
+              {"runs", c.runs},
+              {"seed", c.seed},
+              {"protocol", protocol_name(c.protocol)},
+              {"flood_publish", c.flood_publish},
+              {"warmup_ms", ms(c.warmup)},
+              {"message_interval_ms", ms(c.message_interval)},
+              {"drain_ms", ms(c.drain)}};
+  json metrics = json::object();
+  for (const Row& row : rows(r)) metrics[row.name] = summary_json(*row.s);
+  json runs = json::array();
+  for (const RunResult& x : r.runs)
+    runs.push_back(json{{"seed", x.seed},
+                        {"spies", x.spies},
+                        {"messages", x.messages},
+                        {"guesses", x.guesses},
+                        {"correct", x.correct},
+                        {"precision", number(x.precision)},
+                        {"recall", number(x.recall)},
+                        {"entropy_bits", number(x.entropy_bits)},
+                        {"inverse_rank", number(x.inverse_rank)},
+                        {"mean_publisher_degree", number(x.mean_publisher_degree)}});
+  return json{{"adversary", "first-spy"},
+              {"confidence_interval", "95% Student t over runs"},
+              {"config", config},
+              {"metrics", metrics},
+              {"closed_form", {{"flooding_recall", number(r.flooding_recall_closed_form)}}},
+              {"runs", runs}};
+}
+
+std::string to_csv(const ExperimentResult& r) {
+  const ExperimentConfig& c = r.config;
+  std::ostringstream o;
+  o << "adversary,metric,mean,ci95_low,ci95_high,runs,nodes,topology,degree,latency_ms,jitter_ms,spy_fraction,"
+       "placement,validators,messages_per_validator,seed,protocol,flood_publish\n";
+  std::ostringstream cfg;
+  cfg << c.nodes << ',' << to_string(c.topology) << ','
+      << (c.topology == TopologyKind::random_regular ? std::to_string(c.degree) : "") << ',' << fmt(ms(c.latency))
+      << ',' << fmt(ms(c.jitter)) << ',' << fmt(c.spy_fraction) << ',' << to_string(c.placement) << ',' << c.validators
+      << ',' << c.messages_per_validator << ',' << c.seed << ',' << protocol_name(c.protocol) << ','
+      << (c.flood_publish ? "true" : "false");
+  for (const Row& row : rows(r)) {
+    const Summary& s = *row.s;
+    o << "first-spy," << row.name << ',' << fmt(s.mean) << ',' << (s.has_ci() ? fmt(s.ci_low) : "") << ','
+      << (s.has_ci() ? fmt(s.ci_high) : "") << ',' << s.samples << ',' << cfg.str() << '\n';
+  }
+  return o.str();
+}
+
+std::string to_table(const ExperimentResult& r) {
+  const ExperimentConfig& c = r.config;
+  std::ostringstream o;
+  char line[160];
+  o << "first-spy adversary: " << c.nodes << " nodes, " << to_string(c.topology);
+  if (c.topology == TopologyKind::random_regular) o << " d=" << c.degree;
+  std::snprintf(line, sizeof line, ", latency %.1f ms + U[0, %.1f] ms, spies %.1f %% (%s), ", ms(c.latency),
+                ms(c.jitter), c.spy_fraction * 100.0, to_string(c.placement));
+  o << line << c.validators << " validators x " << c.messages_per_validator << " messages, " << c.runs << " runs, seed "
+    << c.seed << "\n";
+  std::snprintf(line, sizeof line, "%-14s %10s %22s %6s\n", "metric", "mean", "95% CI (t over runs)", "runs");
+  o << line;
+  for (const Row& row : rows(r)) {
+    const Summary& s = *row.s;
+    std::string ci = s.has_ci() ? "[" + fmt(s.ci_low) + ", " + fmt(s.ci_high) + "]" : "-";
+    std::snprintf(line, sizeof line, "%-14s %10.4f %22s %6zu\n", row.name, s.mean, ci.c_str(), s.samples);
+    o << line;
+  }
+  std::snprintf(line, sizeof line, "closed form 1-(1-p)^d (first-spy recall on flooding when jitter < latency): %.4f\n",
+                r.flooding_recall_closed_form);
+  o << line;
+  return o.str();
+}
+
+}  // namespace shardnode::deanon

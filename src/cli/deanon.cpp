@@ -1,0 +1,151 @@
+#include "deanon.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include "shardnode/deanon/experiment.h"
+#include "shardnode/deanon/plot.h"
+#include "shardnode/deanon/report.h"
+
+namespace shardnode::cli {
+namespace {
+
+Duration from_ms(double v) {
+  return Duration{static_cast<Duration::rep>(std::llround(v * 1e6))};
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) {
+    std::fprintf(stderr, "shardnode: deanon: cannot write %s\n", path.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o) {
+  auto* c =
+      app.add_subcommand("deanon",
+                         "Measure how well spies link validators to their messages: real gossipsub routers on the "
+                         "simulator, a fraction of spies, the first-spy adversary; precision, recall, entropy and "
+                         "inverse rank with 95% confidence intervals over repeated runs");
+  c->add_option("--nodes", o.nodes, "Nodes in the network")->check(CLI::Range(3U, 100000U))->capture_default_str();
+  c->add_option("--degree", o.degree, "Degree of the random regular graph")
+      ->check(CLI::Range(1U, 1000U))
+      ->capture_default_str();
+  c->add_option("--topology", o.topology, "random (random regular, --degree) or line")
+      ->check(CLI::IsMember({"random", "line"}))
+      ->capture_default_str();
+  c->add_option("--spies", o.spies,
+                "Fraction of nodes that are spies, in [0, 1); a comma-separated list runs one experiment per value")
+      ->delimiter(',')
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  c->add_option("--placement", o.placement, "Spy placement: uniform or connected (most-connected nodes)")
+      ->check(CLI::IsMember({"uniform", "connected"}))
+      ->capture_default_str();
+  c->add_option("--validators", o.validators, "Honest publishers per run (distinct, random)")
+      ->check(CLI::Range(1U, 100000U))
+      ->capture_default_str();
+  c->add_option("--messages", o.messages, "Messages per validator")
+      ->check(CLI::Range(1U, 100000U))
+      ->capture_default_str();
+  c->add_option("--runs", o.runs, "Repetitions (each a new graph, spy placement and validators)")
+      ->check(CLI::Range(1U, 100000U))
+      ->capture_default_str();
+  c->add_option("--seed", o.seed, "Seed: the whole experiment is a function of it")->capture_default_str();
+  c->add_option("--latency-ms", o.latency_ms, "Link latency (ms)")
+      ->check(CLI::Range(0.0, 60000.0))
+      ->capture_default_str();
+  c->add_option("--jitter-ms", o.jitter_ms, "Extra link delay, uniform in [0, J] ms")
+      ->check(CLI::Range(0.0, 60000.0))
+      ->capture_default_str();
+  c->add_option("--protocol", o.protocol, "Peer protocol of every node: gossipsub (meshsub/1.2) or floodsub")
+      ->check(CLI::IsMember({"gossipsub", "floodsub"}))
+      ->capture_default_str();
+  c->add_option("--json", o.json_file, "Write the results as JSON to FILE ('-' for stdout instead of the table)");
+  c->add_option("--csv", o.csv_file, "Write the results as CSV to FILE");
+  c->add_option("--svg", o.svg_file, "Plot precision, recall and inverse rank vs p (with --spies P1,P2,...) as SVG");
+  return c;
+}
+
+int cmd_deanon(const DeanonCliOptions& o) {
+  deanon::ExperimentConfig cfg;
+  cfg.nodes = o.nodes;
+  cfg.degree = o.degree;
+  cfg.topology = o.topology == "line" ? deanon::TopologyKind::line : deanon::TopologyKind::random_regular;
+  cfg.placement = o.placement == "connected" ? deanon::SpyPlacement::most_connected : deanon::SpyPlacement::uniform;
+  cfg.validators = o.validators;
+  cfg.messages_per_validator = o.messages;
+  cfg.runs = o.runs;
+  cfg.seed = o.seed;
+  cfg.latency = from_ms(o.latency_ms);
+  cfg.jitter = from_ms(o.jitter_ms);
+  cfg.protocol = o.protocol == "floodsub" ? pubsub::PeerProtocol::floodsub : pubsub::PeerProtocol::meshsub_1_2;
+  std::vector<deanon::ExperimentConfig> configs;
+  for (double p : o.spies) {
+    cfg.spy_fraction = p;
+    if (Status st = cfg.validate(); !st) {
+      std::fprintf(stderr, "shardnode: %s\n", st.error().what().c_str());
+      return 2;
+    }
+    configs.push_back(cfg);
+  }
+  if (configs.empty()) {
+    std::fprintf(stderr, "shardnode: deanon: --spies needs at least one value\n");
+    return 2;
+  }
+  const bool json_stdout = o.json_file == "-";
+  std::vector<deanon::ExperimentResult> results;
+  for (const deanon::ExperimentConfig& c : configs) {
+    try {
+      results.push_back(deanon::run_experiment(c));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "shardnode: deanon: %s\n", e.what());
+      return 1;
+    }
+    if (!json_stdout) std::cout << (results.size() > 1 ? "\n" : "") << deanon::to_table(results.back()) << std::flush;
+  }
+  if (!o.json_file.empty()) {
+    nlohmann::json j;
+    if (results.size() == 1) {
+      j = deanon::to_json(results.front());
+    } else {
+      j = nlohmann::json{{"sweep", "spy_fraction"}, {"experiments", nlohmann::json::array()}};
+      for (const auto& r : results) j["experiments"].push_back(deanon::to_json(r));
+    }
+    const std::string text = j.dump(2) + "\n";
+    if (json_stdout)
+      std::cout << text;
+    else if (!write_file(o.json_file, text))
+      return 1;
+  }
+  if (!o.csv_file.empty()) {
+    std::string csv;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const std::string part = deanon::to_csv(results[i]);
+      csv += i == 0 ? part : part.substr(part.find('\n') + 1);  // one header
+    }
+    if (!write_file(o.csv_file, csv)) return 1;
+  }
+  if (!o.svg_file.empty()) {
+    std::vector<deanon::ExperimentResult> sorted = results;
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const auto& a, const auto& b) { return a.config.spy_fraction < b.config.spy_fraction; });
+    if (!write_file(o.svg_file, deanon::to_svg(sorted))) return 1;
+  }
+  return 0;
+}
+
+}  // namespace shardnode::cli

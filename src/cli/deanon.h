@@ -1,0 +1,40 @@
+// `shardnode deanon`: the deanonymization harness (deanon/) on the simulator - real
+// gossipsub routers, spies, the first-spy adversary; a table on stdout, JSON and
+// CSV on request. Needs no config file and starts no tor.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace shardnode::cli {
+
+struct DeanonCliOptions {
+  std::uint32_t nodes = 500;
+  std::uint32_t degree = 8;
+  std::string topology = "random";    // random | line
+  std::vector<double> spies{0.1};     // several: one experiment per value (a sweep over p)
+  std::string placement = "uniform";  // uniform | connected
+  std::uint32_t validators = 50;
+  std::uint32_t messages = 2;  // per validator
+  std::uint32_t runs = 10;
+  std::uint64_t seed = 1;
+  double latency_ms = 20.0;
+  double jitter_ms = 10.0;
+  std::string protocol = "gossipsub";  // gossipsub | floodsub
+  std::string json_file;
+  std::string csv_file;
+  std::string svg_file;  // metric vs p (most useful with several --spies values)
+};
+
+// Adds the `deanon` subcommand to app, filling o.
+CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o);
+
+// Exit codes: 0 ok, 1 failure (e.g. cannot write an output file), 2 usage.
+int cmd_deanon(const DeanonCliOptions& o);
+
+}  // namespace shardnode::cli

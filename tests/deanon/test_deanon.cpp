@@ -1,0 +1,291 @@
+// The deanonymization harness (deanon/): the first-spy estimator on hand-made spy
+// logs, the statistics, determinism, and the closed-form sanity check of issue 7 -
+// on plain flooding, first-spy recall is 1 - (1 - p)^d.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "shardnode/deanon/experiment.h"
+#include "shardnode/deanon/first_spy.h"
+#include "shardnode/deanon/plot.h"
+#include "shardnode/deanon/report.h"
+#include "shardnode/deanon/stats.h"
+
+using namespace shardnode;
+using namespace shardnode::deanon;
+using namespace std::chrono_literals;
+
+namespace {
+
+auto spies_are(std::vector<NodeIndex> spies) {
+  return [spies](NodeIndex n) { return std::find(spies.begin(), spies.end(), n) != spies.end(); };
+}
+
+// Plain gossipsub with flood publishing (the default: a publisher sends its own
+// message to every neighbour) and constant latency: the publisher's neighbours hear
+// a message at exactly one latency, everyone else at two or more. So the first spy
+// to hear it hears it from the source iff a neighbour of the source is a spy, and
+// first-spy recall is exactly P(some neighbour is a spy) = 1 - (1 - p)^d (up to
+// drawing exactly round(pN) spies rather than each node independently, a
+// difference far below the interval).
+ExperimentConfig flooding(double p, std::uint64_t seed) {
+  ExperimentConfig c;
+  c.nodes = 300;
+  c.degree = 8;
+  c.topology = TopologyKind::random_regular;
+  c.latency = 20ms;
+  c.jitter = 0ms;
+  c.spy_fraction = p;
+  c.validators = 50;
+  c.messages_per_validator = 1;
+  c.runs = 10;
+  c.seed = seed;
+  c.flood_publish = true;
+  c.warmup = 1100ms;  // past every node's first heartbeat: meshes are formed
+  c.message_interval = 5ms;
+  c.drain = 500ms;  // far beyond the graph's diameter x latency
+  return c;
+}
+
+void check_closed_form(double p) {
+  const ExperimentResult r = run_experiment(flooding(p, 7));
+  const double expected = 1.0 - std::pow(1.0 - p, 8.0);
+  INFO("p = " << p << ": recall " << r.recall.mean << " 95% CI [" << r.recall.ci_low << ", " << r.recall.ci_high
+              << "], closed form " << expected);
+  REQUIRE(r.recall.has_ci());
+  CHECK(r.flooding_recall_closed_form == Approx(expected));
+  CHECK(std::abs(r.recall.mean - expected) <= r.recall.half_width);
+  // Every message reached a spy: a guess for each, so precision equals recall.
+  for (const RunResult& run : r.runs) {
+    CHECK(run.guesses == run.messages);
+    CHECK(run.messages == 50);
+    CHECK(run.spies == static_cast<std::uint32_t>(std::llround(p * 300)));
+  }
+  CHECK(r.precision.mean == Approx(r.recall.mean));
+}
+
+}  // namespace
+
+TEST_CASE("first-spy guesses the sender of the earliest spy receipt", "[deanon]") {
+  // Spies 10 and 11; node 3 reached spy 11 first, node 4 reached spy 10 later.
+  std::vector<SpyObservation> obs{{10, 4, 30ms}, {11, 3, 20ms}, {10, 5, 40ms}};
+  const FirstSpyVerdict v = first_spy(obs, spies_are({10, 11}));
+  REQUIRE(v.estimate);
+  CHECK(*v.estimate == 3);
+  CHECK(v.ranking == std::vector<NodeIndex>{3, 4, 5});
+  CHECK(v.tied == 1);
+  const MessageScore hit = score(v, 3);
+  CHECK(hit.guessed);
+  CHECK(hit.correct);
+  CHECK(hit.entropy_bits == 0.0);
+  CHECK(hit.inverse_rank == 1.0);
+  const MessageScore second = score(v, 4);
+  CHECK_FALSE(second.correct);
+  CHECK(second.inverse_rank == 0.5);
+  CHECK(score(v, 9).inverse_rank == 0.0);  // never seen sending to a spy
+}
+
+TEST_CASE("first-spy breaks time ties by the lowest spy and ignores spies as senders", "[deanon]") {
+  // Spies 20 and 21 hear at the same time from 7 and 6; 21 also heard it from spy 20.
+  std::vector<SpyObservation> obs{{21, 6, 10ms}, {20, 7, 10ms}, {22, 20, 5ms}};
+  const FirstSpyVerdict v = first_spy(obs, spies_are({20, 21, 22}));
+  REQUIRE(v.estimate);
+  CHECK(*v.estimate == 7);        // spy 20 < spy 21; spy 22's sender is a spy
+  CHECK(v.ranking.front() == 7);  // rank 1 is always the estimate
+  CHECK(v.tied == 2);
+  CHECK(score(v, 7).entropy_bits == Approx(1.0));  // uniform over {6, 7}
+  CHECK(score(v, 6).inverse_rank == 0.5);
+}
+
+TEST_CASE("no spy receipt means no guess", "[deanon]") {
+  const FirstSpyVerdict v = first_spy({}, spies_are({}));
+  CHECK_FALSE(v.estimate);
+  const MessageScore s = score(v, 1);
+  CHECK_FALSE(s.guessed);
+  CHECK_FALSE(s.correct);
+}
+
+TEST_CASE("summaries: mean and a 95% Student t interval", "[deanon]") {
+  const Summary s = summarize({1.0, 2.0, 3.0});
+  CHECK(s.mean == Approx(2.0));
+  CHECK(s.samples == 3);
+  CHECK(s.half_width == Approx(4.303 / std::sqrt(3.0)));
+  CHECK(s.ci_low == Approx(2.0 - s.half_width));
+  const Summary nan_skipped = summarize({1.0, std::nan(""), 3.0});
+  CHECK(nan_skipped.samples == 2);
+  CHECK(nan_skipped.mean == Approx(2.0));
+  const Summary one = summarize({0.5});
+  CHECK_FALSE(one.has_ci());
+  CHECK(one.ci_low == one.ci_high);
+  CHECK(std::isnan(summarize({}).mean));
+  CHECK(t_quantile_975(1) == Approx(12.706));
+  CHECK(t_quantile_975(30) == Approx(2.042));
+  CHECK(t_quantile_975(60) == Approx(2.000).margin(0.002));
+  CHECK(t_quantile_975(100000) == Approx(1.96).margin(0.001));
+}
+
+TEST_CASE("bad experiment configs are refused", "[deanon]") {
+  ExperimentConfig c;
+  c.spy_fraction = 1.0;
+  CHECK_FALSE(c.validate());
+  c = ExperimentConfig{};
+  c.degree = c.nodes;
+  CHECK_FALSE(c.validate());
+  c = ExperimentConfig{};
+  c.runs = 0;
+  CHECK_FALSE(c.validate());
+  CHECK_THROWS_AS(run_experiment(c), std::invalid_argument);
+  CHECK(ExperimentConfig{}.validate());
+}
+
+TEST_CASE("an experiment is a pure function of its seed", "[deanon]") {
+  ExperimentConfig c;
+  c.nodes = 80;
+  c.degree = 6;
+  c.spy_fraction = 0.2;
+  c.validators = 10;
+  c.messages_per_validator = 2;
+  c.runs = 2;
+  c.seed = 42;
+  c.warmup = 2s;
+  c.drain = 1s;
+  const auto a = to_json(run_experiment(c));
+  const auto b = to_json(run_experiment(c));
+  CHECK(a == b);
+  c.seed = 43;
+  CHECK(to_json(run_experiment(c))["runs"] != a["runs"]);
+  // Runs differ from each other (each its own graph, spies and validators).
+  CHECK(a["runs"][0]["seed"] != a["runs"][1]["seed"]);
+  CHECK(a["config"]["nodes"] == 80);
+  CHECK(a["metrics"].contains("precision"));
+  CHECK(a["metrics"]["recall"]["runs"] == 2);
+}
+
+TEST_CASE("CSV has a header and one row per metric", "[deanon]") {
+  ExperimentConfig c;
+  c.nodes = 40;
+  c.degree = 4;
+  c.validators = 5;
+  c.messages_per_validator = 1;
+  c.runs = 2;
+  c.warmup = 2s;
+  c.drain = 1s;
+  const std::string csv = to_csv(run_experiment(c));
+  std::istringstream in(csv);
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(in, line)) lines.push_back(line);
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0].rfind("adversary,metric,mean,ci95_low,ci95_high,runs,nodes", 0) == 0);
+  CHECK(lines[1].rfind("first-spy,precision,", 0) == 0);
+  CHECK(lines[4].rfind("first-spy,inverse_rank,", 0) == 0);
+}
+
+TEST_CASE("no spies: no guesses and recall 0", "[deanon]") {
+  ExperimentConfig c;
+  c.nodes = 40;
+  c.degree = 4;
+  c.spy_fraction = 0.0;
+  c.validators = 5;
+  c.runs = 2;
+  c.warmup = 2s;
+  c.drain = 1s;
+  const ExperimentResult r = run_experiment(c);
+  CHECK(r.recall.mean == 0.0);
+  CHECK(r.precision.samples == 0);  // undefined with no guess: null in JSON
+  CHECK(to_json(r)["metrics"]["precision"]["mean"].is_null());
+}
+
+TEST_CASE("closed form: first-spy recall on flooding is 1-(1-p)^d at p = 0.1", "[deanon][closed-form]") {
+  check_closed_form(0.1);
+}
+TEST_CASE("closed form: first-spy recall on flooding is 1-(1-p)^d at p = 0.2", "[deanon][closed-form]") {
+  check_closed_form(0.2);
+}
+TEST_CASE("closed form: first-spy recall on flooding is 1-(1-p)^d at p = 0.3", "[deanon][closed-form]") {
+  check_closed_form(0.3);
+}
+
+TEST_CASE("closed form on a line: recall is 1-(1-p)^deg with deg 1 at the ends and 2 inside", "[deanon][closed-form]") {
+  ExperimentConfig c = flooding(0.2, 11);
+  c.topology = TopologyKind::line;
+  c.nodes = 200;
+  c.validators = 50;
+  const ExperimentResult r = run_experiment(c);
+  INFO("recall " << r.recall.mean << " +- " << r.recall.half_width << ", closed form "
+                 << r.flooding_recall_closed_form);
+  CHECK(std::abs(r.recall.mean - r.flooding_recall_closed_form) <= r.recall.half_width);
+}
+
+TEST_CASE("most-connected placement: spies sit on the best-connected nodes", "[deanon]") {
+  // On a line only the two ends have degree 1: with N - 2 spies placed by degree,
+  // exactly the two ends are honest, each with a spy as its only neighbour, so every
+  // message is caught at its source.
+  ExperimentConfig c;
+  c.nodes = 12;
+  c.topology = TopologyKind::line;
+  c.spy_fraction = 10.0 / 12.0;
+  c.placement = SpyPlacement::most_connected;
+  c.validators = 2;
+  c.messages_per_validator = 3;
+  c.runs = 2;
+  c.jitter = 0ms;
+  c.warmup = 2s;
+  c.drain = 1s;
+  const ExperimentResult r = run_experiment(c);
+  for (const RunResult& run : r.runs) {
+    CHECK(run.spies == 10);
+    CHECK(run.messages == 6);
+    CHECK(run.correct == 6);
+    CHECK(run.mean_publisher_degree == 1.0);
+  }
+}
+
+TEST_CASE("closed form holds for floodsub peers too", "[deanon][closed-form]") {
+  // floodsub forwards every message to every neighbour; the publisher's neighbours
+  // still hear first, so the same 1-(1-p)^d.
+  ExperimentConfig c = flooding(0.2, 13);
+  c.protocol = pubsub::PeerProtocol::floodsub;
+  const ExperimentResult r = run_experiment(c);
+  INFO("recall " << r.recall.mean << " +- " << r.recall.half_width << ", closed form "
+                 << r.flooding_recall_closed_form);
+  CHECK(r.flooding_recall_closed_form == Approx(1.0 - std::pow(0.8, 8.0)));
+  CHECK(std::abs(r.recall.mean - r.flooding_recall_closed_form) <= r.recall.half_width);
+}
+
+TEST_CASE("with jitter below the latency the publisher's neighbours still hear first", "[deanon][closed-form]") {
+  ExperimentConfig c = flooding(0.2, 17);
+  c.jitter = 15ms;  // < 20 ms latency: one hop arrives by 35 ms, two hops from 40 ms
+  const ExperimentResult r = run_experiment(c);
+  INFO("recall " << r.recall.mean << " +- " << r.recall.half_width << ", closed form "
+                 << r.flooding_recall_closed_form);
+  CHECK(std::abs(r.recall.mean - r.flooding_recall_closed_form) <= r.recall.half_width);
+  CHECK(r.entropy_bits.mean == 0.0);  // receipt times never tie with jitter
+}
+
+TEST_CASE("the SVG plot has a point per metric and p, error bars and a legend", "[deanon]") {
+  std::vector<ExperimentResult> sweep(3);
+  for (std::size_t i = 0; i < sweep.size(); ++i) {
+    const double p = 0.1 * static_cast<double>(i + 1);
+    sweep[i].config.spy_fraction = p;
+    sweep[i].precision = summarize({p, p + 0.1});
+    sweep[i].recall = summarize({p / 2, p / 2 + 0.1});
+    sweep[i].inverse_rank = summarize({p});  // one run: no interval, no error bar
+    sweep[i].flooding_recall_closed_form = 1.0 - std::pow(1.0 - p, 8.0);
+  }
+  sweep[1].precision = summarize({});  // NaN: left out
+  const std::string svg = to_svg(sweep);
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = svg.find(what); at != std::string::npos; at = svg.find(what, at + 1)) ++n;
+    return n;
+  };
+  CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+  CHECK(svg.find("</svg>") != std::string::npos);
+  CHECK(count("<circle") == 2 + 3 + 3 + 3);
+  CHECK(count("<path") == 4);
+  CHECK(count("stroke-dasharray") == 2);  // the closed form's line and its legend entry
+  for (const char* name : {">precision<", ">recall<", ">inverse rank<", ">1-(1-p)^d<"}) CHECK(count(name) == 1);
+}
