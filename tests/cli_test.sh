@@ -33,7 +33,8 @@ expect_rc 0 "$BIN" id --datadir "$D" --json &&
 # corrupt / short / exposed key files
 cp -r "$D" "$T/short"; head -c 40 "$D/identity.key" > "$T/short/identity.key"
 expect_rc 1 "$BIN" id --datadir "$T/short" && grep -q "40 bytes" "$T/err" && ok "short key rejected: $(cat "$T/err")" || bad "short key"
-cp -r "$D" "$T/corrupt"; printf '\xff' | dd of="$T/corrupt/identity.key" bs=1 seek=20 conv=notrunc status=none
+cp -r "$D" "$T/corrupt"  # flip every bit of byte 20 (writing a fixed value can leave it unchanged)
+python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[20]^=0xff; open(p,'wb').write(b)" "$T/corrupt/identity.key"
 expect_rc 1 "$BIN" id --datadir "$T/corrupt" && grep -q "corrupt" "$T/err" && ok "corrupt key rejected" || bad "corrupt key"
 cp -r "$D" "$T/open"; chmod 644 "$T/open/identity.key"
 expect_rc 1 "$BIN" id --datadir "$T/open" && grep -q "chmod 600" "$T/err" && ok "world-readable key rejected" || bad "0644 key"
