@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "../support/shard_keys.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/shard/beacon_tracker.h"
 
@@ -14,13 +15,8 @@ using pubsub::ValidationResult;
 
 namespace {
 
-ValidatorKey vkey(std::uint8_t fill) { return std::move(ValidatorKey::from_seed(Bytes(32, fill)).value()); }
-
-Hash32 h32(std::uint8_t fill) {
-  Hash32 h;
-  h.fill(fill);
-  return h;
-}
+using test::h32;
+using test::vkey;
 
 constexpr std::uint64_t kGenesis = 1'800'000'000'000;
 constexpr std::uint64_t kSlot = 2000;

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "../support/shard_keys.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/shard/beacon.h"
@@ -16,13 +17,8 @@ using pubsub::ValidationResult;
 
 namespace {
 
-ValidatorKey vkey(std::uint8_t fill) { return std::move(ValidatorKey::from_seed(Bytes(32, fill)).value()); }
-
-Hash32 h32(std::uint8_t fill) {
-  Hash32 h;
-  h.fill(fill);
-  return h;
-}
+using test::h32;
+using test::vkey;
 
 Bytes body_of(std::size_t n) {
   Bytes b(n);

@@ -15,6 +15,7 @@
 #include <iterator>
 #include <string>
 
+#include "../support/shard_keys.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/shard/collation.h"
 #include "shardnode/shard/store.h"
@@ -26,13 +27,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-ValidatorKey vkey(std::uint8_t fill) { return std::move(ValidatorKey::from_seed(Bytes(32, fill)).value()); }
-
-Hash32 h32(std::uint8_t fill) {
-  Hash32 h;
-  h.fill(fill);
-  return h;
-}
+using test::h32;
+using test::vkey;
 
 Bytes body_of(std::size_t n, std::uint8_t salt = 0) {
   Bytes b(n);
