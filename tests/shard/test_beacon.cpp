@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "../support/proto_writer.h"
 #include "../support/shard_keys.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/shard/beacon_tracker.h"
@@ -33,22 +34,8 @@ BeaconTrackerConfig cfg() {
 // Mid-slot `s`.
 std::uint64_t at(std::uint64_t s) { return kGenesis + s * kSlot + kSlot / 2; }
 
-void put_varint(Bytes& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<std::uint8_t>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<std::uint8_t>(v));
-}
-void field_bytes(Bytes& out, int field, ByteView b) {
-  put_varint(out, static_cast<std::uint64_t>(field) << 3 | 2);
-  put_varint(out, b.size());
-  out.insert(out.end(), b.begin(), b.end());
-}
-void field_varint(Bytes& out, int field, std::uint64_t v) {
-  put_varint(out, static_cast<std::uint64_t>(field) << 3);
-  put_varint(out, v);
-}
+using test::field_bytes;
+using test::field_varint;
 
 }  // namespace
 

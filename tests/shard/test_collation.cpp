@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "../support/proto_writer.h"
 #include "../support/shard_keys.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/keys.h"
@@ -26,25 +27,8 @@ Bytes body_of(std::size_t n) {
   return b;
 }
 
-// A hand-rolled proto3 writer, so tests can build messages the encoder never would.
-void put_varint(Bytes& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<std::uint8_t>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<std::uint8_t>(v));
-}
-void field_varint(Bytes& out, std::uint32_t field, std::uint64_t v) {
-  if (v == 0) return;
-  put_varint(out, std::uint64_t{field} << 3);
-  put_varint(out, v);
-}
-void field_bytes(Bytes& out, std::uint32_t field, ByteView b, bool even_if_empty = false) {
-  if (b.empty() && !even_if_empty) return;
-  put_varint(out, (std::uint64_t{field} << 3) | 2);
-  put_varint(out, b.size());
-  out.insert(out.end(), b.begin(), b.end());
-}
+using test::field_bytes;
+using test::field_varint;
 
 struct RawCollation {
   std::uint32_t shard = 0;

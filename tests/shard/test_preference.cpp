@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "../support/proto_writer.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/shard/preference.h"
@@ -13,25 +14,8 @@ namespace {
 
 NodeKey key_from(std::uint8_t fill) { return std::move(NodeKey::from_seed(Bytes(32, fill)).value()); }
 
-// A hand-rolled proto3 writer, so tests can build records the encoder never would.
-void put_varint(Bytes& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<std::uint8_t>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<std::uint8_t>(v));
-}
-void field_varint(Bytes& out, std::uint32_t field, std::uint64_t v) {
-  if (v == 0) return;  // proto3 canonical form omits defaults
-  put_varint(out, std::uint64_t{field} << 3);
-  put_varint(out, v);
-}
-void field_bytes(Bytes& out, std::uint32_t field, ByteView b) {
-  if (b.empty()) return;
-  put_varint(out, (std::uint64_t{field} << 3) | 2);
-  put_varint(out, b.size());
-  out.insert(out.end(), b.begin(), b.end());
-}
+using test::field_bytes;
+using test::field_varint;
 
 struct Raw {
   Bytes key, bits, sig;
@@ -275,8 +259,8 @@ TEST_CASE("non-canonical preference encodings are rejected", "[shard][preference
   REQUIRE(decode_preference(zero_seq.encode(), {}));
   Bytes explicit_zero;
   field_bytes(explicit_zero, 1, zero_seq.key);
-  put_varint(explicit_zero, 2 << 3);
-  put_varint(explicit_zero, 0);
+  append_uvarint(explicit_zero, 2 << 3);
+  append_uvarint(explicit_zero, 0);
   field_varint(explicit_zero, 3, zero_seq.expires_at);
   field_varint(explicit_zero, 4, zero_seq.shard_count);
   field_bytes(explicit_zero, 5, zero_seq.bits);
