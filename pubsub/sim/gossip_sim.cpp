@@ -67,6 +67,7 @@ Result<MessageId> GossipSim::publish(Node n, const TopicId& topic, Bytes data) {
   auto r = nodes_[n].router->publish(topic, std::move(data), sched_.now());
   if (r) {
     nodes_[n].hops[*r] = 0;
+    nodes_[n].published.insert(*r);
     receptions_[*r];
   }
   drain(n);
@@ -95,14 +96,21 @@ void GossipSim::on_rpc(Node self, Node from, const SimRpc& in) {
     const MessageId id = cfg_.gossip.message_id(in.rpc.publish[i]);
     ns.hops.emplace(id, (i < in.hops.size() ? in.hops[i] : 0) + 1);
   }
-  ns.router->handle_rpc(nodes_[from].id, in.rpc, sched_.now());
+  for (std::size_t i = 0; i < in.stem.size(); ++i) {
+    const MessageId id = cfg_.gossip.message_id(in.stem[i]);
+    ns.hops.emplace(id, (i < in.stem_hops.size() ? in.stem_hops[i] : 0) + 1);
+  }
+  if (!in.rpc.empty()) ns.router->handle_rpc(nodes_[from].id, in.rpc, sched_.now());
+  for (const auto& m : in.stem) ns.router->handle_stem(nodes_[from].id, m, sched_.now());
   drain(self);
 }
 
 void GossipSim::drain(Node n) {
   auto& ns = nodes_[n];
   for (auto& d : ns.router->take_deliveries()) {
-    if (d.source == ns.id) continue;
+    // Our own publish; a stem message we fluffed also names us as its source but is
+    // a reception.
+    if (d.source == ns.id && ns.published.count(d.id)) continue;
     auto& rec = receptions_[d.id];
     if (rec.emplace(n, Reception{sched_.now(), ns.hops.count(d.id) ? ns.hops[d.id] : 0}).second)
       ++stats_.first_deliveries;
@@ -127,6 +135,20 @@ void GossipSim::drain(Node n) {
     const std::size_t size = encoded_size(o.rpc) + 4;
     stats_.bytes += size;
     s.rpc = std::move(o.rpc);
+    net_->send(n, *to, std::move(s), size);
+  }
+  for (auto& o : ns.router->take_stem_sends()) {
+    auto to = node_of(o.to);
+    if (!to) continue;
+    SimRpc s;
+    auto it = ns.hops.find(cfg_.gossip.message_id(o.message));
+    s.stem_hops.push_back(it == ns.hops.end() ? 0 : it->second);
+    Rpc as_rpc;  // the stem frame is one Message: about the size of an RPC carrying it
+    as_rpc.publish.push_back(o.message);
+    const std::size_t size = encoded_size(as_rpc) + 4;
+    stats_.bytes += size;
+    ++stats_.stem_messages;
+    s.stem.push_back(std::move(o.message));
     net_->send(n, *to, std::move(s), size);
   }
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_set>
 #include <vector>
 
 #include "shardnode/pubsub/router.h"
@@ -26,17 +27,21 @@ struct GossipSimConfig {
   std::uint64_t seed = 1;
 };
 
-// What travels on a simulated link: an RPC plus, per published message, the hop
-// count the sender had for it (harness bookkeeping; not part of the wire format).
+// What travels on a simulated link: an RPC, or messages on the stem protocol
+// (GossipsubConfig::stem), plus, per message, the hop count the sender had for it
+// (harness bookkeeping; not part of the wire format).
 struct SimRpc {
   Rpc rpc;
   std::vector<std::uint32_t> hops;
+  std::vector<Message> stem;
+  std::vector<std::uint32_t> stem_hops;
 };
 
 struct SimStats {
   std::uint64_t message_receipts = 0;   // every Message received in an RPC
   std::uint64_t first_deliveries = 0;   // deliveries to the application (not counting the publisher)
   std::uint64_t rpcs = 0, bytes = 0;
+  std::uint64_t stem_messages = 0;      // sent on the stem protocol
 };
 
 class GossipSim {
@@ -91,6 +96,7 @@ class GossipSim {
     std::unique_ptr<Router> router;
     Interceptor interceptor;
     std::unordered_map<MessageId, std::uint32_t, BytesHash> hops;  // hop count we received each message at
+    std::unordered_set<MessageId, BytesHash> published;  // our own (not counted as receptions)
     std::uint64_t receipts = 0;
   };
   void on_rpc(Node self, Node from, const SimRpc& rpc);

@@ -34,6 +34,8 @@ Status GossipsubConfig::validate() const {
   if (heartbeat_interval <= Duration::zero()) return bad("heartbeat_interval must be positive");
   if (gossip_factor < 0.0 || gossip_factor > 1.0) return bad("gossip_factor must be in [0, 1]");
   if (!message_id) return bad("message_id function missing");
+  if (stem.enabled)
+    if (Status st = stem.validate(); !st) return st;
   return {};
 }
 
@@ -46,6 +48,7 @@ Router::Router(PeerId self, GossipsubConfig cfg, Random& rng, PeerScoreParams sc
       mcache_(cfg_.mcache_len, cfg_.mcache_gossip),
       seen_(cfg_.seen_ttl) {
   if (cfg_.scoring) score_ = std::make_unique<PeerScore>(std::move(score_params));
+  if (cfg_.stem.enabled) stem_ = std::make_unique<StemState>(cfg_.stem, rng_);
 }
 
 Router::~Router() = default;
@@ -84,6 +87,7 @@ bool Router::add_peer(const PeerId& p, PeerProtocol proto, bool outbound, const 
   ps->outbound = outbound;
   peers_[p] = std::move(ps);
   if (score_) score_->add_peer(p, colocation_key, now);
+  if (stem_) stem_->add_peer(p, outbound);
   // Tell the new peer what we are subscribed to.
   for (const auto& t : subscriptions_) out(p).subscriptions.push_back({true, t});
   return true;
@@ -101,6 +105,8 @@ void Router::remove_peer(const PeerId& p, TimePoint now) {
   peers_.erase(it);
   outbox_.erase(p);
   idontwant_out_.erase(p);
+  std::erase_if(stem_out_, [&](const StemOutgoing& o) { return o.to == p; });
+  if (stem_) stem_->remove_peer(p);
   if (score_) score_->remove_peer(p, now);
 }
 
@@ -176,6 +182,16 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
     return;
   }
   if (score_) score_->validate_message(id, msg.topic, now);
+  // A message we stemmed is now in gossip: stop its embargo. Our own one we forward
+  // like any relay (not delivering it twice, and without asking the validator, which
+  // may call it a duplicate of what we published and make us the node that does not
+  // forward it).
+  if (stem_ && stem_->release(id) == true) {
+    if (score_) score_->deliver_message(from, id, msg.topic, now);
+    mcache_.put(id, msg);
+    forward(id, msg, from, now);
+    return;
+  }
 
   // gossipsub v1.2: tell mesh peers not to send us this one (before validation).
   if (msg.data.size() >= cfg_.idontwant_size_threshold) {
@@ -257,6 +273,22 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
   msg.data = std::move(data);
   msg.topic = topic;
   const MessageId id = cfg_.message_id(msg);
+  if (stem_) {
+    // Never from our own identity into gossip: the stem carries it away first. It
+    // is not "seen" yet, so when it comes back in gossip we forward it like a relay.
+    if (seen_.contains(id) || stem_->holding(id))
+      return Error{PubsubErrc::malformed, "duplicate message (same content seen recently)"};
+    ++counters_.messages_published;
+    ++stem_->counters().originated;
+    if (subscriptions_.count(topic)) deliveries_.push_back({topic, id, msg, self_});
+    if (auto next = stem_->route_own(now)) {
+      stem_send(*next, id, std::move(msg), true, now);
+    } else {
+      ++stem_->counters().no_route;
+      fluff(id, std::move(msg), true, now);
+    }
+    return id;
+  }
   if (!seen_.add(id, now)) return Error{PubsubErrc::malformed, "duplicate message (same content seen recently)"};
   mcache_.put(id, msg);
   ++counters_.messages_published;
@@ -287,6 +319,98 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
   for (const auto& p : to) out(p).publish.push_back(msg);
   if (subscriptions_.count(topic)) deliveries_.push_back({topic, id, msg, self_});
   return id;
+}
+
+// ------------------------------------------------------------------ stem
+
+void Router::stem_send(const PeerId& to, const MessageId& id, Message msg, bool own, TimePoint now) {
+  if (!stem_->hold(id, msg, own, now)) {
+    // Too many held: gossip it now rather than relay a message nobody guards.
+    fluff(id, std::move(msg), own, now);
+    return;
+  }
+  if (!own) ++stem_->counters().relayed;
+  stem_out_.push_back({to, std::move(msg)});
+}
+
+void Router::handle_stem(const PeerId& from, Message msg, TimePoint now) {
+  if (!stem_ || !peer(from)) return;
+  if (score_ && peer_score(from, now) < thresholds_.graylist) {
+    ++counters_.rpcs_graylisted;
+    return;
+  }
+  if (!stem_->admit(from)) {
+    ++stem_->counters().rate_limited;
+    if (score_) score_->add_penalty(from, 1.0);
+    return;
+  }
+  if (!check_strict_no_sign(msg) || msg.data.size() > cfg_.max_message_size || msg.topic.empty()) {
+    ++stem_->counters().malformed;
+    if (score_) score_->add_penalty(from, 1.0);
+    return;
+  }
+  const MessageId id = cfg_.message_id(msg);
+  if (seen_.contains(id)) return;  // already in gossip: the stem is over
+  if (stem_->holding(id)) {
+    // It came round a loop: the stem is over.
+    ++stem_->counters().loops;
+    const bool own = stem_->release(id).value_or(false);
+    fluff(id, std::move(msg), own, now);
+    return;
+  }
+  if (stem_->diffuser(now)) return fluff(id, std::move(msg), false, now);
+  if (auto next = stem_->route_relay(from, now)) return stem_send(*next, id, std::move(msg), false, now);
+  ++stem_->counters().no_route;
+  fluff(id, std::move(msg), false, now);
+}
+
+void Router::stem_undeliverable(const PeerId& to, Message msg, TimePoint now) {
+  if (!stem_) return;
+  stem_->peer_unsupported(to);
+  const MessageId id = cfg_.message_id(msg);
+  if (seen_.contains(id)) return;
+  const bool own = stem_->release(id).value_or(false);
+  // Any destination will do: the inbound edge it came on is not known here.
+  if (auto next = stem_->route_own(now)) return stem_send(*next, id, std::move(msg), own, now);
+  ++stem_->counters().no_route;
+  fluff(id, std::move(msg), own, now);
+}
+
+void Router::fluff(const MessageId& id, Message msg, bool own, TimePoint now) {
+  if (!seen_.add(id, now)) return;
+  ++stem_->counters().fluffed;
+  if (subscriptions_.count(msg.topic)) {
+    if (own) {
+      mcache_.put(id, msg);
+      forward(id, msg, self_, now);
+      return;
+    }
+    // A relayed message is checked like one from gossip before we vouch for it.
+    auto v = validators_.find(msg.topic);
+    std::optional<ValidationResult> verdict = ValidationResult::accept;
+    if (v != validators_.end() && v->second) verdict = v->second(self_, msg);
+    if (verdict) return finish_validation(id, std::move(msg), self_, *verdict, now);
+    if (pending_.size() >= cfg_.max_pending_validations) {
+      ++counters_.validation_queue_dropped;
+      return;
+    }
+    pending_[id] = std::make_unique<Pending>(Pending{std::move(msg), self_, now});
+    return;
+  }
+  // Not our topic: to D of its peers, as a publisher without a mesh would.
+  mcache_.put(id, msg);
+  auto to = select_peers(msg.topic, cfg_.d, [&](const PeerId& p, const PeerState& ps) {
+    return is_gossipsub(ps) && peer_score(p, now) >= thresholds_.publish;
+  });
+  for (const auto& p : to) out(p).publish.push_back(msg);
+}
+
+void Router::stem_heartbeat(TimePoint now) {
+  stem_->heartbeat();
+  for (auto& e : stem_->take_expired(now)) {
+    ++stem_->counters().embargo_fired;
+    fluff(e.id, std::move(e.msg), e.own, now);
+  }
 }
 
 void Router::subscribe(const TopicId& topic, TimePoint now) {

@@ -20,12 +20,14 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "shardnode/core/random.h"
 #include "shardnode/core/result.h"
 #include "shardnode/pubsub/mcache.h"
 #include "shardnode/pubsub/score.h"
+#include "shardnode/pubsub/stem.h"
 #include "shardnode/pubsub/types.h"
 
 namespace shardnode::pubsub {
@@ -61,6 +63,10 @@ struct GossipsubConfig {
   std::size_t max_message_size = 1024 * 1024;
   std::set<PeerId> explicit_peers;
   MessageIdFn message_id = default_message_id;
+  // Dandelion++ stem phase (stem.h). When on, our own messages are never flood-
+  // published: they leave on the stem, and we forward them like any relay when they
+  // come back in gossip.
+  StemConfig stem;
 
   // Scoring and spam sources.
   bool scoring = true;
@@ -91,6 +97,12 @@ struct Delivery {
 struct Outgoing {
   PeerId to;
   Rpc rpc;
+};
+
+// One message on the stem protocol (not part of a gossipsub RPC).
+struct StemOutgoing {
+  PeerId to;
+  Message message;
 };
 
 struct FlaggedPeer {
@@ -132,6 +144,11 @@ class Router {
   Result<MessageId> publish(const TopicId& topic, Bytes data, TimePoint now);
   void set_validator(const TopicId& topic, Validator v) { validators_[topic] = std::move(v); }
   void report_validation(const MessageId& id, ValidationResult r, TimePoint now);
+  // A message that arrived on the stem protocol (ignored unless stem is on).
+  void handle_stem(const PeerId& from, Message msg, TimePoint now);
+  // A stem message could not be sent to `to` (the peer does not speak the stem
+  // protocol, or the stream failed): route it again, and never use `to` for stem.
+  void stem_undeliverable(const PeerId& to, Message msg, TimePoint now);
 
   // ---- outputs ----
   // RPCs to send, in order. IDONTWANTs come first as control-only RPCs, so a peer
@@ -140,8 +157,10 @@ class Router {
   std::vector<Delivery> take_deliveries();
   std::vector<PeerId> take_disconnects();
   std::vector<PeerId> take_px_candidates();
+  std::vector<StemOutgoing> take_stem_sends() { return std::exchange(stem_out_, {}); }
   bool has_output() const {
-    return !outbox_.empty() || !idontwant_out_.empty() || !deliveries_.empty() || !disconnects_.empty();
+    return !outbox_.empty() || !idontwant_out_.empty() || !deliveries_.empty() || !disconnects_.empty() ||
+           !stem_out_.empty();
   }
 
   // ---- queries ----
@@ -158,6 +177,8 @@ class Router {
   const GossipsubConfig& config() const { return cfg_; }
   PeerScore* scoring() { return score_.get(); }
   bool in_backoff(const TopicId& topic, const PeerId& peer, TimePoint now) const;
+  // The stem phase's state, or nullptr when it is off.
+  const StemState* stem() const { return stem_.get(); }
 
  private:
   struct PeerState;
@@ -171,6 +192,11 @@ class Router {
   void handle_message(const PeerId& from, Message msg, TimePoint now);
   void finish_validation(const MessageId& id, Message msg, const PeerId& source, ValidationResult r, TimePoint now);
   void forward(const MessageId& id, const Message& msg, const PeerId& source, TimePoint now);
+  // End of the stem: gossip `msg` as a relay would (mesh peers, or D topic peers when
+  // we are not subscribed). Our own message skips validation and delivery.
+  void fluff(const MessageId& id, Message msg, bool own, TimePoint now);
+  void stem_send(const PeerId& to, const MessageId& id, Message msg, bool own, TimePoint now);
+  void stem_heartbeat(TimePoint now);
   void handle_ihave(const PeerId& from, PeerState& ps, const ControlIHave& ih, TimePoint now);
   void handle_iwant(const PeerId& from, PeerState& ps, const ControlIWant& iw, TimePoint now);
   void handle_graft(const PeerId& from, PeerState& ps, const ControlGraft& g, std::vector<ControlPrune>& prunes,
@@ -215,6 +241,8 @@ class Router {
   std::vector<Delivery> deliveries_;
   std::vector<PeerId> disconnects_;
   std::vector<PeerId> px_candidates_;
+  std::unique_ptr<StemState> stem_;
+  std::vector<StemOutgoing> stem_out_;
   RouterCounters counters_;
   std::uint64_t heartbeat_ticks_ = 0;
 };

@@ -1,0 +1,115 @@
+// The stem phase of Dandelion++ (Fanti et al., SIGMETRICS 2018) before gossip: a
+// message first travels along a random path, one peer at a time, and only then is
+// gossiped ("fluffed") - from a node that is, with high probability, not its source.
+// A spy that hears a message first learns only which peer passed it on.
+//
+// This class holds the per-node state; the Router (router.h) drives it when
+// GossipsubConfig::stem.enabled is set. Sans-IO, like the Router.
+//
+// - Epochs: every `epoch` the node redraws its role (fluff with probability q,
+//   otherwise relay), its stem destinations (`destinations` peers, outbound ones
+//   first: an adversary can open many inbound connections to us but cannot make us
+//   dial it), the destination of its own messages, and forgets the per-inbound-edge
+//   map. Within an epoch, every stem message from the same peer takes the same next
+//   hop - the "per-inbound-edge" routing that stops an adversary from learning more by
+//   sending the same message along several edges.
+// - A node always stems its own messages, in either role.
+// - Embargo: the source and every relay keep a message they passed on until they see
+//   it in gossip; if that has not happened by `embargo + Exp(embargo_jitter_mean)`,
+//   they fluff it themselves, so a relay that drops it cannot suppress it.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "shardnode/core/random.h"
+#include "shardnode/core/result.h"
+#include "shardnode/pubsub/mcache.h"
+#include "shardnode/pubsub/types.h"
+
+namespace shardnode::pubsub {
+
+struct StemConfig {
+  bool enabled = false;
+  double fluff_probability = 0.1;  // q: the chance that a node is a diffuser for an epoch
+  Duration epoch = std::chrono::minutes(10);
+  std::size_t destinations = 2;
+  Duration embargo = std::chrono::seconds(30);  // Tor round trips take seconds
+  Duration embargo_jitter_mean = std::chrono::seconds(10);
+  std::size_t max_embargoed = 10'000;           // messages held at once; beyond, new ones fluff at once
+  std::size_t max_per_peer_per_heartbeat = 64;  // stem messages a peer may send us per heartbeat
+
+  Status validate() const;
+};
+
+struct StemCounters {
+  std::uint64_t originated = 0, relayed = 0, fluffed = 0, embargo_fired = 0, loops = 0, no_route = 0,
+                rate_limited = 0, malformed = 0, unsupported_peers = 0;
+};
+
+class StemState {
+ public:
+  StemState(StemConfig cfg, Random& rng) : cfg_(cfg), rng_(rng) {}
+
+  void add_peer(const PeerId& p, bool outbound);
+  void remove_peer(const PeerId& p);
+  // The peer does not speak the stem protocol: never route to it again.
+  void peer_unsupported(const PeerId& p);
+
+  // Next hop for our own message / for one that came from `from`; nullopt: fluff it.
+  std::optional<PeerId> route_own(TimePoint now);
+  std::optional<PeerId> route_relay(const PeerId& from, TimePoint now);
+  bool diffuser(TimePoint now);  // this epoch's role
+
+  // A message we passed on (or originated): held until seen in gossip or expiry.
+  // False when the table is full (the caller fluffs it now instead).
+  bool hold(const MessageId& id, Message msg, bool own, TimePoint now);
+  bool holding(const MessageId& id) const { return held_.count(id) != 0; }
+  bool own(const MessageId& id) const;
+  // Seen in gossip: stop holding it. Returns whether it was ours.
+  std::optional<bool> release(const MessageId& id);
+  struct Expired {
+    MessageId id;
+    Message msg;
+    bool own;
+  };
+  std::vector<Expired> take_expired(TimePoint now);
+
+  // Per-heartbeat rate limit of stem messages from one peer.
+  bool admit(const PeerId& from);
+  void heartbeat() { received_this_heartbeat_.clear(); }
+
+  StemCounters& counters() { return counters_; }
+  const StemCounters& counters() const { return counters_; }
+  const StemConfig& config() const { return cfg_; }
+  const std::vector<PeerId>& destinations(TimePoint now);
+
+ private:
+  void maybe_new_epoch(TimePoint now);
+  void draw_epoch(TimePoint now);
+  void draw_destinations();
+
+  struct Held {
+    Message msg;
+    bool own = false;
+    TimePoint deadline;
+  };
+
+  StemConfig cfg_;
+  Random& rng_;
+  std::map<PeerId, bool> peers_;  // stem-capable peers -> outbound
+  std::set<PeerId> unsupported_;
+  std::optional<TimePoint> epoch_start_;
+  bool diffuser_ = false;
+  std::vector<PeerId> destinations_;
+  std::optional<PeerId> own_destination_;
+  std::map<PeerId, PeerId> edge_map_;  // inbound edge -> next hop, this epoch
+  std::unordered_map<MessageId, Held, BytesHash> held_;
+  std::map<PeerId, std::size_t> received_this_heartbeat_;
+  StemCounters counters_;
+};
+
+}  // namespace shardnode::pubsub

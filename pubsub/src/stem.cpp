@@ -1,0 +1,168 @@
+#include "shardnode/pubsub/stem.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "shardnode/core/errors.h"
+
+namespace shardnode::pubsub {
+namespace {
+
+Error bad(const std::string& what) { return Error{make_error_code(ConfigErrc::out_of_range), "stem: " + what}; }
+
+}  // namespace
+
+Status StemConfig::validate() const {
+  if (!(fluff_probability >= 0.0 && fluff_probability <= 1.0)) return bad("fluff probability must be in [0, 1]");
+  if (epoch <= Duration{0}) return bad("epoch must be positive");
+  if (destinations < 1 || destinations > 8) return bad("destinations must be in [1, 8]");
+  if (embargo <= Duration{0} || embargo_jitter_mean < Duration{0})
+    return bad("embargo must be positive and its jitter not negative");
+  if (max_embargoed < 1) return bad("max_embargoed must be at least 1");
+  if (max_per_peer_per_heartbeat < 1) return bad("max_per_peer_per_heartbeat must be at least 1");
+  return Status::ok_status();
+}
+
+void StemState::add_peer(const PeerId& p, bool outbound) {
+  if (unsupported_.count(p)) return;
+  peers_[p] = outbound;
+  // Mid-epoch, a new peer only fills a missing destination slot (a node starts with
+  // no peers at all); an outbound one may also replace an inbound stand-in.
+  if (!epoch_start_ || std::find(destinations_.begin(), destinations_.end(), p) != destinations_.end()) return;
+  if (destinations_.size() < cfg_.destinations) {
+    destinations_.push_back(p);
+  } else if (outbound) {
+    auto inbound = std::find_if(destinations_.begin(), destinations_.end(), [&](const PeerId& d) { return !peers_[d]; });
+    if (inbound != destinations_.end()) {
+      std::erase_if(edge_map_, [&](const auto& kv) { return kv.second == *inbound; });
+      if (own_destination_ == *inbound) own_destination_.reset();
+      *inbound = p;
+    }
+  }
+}
+
+void StemState::remove_peer(const PeerId& p) {
+  peers_.erase(p);
+  std::erase_if(edge_map_, [&](const auto& kv) { return kv.first == p || kv.second == p; });
+  if (own_destination_ == p) own_destination_.reset();
+  auto it = std::find(destinations_.begin(), destinations_.end(), p);
+  if (it == destinations_.end()) return;
+  destinations_.erase(it);
+  // Replace it for the rest of the epoch, outbound peers first.
+  std::vector<PeerId> out, in;
+  for (const auto& [q, outbound] : peers_)
+    if (std::find(destinations_.begin(), destinations_.end(), q) == destinations_.end())
+      (outbound ? out : in).push_back(q);
+  const std::vector<PeerId>& pool = !out.empty() ? out : in;
+  if (!pool.empty()) destinations_.push_back(pool[static_cast<std::size_t>(rng_.uniform(pool.size()))]);
+}
+
+void StemState::peer_unsupported(const PeerId& p) {
+  if (!unsupported_.insert(p).second) return;
+  ++counters_.unsupported_peers;
+  remove_peer(p);
+}
+
+void StemState::maybe_new_epoch(TimePoint now) {
+  if (!epoch_start_ || now >= *epoch_start_ + cfg_.epoch) draw_epoch(now);
+}
+
+void StemState::draw_epoch(TimePoint now) {
+  epoch_start_ = now;
+  diffuser_ = rng_.unit() < cfg_.fluff_probability;
+  edge_map_.clear();
+  draw_destinations();
+  own_destination_.reset();
+  if (!destinations_.empty())
+    own_destination_ = destinations_[static_cast<std::size_t>(rng_.uniform(destinations_.size()))];
+}
+
+void StemState::draw_destinations() {
+  destinations_.clear();
+  std::vector<PeerId> out, in;
+  for (const auto& [p, outbound] : peers_) (outbound ? out : in).push_back(p);
+  rng_.shuffle(out);
+  rng_.shuffle(in);
+  // Outbound peers only, unless we have none (a node nobody accepted a dial from yet).
+  const std::vector<PeerId>& pool = !out.empty() ? out : in;
+  for (std::size_t i = 0; i < pool.size() && destinations_.size() < cfg_.destinations; ++i)
+    destinations_.push_back(pool[i]);
+}
+
+const std::vector<PeerId>& StemState::destinations(TimePoint now) {
+  maybe_new_epoch(now);
+  return destinations_;
+}
+
+bool StemState::diffuser(TimePoint now) {
+  maybe_new_epoch(now);
+  return diffuser_;
+}
+
+std::optional<PeerId> StemState::route_own(TimePoint now) {
+  maybe_new_epoch(now);
+  if (destinations_.empty()) return std::nullopt;
+  if (!own_destination_) own_destination_ = destinations_[static_cast<std::size_t>(rng_.uniform(destinations_.size()))];
+  return own_destination_;
+}
+
+std::optional<PeerId> StemState::route_relay(const PeerId& from, TimePoint now) {
+  maybe_new_epoch(now);
+  if (auto it = edge_map_.find(from); it != edge_map_.end()) return it->second;
+  std::vector<PeerId> choices;
+  for (const auto& d : destinations_)
+    if (d != from) choices.push_back(d);  // never straight back
+  if (choices.empty()) return std::nullopt;
+  const PeerId next = choices[static_cast<std::size_t>(rng_.uniform(choices.size()))];
+  edge_map_[from] = next;
+  return next;
+}
+
+bool StemState::hold(const MessageId& id, Message msg, bool own, TimePoint now) {
+  if (held_.size() >= cfg_.max_embargoed && !held_.count(id)) return false;
+  // Exponential jitter: the relays' timers are memoryless, so which of them fires
+  // first says nothing about its position on the path.
+  const double mean = std::chrono::duration<double>(cfg_.embargo_jitter_mean).count();
+  const double jitter = mean > 0.0 ? -mean * std::log1p(-rng_.unit()) : 0.0;
+  const TimePoint deadline =
+      now + cfg_.embargo + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(jitter));
+  held_[id] = Held{std::move(msg), own, deadline};
+  return true;
+}
+
+bool StemState::own(const MessageId& id) const {
+  auto it = held_.find(id);
+  return it != held_.end() && it->second.own;
+}
+
+std::optional<bool> StemState::release(const MessageId& id) {
+  auto it = held_.find(id);
+  if (it == held_.end()) return std::nullopt;
+  const bool was_own = it->second.own;
+  held_.erase(it);
+  return was_own;
+}
+
+std::vector<StemState::Expired> StemState::take_expired(TimePoint now) {
+  std::vector<Expired> v;
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->second.deadline <= now) {
+      v.push_back({it->first, std::move(it->second.msg), it->second.own});
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // A fixed order, independent of the hash table's.
+  std::sort(v.begin(), v.end(), [](const Expired& a, const Expired& b) { return a.id < b.id; });
+  return v;
+}
+
+bool StemState::admit(const PeerId& from) {
+  auto& n = received_this_heartbeat_[from];
+  if (n >= cfg_.max_per_peer_per_heartbeat) return false;
+  ++n;
+  return true;
+}
+
+}  // namespace shardnode::pubsub

@@ -1,0 +1,270 @@
+// The Dandelion++ stem phase (pubsub/stem.h) in the router, driven directly, and on
+// the simulator: own messages leave only on the stem, relays keep one next hop per
+// inbound edge per epoch, diffusers and loops fluff, the embargo beats a relay that
+// drops messages, and our own message is forwarded like a relay's when it comes back.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "gossip_sim.h"
+#include "shardnode/pubsub/router.h"
+#include "shardnode/sim/rng.h"
+
+using namespace shardnode;
+using namespace shardnode::pubsub;
+using namespace std::chrono_literals;
+
+namespace {
+
+const TopicId kTopic = "/shardnode/shard/0/collations/1";
+
+PeerId new_peer() { return PeerId::from_public_key(NodeKey::generate().public_key()); }
+
+GossipsubConfig stem_config(double q = 0.0) {
+  GossipsubConfig c;
+  c.stem.enabled = true;
+  c.stem.fluff_probability = q;
+  c.stem.embargo = 5s;
+  c.stem.embargo_jitter_mean = 0s;
+  return c;
+}
+
+Message msg(std::string_view data) {
+  Message m;
+  m.topic = kTopic;
+  m.data = Bytes(data.begin(), data.end());
+  return m;
+}
+
+// One router under test with n peers (even indices outbound), all on kTopic.
+struct StemFixture {
+  sim::SeededRandom rng{11};
+  std::unique_ptr<Router> r;
+  std::vector<PeerId> peers;
+  TimePoint now{0};
+
+  StemFixture(std::size_t n, GossipsubConfig cfg) {
+    r = std::make_unique<Router>(new_peer(), cfg, rng);
+    r->subscribe(kTopic, now);
+    for (std::size_t i = 0; i < n; ++i) {
+      peers.push_back(new_peer());
+      REQUIRE(r->add_peer(peers.back(), PeerProtocol::meshsub_1_2, i % 2 == 0, "", now));
+      Rpc sub;
+      sub.subscriptions = {{true, kTopic}};
+      r->handle_rpc(peers.back(), sub, now);
+    }
+    tick();  // mesh up
+    r->take_sends();
+    r->take_deliveries();
+  }
+  bool outbound(const PeerId& p) const {
+    auto it = std::find(peers.begin(), peers.end(), p);
+    return it != peers.end() && (it - peers.begin()) % 2 == 0;
+  }
+  std::size_t gossip_copies() {
+    std::size_t n = 0;
+    for (const auto& o : r->take_sends()) n += o.rpc.publish.size();
+    return n;
+  }
+  void tick(Duration d = 1s) {
+    now += d;
+    r->heartbeat(now);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("stem config: bad values are refused") {
+  StemConfig ok;
+  CHECK(ok.validate());
+  auto bad = [](auto edit) {
+    StemConfig c;
+    edit(c);
+    return !c.validate();
+  };
+  CHECK(bad([](StemConfig& c) { c.fluff_probability = -0.1; }));
+  CHECK(bad([](StemConfig& c) { c.fluff_probability = 1.5; }));
+  CHECK(bad([](StemConfig& c) { c.epoch = 0s; }));
+  CHECK(bad([](StemConfig& c) { c.destinations = 0; }));
+  CHECK(bad([](StemConfig& c) { c.embargo = 0s; }));
+  CHECK(bad([](StemConfig& c) { c.max_per_peer_per_heartbeat = 0; }));
+  GossipsubConfig g;
+  g.stem.enabled = true;
+  g.stem.destinations = 0;
+  CHECK_FALSE(g.validate());
+}
+
+TEST_CASE("stem: our own message leaves on the stem only, to one outbound peer per epoch") {
+  StemFixture f(8, stem_config());
+  std::set<PeerId> hops;
+  for (int i = 0; i < 5; ++i) {
+    auto id = f.r->publish(kTopic, Bytes{1, 2, static_cast<std::uint8_t>(i)}, f.now);
+    REQUIRE(id);
+    CHECK(f.gossip_copies() == 0);  // nothing flood-published from our identity
+    auto stem = f.r->take_stem_sends();
+    REQUIRE(stem.size() == 1);
+    CHECK(f.outbound(stem[0].to));
+    hops.insert(stem[0].to);
+    auto d = f.r->take_deliveries();  // our own application still gets it
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].id == *id);
+  }
+  CHECK(hops.size() == 1);
+  CHECK(f.r->stem()->counters().originated == 5);
+  CHECK_FALSE(f.r->publish(kTopic, Bytes{1, 2, 0}, f.now));  // same content again
+}
+
+TEST_CASE("stem: a relay keeps one next hop per inbound edge, never straight back") {
+  StemFixture f(8, stem_config());
+  for (const PeerId& from : f.peers) {
+    std::set<PeerId> next;
+    for (int i = 0; i < 4; ++i) {
+      std::string data = from.to_string() + std::to_string(i);
+      f.r->handle_stem(from, msg(data), f.now);
+      auto s = f.r->take_stem_sends();
+      REQUIRE(s.size() == 1);
+      CHECK(s[0].to != from);
+      CHECK(f.outbound(s[0].to));
+      next.insert(s[0].to);
+    }
+    CHECK(next.size() == 1);
+  }
+  CHECK(f.gossip_copies() == 0);
+  CHECK(f.r->take_deliveries().empty());  // not for our application until it is gossiped
+  // All inbound edges map into the same two destinations.
+  CHECK(f.r->stem()->counters().relayed == 32);
+}
+
+TEST_CASE("stem: a diffuser fluffs what it receives, as a relay would") {
+  StemFixture f(8, stem_config(1.0));
+  f.r->handle_stem(f.peers[1], msg("fluff me"), f.now);
+  CHECK(f.r->take_stem_sends().empty());
+  const auto copies = f.gossip_copies();
+  CHECK(copies >= 4);  // the mesh, not every topic peer
+  CHECK(copies <= f.r->mesh(kTopic).size());
+  auto d = f.r->take_deliveries();
+  REQUIRE(d.size() == 1);
+  // Once fluffed, another stem copy is ignored.
+  f.r->handle_stem(f.peers[3], msg("fluff me"), f.now);
+  CHECK(f.r->take_stem_sends().empty());
+  CHECK(f.gossip_copies() == 0);
+}
+
+TEST_CASE("stem: the embargo fluffs a message nobody gossiped, and not one that was") {
+  StemFixture f(8, stem_config());
+  f.r->handle_stem(f.peers[1], msg("dropped downstream"), f.now);
+  f.r->handle_stem(f.peers[1], msg("gossiped downstream"), f.now);
+  REQUIRE(f.r->take_stem_sends().size() == 2);
+  // The second comes back in gossip from a mesh peer: its embargo is over.
+  Rpc back;
+  back.publish.push_back(msg("gossiped downstream"));
+  f.r->handle_rpc(*f.r->mesh(kTopic).begin(), back, f.now);
+  f.r->take_sends();
+  REQUIRE(f.r->take_deliveries().size() == 1);
+  for (int i = 0; i < 4; ++i) f.tick();
+  CHECK(f.gossip_copies() == 0);  // before the 5 s embargo: nothing
+  f.tick(2s);
+  CHECK(f.gossip_copies() > 0);
+  auto d = f.r->take_deliveries();
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].message.data == msg("dropped downstream").data);
+  CHECK(f.r->stem()->counters().embargo_fired == 1);
+}
+
+TEST_CASE("stem: our message back from gossip is forwarded like a relay's, not delivered twice") {
+  StemFixture f(8, stem_config());
+  auto id = f.r->publish(kTopic, Bytes{9, 9}, f.now);
+  REQUIRE(id);
+  f.r->take_stem_sends();
+  REQUIRE(f.r->take_deliveries().size() == 1);
+  const PeerId from = *f.r->mesh(kTopic).begin();
+  Rpc back;
+  Message m;
+  m.topic = kTopic;
+  m.data = Bytes{9, 9};
+  back.publish.push_back(m);
+  f.r->handle_rpc(from, back, f.now);
+  std::size_t copies = 0;
+  for (const auto& o : f.r->take_sends()) {
+    if (o.rpc.publish.empty()) continue;
+    CHECK(o.to != from);
+    CHECK(f.r->mesh(kTopic).count(o.to));
+    copies += o.rpc.publish.size();
+  }
+  CHECK(copies == f.r->mesh(kTopic).size() - 1);
+  CHECK(f.r->take_deliveries().empty());
+  // Its embargo is over: nothing more goes out for it.
+  for (int i = 0; i < 30; ++i) f.tick();
+  CHECK(f.gossip_copies() == 0);
+}
+
+TEST_CASE("stem: a loop ends the stem; malformed and excess stem messages are dropped") {
+  StemFixture f(8, stem_config());
+  f.r->handle_stem(f.peers[1], msg("round"), f.now);
+  REQUIRE(f.r->take_stem_sends().size() == 1);
+  f.r->handle_stem(f.peers[5], msg("round"), f.now);  // back again
+  CHECK(f.r->take_stem_sends().empty());
+  CHECK(f.gossip_copies() > 0);
+  CHECK(f.r->stem()->counters().loops == 1);
+
+  Message signed_one = msg("names its author");
+  signed_one.from = Bytes{1, 2, 3};
+  f.r->handle_stem(f.peers[1], signed_one, f.now);
+  Message no_topic = msg("no topic");
+  no_topic.topic.clear();
+  f.r->handle_stem(f.peers[1], no_topic, f.now);
+  CHECK(f.r->stem()->counters().malformed == 2);
+  CHECK(f.r->take_stem_sends().empty());
+
+  const std::size_t cap = f.r->config().stem.max_per_peer_per_heartbeat;
+  for (std::size_t i = 0; i < cap + 10; ++i) f.r->handle_stem(f.peers[3], msg("flood " + std::to_string(i)), f.now);
+  // Each excess message costs P7; a few of them graylist the peer and the rest are
+  // dropped unread.
+  CHECK(f.r->stem()->counters().rate_limited >= 1);
+  CHECK(f.r->stem()->counters().rate_limited + f.r->counters().rpcs_graylisted == 10);
+  CHECK(f.r->take_stem_sends().size() == cap);
+  CHECK(f.r->score(f.peers[3], f.now) < PeerScoreThresholds::defaults().graylist);
+}
+
+TEST_CASE("stem: a peer without the stem protocol is routed around") {
+  StemFixture f(8, stem_config());
+  REQUIRE(f.r->publish(kTopic, Bytes{4, 2}, f.now));
+  auto s = f.r->take_stem_sends();
+  REQUIRE(s.size() == 1);
+  const PeerId first = s[0].to;
+  f.r->stem_undeliverable(first, s[0].message, f.now);
+  auto again = f.r->take_stem_sends();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].to != first);
+  CHECK(f.gossip_copies() == 0);
+  CHECK(f.r->stem()->counters().unsupported_peers == 1);
+}
+
+TEST_CASE("stem on the simulator: every message reaches everyone, also past a relay that drops them") {
+  GossipSimConfig g;
+  g.nodes = 60;
+  g.degree = 6;
+  g.gossip = stem_config(0.1);
+  g.seed = 5;
+  GossipSim sim(g);
+  // The three highest-index nodes have only inbound links (the simulator's lower index
+  // dials), so every neighbour may pick them as stem destinations; they swallow
+  // everything they get.
+  const std::set<GossipSim::Node> holes{57, 58, 59};
+  for (auto n : holes) sim.intercept(n, [](GossipSim::Node, GossipSim::Node, const Rpc&) {});
+  sim.subscribe_all(kTopic);
+  sim.run_for(3s);
+  std::vector<MessageId> ids;
+  for (GossipSim::Node n = 0; n < 57; n += 3) {
+    auto id = sim.publish(n, kTopic, Bytes{static_cast<std::uint8_t>(n), 1});
+    REQUIRE(id);
+    ids.push_back(*id);
+    sim.run_for(100ms);
+  }
+  sim.run_for(20s);
+  for (const auto& id : ids) CHECK(sim.receptions(id).size() == 56);  // all but the publisher and the holes
+  CHECK(sim.stats().stem_messages > ids.size());
+  std::uint64_t fired = 0;
+  for (GossipSim::Node n = 0; n < 57; ++n) fired += sim.router(n).stem()->counters().embargo_fired;
+  CHECK(fired > 0);  // some stems ran into a hole
+}
