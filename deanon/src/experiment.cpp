@@ -39,10 +39,15 @@ Bytes payload(std::uint64_t run_seed, std::uint64_t counter) {
 }  // namespace
 
 const char* to_string(TopologyKind t) {
-  return t == TopologyKind::line ? "line" : "random";
+  return t == TopologyKind::line ? "line" : t == TopologyKind::ring ? "ring" : "random";
 }
 const char* to_string(SpyPlacement p) {
   return p == SpyPlacement::most_connected ? "connected" : "uniform";
+}
+
+double stem_line_precision(double p) {
+  if (!(p > 0.0 && p < 1.0)) return 0.0;
+  return p * p * std::log(1.0 / p) / (1.0 - p);
 }
 
 Status ExperimentConfig::validate() const {
@@ -56,6 +61,11 @@ Status ExperimentConfig::validate() const {
   if (latency < Duration{0} || jitter < Duration{0}) return bad("latency and jitter must not be negative");
   if (message_interval < Duration{0} || warmup < Duration{0} || drain < Duration{0})
     return bad("warm-up, interval and drain must not be negative");
+  if (stem) {
+    if (!(fluff_probability >= 0.0 && fluff_probability <= 1.0)) return bad("fluff probability must be in [0, 1]");
+    if (embargo <= Duration{0} || embargo_jitter_mean < Duration{0})
+      return bad("embargo must be positive and its jitter not negative");
+  }
   return Status::ok_status();
 }
 
@@ -70,12 +80,23 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   g.degree = cfg.topology == TopologyKind::random_regular ? cfg.degree : 0;
   g.link = sim::LinkParams{cfg.latency, 0.0, 0.0, cfg.jitter};
   g.gossip.flood_publish = cfg.flood_publish;
+  if (cfg.stem) {
+    g.gossip.stem.enabled = true;
+    g.gossip.stem.fluff_probability = cfg.fluff_probability;
+    g.gossip.stem.embargo = cfg.embargo;
+    g.gossip.stem.embargo_jitter_mean = cfg.embargo_jitter_mean;
+    g.gossip.stem.epoch = std::chrono::hours(24 * 365);
+    // Spies relay every validator's stem traffic; no honest node floods anyone.
+    g.gossip.stem.max_per_peer_per_heartbeat = 1'000'000;
+  }
   g.protocol = cfg.protocol;
   g.seed = r.seed;
   g.score.topics[kTopic] = pubsub::TopicScoreParams::defaults();
   pubsub::GossipSim sim(g);
   if (cfg.topology == TopologyKind::line)
     for (const sim::Edge& e : sim::line(cfg.nodes).edges) sim.link(e.a, e.b);
+  if (cfg.topology == TopologyKind::ring)
+    for (NodeIndex n = 0; n < cfg.nodes; ++n) sim.link(n, (n + 1) % cfg.nodes, true);
 
   auto degree = [&](NodeIndex n) { return sim.network().neighbors(n).size(); };
 
@@ -105,29 +126,40 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   const pubsub::MessageIdFn message_id = sim.router(0).config().message_id;
   sim.network().set_observer([&](TimePoint at, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
     if (!is_spy[to]) return;
-    for (const pubsub::Message& m : rpc.rpc.publish) {
+    auto log = [&](const pubsub::Message& m) {
       auto& obs = logs[message_id(m)];
       if (std::none_of(obs.begin(), obs.end(), [&](const SpyObservation& o) { return o.spy == to; }))
         obs.push_back(SpyObservation{to, from, at});
-    }
+    };
+    // Gossip and stem alike: a spy logs every copy it is sent.
+    for (const pubsub::Message& m : rpc.rpc.publish) log(m);
+    for (const pubsub::Message& m : rpc.stem) log(m);
   });
 
   sim.subscribe_all(kTopic);
   sim.run_for(cfg.warmup);
   std::map<pubsub::MessageId, NodeIndex> truth;
+  std::map<pubsub::MessageId, TimePoint> published_at;
   std::uint64_t counter = 0;
   for (std::uint32_t m = 0; m < cfg.messages_per_validator; ++m)
     for (NodeIndex v : honest) {
       auto id = sim.publish(v, kTopic, payload(r.seed, counter++));
       if (!id) throw std::runtime_error("deanon: publish failed: " + id.error().what());
       truth[*id] = v;
+      published_at[*id] = sim.now();
       sim.run_for(cfg.message_interval);
     }
   sim.run_for(cfg.drain);
   sim.network().set_observer({});
 
   double entropy_sum = 0.0, inverse_rank_sum = 0.0, degree_sum = 0.0, closed_sum = 0.0;
+  std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> attributed;  // node -> (correct, all)
+  std::vector<double> latencies;
+  const std::size_t honest_count = cfg.nodes - spy_count;
   for (const auto& [id, source] : truth) {
+    for (const auto& [node, rec] : sim.receptions(id))
+      if (!is_spy[node] && node != source)
+        latencies.push_back(std::chrono::duration<double, std::milli>(rec.at - published_at[id]).count());
     ++r.messages;
     degree_sum += static_cast<double>(degree(source));
     closed_sum += 1.0 - std::pow(1.0 - cfg.spy_fraction, static_cast<double>(degree(source)));
@@ -138,18 +170,36 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     if (!s.guessed) continue;
     ++r.guesses;
     r.correct += s.correct ? 1 : 0;
+    auto& a = attributed[*v.estimate];
+    a.first += s.correct ? 1 : 0;
+    ++a.second;
     entropy_sum += s.entropy_bits;
     inverse_rank_sum += s.inverse_rank;
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const auto msgs = static_cast<double>(r.messages);
   const auto guesses = static_cast<double>(r.guesses);
-  r.precision = r.guesses ? static_cast<double>(r.correct) / guesses : nan;
+  double precision_sum = 0.0;
+  for (const auto& [node, a] : attributed) precision_sum += static_cast<double>(a.first) / static_cast<double>(a.second);
+  r.precision = honest.empty() ? nan : precision_sum / static_cast<double>(honest.size());
+  r.accuracy = r.guesses ? static_cast<double>(r.correct) / guesses : nan;
   r.recall = r.messages ? static_cast<double>(r.correct) / msgs : nan;
   r.entropy_bits = r.guesses ? entropy_sum / guesses : nan;
   r.inverse_rank = r.messages ? inverse_rank_sum / msgs : nan;
   r.mean_publisher_degree = r.messages ? degree_sum / msgs : nan;
   r.flooding_recall_closed_form = r.messages ? closed_sum / msgs : nan;
+  const double pairs = msgs * static_cast<double>(honest_count - 1);
+  r.delivered = pairs > 0.0 ? static_cast<double>(latencies.size()) / pairs : nan;
+  if (latencies.empty()) {
+    r.latency_mean_ms = r.latency_p95_ms = nan;
+  } else {
+    double sum = 0.0;
+    for (double l : latencies) sum += l;
+    r.latency_mean_ms = sum / static_cast<double>(latencies.size());
+    const auto k = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(latencies.size()))) - 1;
+    std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(k), latencies.end());
+    r.latency_p95_ms = latencies[k];
+  }
   return r;
 }
 
@@ -157,10 +207,14 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
   if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
   ExperimentResult out;
   out.config = cfg;
-  std::vector<double> precision, recall, entropy, inverse_rank, closed;
+  std::vector<double> precision, accuracy, recall, entropy, inverse_rank, closed, lat_mean, lat_p95, delivered;
   for (std::uint32_t i = 0; i < cfg.runs; ++i) {
     RunResult r = run_once(cfg, i);
     precision.push_back(r.precision);
+    accuracy.push_back(r.accuracy);
+    lat_mean.push_back(r.latency_mean_ms);
+    lat_p95.push_back(r.latency_p95_ms);
+    delivered.push_back(r.delivered);
     recall.push_back(r.recall);
     entropy.push_back(r.entropy_bits);
     inverse_rank.push_back(r.inverse_rank);
@@ -168,6 +222,10 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
     out.runs.push_back(r);
   }
   out.precision = summarize(precision);
+  out.accuracy = summarize(accuracy);
+  out.latency_mean_ms = summarize(lat_mean);
+  out.latency_p95_ms = summarize(lat_p95);
+  out.delivered = summarize(delivered);
   out.recall = summarize(recall);
   out.entropy_bits = summarize(entropy);
   out.inverse_rank = summarize(inverse_rank);

@@ -43,10 +43,10 @@ struct Row {
   const Summary* s;
 };
 std::vector<Row> rows(const ExperimentResult& r) {
-  return {{"precision", &r.precision},
-          {"recall", &r.recall},
-          {"entropy_bits", &r.entropy_bits},
-          {"inverse_rank", &r.inverse_rank}};
+  return {{"precision", &r.precision},           {"recall", &r.recall},
+          {"accuracy", &r.accuracy},             {"entropy_bits", &r.entropy_bits},
+          {"inverse_rank", &r.inverse_rank},     {"latency_mean_ms", &r.latency_mean_ms},
+          {"latency_p95_ms", &r.latency_p95_ms}, {"delivered", &r.delivered}};
 }
 
 std::string fmt(double v) {
@@ -73,6 +73,10 @@ nlohmann::json to_json(const ExperimentResult& r) {
               {"seed", c.seed},
               {"protocol", protocol_name(c.protocol)},
               {"flood_publish", c.flood_publish},
+              {"stem", c.stem},
+              {"fluff_probability", c.stem ? json(c.fluff_probability) : json(nullptr)},
+              {"embargo_ms", c.stem ? json(ms(c.embargo)) : json(nullptr)},
+              {"embargo_jitter_mean_ms", c.stem ? json(ms(c.embargo_jitter_mean)) : json(nullptr)},
               {"warmup_ms", ms(c.warmup)},
               {"message_interval_ms", ms(c.message_interval)},
               {"drain_ms", ms(c.drain)}};
@@ -86,15 +90,22 @@ nlohmann::json to_json(const ExperimentResult& r) {
                         {"guesses", x.guesses},
                         {"correct", x.correct},
                         {"precision", number(x.precision)},
+                        {"accuracy", number(x.accuracy)},
                         {"recall", number(x.recall)},
                         {"entropy_bits", number(x.entropy_bits)},
                         {"inverse_rank", number(x.inverse_rank)},
-                        {"mean_publisher_degree", number(x.mean_publisher_degree)}});
+                        {"mean_publisher_degree", number(x.mean_publisher_degree)},
+                        {"latency_mean_ms", number(x.latency_mean_ms)},
+                        {"latency_p95_ms", number(x.latency_p95_ms)},
+                        {"delivered", number(x.delivered)}});
   return json{{"adversary", "first-spy"},
               {"confidence_interval", "95% Student t over runs"},
               {"config", config},
               {"metrics", metrics},
-              {"closed_form", {{"flooding_recall", number(r.flooding_recall_closed_form)}}},
+              {"closed_form",
+               {{"flooding_recall", number(r.flooding_recall_closed_form)},
+                {"stem_line_precision", number(stem_line_precision(c.spy_fraction))},
+                {"stem_line_recall", c.spy_fraction}}},
               {"runs", runs}};
 }
 
@@ -102,13 +113,14 @@ std::string to_csv(const ExperimentResult& r) {
   const ExperimentConfig& c = r.config;
   std::ostringstream o;
   o << "adversary,metric,mean,ci95_low,ci95_high,runs,nodes,topology,degree,latency_ms,jitter_ms,spy_fraction,"
-       "placement,validators,messages_per_validator,seed,protocol,flood_publish\n";
+       "placement,validators,messages_per_validator,seed,protocol,flood_publish,stem,fluff_probability\n";
   std::ostringstream cfg;
   cfg << c.nodes << ',' << to_string(c.topology) << ','
       << (c.topology == TopologyKind::random_regular ? std::to_string(c.degree) : "") << ',' << fmt(ms(c.latency))
       << ',' << fmt(ms(c.jitter)) << ',' << fmt(c.spy_fraction) << ',' << to_string(c.placement) << ',' << c.validators
       << ',' << c.messages_per_validator << ',' << c.seed << ',' << protocol_name(c.protocol) << ','
-      << (c.flood_publish ? "true" : "false");
+      << (c.flood_publish ? "true" : "false") << ',' << (c.stem ? "true" : "false") << ','
+      << (c.stem ? fmt(c.fluff_probability) : "");
   for (const Row& row : rows(r)) {
     const Summary& s = *row.s;
     o << "first-spy," << row.name << ',' << fmt(s.mean) << ',' << (s.has_ci() ? fmt(s.ci_low) : "") << ','
@@ -127,6 +139,13 @@ std::string to_table(const ExperimentResult& r) {
                 ms(c.jitter), c.spy_fraction * 100.0, to_string(c.placement));
   o << line << c.validators << " validators x " << c.messages_per_validator << " messages, " << c.runs << " runs, seed "
     << c.seed << "\n";
+  if (c.stem) {
+    std::snprintf(line, sizeof line, "privacy mode: stem (Dandelion++), q = %.3g, embargo %.0f ms + Exp(%.0f ms)\n",
+                  c.fluff_probability, ms(c.embargo), ms(c.embargo_jitter_mean));
+    o << line;
+  } else {
+    o << "privacy mode: none (" << (c.flood_publish ? "flood publishing" : "mesh-only publishing") << ")\n";
+  }
   std::snprintf(line, sizeof line, "%-14s %10s %22s %6s\n", "metric", "mean", "95% CI (t over runs)", "runs");
   o << line;
   for (const Row& row : rows(r)) {
@@ -137,6 +156,10 @@ std::string to_table(const ExperimentResult& r) {
   }
   std::snprintf(line, sizeof line, "closed form 1-(1-p)^d (first-spy recall on flooding when jitter < latency): %.4f\n",
                 r.flooding_recall_closed_form);
+  o << line;
+  std::snprintf(line, sizeof line,
+                "closed form on a stem line (q -> 0): precision p^2 ln(1/p)/(1-p) = %.4f, recall p = %.4f\n",
+                stem_line_precision(c.spy_fraction), c.spy_fraction);
   o << line;
   return o.str();
 }

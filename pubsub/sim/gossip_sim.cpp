@@ -44,12 +44,14 @@ std::optional<GossipSim::Node> GossipSim::node_of(const PeerId& p) const {
   return it->second;
 }
 
-void GossipSim::link(Node a, Node b) {
+void GossipSim::link(Node a, Node b) { link(a, b, a < b); }
+
+void GossipSim::link(Node a, Node b, bool a_dials) {
   if (net_->connected(a, b)) return;
   net_->connect(a, b, cfg_.link);
-  // The lower index "dialed": it is the outbound side (matters for D_out).
-  nodes_[a].router->add_peer(nodes_[b].id, cfg_.protocol, a < b, "", sched_.now());
-  nodes_[b].router->add_peer(nodes_[a].id, cfg_.protocol, b < a, "", sched_.now());
+  // Outbound matters for D_out and for stem destinations.
+  nodes_[a].router->add_peer(nodes_[b].id, cfg_.protocol, a_dials, "", sched_.now());
+  nodes_[b].router->add_peer(nodes_[a].id, cfg_.protocol, !a_dials, "", sched_.now());
   drain(a);
   drain(b);
 }

@@ -76,8 +76,10 @@ class GossipSim {
   // Replace a node's router with scripted behaviour (attackers), and send from it.
   void intercept(Node n, Interceptor f) { nodes_[n].interceptor = std::move(f); }
   void send_raw(Node from, Node to, Rpc rpc);
-  // Connect two nodes after start (both routers learn of each other).
+  // Connect two nodes after start (both routers learn of each other). The lower
+  // index is the side that dialled (outbound), unless `a_dials` says otherwise.
   void link(Node a, Node b);
+  void link(Node a, Node b, bool a_dials);
 
   // First-delivery time and hop count per node for a message.
   struct Reception {

@@ -186,7 +186,7 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
   // like any relay (not delivering it twice, and without asking the validator, which
   // may call it a duplicate of what we published and make us the node that does not
   // forward it).
-  if (stem_ && stem_->release(id) == true) {
+  if (auto held = stem_ ? stem_->release(id) : std::nullopt; held && !*held) {
     if (score_) score_->deliver_message(from, id, msg.topic, now);
     mcache_.put(id, msg);
     forward(id, msg, from, now);
@@ -282,7 +282,7 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
     ++stem_->counters().originated;
     if (subscriptions_.count(topic)) deliveries_.push_back({topic, id, msg, self_});
     if (auto next = stem_->route_own(now)) {
-      stem_send(*next, id, std::move(msg), true, now);
+      stem_send(*next, id, std::move(msg), std::nullopt, now);
     } else {
       ++stem_->counters().no_route;
       fluff(id, std::move(msg), true, now);
@@ -323,8 +323,10 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
 
 // ------------------------------------------------------------------ stem
 
-void Router::stem_send(const PeerId& to, const MessageId& id, Message msg, bool own, TimePoint now) {
-  if (!stem_->hold(id, msg, own, now)) {
+void Router::stem_send(const PeerId& to, const MessageId& id, Message msg, std::optional<PeerId> from,
+                       TimePoint now) {
+  const bool own = !from;
+  if (!stem_->hold(id, msg, std::move(from), now)) {
     // Too many held: gossip it now rather than relay a message nobody guards.
     fluff(id, std::move(msg), own, now);
     return;
@@ -354,12 +356,12 @@ void Router::handle_stem(const PeerId& from, Message msg, TimePoint now) {
   if (stem_->holding(id)) {
     // It came round a loop: the stem is over.
     ++stem_->counters().loops;
-    const bool own = stem_->release(id).value_or(false);
-    fluff(id, std::move(msg), own, now);
+    const auto held = stem_->release(id);
+    fluff(id, std::move(msg), held && !*held, now);
     return;
   }
   if (stem_->diffuser(now)) return fluff(id, std::move(msg), false, now);
-  if (auto next = stem_->route_relay(from, now)) return stem_send(*next, id, std::move(msg), false, now);
+  if (auto next = stem_->route_relay(from, now)) return stem_send(*next, id, std::move(msg), from, now);
   ++stem_->counters().no_route;
   fluff(id, std::move(msg), false, now);
 }
@@ -369,11 +371,14 @@ void Router::stem_undeliverable(const PeerId& to, Message msg, TimePoint now) {
   stem_->peer_unsupported(to);
   const MessageId id = cfg_.message_id(msg);
   if (seen_.contains(id)) return;
-  const bool own = stem_->release(id).value_or(false);
-  // Any destination will do: the inbound edge it came on is not known here.
-  if (auto next = stem_->route_own(now)) return stem_send(*next, id, std::move(msg), own, now);
+  const auto held = stem_->release(id);
+  // Not held any more (the embargo fired, or the table was full): nothing to do.
+  if (!held) return;
+  const std::optional<PeerId> from = *held;
+  auto next = from ? stem_->route_relay(*from, now) : stem_->route_own(now);
+  if (next) return stem_send(*next, id, std::move(msg), from, now);
   ++stem_->counters().no_route;
-  fluff(id, std::move(msg), own, now);
+  fluff(id, std::move(msg), !from, now);
 }
 
 void Router::fluff(const MessageId& id, Message msg, bool own, TimePoint now) {

@@ -12,10 +12,14 @@ struct PubsubService::PeerStreams {
   bool added = false;                 // known to the router
   std::vector<Rpc> early_in;          // RPCs that arrived before our stream was ready (bounded)
   std::uint64_t generation = 0;       // which connection notice this entry belongs to
+  std::shared_ptr<net::Stream> stem_out;  // opened on the first stem message to this peer
+  bool stem_opening = false;
+  std::vector<Message> stem_queue;        // waiting for stem_out (bounded)
 };
 
 namespace {
 constexpr std::size_t kMaxEarlyRpcs = 64;
+constexpr std::size_t kMaxStemQueue = 64;
 
 PeerProtocol protocol_of(const std::string& id) {
   if (id == kMeshsub12Id) return PeerProtocol::meshsub_1_2;
@@ -44,6 +48,10 @@ void PubsubService::start() {
     host_.set_handler(proto, [this, alive = alive_](std::shared_ptr<net::Stream> s) {
       if (*alive) on_inbound(std::move(s));
     });
+  if (cfg_.gossip.stem.enabled)
+    host_.set_handler(kStemProtocolId, [this, alive = alive_](std::shared_ptr<net::Stream> s) {
+      if (*alive) on_stem_inbound(std::move(s));
+    });
   host_.on_peer_connected([this, alive = alive_](const PeerId& p) { if (*alive && started_) on_connected(p); });
   host_.on_peer_disconnected([this, alive = alive_](const PeerId& p) { if (*alive) on_disconnected(p); });
   for (const auto& p : host_.peers()) on_connected(p);
@@ -54,8 +62,10 @@ void PubsubService::stop() {
   if (!started_) return;
   started_ = false;
   heartbeat_.cancel();
-  for (auto& [p, ps] : peers_)
+  for (auto& [p, ps] : peers_) {
     if (ps->out) ps->out->close_write();
+    if (ps->stem_out) ps->stem_out->close_write();
+  }
   peers_.clear();
 }
 
@@ -148,6 +158,78 @@ void PubsubService::on_inbound(std::shared_ptr<net::Stream> s) {
   s->on_close([](std::error_code) {});
 }
 
+void PubsubService::on_stem_inbound(std::shared_ptr<net::Stream> s) {
+  const PeerId peer = s->remote_peer();
+  auto reader = std::make_shared<net::LengthPrefixedReader>(cfg_.limits.max_rpc_size);
+  std::weak_ptr<net::Stream> weak = s;
+  s->on_data([this, alive = alive_, peer, reader, weak](ByteView b) {
+    if (!*alive) return;
+    auto fail = [&](const std::string& why) {
+      ++counters_.stem_malformed;
+      logging::get("pubsub")->debug("{}: stem: {}", peer.to_string(), why);
+      if (auto strm = weak.lock()) strm->reset();
+    };
+    if (Status st = reader->received_bytes(b); !st) return fail(st.error().what());
+    while (auto body = reader->next()) {
+      auto rpc = decode_rpc(*body, cfg_.limits);
+      if (!rpc) return fail(rpc.error().what());
+      if (rpc->publish.size() != 1 || !rpc->subscriptions.empty() || !rpc->control.empty())
+        return fail("a stem frame carries exactly one message and nothing else");
+      ++counters_.stem_in;
+      auto it = peers_.find(peer);
+      if (it == peers_.end() || !it->second->added) continue;  // not a pubsub peer (yet)
+      router_.handle_stem(peer, std::move(rpc->publish.front()), now());
+    }
+    flush();
+  });
+  s->on_close([](std::error_code) {});
+}
+
+void PubsubService::send_stem(const PeerId& peer, Message msg) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) {
+    router_.stem_undeliverable(peer, std::move(msg), now());
+    return;
+  }
+  auto& ps = *it->second;
+  if (ps.stem_out) {
+    Rpc rpc;
+    rpc.publish.push_back(std::move(msg));
+    Bytes wire = net::length_prefixed(encode_rpc(rpc));
+    // A full buffer loses the message here; the embargo gossips it later.
+    if (ps.stem_out->write_capacity() >= wire.size() && ps.stem_out->write(wire)) ++counters_.stem_out;
+    else ++counters_.stem_dropped;
+    return;
+  }
+  if (ps.stem_queue.size() >= kMaxStemQueue) {
+    ++counters_.stem_dropped;
+    return;
+  }
+  ps.stem_queue.push_back(std::move(msg));
+  if (ps.stem_opening) return;
+  ps.stem_opening = true;
+  host_.new_stream(peer, {kStemProtocolId},
+                   [this, alive = alive_, peer, gen = ps.generation](Result<std::shared_ptr<net::Stream>> r) {
+                     if (!*alive) return;
+                     auto at = peers_.find(peer);
+                     if (at == peers_.end() || at->second->generation != gen) return;
+                     auto& entry = *at->second;
+                     entry.stem_opening = false;
+                     auto queued = std::exchange(entry.stem_queue, {});
+                     if (!r) {
+                       logging::get("pubsub")->debug("{} does not take stem messages: {}", peer.to_string(),
+                                                     r.error().what());
+                       for (auto& m : queued) router_.stem_undeliverable(peer, std::move(m), now());
+                       flush();
+                       return;
+                     }
+                     entry.stem_out = *r;
+                     entry.stem_out->on_data([](ByteView) {});
+                     for (auto& m : queued) send_stem(peer, std::move(m));
+                     flush();
+                   });
+}
+
 void PubsubService::flush() {
   for (auto& o : router_.take_sends()) {
     auto it = peers_.find(o.to);
@@ -161,6 +243,10 @@ void PubsubService::flush() {
     if (out.write(wire)) ++counters_.rpcs_out;
     else ++counters_.rpcs_dropped_queue_full;
   }
+  // Each undeliverable stem message takes its peer out of the stem routes, so this
+  // ends.
+  for (auto stem = router_.take_stem_sends(); !stem.empty(); stem = router_.take_stem_sends())
+    for (auto& o : stem) send_stem(o.to, std::move(o.message));
   for (auto& d : router_.take_deliveries())
     if (on_message_) on_message_(d);
   for (const auto& p : router_.take_disconnects()) host_.disconnect(p);

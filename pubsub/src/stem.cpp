@@ -118,7 +118,7 @@ std::optional<PeerId> StemState::route_relay(const PeerId& from, TimePoint now) 
   return next;
 }
 
-bool StemState::hold(const MessageId& id, Message msg, bool own, TimePoint now) {
+bool StemState::hold(const MessageId& id, Message msg, std::optional<PeerId> from, TimePoint now) {
   if (held_.size() >= cfg_.max_embargoed && !held_.count(id)) return false;
   // Exponential jitter: the relays' timers are memoryless, so which of them fires
   // first says nothing about its position on the path.
@@ -126,28 +126,28 @@ bool StemState::hold(const MessageId& id, Message msg, bool own, TimePoint now) 
   const double jitter = mean > 0.0 ? -mean * std::log1p(-rng_.unit()) : 0.0;
   const TimePoint deadline =
       now + cfg_.embargo + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(jitter));
-  held_[id] = Held{std::move(msg), own, deadline};
+  held_[id] = Held{std::move(msg), std::move(from), deadline};
   return true;
 }
 
 bool StemState::own(const MessageId& id) const {
   auto it = held_.find(id);
-  return it != held_.end() && it->second.own;
+  return it != held_.end() && !it->second.from;
 }
 
-std::optional<bool> StemState::release(const MessageId& id) {
+std::optional<std::optional<PeerId>> StemState::release(const MessageId& id) {
   auto it = held_.find(id);
   if (it == held_.end()) return std::nullopt;
-  const bool was_own = it->second.own;
+  std::optional<PeerId> from = std::move(it->second.from);
   held_.erase(it);
-  return was_own;
+  return from;
 }
 
 std::vector<StemState::Expired> StemState::take_expired(TimePoint now) {
   std::vector<Expired> v;
   for (auto it = held_.begin(); it != held_.end();) {
     if (it->second.deadline <= now) {
-      v.push_back({it->first, std::move(it->second.msg), it->second.own});
+      v.push_back({it->first, std::move(it->second.msg), !it->second.from});
       it = held_.erase(it);
     } else {
       ++it;

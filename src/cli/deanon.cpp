@@ -38,14 +38,14 @@ CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o) {
   auto* c =
       app.add_subcommand("deanon",
                          "Measure how well spies link validators to their messages: real gossipsub routers on the "
-                         "simulator, a fraction of spies, the first-spy adversary; precision, recall, entropy and "
-                         "inverse rank with 95% confidence intervals over repeated runs");
+                         "simulator, a fraction of spies, the first-spy adversary, plain or stem mode; precision, "
+                         "recall, entropy, inverse rank and latency with 95% confidence intervals over repeated runs");
   c->add_option("--nodes", o.nodes, "Nodes in the network")->check(CLI::Range(3U, 100000U))->capture_default_str();
   c->add_option("--degree", o.degree, "Degree of the random regular graph")
       ->check(CLI::Range(1U, 1000U))
       ->capture_default_str();
-  c->add_option("--topology", o.topology, "random (random regular, --degree) or line")
-      ->check(CLI::IsMember({"random", "line"}))
+  c->add_option("--topology", o.topology, "random (random regular, --degree), line, or ring (each node dials the next)")
+      ->check(CLI::IsMember({"random", "line", "ring"}))
       ->capture_default_str();
   c->add_option("--spies", o.spies,
                 "Fraction of nodes that are spies, in [0, 1); a comma-separated list runs one experiment per value")
@@ -74,6 +74,19 @@ CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o) {
   c->add_option("--protocol", o.protocol, "Peer protocol of every node: gossipsub (meshsub/1.2) or floodsub")
       ->check(CLI::IsMember({"gossipsub", "floodsub"}))
       ->capture_default_str();
+  c->add_option("--mode", o.mode,
+                "Privacy mode of every node: plain (gossipsub as is) or stem (Dandelion++ stem phase first)")
+      ->check(CLI::IsMember({"plain", "stem"}))
+      ->capture_default_str();
+  c->add_option("--fluff", o.fluff, "Stem mode: probability q that a node is a diffuser")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  c->add_option("--embargo-ms", o.embargo_ms, "Stem mode: embargo before a held message is fluffed (ms)")
+      ->check(CLI::Range(1.0, 3600000.0))
+      ->capture_default_str();
+  c->add_option("--embargo-jitter-ms", o.embargo_jitter_ms, "Stem mode: mean of the embargo's exponential part (ms)")
+      ->check(CLI::Range(0.0, 3600000.0))
+      ->capture_default_str();
   c->add_option("--json", o.json_file, "Write the results as JSON to FILE ('-' for stdout instead of the table)");
   c->add_option("--csv", o.csv_file, "Write the results as CSV to FILE");
   c->add_option("--svg", o.svg_file, "Plot precision, recall and inverse rank vs p (with --spies P1,P2,...) as SVG");
@@ -84,7 +97,9 @@ int cmd_deanon(const DeanonCliOptions& o) {
   deanon::ExperimentConfig cfg;
   cfg.nodes = o.nodes;
   cfg.degree = o.degree;
-  cfg.topology = o.topology == "line" ? deanon::TopologyKind::line : deanon::TopologyKind::random_regular;
+  cfg.topology = o.topology == "line"   ? deanon::TopologyKind::line
+                 : o.topology == "ring" ? deanon::TopologyKind::ring
+                                        : deanon::TopologyKind::random_regular;
   cfg.placement = o.placement == "connected" ? deanon::SpyPlacement::most_connected : deanon::SpyPlacement::uniform;
   cfg.validators = o.validators;
   cfg.messages_per_validator = o.messages;
@@ -93,6 +108,10 @@ int cmd_deanon(const DeanonCliOptions& o) {
   cfg.latency = from_ms(o.latency_ms);
   cfg.jitter = from_ms(o.jitter_ms);
   cfg.protocol = o.protocol == "floodsub" ? pubsub::PeerProtocol::floodsub : pubsub::PeerProtocol::meshsub_1_2;
+  cfg.stem = o.mode == "stem";
+  cfg.fluff_probability = o.fluff;
+  cfg.embargo = from_ms(o.embargo_ms);
+  cfg.embargo_jitter_mean = from_ms(o.embargo_jitter_ms);
   std::vector<deanon::ExperimentConfig> configs;
   for (double p : o.spies) {
     cfg.spy_fraction = p;

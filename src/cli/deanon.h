@@ -26,6 +26,10 @@ struct DeanonCliOptions {
   double latency_ms = 20.0;
   double jitter_ms = 10.0;
   std::string protocol = "gossipsub";  // gossipsub | floodsub
+  std::string mode = "plain";          // plain | stem
+  double fluff = 0.1;                  // stem: q
+  double embargo_ms = 2000.0;          // stem: fixed part of the embargo
+  double embargo_jitter_ms = 1000.0;   // stem: mean of its exponential part
   std::string json_file;
   std::string csv_file;
   std::string svg_file;  // metric vs p (most useful with several --spies values)

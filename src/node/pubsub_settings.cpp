@@ -102,6 +102,11 @@ Result<pubsub::GossipsubConfig> gossipsub_config_from(const Settings& s) {
   const auto& off = s.get_list("pubsub.flood_publish_off");
   c.flood_publish_off = std::set<pubsub::TopicId>(off.begin(), off.end());
   c.gossip_factor = s.get_real("pubsub.gossip_factor");
+  c.stem.enabled = s.get_bool("pubsub.stem");
+  c.stem.fluff_probability = s.get_real("pubsub.stem_fluff_probability");
+  c.stem.epoch = secs(s, "pubsub.stem_epoch_s");
+  c.stem.embargo = ms(s, "pubsub.stem_embargo_ms");
+  c.stem.embargo_jitter_mean = ms(s, "pubsub.stem_embargo_jitter_ms");
   c.opportunistic_graft_ticks = count(s, "pubsub.opportunistic_graft_ticks");
   c.opportunistic_graft_peers = count(s, "pubsub.opportunistic_graft_peers");
   c.max_ihave_length = count(s, "pubsub.max_ihave_length");

@@ -149,6 +149,23 @@ void add_pubsub(std::vector<SettingDef>& t) {
                .description = "Topics whose own messages go to the mesh only, as relayed ones do, even with "
                               "flood_publish on (the origin then sends like a relay).",
                .check_string = check_not_empty});
+  boolean("pubsub.stem", false,
+          "Privacy mode: a Dandelion++ stem phase before gossip. Our own messages are never flood-published "
+          "from our identity: each walks a random path of peers on /shardnode/stem/1.0.0 before someone "
+          "gossips it, so a spy next to us cannot tell our messages from those we relay. Costs latency "
+          "(a few Tor hops) and some bandwidth. See docs/PRIVACY.md.");
+  real("pubsub.stem_fluff_probability", 0.1, 0.0, 1.0,
+       "Stem: probability q that this node is a diffuser (gossips what it gets) for an epoch; the mean "
+       "stem is about 1/q hops (Dandelion++ suggests 0.1).");
+  integer("pubsub.stem_epoch_s", 600, 1, kDay,
+          "Stem: seconds an epoch lasts; each epoch redraws the diffuser role, the 2 stem destinations "
+          "(outbound peers) and the per-inbound-edge routes.");
+  integer("pubsub.stem_embargo_ms", 30000, 1, 3600000,
+          "Stem: a node that passed a message on gossips it itself if it has not seen it in gossip after "
+          "this many milliseconds plus an exponential jitter, so a peer that drops stem messages cannot "
+          "suppress them.");
+  integer("pubsub.stem_embargo_jitter_ms", 10000, 0, 3600000,
+          "Stem: mean of the exponential jitter added to each embargo, in milliseconds.");
   real("pubsub.gossip_factor", 0.25, 0.0, 1.0,
        "Adaptive gossip: each heartbeat IHAVE goes to max(d_lazy, gossip_factor x eligible non-mesh peers) "
        "peers per topic (gossipsub v1.1 default 0.25).");

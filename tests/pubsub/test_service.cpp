@@ -5,7 +5,9 @@
 #include <chrono>
 
 #include "../support/io_wait.h"
+#include "shardnode/net/framing.h"
 #include "shardnode/net/tcp_transport.h"
+#include "shardnode/pubsub/codec.h"
 #include "shardnode/pubsub/service.h"
 
 using namespace shardnode;
@@ -26,13 +28,15 @@ struct LiveNode {
   Multiaddr addr;
   std::vector<Delivery> got;
 
-  explicit LiveNode(asio::io_context& io) {
+  explicit LiveNode(asio::io_context& io, bool stem = false) {
     host = std::make_unique<net::Host>(io, key);
     host->add_transport(std::make_unique<net::TcpTransport>(io));
     addr = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"))->with_peer_id(host->peer_id());
     ServiceConfig cfg;
     cfg.gossip.heartbeat_interval = 100ms;
     cfg.score.topics[kTopic] = TopicScoreParams::defaults();
+    cfg.gossip.stem.enabled = stem;
+    cfg.gossip.stem.fluff_probability = 0.0;  // relays pass stem messages on: a fixed path
     ps = std::make_unique<PubsubService>(io, *host, cfg);
     ps->on_message([this](const Delivery& d) { got.push_back(d); });
     ps->start();
@@ -86,4 +90,60 @@ TEST_CASE("a live node that floods invalid messages is flagged and disconnected"
   REQUIRE(flagged.size() == 1);
   CHECK(flagged[0].breakdown.p4 < 0.0);
   REQUIRE(run_until(io, [&] { return !honest.host->connected(spammer.host->peer_id()); }));
+}
+
+TEST_CASE("stem mode on live nodes: our message walks the stem, around a peer without it", "[service][stem]") {
+  asio::io_context io;
+  // n0 -> n1 -> n2 -> n3 by dials (each dialer's outbound peer is its only stem
+  // destination), plus n0 -> n3. n3 does not speak the stem protocol.
+  LiveNode n0(io, true), n1(io, true), n2(io, true), n3(io, false);
+  connect(io, n0, n3);
+  connect(io, n0, n1);
+  connect(io, n1, n2);
+  connect(io, n2, n3);
+  REQUIRE(run_until(io, [&] {
+    return n0.ps->router().mesh(kTopic).size() == 2 && n2.ps->router().mesh(kTopic).size() == 2 &&
+           n3.ps->router().mesh(kTopic).size() == 2;
+  }));
+  const Bytes data = {7, 7, 7};
+  REQUIRE(n0.ps->publish(kTopic, data));
+  REQUIRE(run_until(io, [&] { return n1.has(data) && n2.has(data) && n3.has(data); }));
+  // n0 sent it on the stem only (to n1 at once, or to n3 first, which refused the
+  // protocol); n1 relayed it to n2; n2's only destination, n3, refused: n2 gossiped it.
+  CHECK(n0.ps->router().stem()->counters().originated == 1);
+  CHECK(n0.ps->router().stem()->counters().fluffed == 0);
+  CHECK(n1.ps->counters().stem_in == 1);
+  CHECK(n1.ps->router().stem()->counters().relayed == 1);
+  CHECK(n2.ps->counters().stem_in == 1);
+  CHECK(n2.ps->router().stem()->counters().fluffed == 1);
+  CHECK(n2.ps->router().stem()->counters().unsupported_peers == 1);
+  CHECK(n3.ps->counters().stem_in == 0);
+  // Back in gossip, n0 forwards its own message like a relay and does not deliver it again.
+  REQUIRE(run_until(io, [&] { return n0.ps->router().counters().messages_received >= 1; }));
+  CHECK(std::count_if(n0.got.begin(), n0.got.end(), [&](const Delivery& d) { return d.message.data == data; }) == 1);
+}
+
+TEST_CASE("a malformed stem frame resets that stream and nothing else", "[service][stem]") {
+  asio::io_context io;
+  LiveNode a(io, true), b(io, true);
+  connect(io, a, b);
+  REQUIRE(run_until(io, [&] { return b.ps->router().topic_peers(kTopic).size() == 1; }));
+  std::shared_ptr<net::Stream> raw;
+  a.host->new_stream(b.host->peer_id(), {kStemProtocolId}, [&](Result<std::shared_ptr<net::Stream>> r) {
+    REQUIRE(r);
+    raw = *r;
+  });
+  REQUIRE(run_until(io, [&] { return raw != nullptr; }));
+  Rpc two;  // a stem frame must carry exactly one message
+  Message m;
+  m.topic = kTopic;
+  m.data = {1};
+  two.publish = {m, m};
+  REQUIRE(raw->write(net::length_prefixed(encode_rpc(two))));
+  REQUIRE(run_until(io, [&] { return b.ps->counters().stem_malformed == 1; }));
+  CHECK(b.ps->router().stem()->counters().relayed == 0);
+  // The node and the connection are fine: a real stem message still gets through.
+  REQUIRE(a.ps->publish(kTopic, Bytes{2, 2}));
+  REQUIRE(run_until(io, [&] { return b.has(Bytes{2, 2}); }));
+  CHECK(b.ps->counters().stem_in == 1);
 }

@@ -16,7 +16,9 @@
 
 namespace shardnode::deanon {
 
-enum class TopologyKind { random_regular, line };
+// ring: a line closed into a cycle, each node dialling the next (so with the stem
+// on, every message walks the ring one way: Dandelion's line without its ends).
+enum class TopologyKind { random_regular, line, ring };
 enum class SpyPlacement { uniform, most_connected };
 
 const char* to_string(TopologyKind t);
@@ -37,6 +39,12 @@ struct ExperimentConfig {
   std::uint64_t seed = 1;
   pubsub::PeerProtocol protocol = pubsub::PeerProtocol::meshsub_1_2;
   bool flood_publish = true;                  // gossipsub's default: own messages to every topic peer
+  // The Dandelion++ stem phase (pubsub/stem.h) on every node, spies included (they
+  // relay honestly). Its epoch outlasts the run, so the stem graph is fixed.
+  bool stem = false;
+  double fluff_probability = 0.1;  // q
+  Duration embargo = std::chrono::seconds(2);
+  Duration embargo_jitter_mean = std::chrono::seconds(1);
   Duration warmup = std::chrono::seconds(3);  // subscriptions and meshes settle before the first publish
   Duration message_interval = std::chrono::milliseconds(50);
   Duration drain = std::chrono::seconds(3);  // after the last publish
@@ -52,11 +60,18 @@ struct RunResult {
   std::uint64_t messages = 0;  // published by honest sources
   std::uint64_t guesses = 0;   // messages some spy received
   std::uint64_t correct = 0;
-  double precision = 0.0;     // correct / guesses (NaN with no guess)
+  // Precision as Dandelion defines it: per validator v, (v's messages attributed to
+  // v) / (messages attributed to v), 0 when none is; the mean over validators.
+  double precision = 0.0;
+  double accuracy = 0.0;      // correct / guesses (NaN with no guess)
   double recall = 0.0;        // correct / messages
   double entropy_bits = 0.0;  // mean over guessed messages
   double inverse_rank = 0.0;  // mean over all messages
   double mean_publisher_degree = 0.0;
+  // The cost side: publish -> first delivery at each other honest node, in ms, over
+  // all (message, node) pairs of the run.
+  double latency_mean_ms = 0.0, latency_p95_ms = 0.0;
+  double delivered = 0.0;  // fraction of (message, honest node) pairs delivered
   // Mean over messages of 1 - (1 - p)^deg(source), p = cfg.spy_fraction.
   double flooding_recall_closed_form = 0.0;
 };
@@ -64,11 +79,16 @@ struct RunResult {
 struct ExperimentResult {
   ExperimentConfig config;
   std::vector<RunResult> runs;
-  Summary precision, recall, entropy_bits, inverse_rank;
+  Summary precision, accuracy, recall, entropy_bits, inverse_rank, latency_mean_ms, latency_p95_ms, delivered;
   // Mean over runs of RunResult::flooding_recall_closed_form: first-spy recall on
   // plain flooding when jitter < latency (see deanon/README.md for when it is exact).
   double flooding_recall_closed_form = 0.0;
 };
+
+// First-spy precision on a line graph with an endless stem (Dandelion, Bojja
+// Venkatakrishnan et al. 2017): p^2 ln(1/p) / (1 - p), every honest node publishing
+// one message; 0 for p = 0. (The recall there is p.)
+double stem_line_precision(double p);
 
 // Run `run_index` (0-based) of the experiment. Its seed is derived from
 // (cfg.seed, run_index) alone.

@@ -195,7 +195,7 @@ class Router {
   // End of the stem: gossip `msg` as a relay would (mesh peers, or D topic peers when
   // we are not subscribed). Our own message skips validation and delivery.
   void fluff(const MessageId& id, Message msg, bool own, TimePoint now);
-  void stem_send(const PeerId& to, const MessageId& id, Message msg, bool own, TimePoint now);
+  void stem_send(const PeerId& to, const MessageId& id, Message msg, std::optional<PeerId> from, TimePoint now);
   void stem_heartbeat(TimePoint now);
   void handle_ihave(const PeerId& from, PeerState& ps, const ControlIHave& ih, TimePoint now);
   void handle_iwant(const PeerId& from, PeerState& ps, const ControlIWant& iw, TimePoint now);

@@ -1,7 +1,10 @@
 // Runs a Router on the live libp2p host: one outbound stream per peer for our RPCs
 // (negotiating /meshsub/1.2.0, /meshsub/1.1.0 or /floodsub/1.0.0), the peer's inbound
 // stream read as uvarint-length-prefixed RPCs, the heartbeat on an Asio timer.
-// Everything runs on the host's io_context thread. An RPC that does not fit in the
+// Everything runs on the host's io_context thread. With GossipsubConfig::stem on,
+// stem messages travel on /shardnode/stem/1.0.0: one outbound stream per peer,
+// opened on first use, carrying uvarint-length-prefixed RPCs of exactly one message
+// each; a peer that does not speak it is routed around. An RPC that does not fit in the
 // peer's stream buffer (yamux max_send_buffer) is dropped and counted: a slow peer
 // must not grow our memory.
 #pragma once
@@ -27,8 +30,11 @@ struct ServiceConfig {
   Duration heartbeat_initial_delay = std::chrono::milliseconds(100);
 };
 
+inline constexpr const char* kStemProtocolId = "/shardnode/stem/1.0.0";
+
 struct ServiceCounters {
   std::uint64_t rpcs_in = 0, rpcs_out = 0, rpcs_malformed = 0, rpcs_dropped_queue_full = 0;
+  std::uint64_t stem_in = 0, stem_out = 0, stem_malformed = 0, stem_dropped = 0;
 };
 
 class PubsubService {
@@ -55,6 +61,8 @@ class PubsubService {
   void on_connected(const PeerId& peer);
   void on_disconnected(const PeerId& peer);
   void on_inbound(std::shared_ptr<net::Stream> s);
+  void on_stem_inbound(std::shared_ptr<net::Stream> s);
+  void send_stem(const PeerId& peer, Message msg);
   void flush();
   void schedule_heartbeat(Duration after);
 

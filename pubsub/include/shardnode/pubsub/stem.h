@@ -66,11 +66,13 @@ class StemState {
 
   // A message we passed on (or originated): held until seen in gossip or expiry.
   // False when the table is full (the caller fluffs it now instead).
-  bool hold(const MessageId& id, Message msg, bool own, TimePoint now);
+  // `from`: the peer a relayed message came from (nullopt for our own).
+  bool hold(const MessageId& id, Message msg, std::optional<PeerId> from, TimePoint now);
   bool holding(const MessageId& id) const { return held_.count(id) != 0; }
   bool own(const MessageId& id) const;
-  // Seen in gossip: stop holding it. Returns whether it was ours.
-  std::optional<bool> release(const MessageId& id);
+  // Seen in gossip (or passed on again): stop holding it. Returns who gave it to us
+  // (nullopt inside: it was ours), or nullopt when we do not hold it.
+  std::optional<std::optional<PeerId>> release(const MessageId& id);
   struct Expired {
     MessageId id;
     Message msg;
@@ -94,7 +96,7 @@ class StemState {
 
   struct Held {
     Message msg;
-    bool own = false;
+    std::optional<PeerId> from;
     TimePoint deadline;
   };
 
