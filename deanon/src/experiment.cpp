@@ -56,6 +56,7 @@ Status ExperimentConfig::validate() const {
     return bad("degree must be in [1, nodes - 1]");
   if (!(spy_fraction >= 0.0 && spy_fraction < 1.0)) return bad("spy fraction must be in [0, 1)");
   if (validators < 1) return bad("need at least one validator");
+  if (supernode_connections > 64) return bad("supernode connections must be at most 64");
   if (messages_per_validator < 1) return bad("need at least one message per validator");
   if (runs < 1) return bad("need at least one run");
   if (latency < Duration{0} || jitter < Duration{0}) return bad("latency and jitter must not be negative");
@@ -76,7 +77,9 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   const sim::SeededRandom root(r.seed);
 
   pubsub::GossipSimConfig g;
-  g.nodes = cfg.nodes;
+  const NodeIndex total = cfg.nodes + cfg.supernode_connections;
+  g.nodes = total;
+  g.graph_nodes = cfg.nodes;
   g.degree = cfg.topology == TopologyKind::random_regular ? cfg.degree : 0;
   g.link = sim::LinkParams{cfg.latency, 0.0, 0.0, cfg.jitter};
   g.gossip.flood_publish = cfg.flood_publish;
@@ -97,6 +100,9 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     for (const sim::Edge& e : sim::line(cfg.nodes).edges) sim.link(e.a, e.b);
   if (cfg.topology == TopologyKind::ring)
     for (NodeIndex n = 0; n < cfg.nodes; ++n) sim.link(n, (n + 1) % cfg.nodes, true);
+  // The supernode's identities dial everyone: to each node they are inbound peers.
+  for (NodeIndex s = cfg.nodes; s < total; ++s)
+    for (NodeIndex n = 0; n < cfg.nodes; ++n) sim.link(s, n, true);
 
   auto degree = [&](NodeIndex n) { return sim.network().neighbors(n).size(); };
 
@@ -109,7 +115,8 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   spy_rng.shuffle(order);  // uniform placement; random tie-break for most-connected
   if (cfg.placement == SpyPlacement::most_connected)
     std::stable_sort(order.begin(), order.end(), [&](NodeIndex a, NodeIndex b) { return degree(a) > degree(b); });
-  std::vector<bool> is_spy(cfg.nodes, false);
+  std::vector<bool> is_spy(total, true);  // the supernode's identities are spies
+  for (NodeIndex n = 0; n < cfg.nodes; ++n) is_spy[n] = false;
   for (std::uint32_t i = 0; i < spy_count; ++i) is_spy[order[i]] = true;
   r.spies = spy_count;
 
@@ -154,6 +161,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
 
   double entropy_sum = 0.0, inverse_rank_sum = 0.0, degree_sum = 0.0, closed_sum = 0.0;
   std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> attributed;  // node -> (correct, all)
+  std::map<NodeIndex, std::map<NodeIndex, std::uint32_t>> named;              // validator -> estimate -> count
   std::vector<double> latencies;
   const std::size_t honest_count = cfg.nodes - spy_count;
   for (const auto& [id, source] : truth) {
@@ -170,6 +178,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     if (!s.guessed) continue;
     ++r.guesses;
     r.correct += s.correct ? 1 : 0;
+    ++named[source][*v.estimate];
     auto& a = attributed[*v.estimate];
     a.first += s.correct ? 1 : 0;
     ++a.second;
@@ -183,6 +192,25 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   for (const auto& [node, a] : attributed) precision_sum += static_cast<double>(a.first) / static_cast<double>(a.second);
   r.precision = honest.empty() ? nan : precision_sum / static_cast<double>(honest.size());
   r.accuracy = r.guesses ? static_cast<double>(r.correct) / guesses : nan;
+  // Intersection: each validator's most named node.
+  std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> by_validator;  // node -> (correct, all)
+  std::uint64_t validators_named = 0;
+  for (const auto& [validator, counts] : named) {
+    NodeIndex best = counts.begin()->first;
+    for (const auto& [node, n] : counts)
+      if (n > counts.at(best)) best = node;
+    auto& a = by_validator[best];
+    ++a.second;
+    if (best == validator) {
+      ++a.first;
+      ++validators_named;
+    }
+  }
+  double intersection_sum = 0.0;
+  for (const auto& [node, a] : by_validator)
+    intersection_sum += static_cast<double>(a.first) / static_cast<double>(a.second);
+  r.intersection_recall = honest.empty() ? nan : static_cast<double>(validators_named) / static_cast<double>(honest.size());
+  r.intersection_precision = honest.empty() ? nan : intersection_sum / static_cast<double>(honest.size());
   r.recall = r.messages ? static_cast<double>(r.correct) / msgs : nan;
   r.entropy_bits = r.guesses ? entropy_sum / guesses : nan;
   r.inverse_rank = r.messages ? inverse_rank_sum / msgs : nan;
@@ -207,11 +235,14 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
   if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
   ExperimentResult out;
   out.config = cfg;
+  std::vector<double> isect_recall, isect_precision;
   std::vector<double> precision, accuracy, recall, entropy, inverse_rank, closed, lat_mean, lat_p95, delivered;
   for (std::uint32_t i = 0; i < cfg.runs; ++i) {
     RunResult r = run_once(cfg, i);
     precision.push_back(r.precision);
     accuracy.push_back(r.accuracy);
+    isect_recall.push_back(r.intersection_recall);
+    isect_precision.push_back(r.intersection_precision);
     lat_mean.push_back(r.latency_mean_ms);
     lat_p95.push_back(r.latency_p95_ms);
     delivered.push_back(r.delivered);
@@ -223,6 +254,8 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
   }
   out.precision = summarize(precision);
   out.accuracy = summarize(accuracy);
+  out.intersection_recall = summarize(isect_recall);
+  out.intersection_precision = summarize(isect_precision);
   out.latency_mean_ms = summarize(lat_mean);
   out.latency_p95_ms = summarize(lat_p95);
   out.delivered = summarize(delivered);

@@ -46,7 +46,8 @@ std::vector<Row> rows(const ExperimentResult& r) {
   return {{"precision", &r.precision},           {"recall", &r.recall},
           {"accuracy", &r.accuracy},             {"entropy_bits", &r.entropy_bits},
           {"inverse_rank", &r.inverse_rank},     {"latency_mean_ms", &r.latency_mean_ms},
-          {"latency_p95_ms", &r.latency_p95_ms}, {"delivered", &r.delivered}};
+          {"latency_p95_ms", &r.latency_p95_ms}, {"delivered", &r.delivered},
+          {"intersection_recall", &r.intersection_recall}, {"intersection_precision", &r.intersection_precision}};
 }
 
 std::string fmt(double v) {
@@ -66,6 +67,7 @@ nlohmann::json to_json(const ExperimentResult& r) {
               {"latency_ms", ms(c.latency)},
               {"jitter_ms", ms(c.jitter)},
               {"spy_fraction", c.spy_fraction},
+              {"supernode_connections", c.supernode_connections},
               {"placement", to_string(c.placement)},
               {"validators", c.validators},
               {"messages_per_validator", c.messages_per_validator},
@@ -97,7 +99,9 @@ nlohmann::json to_json(const ExperimentResult& r) {
                         {"mean_publisher_degree", number(x.mean_publisher_degree)},
                         {"latency_mean_ms", number(x.latency_mean_ms)},
                         {"latency_p95_ms", number(x.latency_p95_ms)},
-                        {"delivered", number(x.delivered)}});
+                        {"delivered", number(x.delivered)},
+                        {"intersection_recall", number(x.intersection_recall)},
+                        {"intersection_precision", number(x.intersection_precision)}});
   return json{{"adversary", "first-spy"},
               {"confidence_interval", "95% Student t over runs"},
               {"config", config},
@@ -139,6 +143,8 @@ std::string to_table(const ExperimentResult& r) {
                 ms(c.jitter), c.spy_fraction * 100.0, to_string(c.placement));
   o << line << c.validators << " validators x " << c.messages_per_validator << " messages, " << c.runs << " runs, seed "
     << c.seed << "\n";
+  if (c.supernode_connections > 0)
+    o << "supernode observer: " << c.supernode_connections << " identities, each connected to every node\n";
   if (c.stem) {
     std::snprintf(line, sizeof line, "privacy mode: stem (Dandelion++), q = %.3g, embargo %.0f ms + Exp(%.0f ms)\n",
                   c.fluff_probability, ms(c.embargo), ms(c.embargo_jitter_mean));
@@ -146,12 +152,12 @@ std::string to_table(const ExperimentResult& r) {
   } else {
     o << "privacy mode: none (" << (c.flood_publish ? "flood publishing" : "mesh-only publishing") << ")\n";
   }
-  std::snprintf(line, sizeof line, "%-14s %10s %22s %6s\n", "metric", "mean", "95% CI (t over runs)", "runs");
+  std::snprintf(line, sizeof line, "%-22s %10s %22s %6s\n", "metric", "mean", "95% CI (t over runs)", "runs");
   o << line;
   for (const Row& row : rows(r)) {
     const Summary& s = *row.s;
     std::string ci = s.has_ci() ? "[" + fmt(s.ci_low) + ", " + fmt(s.ci_high) + "]" : "-";
-    std::snprintf(line, sizeof line, "%-14s %10.4f %22s %6zu\n", row.name, s.mean, ci.c_str(), s.samples);
+    std::snprintf(line, sizeof line, "%-22s %10.4f %22s %6zu\n", row.name, s.mean, ci.c_str(), s.samples);
     o << line;
   }
   std::snprintf(line, sizeof line, "closed form 1-(1-p)^d (first-spy recall on flooding when jitter < latency): %.4f\n",

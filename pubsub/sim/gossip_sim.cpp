@@ -22,7 +22,7 @@ GossipSim::GossipSim(GossipSimConfig cfg) : cfg_(std::move(cfg)) {
     net_->add_node([this, n](sim::NodeIndex from, const SimRpc& rpc) { on_rpc(n, from, rpc); });
   }
   sim::SeededRandom topo_rng = root.fork(1);
-  auto topo = sim::random_regular(cfg_.nodes, cfg_.degree, topo_rng);
+  auto topo = sim::random_regular(cfg_.graph_nodes ? cfg_.graph_nodes : cfg_.nodes, cfg_.degree, topo_rng);
   for (const auto& e : topo.edges) link(e.a, e.b);
   // Heartbeats at a random phase per node, like real nodes started at different times.
   sim::SeededRandom phase = root.fork(2);

@@ -19,6 +19,7 @@ namespace shardnode::pubsub {
 struct GossipSimConfig {
   std::uint32_t nodes = 100;
   std::uint32_t degree = 8;                 // random regular connection graph
+  std::uint32_t graph_nodes = 0;            // the graph spans nodes [0, graph_nodes); 0: all of them
   sim::LinkParams link{std::chrono::milliseconds(20), 0.0, 0.0, std::chrono::milliseconds(10)};
   GossipsubConfig gossip;
   PeerScoreParams score = PeerScoreParams::defaults();

@@ -74,6 +74,10 @@ CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o) {
   c->add_option("--protocol", o.protocol, "Peer protocol of every node: gossipsub (meshsub/1.2) or floodsub")
       ->check(CLI::IsMember({"gossipsub", "floodsub"}))
       ->capture_default_str();
+  c->add_option("--supernode", o.supernode,
+                "Add a supernode observer with this many identities, each connected to every node (0: none)")
+      ->check(CLI::Range(0U, 64U))
+      ->capture_default_str();
   c->add_option("--mode", o.mode,
                 "Privacy mode of every node: plain (gossipsub as is) or stem (Dandelion++ stem phase first)")
       ->check(CLI::IsMember({"plain", "stem"}))
@@ -108,6 +112,7 @@ int cmd_deanon(const DeanonCliOptions& o) {
   cfg.latency = from_ms(o.latency_ms);
   cfg.jitter = from_ms(o.jitter_ms);
   cfg.protocol = o.protocol == "floodsub" ? pubsub::PeerProtocol::floodsub : pubsub::PeerProtocol::meshsub_1_2;
+  cfg.supernode_connections = o.supernode;
   cfg.stem = o.mode == "stem";
   cfg.fluff_probability = o.fluff;
   cfg.embargo = from_ms(o.embargo_ms);

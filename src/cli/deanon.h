@@ -26,6 +26,7 @@ struct DeanonCliOptions {
   double latency_ms = 20.0;
   double jitter_ms = 10.0;
   std::string protocol = "gossipsub";  // gossipsub | floodsub
+  std::uint32_t supernode = 0;         // identities of a supernode observer connected to every node
   std::string mode = "plain";          // plain | stem
   double fluff = 0.1;                  // stem: q
   double embargo_ms = 2000.0;          // stem: fixed part of the embargo

@@ -179,13 +179,14 @@ TEST_CASE("CSV has a header and one row per metric", "[deanon]") {
   std::string line;
   std::vector<std::string> lines;
   while (std::getline(in, line)) lines.push_back(line);
-  REQUIRE(lines.size() == 9);
+  REQUIRE(lines.size() == 11);
   CHECK(lines[0].rfind("adversary,metric,mean,ci95_low,ci95_high,runs,nodes", 0) == 0);
   CHECK(lines[0].find(",stem,fluff_probability") != std::string::npos);
   CHECK(lines[1].rfind("first-spy,precision,", 0) == 0);
   CHECK(lines[2].rfind("first-spy,recall,", 0) == 0);
   CHECK(lines[5].rfind("first-spy,inverse_rank,", 0) == 0);
   CHECK(lines[8].rfind("first-spy,delivered,1,", 0) == 0);
+  CHECK(lines[9].rfind("first-spy,intersection_recall,", 0) == 0);
 }
 
 TEST_CASE("no spies: no guesses and recall 0", "[deanon]") {
@@ -362,4 +363,45 @@ TEST_CASE("stem mode hides the source from first-spy that catches it on plain go
   CHECK(b.recall.mean <= 0.1 + 0.02);  // the issue's target: at most p + 0.02
   CHECK(b.delivered.mean == 1.0);
   CHECK(b.latency_mean_ms.mean > a.latency_mean_ms.mean);  // the price: the walk before gossip
+}
+
+TEST_CASE("a supernode connected to everyone catches flood publishers; the stem keeps it out", "[deanon][stem]") {
+  // No ordinary spies: one observer identity dialling all 150 nodes. On plain gossip
+  // every publisher floods its message straight to it. In stem mode it is nobody's
+  // outbound peer, so never a stem destination: it hears messages only once gossiped.
+  ExperimentConfig plain = flooding(0.0, 31);
+  plain.nodes = 150;
+  plain.runs = 5;
+  plain.supernode_connections = 1;
+  plain.jitter = 10ms;
+  plain.drain = 5s;
+  ExperimentConfig stem = plain;
+  stem.stem = true;
+  const ExperimentResult a = run_experiment(plain), b = run_experiment(stem);
+  INFO("supernode recall: plain " << a.recall.mean << ", stem " << b.recall.mean << " +- " << b.recall.half_width);
+  CHECK(a.recall.mean > 0.95);
+  CHECK(b.recall.mean < 0.1);
+  CHECK(b.delivered.mean == 1.0);
+}
+
+TEST_CASE("intersection over a validator's messages: per-epoch routes give it nothing more", "[deanon][stem]") {
+  // Eight messages per validator. On plain gossip first-spy already names the source
+  // whenever a neighbour of it is a spy, so the most named node is right about as
+  // often. With the stem, all of a validator's messages take the same path within an
+  // epoch, so the first spy names the same node every time: intersection recall
+  // stays near p instead of growing with the number of messages.
+  ExperimentConfig plain = flooding(0.1, 37);
+  plain.nodes = 200;
+  plain.jitter = 10ms;
+  plain.validators = 20;
+  plain.messages_per_validator = 8;
+  plain.runs = 5;
+  plain.drain = 5s;
+  ExperimentConfig stem = plain;
+  stem.stem = true;
+  const ExperimentResult a = run_experiment(plain), b = run_experiment(stem);
+  INFO("intersection recall: plain " << a.intersection_recall.mean << ", stem " << b.intersection_recall.mean
+                                     << " +- " << b.intersection_recall.half_width);
+  CHECK(a.intersection_recall.mean > 0.45);
+  CHECK(b.intersection_recall.mean < 0.25);
 }

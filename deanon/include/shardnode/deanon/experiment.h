@@ -32,6 +32,9 @@ struct ExperimentConfig {
   Duration latency = std::chrono::milliseconds(20);
   Duration jitter = std::chrono::milliseconds(10);
   double spy_fraction = 0.1;  // exactly round(p * nodes) spies, at most nodes - 1
+  // The supernode observer: theta more spy nodes (identities), each of which dials
+  // every one of the `nodes` nodes. They only listen and relay; 0: none.
+  std::uint32_t supernode_connections = 0;
   SpyPlacement placement = SpyPlacement::uniform;
   std::uint32_t validators = 50;             // distinct honest publishers per run (capped at the honest count)
   std::uint32_t messages_per_validator = 2;  // each a distinct message
@@ -67,6 +70,11 @@ struct RunResult {
   double recall = 0.0;        // correct / messages
   double entropy_bits = 0.0;  // mean over guessed messages
   double inverse_rank = 0.0;  // mean over all messages
+  // Intersection over each validator's messages (the adversary knows which messages
+  // share a validator, e.g. by its signature): the node named most often by
+  // first-spy across them (ties: lowest index). Recall: validators named right;
+  // precision: Dandelion's, over validators.
+  double intersection_recall = 0.0, intersection_precision = 0.0;
   double mean_publisher_degree = 0.0;
   // The cost side: publish -> first delivery at each other honest node, in ms, over
   // all (message, node) pairs of the run.
@@ -80,6 +88,7 @@ struct ExperimentResult {
   ExperimentConfig config;
   std::vector<RunResult> runs;
   Summary precision, accuracy, recall, entropy_bits, inverse_rank, latency_mean_ms, latency_p95_ms, delivered;
+  Summary intersection_recall, intersection_precision;
   // Mean over runs of RunResult::flooding_recall_closed_form: first-spy recall on
   // plain flooding when jitter < latency (see deanon/README.md for when it is exact).
   double flooding_recall_closed_form = 0.0;
