@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "ctl.h"
 #include "deanon.h"
+#include "deanon_fingerprint.h"
 #include "testnet.h"
 #include "shardnode/core/log.h"
 
@@ -66,6 +67,9 @@ int main(int argc, char** argv) {
   cli::DeanonCliOptions deanon_o;
   auto* deanon = cli::add_deanon_command(app, deanon_o);  // the deanonymization harness (deanon.cpp)
 
+  cli::FingerprintCliOptions fingerprint_o;
+  auto* fingerprint = cli::add_deanon_fingerprint_command(app, fingerprint_o);  // (deanon_fingerprint.cpp)
+
   auto* run = app.add_subcommand(
       "run", "Run the node: tor (embedded or external), our onion service, bootnodes and pubsub, until "
              "SIGINT or SIGTERM. Needs tor.testnet (a private network) or tor.public_network = true.");
@@ -81,6 +85,7 @@ int main(int argc, char** argv) {
 
   if (*testnet) return cli::cmd_testnet(testnet_o);
   if (*deanon) return cli::cmd_deanon(deanon_o);
+  if (*fingerprint) return cli::cmd_deanon_fingerprint(fingerprint_o);
 
   auto ctx = cli::load_context(g);
   if (!ctx) {

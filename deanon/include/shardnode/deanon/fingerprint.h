@@ -1,0 +1,105 @@
+// Subscription fingerprinting in the style of Heimbach et al. 2024: well-connected
+// observers that know which shards each neighbour announces link a validator to
+// its host when the host sends a message on a shard it does not announce (a
+// gossipsub fanout publish). Measured over simulated days of validator duties on
+// real gossipsub routers (pubsub/sim/gossip_sim.h), in today's "plain" mode and in
+// the "cover subscriptions" mode. Deterministic from the seed. See deanon/README.md.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shardnode/core/clock.h"
+#include "shardnode/core/result.h"
+#include "shardnode/deanon/stats.h"
+
+namespace shardnode::deanon {
+
+enum class SubscriptionMode {
+  // Long-lived subscriptions (rotated daily); own duty messages on other shards are
+  // flood-published from the host without subscribing (fanout).
+  plain,
+  // Cover subscriptions redrawn every epoch; own messages are published mesh-only
+  // when the duty shard is subscribed, otherwise handed out of band (the stem) to a
+  // peer that announces the shard, which publishes it mesh-only.
+  cover,
+};
+
+const char* to_string(SubscriptionMode m);
+
+struct FingerprintConfig {
+  std::uint32_t nodes = 200;  // honest nodes
+  // Random regular graph over the honest nodes and the observers together.
+  std::uint32_t degree = 8;
+  std::uint32_t shards = 32;  // topics /shardnode/shard/<k>/collations/1
+  std::uint32_t observers = 4;
+  // Each observer is also linked to round(fraction * nodes) random honest nodes.
+  double observer_fraction = 0.5;
+  std::uint32_t validators = 400;  // hosts drawn uniformly (with replacement) among honest nodes
+  std::uint32_t days = 3;
+  std::uint32_t epochs_per_day = 24;
+  // Heartbeats run throughout. Far shorter than Ethereum's 6.4 minutes, but not
+  // below gossipsub's unsubscribe backoff (10 s) and gossip window (3 heartbeats):
+  // shorter epochs break cover mode's per-epoch resubscriptions (meshes stay in
+  // backoff) and let late IWANT replies cross an epoch boundary (deanon/README.md).
+  Duration epoch_length = std::chrono::seconds(12);
+  SubscriptionMode mode = SubscriptionMode::plain;
+  std::uint32_t plain_shards = 2;  // plain: long-lived subscriptions per node
+  std::uint32_t cover_shards = 2;  // cover: k, redrawn every epoch
+  std::uint32_t min_signals = 2;   // signals needed before a validator is attributed
+  // Cover: a stem hand-off travels at most this many hops before it counts as failed.
+  std::uint32_t max_stem_hops = 4;
+  Duration latency = std::chrono::milliseconds(20);  // every link: latency + U[0, jitter]
+  Duration jitter = std::chrono::milliseconds(10);
+  Duration warmup = std::chrono::seconds(2);  // before the first epoch: meshes form
+  std::uint32_t runs = 5;
+  std::uint64_t seed = 1;
+
+  Status validate() const;
+};
+
+struct FingerprintRun {
+  std::uint64_t seed = 0;  // the run's derived seed
+  std::uint64_t messages = 0;       // duties (one message each)
+  std::uint64_t published = 0;      // reached gossip (cover: minus stem failures)
+  std::uint64_t stem_failures = 0;  // cover: no holder within max_stem_hops
+  std::uint64_t stem_via_observer = 0;  // cover: messages whose hand-off passed through an observer
+  std::uint64_t signals = 0;            // first observer receipt from a non-announcing neighbour
+  std::uint64_t signals_from_host = 0;  // ... whose sender was the validator's true host
+  std::uint32_t attributed = 0;         // validators attributed after the last day
+  std::uint32_t correct = 0;
+  std::vector<double> coverage_by_day;  // correct / validators with the signals up to each day's end
+  double coverage = 0.0;                // after the last day
+  double precision = 0.0;               // correct / attributed (NaN when nothing is attributed)
+  double signals_per_validator = 0.0;
+  double hosts_next_to_observer = 0.0;  // fraction of validators whose host is linked to an observer
+  // From the host's duty (its intent to publish) to each honest node's first
+  // delivery: mean per message, then over messages. Includes the stem's delay.
+  double latency_ms = 0.0;
+  // Fraction of the honest nodes subscribed to the shard when the message entered
+  // gossip that delivered it: mean over published messages.
+  double reach = 0.0;
+};
+
+struct FingerprintResult {
+  FingerprintConfig config;
+  std::vector<FingerprintRun> runs;
+  std::vector<Summary> coverage_by_day;
+  Summary coverage, precision, signals_per_validator, signals_from_host, hosts_next_to_observer, latency_ms, reach,
+      stem_failures, stem_via_observer;  // the last two as fractions of messages
+};
+
+// Run `run_index` (0-based); its seed is derived from (cfg.seed, run_index) alone.
+// Throws std::invalid_argument on a bad config.
+FingerprintRun run_fingerprint_once(const FingerprintConfig& cfg, std::uint32_t run_index);
+// All cfg.runs runs and their summaries (95 % Student t over runs).
+FingerprintResult run_fingerprint(const FingerprintConfig& cfg);
+
+nlohmann::json to_json(const FingerprintResult& r);
+std::string to_table(const FingerprintResult& r);
+
+}  // namespace shardnode::deanon

@@ -1,0 +1,490 @@
+#include "shardnode/deanon/fingerprint.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "gossip_sim.h"
+#include "shardnode/core/errors.h"
+#include "shardnode/sim/rng.h"
+
+namespace shardnode::deanon {
+namespace {
+
+using Node = pubsub::GossipSim::Node;
+
+// Fixed fork ids for the experiment's own random streams (the gossip harness uses
+// its own forks of the same run seed; see pubsub/sim/gossip_sim.cpp).
+constexpr std::uint64_t kObserverStream = 0xf1a0'0001;
+constexpr std::uint64_t kHostStream = 0xf1a0'0002;
+constexpr std::uint64_t kDutyStream = 0xf1a0'0003;
+constexpr std::uint64_t kSubscriptionStream = 0xf1a0'0004;
+constexpr std::uint64_t kStemStream = 0xf1a0'0005;
+
+Error bad(const std::string& what) {
+  return Error{make_error_code(ConfigErrc::out_of_range), "deanon-fingerprint: " + what};
+}
+
+// The shard layer's topic name (shard/topics.h), spelled out here: deanon/ may not
+// depend on shard/.
+pubsub::TopicId shard_topic(std::uint32_t k) {
+  return "/shardnode/shard/" + std::to_string(k) + "/collations/1";
+}
+
+Bytes payload(std::uint64_t run_seed, std::uint64_t counter) {
+  Bytes b(64, 0);
+  for (std::size_t k = 0; k < 8; ++k) {
+    b[k] = static_cast<std::uint8_t>(run_seed >> (8 * k));
+    b[8 + k] = static_cast<std::uint8_t>(counter >> (8 * k));
+  }
+  return b;
+}
+
+double ms(Duration d) {
+  return static_cast<double>(d.count()) / 1e6;
+}
+
+Duration uniform_duration(sim::SeededRandom& rng, Duration max) {
+  if (max <= Duration{0}) return Duration{0};
+  return Duration{static_cast<Duration::rep>(rng.uniform(static_cast<std::uint64_t>(max.count()) + 1))};
+}
+
+// `count` distinct shards, uniformly, sorted.
+std::vector<std::uint32_t> draw_shards(sim::SeededRandom& rng, std::uint32_t shards, std::uint32_t count) {
+  std::vector<std::uint32_t> all(shards);
+  for (std::uint32_t k = 0; k < shards; ++k) all[k] = k;
+  for (std::uint32_t i = 0; i < count; ++i) std::swap(all[i], all[i + rng.uniform(shards - i)]);
+  all.resize(count);
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+// One message (one validator duty) and what happened to it.
+struct Duty {
+  std::uint32_t validator = 0;
+  std::uint32_t shard = 0;
+  std::uint32_t epoch = 0;
+  TimePoint due{0};
+  std::optional<pubsub::MessageId> id;  // once it entered gossip
+  std::vector<Node> subscribers;        // honest nodes subscribed to the shard at that moment
+  bool via_observer = false;
+};
+
+// The earliest receipt of a message at any observer.
+struct FirstReceipt {
+  Node from = 0;
+  bool from_announces = false;  // the receiving observer saw `from` announce the topic
+};
+
+class Runner {
+ public:
+  Runner(const FingerprintConfig& cfg, std::uint64_t seed)
+      : cfg_(cfg),
+        seed_(seed),
+        root_(seed),
+        sim_(gossip_config(cfg, seed)),
+        duty_rng_(root_.fork(kDutyStream)),
+        sub_rng_(root_.fork(kSubscriptionStream)),
+        stem_rng_(root_.fork(kStemStream)),
+        subs_(cfg.nodes),
+        next_to_observer_(cfg.nodes, false) {
+    for (std::uint32_t k = 0; k < cfg.shards; ++k) topics_.push_back(shard_topic(k));
+    message_id_ = sim_.router(0).config().message_id;
+  }
+
+  FingerprintRun run() {
+    FingerprintRun r;
+    r.seed = seed_;
+    place_observers();
+    std::vector<Node> host(cfg_.validators);
+    sim::SeededRandom host_rng = root_.fork(kHostStream);
+    for (Node& h : host) h = static_cast<Node>(host_rng.uniform(cfg_.nodes));
+
+    sim_.network().set_observer([this](TimePoint, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
+      if (to < cfg_.nodes) return;
+      for (const pubsub::Message& m : rpc.rpc.publish) {
+        const pubsub::MessageId id = message_id_(m);
+        if (first_.count(id)) continue;
+        // What this observer knows of `from` right now: its announced topics.
+        const bool announces = sim_.router(to).topic_peers(m.topic).count(sim_.peer(from)) != 0;
+        first_.emplace(id, FirstReceipt{from, announces});
+      }
+    });
+
+    const std::uint32_t sub_count = cfg_.mode == SubscriptionMode::plain ? cfg_.plain_shards : cfg_.cover_shards;
+    for (Node n = 0; n < cfg_.nodes; ++n) resubscribe(n, draw_shards(sub_rng_, cfg_.shards, sub_count));
+    sim_.run_for(cfg_.warmup);
+
+    const std::uint32_t epochs = cfg_.days * cfg_.epochs_per_day;
+    for (std::uint32_t e = 0; e < epochs; ++e) {
+      const bool redraw = cfg_.mode == SubscriptionMode::cover ? e > 0 : e > 0 && e % cfg_.epochs_per_day == 0;
+      if (redraw)
+        for (Node n = 0; n < cfg_.nodes; ++n) resubscribe(n, draw_shards(sub_rng_, cfg_.shards, sub_count));
+      // Duties fall in the middle half of the epoch, away from the subscription
+      // changes at its edges (which reach the observers one link later).
+      const TimePoint start = sim_.now();
+      for (std::uint32_t v = 0; v < cfg_.validators; ++v) {
+        Duty d;
+        d.validator = v;
+        d.shard = static_cast<std::uint32_t>(duty_rng_.uniform(cfg_.shards));
+        d.epoch = e;
+        d.due = start + cfg_.epoch_length / 4 + uniform_duration(duty_rng_, cfg_.epoch_length / 2);
+        const std::size_t i = duties_.size();
+        duties_.push_back(std::move(d));
+        sim_.scheduler().schedule_at(duties_[i].due, [this, i, h = host[v]] { perform(i, h); });
+      }
+      sim_.run_for(cfg_.epoch_length);
+    }
+    sim_.run_for(cfg_.epoch_length);  // the last epoch's messages settle
+    sim_.network().set_observer({});
+
+    score(r, host);
+    return r;
+  }
+
+ private:
+  static pubsub::GossipSimConfig gossip_config(const FingerprintConfig& cfg, std::uint64_t seed) {
+    pubsub::GossipSimConfig g;
+    g.nodes = cfg.nodes + cfg.observers;
+    g.degree = cfg.degree;
+    g.link = sim::LinkParams{cfg.latency, 0.0, 0.0, cfg.jitter};
+    g.seed = seed;
+    // Cover mode: own messages go to the mesh only, exactly like a relayed one.
+    if (cfg.mode == SubscriptionMode::cover)
+      for (std::uint32_t k = 0; k < cfg.shards; ++k) g.gossip.flood_publish_off.insert(shard_topic(k));
+    return g;
+  }
+
+  bool is_observer(Node n) const { return n >= cfg_.nodes; }
+
+  void place_observers() {
+    const auto links = static_cast<std::uint32_t>(
+        std::llround(cfg_.observer_fraction * static_cast<double>(cfg_.nodes)));
+    for (std::uint32_t o = 0; o < cfg_.observers; ++o) {
+      const Node obs = cfg_.nodes + o;
+      std::vector<Node> honest(cfg_.nodes);
+      for (Node n = 0; n < cfg_.nodes; ++n) honest[n] = n;
+      sim::SeededRandom rng = root_.fork(kObserverStream).fork(o);
+      rng.shuffle(honest);
+      for (std::uint32_t i = 0; i < links; ++i) sim_.link(obs, honest[i]);
+      for (const pubsub::TopicId& t : topics_) sim_.subscribe(obs, t);
+    }
+    for (Node n = 0; n < cfg_.nodes; ++n)
+      for (Node peer : sim_.network().neighbors(n)) next_to_observer_[n] = next_to_observer_[n] || is_observer(peer);
+  }
+
+  // Replaces n's subscriptions. GossipSim has no unsubscribe: the router's own is
+  // used, and its output (the SUBSCRIBE false and PRUNEs) leaves with the next
+  // GossipSim::subscribe's drain - both draws have the same size, so a dropped
+  // shard always comes with a new one.
+  void resubscribe(Node n, std::vector<std::uint32_t> shards) {
+    for (std::uint32_t k : subs_[n])
+      if (!std::binary_search(shards.begin(), shards.end(), k)) sim_.router(n).unsubscribe(topics_[k], sim_.now());
+    for (std::uint32_t k : shards)
+      if (!std::binary_search(subs_[n].begin(), subs_[n].end(), k)) sim_.subscribe(n, topics_[k]);
+    subs_[n] = std::move(shards);
+  }
+
+  void perform(std::size_t i, Node host) {
+    if (cfg_.mode == SubscriptionMode::plain)
+      publish(i, host);  // fanout (flood) publish when the shard is not subscribed
+    else
+      stem(i, host, 0);
+  }
+
+  // Cover mode: `holder` has message i. It publishes when it is subscribed to the
+  // shard; otherwise it hands the message to a peer announcing the shard (any peer
+  // when none does), one link later and invisible to gossip.
+  void stem(std::size_t i, Node holder, std::uint32_t hops) {
+    const pubsub::TopicId& topic = topics_[duties_[i].shard];
+    if (sim_.router(holder).subscribed(topic)) {
+      publish(i, holder);
+      return;
+    }
+    if (hops >= cfg_.max_stem_hops) {
+      ++stem_failures_;
+      return;
+    }
+    std::vector<Node> candidates;
+    for (const PeerId& p : sim_.router(holder).topic_peers(topic))
+      if (auto n = sim_.node_of(p)) candidates.push_back(*n);
+    if (candidates.empty()) {
+      const auto& all = sim_.network().neighbors(holder);
+      candidates.assign(all.begin(), all.end());
+    }
+    const Node next = candidates[stem_rng_.uniform(candidates.size())];
+    duties_[i].via_observer = duties_[i].via_observer || is_observer(next);
+    const Duration delay = cfg_.latency + uniform_duration(stem_rng_, cfg_.jitter);
+    sim_.scheduler().schedule_after(delay, [this, i, next, hops] { stem(i, next, hops + 1); });
+  }
+
+  void publish(std::size_t i, Node from) {
+    Duty& d = duties_[i];
+    const pubsub::TopicId& topic = topics_[d.shard];
+    for (Node n = 0; n < cfg_.nodes; ++n)
+      if (n != from && sim_.router(n).subscribed(topic)) d.subscribers.push_back(n);
+    auto id = sim_.publish(from, topic, payload(seed_, i));
+    if (!id) throw std::runtime_error("deanon-fingerprint: publish failed: " + id.error().what());
+    d.id = *id;
+  }
+
+  void score(FingerprintRun& r, const std::vector<Node>& host) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    r.messages = duties_.size();
+    r.stem_failures = stem_failures_;
+    std::vector<std::map<Node, std::uint32_t>> counts(cfg_.validators);
+    double latency_sum = 0.0, reach_sum = 0.0;
+    std::uint64_t latency_messages = 0;
+    std::size_t next = 0;
+    for (std::uint32_t day = 0; day < cfg_.days; ++day) {
+      const std::uint32_t end_epoch = (day + 1) * cfg_.epochs_per_day;
+      for (; next < duties_.size() && duties_[next].epoch < end_epoch; ++next) {
+        const Duty& d = duties_[next];
+        if (d.via_observer) ++r.stem_via_observer;
+        if (!d.id) continue;
+        ++r.published;
+        const auto f = first_.find(*d.id);
+        if (f != first_.end() && !f->second.from_announces) {
+          ++r.signals;
+          if (f->second.from == host[d.validator]) ++r.signals_from_host;
+          ++counts[d.validator][f->second.from];
+        }
+        const auto& rec = sim_.receptions(*d.id);
+        double sum = 0.0;
+        std::size_t n = 0;
+        for (const auto& [node, reception] : rec)
+          if (!is_observer(node)) {
+            sum += ms(reception.at - d.due);
+            ++n;
+          }
+        if (n) {
+          latency_sum += sum / static_cast<double>(n);
+          ++latency_messages;
+        }
+        std::size_t reached = 0;
+        for (Node s : d.subscribers) reached += rec.count(s);
+        reach_sum += d.subscribers.empty() ? 1.0
+                                           : static_cast<double>(reached) / static_cast<double>(d.subscribers.size());
+      }
+      // Attribution with the signals so far: the most frequent sender (ties: the
+      // lowest index, the map's order), if seen often enough.
+      r.attributed = r.correct = 0;
+      for (std::uint32_t v = 0; v < cfg_.validators; ++v) {
+        std::optional<Node> best;
+        std::uint32_t best_count = 0;
+        for (const auto& [x, c] : counts[v])
+          if (c > best_count) {
+            best = x;
+            best_count = c;
+          }
+        if (!best || best_count < cfg_.min_signals) continue;
+        ++r.attributed;
+        if (*best == host[v]) ++r.correct;
+      }
+      r.coverage_by_day.push_back(static_cast<double>(r.correct) / static_cast<double>(cfg_.validators));
+    }
+    r.coverage = r.coverage_by_day.back();
+    r.precision = r.attributed ? static_cast<double>(r.correct) / static_cast<double>(r.attributed) : nan;
+    r.signals_per_validator = static_cast<double>(r.signals) / static_cast<double>(cfg_.validators);
+    std::uint32_t exposed = 0;
+    for (Node h : host)
+      if (next_to_observer_[h]) ++exposed;
+    r.hosts_next_to_observer = static_cast<double>(exposed) / static_cast<double>(cfg_.validators);
+    r.latency_ms = latency_messages ? latency_sum / static_cast<double>(latency_messages) : nan;
+    r.reach = r.published ? reach_sum / static_cast<double>(r.published) : nan;
+  }
+
+  const FingerprintConfig& cfg_;
+  std::uint64_t seed_;
+  sim::SeededRandom root_;
+  pubsub::GossipSim sim_;
+  sim::SeededRandom duty_rng_, sub_rng_, stem_rng_;
+  std::vector<pubsub::TopicId> topics_;
+  pubsub::MessageIdFn message_id_;
+  std::vector<std::vector<std::uint32_t>> subs_;  // per honest node, sorted shard indices
+  std::vector<bool> next_to_observer_;
+  std::vector<Duty> duties_;
+  std::unordered_map<pubsub::MessageId, FirstReceipt, pubsub::BytesHash> first_;
+  std::uint64_t stem_failures_ = 0;
+};
+
+nlohmann::json number(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json summary_json(const Summary& s) {
+  return nlohmann::json{{"mean", number(s.mean)},
+                        {"ci95_low", s.has_ci() ? number(s.ci_low) : nlohmann::json(nullptr)},
+                        {"ci95_high", s.has_ci() ? number(s.ci_high) : nlohmann::json(nullptr)},
+                        {"runs", s.samples}};
+}
+
+double ratio(std::uint64_t a, std::uint64_t b) {
+  return b ? static_cast<double>(a) / static_cast<double>(b) : std::numeric_limits<double>::quiet_NaN();
+}
+
+}  // namespace
+
+const char* to_string(SubscriptionMode m) {
+  return m == SubscriptionMode::cover ? "cover" : "plain";
+}
+
+Status FingerprintConfig::validate() const {
+  if (nodes < 2) return bad("need at least 2 honest nodes");
+  if (observers < 1) return bad("need at least one observer");
+  if (degree < 1 || degree >= nodes + observers) return bad("degree must be in [1, nodes + observers - 1]");
+  if (shards < 1) return bad("need at least one shard");
+  if (!(observer_fraction > 0.0 && observer_fraction <= 1.0)) return bad("observer fraction must be in (0, 1]");
+  if (validators < 1) return bad("need at least one validator");
+  if (days < 1 || epochs_per_day < 1) return bad("need at least one day of at least one epoch");
+  if (epoch_length <= Duration{0}) return bad("epoch length must be positive");
+  if (plain_shards < 1 || plain_shards > shards) return bad("plain shards must be in [1, shards]");
+  if (cover_shards < 1 || cover_shards > shards) return bad("cover shards must be in [1, shards]");
+  if (min_signals < 1) return bad("min signals must be at least 1");
+  if (max_stem_hops < 1) return bad("max stem hops must be at least 1");
+  if (latency < Duration{0} || jitter < Duration{0}) return bad("latency and jitter must not be negative");
+  if (warmup < Duration{0}) return bad("warm-up must not be negative");
+  if (runs < 1) return bad("need at least one run");
+  return Status::ok_status();
+}
+
+FingerprintRun run_fingerprint_once(const FingerprintConfig& cfg, std::uint32_t run_index) {
+  if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
+  return Runner(cfg, sim::SeededRandom(cfg.seed).fork(run_index).seed()).run();
+}
+
+FingerprintResult run_fingerprint(const FingerprintConfig& cfg) {
+  if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
+  FingerprintResult out;
+  out.config = cfg;
+  std::vector<std::vector<double>> by_day(cfg.days);
+  std::vector<double> coverage, precision, signals, from_host, exposed, latency, reach, failures, via_observer;
+  for (std::uint32_t i = 0; i < cfg.runs; ++i) {
+    FingerprintRun r = run_fingerprint_once(cfg, i);
+    for (std::uint32_t d = 0; d < cfg.days; ++d) by_day[d].push_back(r.coverage_by_day[d]);
+    coverage.push_back(r.coverage);
+    precision.push_back(r.precision);
+    signals.push_back(r.signals_per_validator);
+    from_host.push_back(ratio(r.signals_from_host, r.signals));
+    exposed.push_back(r.hosts_next_to_observer);
+    latency.push_back(r.latency_ms);
+    reach.push_back(r.reach);
+    failures.push_back(ratio(r.stem_failures, r.messages));
+    via_observer.push_back(ratio(r.stem_via_observer, r.messages));
+    out.runs.push_back(std::move(r));
+  }
+  for (const auto& values : by_day) out.coverage_by_day.push_back(summarize(values));
+  out.coverage = summarize(coverage);
+  out.precision = summarize(precision);
+  out.signals_per_validator = summarize(signals);
+  out.signals_from_host = summarize(from_host);
+  out.hosts_next_to_observer = summarize(exposed);
+  out.latency_ms = summarize(latency);
+  out.reach = summarize(reach);
+  out.stem_failures = summarize(failures);
+  out.stem_via_observer = summarize(via_observer);
+  return out;
+}
+
+nlohmann::json to_json(const FingerprintResult& r) {
+  using nlohmann::json;
+  const FingerprintConfig& c = r.config;
+  json config{{"mode", to_string(c.mode)},
+              {"nodes", c.nodes},
+              {"degree", c.degree},
+              {"shards", c.shards},
+              {"observers", c.observers},
+              {"observer_fraction", c.observer_fraction},
+              {"validators", c.validators},
+              {"days", c.days},
+              {"epochs_per_day", c.epochs_per_day},
+              {"epoch_length_ms", ms(c.epoch_length)},
+              {"plain_shards", c.plain_shards},
+              {"cover_shards", c.cover_shards},
+              {"min_signals", c.min_signals},
+              {"max_stem_hops", c.max_stem_hops},
+              {"latency_ms", ms(c.latency)},
+              {"jitter_ms", ms(c.jitter)},
+              {"warmup_ms", ms(c.warmup)},
+              {"runs", c.runs},
+              {"seed", c.seed}};
+  json by_day = json::array();
+  for (const Summary& s : r.coverage_by_day) by_day.push_back(summary_json(s));
+  json metrics{{"coverage", summary_json(r.coverage)},
+               {"coverage_by_day", by_day},
+               {"precision", summary_json(r.precision)},
+               {"signals_per_validator", summary_json(r.signals_per_validator)},
+               {"signals_from_host_fraction", summary_json(r.signals_from_host)},
+               {"hosts_next_to_observer", summary_json(r.hosts_next_to_observer)},
+               {"latency_ms", summary_json(r.latency_ms)},
+               {"reach", summary_json(r.reach)},
+               {"stem_failure_fraction", summary_json(r.stem_failures)},
+               {"stem_via_observer_fraction", summary_json(r.stem_via_observer)}};
+  json runs = json::array();
+  for (const FingerprintRun& x : r.runs)
+    runs.push_back(json{{"seed", x.seed},
+                        {"messages", x.messages},
+                        {"published", x.published},
+                        {"stem_failures", x.stem_failures},
+                        {"stem_via_observer", x.stem_via_observer},
+                        {"signals", x.signals},
+                        {"signals_from_host", x.signals_from_host},
+                        {"attributed", x.attributed},
+                        {"correct", x.correct},
+                        {"coverage_by_day", x.coverage_by_day},
+                        {"coverage", x.coverage},
+                        {"precision", number(x.precision)},
+                        {"signals_per_validator", x.signals_per_validator},
+                        {"hosts_next_to_observer", x.hosts_next_to_observer},
+                        {"latency_ms", number(x.latency_ms)},
+                        {"reach", number(x.reach)}});
+  return json{{"adversary", "subscription-fingerprinting"},
+              {"confidence_interval", "95% Student t over runs"},
+              {"config", config},
+              {"metrics", metrics},
+              {"runs", runs}};
+}
+
+std::string to_table(const FingerprintResult& r) {
+  const FingerprintConfig& c = r.config;
+  std::ostringstream o;
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "subscription fingerprinting, mode %s: %u nodes d=%u, %u shards, %u observers x %.0f %% of nodes, "
+                "%u validators, %u days x %u epochs of %.0f ms, min %u signals, %u runs, seed %llu\n",
+                to_string(c.mode), c.nodes, c.degree, c.shards, c.observers, c.observer_fraction * 100.0, c.validators,
+                c.days, c.epochs_per_day, ms(c.epoch_length), c.min_signals, c.runs,
+                static_cast<unsigned long long>(c.seed));
+  o << line;
+  std::snprintf(line, sizeof line, "%-28s %10s %26s %6s\n", "metric", "mean", "95% CI (t over runs)", "runs");
+  o << line;
+  auto row = [&](const std::string& name, const Summary& s) {
+    char lo[32], hi[32];
+    std::snprintf(lo, sizeof lo, "%.4g", s.ci_low);
+    std::snprintf(hi, sizeof hi, "%.4g", s.ci_high);
+    const std::string ci = s.has_ci() ? "[" + std::string(lo) + ", " + hi + "]" : "-";
+    std::snprintf(line, sizeof line, "%-28s %10.4f %26s %6zu\n", name.c_str(), s.mean, ci.c_str(), s.samples);
+    o << line;
+  };
+  for (std::size_t d = 0; d < r.coverage_by_day.size(); ++d)
+    row("coverage after day " + std::to_string(d + 1), r.coverage_by_day[d]);
+  row("precision", r.precision);
+  row("signals per validator", r.signals_per_validator);
+  row("fraction of signals by host", r.signals_from_host);
+  row("hosts next to an observer", r.hosts_next_to_observer);
+  row("latency to subscribers (ms)", r.latency_ms);
+  row("reach of subscribers", r.reach);
+  if (c.mode == SubscriptionMode::cover) {
+    row("stem failures", r.stem_failures);
+    row("stem via an observer", r.stem_via_observer);
+  }
+  return o.str();
+}
+
+}  // namespace shardnode::deanon
