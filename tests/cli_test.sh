@@ -49,6 +49,9 @@ printf '[tor]\nstart_timeout = \n' > "$T/malformed.toml"
 expect_rc 2 "$BIN" --config "$T/malformed.toml" id --datadir "$D" && grep -q "malformed.toml:2" "$T/err" && ok "malformed config stops the node with file:line" || bad "malformed config"
 expect_rc 0 "$BIN" config --print-defaults && cp "$T/out" "$T/defaults.toml" &&
   expect_rc 0 "$BIN" config --check "$T/defaults.toml" && ok "--print-defaults output is a valid config" || bad "print-defaults"
+printf '[node]\ndatadir = "%s"\nonion_only = false\n[net]\ntcp_listen = ["/ip4/127.0.0.1/tcp/0"]\n[tor]\nmode = "none"\n[shard]\ncount = 8\ncover_shards = 8\n' "$D" > "$T/cover.toml"
+expect_rc 2 timeout 20 "$BIN" --config "$T/cover.toml" run && grep -q "shard.cover_shards.*below shard.count" "$T/err" &&
+  ok "cover_shards >= shard.count is refused before anything starts" || bad "cover_shards check"
 expect_rc 2 "$BIN" --set tor.nope=1 id --datadir "$D" && grep -q "unknown key 'tor.nope'" "$T/err" && ok "--set unknown key" || bad "--set unknown"
 expect_rc 2 "$BIN" frobnicate && ok "unknown subcommand exits 2" || bad "unknown subcommand"
 

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "gossip_sim.h"
+#include "shardnode/sim/rng.h"
 #include "shardnode/shard/beacon_tracker.h"
 #include "shardnode/shard/collation.h"
 #include "shardnode/shard/collation_protocol.h"
@@ -156,6 +157,7 @@ class ShardSim {
   struct NodeIo;
   struct NodeState {
     std::unique_ptr<NodeIo> io;
+    std::unique_ptr<sim::SeededRandom> rng;  // declared before the manager that uses it
     std::unique_ptr<ShardManager> manager;
     bool started = false;
     std::map<std::string, Handler> handlers;

@@ -19,6 +19,7 @@ void ShardManager::start(std::uint64_t now_ms) {
   if (started_) return;
   started_ = true;
   io_.subscribe(std::string(kPreferenceTopic));
+  if (cfg_.cover_shards > 0) rotate_cover(now_ms);
   announce(now_ms);
   next_announce_ms_ = now_ms + std::min(cfg_.first_reannounce_ms, cfg_.announce_interval_ms);
   request_tables(now_ms);
@@ -53,6 +54,10 @@ void ShardManager::request_tables(std::uint64_t now_ms) {
 
 void ShardManager::tick(std::uint64_t now_ms) {
   if (!started_) return;
+  if (cfg_.cover_shards > 0 && now_ms >= next_cover_ms_) {
+    rotate_cover(now_ms);
+    announce(now_ms);
+  }
   if (now_ms >= next_announce_ms_) announce(now_ms);
   table_.evict_expired(secs(now_ms));
   if (!table_received_ && now_ms >= next_table_request_ms_) request_tables(now_ms);
@@ -172,10 +177,41 @@ std::size_t ShardManager::peers_listed_on(std::uint32_t shard) const {
   return n;
 }
 
+// A fresh draw of cover shards, uniform over those that are not our own: the old
+// ones not drawn again are left, the new ones joined. No jump records: nobody waits
+// on them, and maintain() brings them to peers_per_shard.
+void ShardManager::rotate_cover(std::uint64_t now_ms) {
+  next_cover_ms_ = now_ms + cfg_.cover_epoch_ms;
+  if (!rng_) {
+    logging::get("shard")->error("cover subscriptions need a random source; none set");
+    return;
+  }
+  std::vector<std::uint32_t> candidates;
+  for (std::uint32_t s = 0; s < cfg_.shard_count; ++s)
+    if (!shards_.count(s) || cover_.count(s)) candidates.push_back(s);
+  rng_->shuffle(candidates);
+  candidates.resize(std::min(candidates.size(), cfg_.cover_shards));
+  const std::set<std::uint32_t> next(candidates.begin(), candidates.end());
+  for (auto s : cover_)
+    if (!next.count(s)) {
+      shards_.erase(s);
+      io_.unsubscribe(collation_topic(s));
+    }
+  for (auto s : next)
+    if (!cover_.count(s)) {
+      shards_.insert(s);
+      io_.subscribe(collation_topic(s));
+    }
+  cover_ = next;
+  ++counters_.cover_rotations;
+}
+
 Status ShardManager::join(std::uint32_t shard, std::uint64_t now_ms) {
   if (shard >= cfg_.shard_count)
     return Error{ShardErrc::wrong_shard, "shard " + std::to_string(shard) + " does not exist (shard_count " +
                                              std::to_string(cfg_.shard_count) + ")"};
+  // A cover shard we now work on is ours: already joined, it only stops being cover.
+  if (cover_.erase(shard)) return {};
   if (!shards_.insert(shard).second) return {};
   io_.subscribe(collation_topic(shard));
   JumpRecord j;
@@ -188,7 +224,8 @@ Status ShardManager::join(std::uint32_t shard, std::uint64_t now_ms) {
 }
 
 Status ShardManager::leave(std::uint32_t shard, std::uint64_t now_ms) {
-  if (!shards_.erase(shard)) return Error{ShardErrc::wrong_shard, "not on shard " + std::to_string(shard)};
+  if (cover_.count(shard) || !shards_.erase(shard))
+    return Error{ShardErrc::wrong_shard, "not on shard " + std::to_string(shard)};
   pending_.erase(shard);
   io_.unsubscribe(collation_topic(shard));
   if (started_) announce(now_ms);
@@ -197,7 +234,8 @@ Status ShardManager::leave(std::uint32_t shard, std::uint64_t now_ms) {
 
 Status ShardManager::jump(std::uint32_t from, std::uint32_t to, std::uint64_t now_ms) {
   if (to >= cfg_.shard_count) return Error{ShardErrc::wrong_shard, "shard " + std::to_string(to) + " does not exist"};
-  if (!shards_.count(from)) return Error{ShardErrc::wrong_shard, "not on shard " + std::to_string(from)};
+  if (!shards_.count(from) || cover_.count(from))
+    return Error{ShardErrc::wrong_shard, "not on shard " + std::to_string(from)};
   shards_.erase(from);
   pending_.erase(from);
   io_.unsubscribe(collation_topic(from));

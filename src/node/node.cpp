@@ -119,6 +119,14 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   sh.record_ttl_ms = static_cast<std::uint64_t>(s.get_int("shard.record_ttl_s")) * 1000;
   sh.peers_per_shard = static_cast<std::size_t>(s.get_int("shard.peers_per_shard"));
   sh.jump_timeout_ms = static_cast<std::uint64_t>(s.get_int("shard.jump_timeout_s")) * 1000;
+  sh.cover_shards = static_cast<std::size_t>(s.get_int("shard.cover_shards"));
+  sh.cover_epoch_ms = static_cast<std::uint64_t>(s.get_int("shard.cover_epoch_s")) * 1000;
+  if (sh.cover_shards >= sh.shard_count)
+    return config_error("shard.cover_shards", "must be below shard.count (" + std::to_string(sh.shard_count) + ")");
+  // Either privacy mode: our own messages are never flood-published from our
+  // identity (with the stem they leave on it; otherwise they go to the mesh only,
+  // as a relay's would).
+  if (sh.cover_shards > 0 || o.pubsub.gossip.stem.enabled) o.pubsub.gossip.flood_publish = false;
   sh.table.max_ttl = sh.record_ttl_ms / 1000 + 60;  // others' records: our TTL plus clock slack
   if (sh.record_ttl_ms <= sh.announce_interval_ms)
     return config_error("shard.record_ttl_s", "must be longer than shard.announce_interval_s, or records lapse "

@@ -401,6 +401,13 @@ std::vector<SettingDef> make_table() {
        .min = 10, .max = 86400});
   add({.key = "shard.peers_per_shard", .type = SettingType::integer, .def = std::int64_t{4},
        .description = "Connections to a joined shard's peers that a jump dials for.", .min = 1, .max = 64});
+  add({.key = "shard.cover_shards", .type = SettingType::integer, .def = std::int64_t{0},
+       .description = "Privacy mode: also join this many shards drawn at random, independent of our duties, "
+                      "redrawn every cover_epoch_s, so our announced shards do not give away which we work on. "
+                      "Costs their traffic and connections. Turns flood publishing off. See docs/PRIVACY.md.",
+       .min = 0, .max = 4095});
+  add({.key = "shard.cover_epoch_s", .type = SettingType::integer, .def = std::int64_t{600},
+       .description = "Seconds between draws of cover shards (shard.cover_shards).", .min = 10, .max = 86400});
   add({.key = "shard.jump_timeout_s", .type = SettingType::integer, .def = std::int64_t{120},
        .description = "A jump that has not grafted its mesh after this many seconds is recorded as failed.",
        .min = 1, .max = 3600});

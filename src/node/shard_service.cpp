@@ -55,6 +55,7 @@ ShardService::ShardService(asio::io_context& io, net::Host& host, pubsub::Pubsub
     : io_(io), host_(host), ps_(ps), cfg_(std::move(cfg)), tick_(io) {
   shard_io_ = std::make_unique<Io>(*this);
   manager_ = std::make_unique<shard::ShardManager>(key, cfg_.manager, *shard_io_);
+  manager_->set_random(rng_);
   manager_->on_jump_done([this](const shard::JumpRecord& j) {
     // Listeners may remove themselves (or others) while we iterate: walk by id.
     for (auto it = jump_listeners_.begin(); it != jump_listeners_.end();) {
@@ -195,7 +196,11 @@ void ShardService::accept_collation(const shard::Collation& c, const shard::Hash
 
 Result<shard::Hash32> ShardService::publish_collation(std::uint32_t k, Bytes body) {
   if (!validator_) return Error{ShardErrc::bad_signature, "no validator key: this node does not propose collations"};
-  if (!manager_->shards().count(k)) return Error{ShardErrc::wrong_shard, "not on shard " + std::to_string(k)};
+  // With the stem, a collation for a shard we are not on leaves on the stem like any
+  // other: nobody sees us publish on a shard we do not announce.
+  const bool stem = ps_.router().config().stem.enabled;
+  if (k >= manager_->config().shard_count || (!stem && !manager_->shards().count(k)))
+    return Error{ShardErrc::wrong_shard, "not on shard " + std::to_string(k)};
   if (body.size() > cfg_.collation_limits.max_body_bytes)
     return Error{ShardErrc::oversize, "collation body of " + std::to_string(body.size()) + " bytes"};
   const shard::Hash32 parent = tip_.count(k) ? tip_[k] : shard::Hash32{};

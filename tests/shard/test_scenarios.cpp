@@ -500,3 +500,55 @@ TEST_CASE("beacon headers on the beacon topic: every node converges on the same 
   for (std::uint32_t n = 0; n < kNodes; ++n)
     if (n != attacker) CHECK(sim.beacon(n).head() == h0);
 }
+
+TEST_CASE("cover subscriptions: random extra shards, announced and redrawn every epoch", "[shard][scenario][privacy]") {
+  ShardSimConfig c = config(41);
+  c.gossip.nodes = 40;
+  c.shard.shard_count = 16;
+  c.shard.cover_shards = 3;
+  c.shard.cover_epoch_ms = 10'000;
+  c.shard.announce_interval_ms = 120'000;
+  ShardSim sim(c);
+  auto duty = [](std::uint32_t n) { return std::set<std::uint32_t>{n % 16}; };
+  for (std::uint32_t n = 0; n < 40; ++n) sim.start(n, duty(n));
+  sim.run_for(5s);
+  std::vector<std::set<std::uint32_t>> first(40);
+  for (std::uint32_t n = 0; n < 40; ++n) {
+    const auto& m = sim.manager(n);
+    first[n] = m.cover_shards();
+    CHECK(m.cover_shards().size() == 3);
+    CHECK_FALSE(m.cover_shards().count(n % 16));  // cover never duplicates a duty
+    CHECK(m.shards().size() == 4);                // the duty and 3 cover shards, all announced
+    for (auto s : m.cover_shards()) CHECK(sim.gossip().router(n).subscribed(collation_topic(s)));
+  }
+  // Others' tables list every node on its cover shards too: the table cannot tell them apart.
+  for (std::uint32_t n = 0; n < 40; n += 5) {
+    auto rec = sim.manager((n + 1) % 40).table().get(sim.gossip().peer(n));
+    REQUIRE(rec);
+    for (std::uint32_t s = 0; s < 16; ++s) CHECK(rec->contains(s) == (sim.manager(n).shards().count(s) == 1));
+  }
+  sim.run_for(10s);  // one epoch on
+  std::size_t changed = 0;
+  for (std::uint32_t n = 0; n < 40; ++n) {
+    const auto& m = sim.manager(n);
+    CHECK(m.counters().cover_rotations == 2);
+    if (m.cover_shards() != first[n]) ++changed;
+    for (auto s : first[n])
+      if (!m.cover_shards().count(s) && s != n % 16) CHECK_FALSE(sim.gossip().router(n).subscribed(collation_topic(s)));
+  }
+  CHECK(changed >= 35);  // a fresh draw of 3 of 15: the same set again has probability 1/455
+  // Joining a shard that is cover makes it a duty: it stays through the next draws.
+  auto& m0 = sim.manager(0);
+  const std::uint32_t s = *m0.cover_shards().begin();
+  REQUIRE(m0.join(s, sim.now_ms()));
+  CHECK_FALSE(m0.is_cover(s));
+  sim.run_for(20s);
+  CHECK(m0.shards().count(s));
+  CHECK(m0.shards().count(0));
+  CHECK(m0.cover_shards().size() == 3);
+  CHECK(m0.shards().size() == 5);
+  // A cover shard is not ours to leave or jump from.
+  const std::uint32_t cover = *m0.cover_shards().begin();
+  CHECK_FALSE(m0.leave(cover, sim.now_ms()));
+  CHECK_FALSE(m0.jump(cover, 1, sim.now_ms()));
+}

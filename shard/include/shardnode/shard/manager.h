@@ -22,6 +22,7 @@
 
 #include "shardnode/core/bytes.h"
 #include "shardnode/core/keys.h"
+#include "shardnode/core/random.h"
 #include "shardnode/pubsub/types.h"
 #include "shardnode/shard/preference.h"
 #include "shardnode/shard/table.h"
@@ -60,6 +61,13 @@ struct ShardManagerConfig {
   std::size_t peers_per_shard = 4;                      // connections wanted to a joined shard's peers
   std::size_t jump_mesh_target = 2;                     // mesh peers that complete a jump
   std::uint64_t jump_timeout_ms = 120 * 1000;
+  // Cover subscriptions (a privacy mode): besides its own shards, the node joins
+  // this many shards drawn at random, independent of its duties, and draws them
+  // afresh every cover_epoch_ms. They are announced, subscribed and kept at
+  // peers_per_shard like the others, so the table does not tell an observer which
+  // of a node's shards it works on. 0: off.
+  std::size_t cover_shards = 0;
+  std::uint64_t cover_epoch_ms = 10 * 60 * 1000;
   TableLimits table;
   TableProtocolLimits protocol;
 };
@@ -79,11 +87,15 @@ struct ShardCounters {
   std::uint64_t table_records_invalid = 0, table_responses_malformed = 0;
   std::uint64_t announcements = 0, jumps_completed = 0, jumps_failed = 0;
   std::uint64_t maintenance_dials = 0;  // dials to a joined shard's peers outside a jump
+  std::uint64_t cover_rotations = 0;
 };
 
 class ShardManager {
  public:
   ShardManager(const NodeKey& key, ShardManagerConfig cfg, ShardIo& io);
+  // The randomness cover subscriptions are drawn with (needed when cover_shards > 0;
+  // must outlive the manager).
+  void set_random(Random& rng) { rng_ = &rng; }
 
   // Subscribes to the preference topic, announces our shards and asks connected
   // peers for their tables.
@@ -106,7 +118,10 @@ class ShardManager {
   // leave(from) then join(to), one announcement.
   Status jump(std::uint32_t from, std::uint32_t to, std::uint64_t now_ms);
 
+  // Every shard we are on and announce: our own and the cover ones.
   const std::set<std::uint32_t>& shards() const { return shards_; }
+  const std::set<std::uint32_t>& cover_shards() const { return cover_; }
+  bool is_cover(std::uint32_t shard) const { return cover_.count(shard) != 0; }
   const PreferenceTable& table() const { return table_; }
   const std::vector<JumpRecord>& jumps() const { return jumps_; }
   bool jump_in_progress(std::uint32_t shard) const { return pending_.count(shard) != 0; }
@@ -121,6 +136,7 @@ class ShardManager {
   void maintain(std::uint64_t now_ms);
   std::size_t dial_shard_peers(std::uint32_t shard, std::uint64_t now_ms);
   std::size_t peers_listed_on(std::uint32_t shard) const;
+  void rotate_cover(std::uint64_t now_ms);
 
   const NodeKey& key_;
   PeerId self_;
@@ -128,6 +144,9 @@ class ShardManager {
   ShardIo& io_;
   PreferenceTable table_;
   std::set<std::uint32_t> shards_;
+  std::set<std::uint32_t> cover_;  // the subset of shards_ that is cover
+  Random* rng_ = nullptr;
+  std::uint64_t next_cover_ms_ = 0;
   std::uint64_t seq_ = 0;
   std::uint64_t next_announce_ms_ = 0;
   bool started_ = false, table_received_ = false, announced_to_peers_ = false;

@@ -121,6 +121,7 @@ class ShardService {
   pubsub::PubsubService& ps_;
   ShardServiceConfig cfg_;
   std::unique_ptr<Io> shard_io_;
+  SecureRandom rng_;  // cover subscription draws; before the manager that uses it
   std::unique_ptr<shard::ShardManager> manager_;
   boost::asio::steady_timer tick_;
   bool stopped_ = false;
