@@ -14,6 +14,7 @@ class PubsubCategory final : public std::error_category {
       case PubsubErrc::malformed: return "malformed pubsub RPC";
       case PubsubErrc::too_large: return "pubsub RPC over a size cap";
       case PubsubErrc::sign_policy: return "message violates StrictNoSign";
+      case PubsubErrc::no_stem_route: return "no stem peer on the message's topic";
     }
     return "unknown pubsub error";
   }

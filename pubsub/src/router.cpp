@@ -105,8 +105,15 @@ void Router::remove_peer(const PeerId& p, TimePoint now) {
   peers_.erase(it);
   outbox_.erase(p);
   idontwant_out_.erase(p);
-  std::erase_if(stem_out_, [&](const StemOutgoing& o) { return o.to == p; });
-  if (stem_) stem_->remove_peer(p);
+  if (stem_) {
+    stem_->remove_peer(p);
+    // Stem messages still queued for it take another route.
+    std::vector<Message> rerouted;
+    for (auto& o : stem_out_)
+      if (o.to == p) rerouted.push_back(std::move(o.message));
+    std::erase_if(stem_out_, [&](const StemOutgoing& o) { return o.to == p; });
+    for (auto& m : rerouted) reroute_stem(std::move(m), now);
+  }
   if (score_) score_->remove_peer(p, now);
 }
 
@@ -182,16 +189,6 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
     return;
   }
   if (score_) score_->validate_message(id, msg.topic, now);
-  // A message we stemmed is now in gossip: stop its embargo. Our own one we forward
-  // like any relay (not delivering it twice, and without asking the validator, which
-  // may call it a duplicate of what we published and make us the node that does not
-  // forward it).
-  if (auto held = stem_ ? stem_->release(id) : std::nullopt; held && !*held) {
-    if (score_) score_->deliver_message(from, id, msg.topic, now);
-    mcache_.put(id, msg);
-    forward(id, msg, from, now);
-    return;
-  }
 
   // gossipsub v1.2: tell mesh peers not to send us this one (before validation).
   if (msg.data.size() >= cfg_.idontwant_size_threshold) {
@@ -201,6 +198,16 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
       // Queued apart, and sent ahead of the RPC that may carry the payload itself.
       if (mp && mp->proto == PeerProtocol::meshsub_1_2) idontwant_out_[p].push_back(id);
     }
+  }
+  // A message we stemmed is now in gossip: stop its embargo. Our own one we forward
+  // like any relay (IDONTWANT above included), but without delivering it twice or
+  // asking the validator, which may call it a duplicate of what we published and
+  // make us the node that does not forward it.
+  if (auto held = stem_ ? stem_->release(id) : std::nullopt; held && !*held) {
+    if (score_) score_->deliver_message(from, id, msg.topic, now);
+    mcache_.put(id, msg);
+    forward(id, msg, from, now);
+    return;
   }
 
   auto v = validators_.find(msg.topic);
@@ -278,14 +285,21 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
     // is not "seen" yet, so when it comes back in gossip we forward it like a relay.
     if (seen_.contains(id) || stem_->holding(id))
       return Error{PubsubErrc::malformed, "duplicate message (same content seen recently)"};
+    const bool subscribed = subscriptions_.count(topic) != 0;
+    // On a topic we are not on, the first hop must be: it validates and guards it.
+    auto next = stem_->route_own(now, [&](const PeerId& p) { return subscribed || on_topic(p, topic); });
+    if (!next && !subscribed)
+      return Error{PubsubErrc::no_stem_route, "stem: none of our outbound peers is on " + topic};
     ++counters_.messages_published;
     ++stem_->counters().originated;
-    if (subscriptions_.count(topic)) deliveries_.push_back({topic, id, msg, self_});
-    if (auto next = stem_->route_own(now)) {
+    if (subscribed) deliveries_.push_back({topic, id, msg, self_});
+    if (next) {
       stem_send(*next, id, std::move(msg), std::nullopt, now);
     } else {
+      // No destination yet (no peers): held, it is gossiped when the embargo ends
+      // rather than at once from us.
       ++stem_->counters().no_route;
-      fluff(id, std::move(msg), true, now);
+      stem_->hold(id, std::move(msg), std::nullopt, true, now);
     }
     return id;
   }
@@ -323,14 +337,18 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
 
 // ------------------------------------------------------------------ stem
 
+bool Router::on_topic(const PeerId& p, const TopicId& topic) const {
+  auto it = topic_peers_.find(topic);
+  return it != topic_peers_.end() && it->second.count(p) != 0;
+}
+
 void Router::stem_send(const PeerId& to, const MessageId& id, Message msg, std::optional<PeerId> from,
                        TimePoint now) {
   const bool own = !from;
-  if (!stem_->hold(id, msg, std::move(from), now)) {
-    // Too many held: gossip it now rather than relay a message nobody guards.
-    fluff(id, std::move(msg), own, now);
-    return;
-  }
+  // We can only watch for the fluff on a topic we are on; elsewhere the entry just
+  // lapses (our own message on such a topic must not be published from us).
+  const bool watch = subscriptions_.count(msg.topic) != 0;
+  if (!stem_->hold(id, msg, std::move(from), watch, now)) ++stem_->counters().not_held;  // full: upstream guards it
   if (!own) ++stem_->counters().relayed;
   stem_out_.push_back({to, std::move(msg)});
 }
@@ -341,9 +359,9 @@ void Router::handle_stem(const PeerId& from, Message msg, TimePoint now) {
     ++counters_.rpcs_graylisted;
     return;
   }
-  if (!stem_->admit(from)) {
+  if (auto a = stem_->admit(from); a != StemState::Admission::ok) {
     ++stem_->counters().rate_limited;
-    if (score_) score_->add_penalty(from, 1.0);
+    if (a == StemState::Admission::abuse && score_) score_->add_penalty(from, 1.0);
     return;
   }
   if (!check_strict_no_sign(msg) || msg.data.size() > cfg_.max_message_size || msg.topic.empty()) {
@@ -351,17 +369,23 @@ void Router::handle_stem(const PeerId& from, Message msg, TimePoint now) {
     if (score_) score_->add_penalty(from, 1.0);
     return;
   }
+  // A topic we are not on: we could neither validate the message nor see it fluffed.
+  if (!subscriptions_.count(msg.topic)) {
+    ++stem_->counters().not_our_topic;
+    return;
+  }
   const MessageId id = cfg_.message_id(msg);
   if (seen_.contains(id)) return;  // already in gossip: the stem is over
   if (stem_->holding(id)) {
-    // It came round a loop: the stem is over.
+    // Round a loop. Say nothing: reacting would tell a prober that we hold it. The
+    // holders' embargoes end the stem.
     ++stem_->counters().loops;
-    const auto held = stem_->release(id);
-    fluff(id, std::move(msg), held && !*held, now);
     return;
   }
   if (stem_->diffuser(now)) return fluff(id, std::move(msg), false, now);
-  if (auto next = stem_->route_relay(from, now)) return stem_send(*next, id, std::move(msg), from, now);
+  auto next = stem_->route_relay(from, now);
+  // The next hop must be on the topic, or it would drop the message: end the stem here.
+  if (next && on_topic(*next, msg.topic)) return stem_send(*next, id, std::move(msg), from, now);
   ++stem_->counters().no_route;
   fluff(id, std::move(msg), false, now);
 }
@@ -369,16 +393,23 @@ void Router::handle_stem(const PeerId& from, Message msg, TimePoint now) {
 void Router::stem_undeliverable(const PeerId& to, Message msg, TimePoint now) {
   if (!stem_) return;
   stem_->peer_unsupported(to);
+  reroute_stem(std::move(msg), now);
+}
+
+void Router::reroute_stem(Message msg, TimePoint now) {
   const MessageId id = cfg_.message_id(msg);
   if (seen_.contains(id)) return;
   const auto held = stem_->release(id);
-  // Not held any more (the embargo fired, or the table was full): nothing to do.
+  // Not held (the embargo fired, or the table was full): upstream holders guard it.
   if (!held) return;
   const std::optional<PeerId> from = *held;
-  auto next = from ? stem_->route_relay(*from, now) : stem_->route_own(now);
-  if (next) return stem_send(*next, id, std::move(msg), from, now);
+  const bool subscribed = subscriptions_.count(msg.topic) != 0;
+  std::optional<PeerId> next = from ? stem_->route_relay(*from, now) : stem_->route_own(now, [&](const PeerId& p) {
+    return subscribed || on_topic(p, msg.topic);
+  });
+  if (next && (subscribed || on_topic(*next, msg.topic))) return stem_send(*next, id, std::move(msg), from, now);
   ++stem_->counters().no_route;
-  fluff(id, std::move(msg), !from, now);
+  if (subscribed) fluff(id, std::move(msg), !from, now);
 }
 
 void Router::fluff(const MessageId& id, Message msg, bool own, TimePoint now) {
@@ -402,7 +433,10 @@ void Router::fluff(const MessageId& id, Message msg, bool own, TimePoint now) {
     pending_[id] = std::make_unique<Pending>(Pending{std::move(msg), self_, now});
     return;
   }
-  // Not our topic: to D of its peers, as a publisher without a mesh would.
+  // Not our topic (any more: we held it, then left the topic). A relayed message we
+  // cannot validate is left to its other holders; our own goes to D of the topic's
+  // peers, as a publisher without a mesh would.
+  if (!own) return;
   mcache_.put(id, msg);
   auto to = select_peers(msg.topic, cfg_.d, [&](const PeerId& p, const PeerState& ps) {
     return is_gossipsub(ps) && peer_score(p, now) >= thresholds_.publish;

@@ -1,6 +1,7 @@
 #include "shardnode/pubsub/service.h"
 
 #include "shardnode/core/log.h"
+#include "shardnode/net/errors.h"
 #include "shardnode/net/framing.h"
 
 namespace shardnode::pubsub {
@@ -163,7 +164,7 @@ void PubsubService::on_stem_inbound(std::shared_ptr<net::Stream> s) {
   auto reader = std::make_shared<net::LengthPrefixedReader>(cfg_.limits.max_rpc_size);
   std::weak_ptr<net::Stream> weak = s;
   s->on_data([this, alive = alive_, peer, reader, weak](ByteView b) {
-    if (!*alive) return;
+    if (!*alive || !started_) return;
     auto fail = [&](const std::string& why) {
       ++counters_.stem_malformed;
       logging::get("pubsub")->debug("{}: stem: {}", peer.to_string(), why);
@@ -185,10 +186,13 @@ void PubsubService::on_stem_inbound(std::shared_ptr<net::Stream> s) {
   s->on_close([](std::error_code) {});
 }
 
+// A message that cannot go out (no stream, a full buffer, a failed write) is dropped:
+// we hold it, and its embargo gossips it. Only a peer that refuses the protocol
+// makes the router route around it.
 void PubsubService::send_stem(const PeerId& peer, Message msg) {
   auto it = peers_.find(peer);
-  if (it == peers_.end()) {
-    router_.stem_undeliverable(peer, std::move(msg), now());
+  if (it == peers_.end() || !started_) {
+    ++counters_.stem_dropped;
     return;
   }
   auto& ps = *it->second;
@@ -196,9 +200,14 @@ void PubsubService::send_stem(const PeerId& peer, Message msg) {
     Rpc rpc;
     rpc.publish.push_back(std::move(msg));
     Bytes wire = net::length_prefixed(encode_rpc(rpc));
-    // A full buffer loses the message here; the embargo gossips it later.
-    if (ps.stem_out->write_capacity() >= wire.size() && ps.stem_out->write(wire)) ++counters_.stem_out;
-    else ++counters_.stem_dropped;
+    if (ps.stem_out->write_capacity() >= wire.size() && ps.stem_out->write(wire)) {
+      ++counters_.stem_out;
+    } else {
+      // A dead or stuck stream: the next message opens a new one.
+      ++counters_.stem_dropped;
+      ps.stem_out->reset();
+      ps.stem_out.reset();
+    }
     return;
   }
   if (ps.stem_queue.size() >= kMaxStemQueue) {
@@ -210,27 +219,45 @@ void PubsubService::send_stem(const PeerId& peer, Message msg) {
   ps.stem_opening = true;
   host_.new_stream(peer, {kStemProtocolId},
                    [this, alive = alive_, peer, gen = ps.generation](Result<std::shared_ptr<net::Stream>> r) {
-                     if (!*alive) return;
+                     if (!*alive || !started_) return;
                      auto at = peers_.find(peer);
                      if (at == peers_.end() || at->second->generation != gen) return;
                      auto& entry = *at->second;
                      entry.stem_opening = false;
                      auto queued = std::exchange(entry.stem_queue, {});
                      if (!r) {
-                       logging::get("pubsub")->debug("{} does not take stem messages: {}", peer.to_string(),
+                       logging::get("pubsub")->debug("stem stream to {} failed: {}", peer.to_string(),
                                                      r.error().what());
-                       for (auto& m : queued) router_.stem_undeliverable(peer, std::move(m), now());
+                       if (r.error().code == make_error_code(net::MssErrc::not_supported)) {
+                         for (auto& m : queued) router_.stem_undeliverable(peer, std::move(m), now());
+                       } else {
+                         counters_.stem_dropped += queued.size();
+                       }
                        flush();
                        return;
                      }
                      entry.stem_out = *r;
                      entry.stem_out->on_data([](ByteView) {});
+                     // The peer closed or reset it: open a new one next time.
+                     std::weak_ptr<net::Stream> weak = entry.stem_out;
+                     entry.stem_out->on_close([this, alive = alive_, peer, weak](std::error_code) {
+                       if (!*alive) return;
+                       auto e = peers_.find(peer);
+                       if (e != peers_.end() && e->second->stem_out == weak.lock()) e->second->stem_out.reset();
+                     });
                      for (auto& m : queued) send_stem(peer, std::move(m));
                      flush();
                    });
 }
 
 void PubsubService::flush() {
+  // Sending stem messages can make the router produce more (a reroute, a fluff):
+  // loop until it has nothing left. Each round ends or shrinks the stem routes.
+  do flush_once();
+  while (router_.has_output());
+}
+
+void PubsubService::flush_once() {
   for (auto& o : router_.take_sends()) {
     auto it = peers_.find(o.to);
     if (it == peers_.end() || !it->second->out) continue;
@@ -243,10 +270,7 @@ void PubsubService::flush() {
     if (out.write(wire)) ++counters_.rpcs_out;
     else ++counters_.rpcs_dropped_queue_full;
   }
-  // Each undeliverable stem message takes its peer out of the stem routes, so this
-  // ends.
-  for (auto stem = router_.take_stem_sends(); !stem.empty(); stem = router_.take_stem_sends())
-    for (auto& o : stem) send_stem(o.to, std::move(o.message));
+  for (auto& o : router_.take_stem_sends()) send_stem(o.to, std::move(o.message));
   for (auto& d : router_.take_deliveries())
     if (on_message_) on_message_(d);
   for (const auto& p : router_.take_disconnects()) host_.disconnect(p);

@@ -18,49 +18,61 @@ Status StemConfig::validate() const {
   if (destinations < 1 || destinations > 8) return bad("destinations must be in [1, 8]");
   if (embargo <= Duration{0} || embargo_jitter_mean < Duration{0})
     return bad("embargo must be positive and its jitter not negative");
-  if (max_embargoed < 1) return bad("max_embargoed must be at least 1");
+  if (max_embargoed < 1 || max_embargoed_bytes < 1) return bad("max_embargoed and its bytes must be at least 1");
   if (max_per_peer_per_heartbeat < 1) return bad("max_per_peer_per_heartbeat must be at least 1");
   return Status::ok_status();
+}
+
+bool StemState::has_outbound() const {
+  return std::any_of(peers_.begin(), peers_.end(), [](const auto& kv) { return kv.second; });
 }
 
 void StemState::add_peer(const PeerId& p, bool outbound) {
   if (unsupported_.count(p)) return;
   peers_[p] = outbound;
-  // Mid-epoch, a new peer only fills a missing destination slot (a node starts with
-  // no peers at all); an outbound one may also replace an inbound stand-in.
+  // Mid-epoch, a new outbound peer fills a missing destination slot (a node starts
+  // with no peers at all) or replaces an inbound stand-in; an inbound one fills a
+  // slot only while we have no outbound peer at all.
   if (!epoch_start_ || std::find(destinations_.begin(), destinations_.end(), p) != destinations_.end()) return;
-  if (destinations_.size() < cfg_.destinations) {
+  auto inbound = std::find_if(destinations_.begin(), destinations_.end(), [&](const PeerId& d) {
+    auto it = peers_.find(d);
+    return it != peers_.end() && !it->second;
+  });
+  if (outbound && inbound != destinations_.end()) {
+    std::erase_if(edge_map_, [&](const auto& kv) { return kv.second == *inbound; });
+    if (own_destination_ == *inbound) own_destination_.reset();
+    *inbound = p;
+  } else if (destinations_.size() < cfg_.destinations && (outbound || !has_outbound())) {
     destinations_.push_back(p);
-  } else if (outbound) {
-    auto inbound = std::find_if(destinations_.begin(), destinations_.end(), [&](const PeerId& d) { return !peers_[d]; });
-    if (inbound != destinations_.end()) {
-      std::erase_if(edge_map_, [&](const auto& kv) { return kv.second == *inbound; });
-      if (own_destination_ == *inbound) own_destination_.reset();
-      *inbound = p;
-    }
   }
 }
 
 void StemState::remove_peer(const PeerId& p) {
+  unsupported_.erase(p);
+  drop_peer(p);
+}
+
+void StemState::peer_unsupported(const PeerId& p) {
+  if (!unsupported_.insert(p).second) return;
+  ++counters_.unsupported_peers;
+  drop_peer(p);
+}
+
+void StemState::drop_peer(const PeerId& p) {
   peers_.erase(p);
   std::erase_if(edge_map_, [&](const auto& kv) { return kv.first == p || kv.second == p; });
   if (own_destination_ == p) own_destination_.reset();
   auto it = std::find(destinations_.begin(), destinations_.end(), p);
   if (it == destinations_.end()) return;
   destinations_.erase(it);
-  // Replace it for the rest of the epoch, outbound peers first.
-  std::vector<PeerId> out, in;
+  // Replace it for the rest of the epoch: an outbound peer, or an inbound one only
+  // when we have no outbound peer at all.
+  const bool any_outbound = has_outbound();
+  std::vector<PeerId> pool;
   for (const auto& [q, outbound] : peers_)
-    if (std::find(destinations_.begin(), destinations_.end(), q) == destinations_.end())
-      (outbound ? out : in).push_back(q);
-  const std::vector<PeerId>& pool = !out.empty() ? out : in;
+    if (outbound == any_outbound && std::find(destinations_.begin(), destinations_.end(), q) == destinations_.end())
+      pool.push_back(q);
   if (!pool.empty()) destinations_.push_back(pool[static_cast<std::size_t>(rng_.uniform(pool.size()))]);
-}
-
-void StemState::peer_unsupported(const PeerId& p) {
-  if (!unsupported_.insert(p).second) return;
-  ++counters_.unsupported_peers;
-  remove_peer(p);
 }
 
 void StemState::maybe_new_epoch(TimePoint now) {
@@ -99,13 +111,6 @@ bool StemState::diffuser(TimePoint now) {
   return diffuser_;
 }
 
-std::optional<PeerId> StemState::route_own(TimePoint now) {
-  maybe_new_epoch(now);
-  if (destinations_.empty()) return std::nullopt;
-  if (!own_destination_) own_destination_ = destinations_[static_cast<std::size_t>(rng_.uniform(destinations_.size()))];
-  return own_destination_;
-}
-
 std::optional<PeerId> StemState::route_relay(const PeerId& from, TimePoint now) {
   maybe_new_epoch(now);
   if (auto it = edge_map_.find(from); it != edge_map_.end()) return it->second;
@@ -118,28 +123,44 @@ std::optional<PeerId> StemState::route_relay(const PeerId& from, TimePoint now) 
   return next;
 }
 
-bool StemState::hold(const MessageId& id, Message msg, std::optional<PeerId> from, TimePoint now) {
-  if (held_.size() >= cfg_.max_embargoed && !held_.count(id)) return false;
-  // Exponential jitter: the relays' timers are memoryless, so which of them fires
-  // first says nothing about its position on the path.
+bool StemState::hold(const MessageId& id, Message msg, std::optional<PeerId> from, bool fluff_on_expiry,
+                     TimePoint now) {
+  if (auto it = held_.find(id); it != held_.end()) erase(it);
+  const bool own = !from;
+  auto full = [&] {
+    return held_.size() >= cfg_.max_embargoed || held_bytes_ + msg.data.size() > cfg_.max_embargoed_bytes;
+  };
+  if (full() && !own) return false;
+  // Our own message makes room: relayed entries go, soonest deadline first (their
+  // upstream holders still guard them).
+  while (full()) {
+    auto victim = held_.end();
+    for (auto it = held_.begin(); it != held_.end(); ++it)
+      if (it->second.from && (victim == held_.end() || it->second.deadline < victim->second.deadline)) victim = it;
+    if (victim == held_.end()) break;  // all ours: hold it anyway, the caps bound relayed ones
+    erase(victim);
+  }
+  // Exponential jitter: the holders' timers are memoryless, so which of them fires
+  // first says little about its position on the path.
   const double mean = std::chrono::duration<double>(cfg_.embargo_jitter_mean).count();
   const double jitter = mean > 0.0 ? -mean * std::log1p(-rng_.unit()) : 0.0;
   const TimePoint deadline =
       now + cfg_.embargo + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(jitter));
-  held_[id] = Held{std::move(msg), std::move(from), deadline};
+  held_bytes_ += msg.data.size();
+  held_[id] = Held{std::move(msg), std::move(from), fluff_on_expiry, deadline};
   return true;
 }
 
-bool StemState::own(const MessageId& id) const {
-  auto it = held_.find(id);
-  return it != held_.end() && !it->second.from;
+void StemState::erase(std::unordered_map<MessageId, Held, BytesHash>::iterator it) {
+  held_bytes_ -= it->second.msg.data.size();
+  held_.erase(it);
 }
 
 std::optional<std::optional<PeerId>> StemState::release(const MessageId& id) {
   auto it = held_.find(id);
   if (it == held_.end()) return std::nullopt;
   std::optional<PeerId> from = std::move(it->second.from);
-  held_.erase(it);
+  erase(it);
   return from;
 }
 
@@ -147,7 +168,8 @@ std::vector<StemState::Expired> StemState::take_expired(TimePoint now) {
   std::vector<Expired> v;
   for (auto it = held_.begin(); it != held_.end();) {
     if (it->second.deadline <= now) {
-      v.push_back({it->first, std::move(it->second.msg), !it->second.from});
+      held_bytes_ -= it->second.msg.data.size();
+      if (it->second.fluff_on_expiry) v.push_back({it->first, std::move(it->second.msg), !it->second.from});
       it = held_.erase(it);
     } else {
       ++it;
@@ -158,11 +180,12 @@ std::vector<StemState::Expired> StemState::take_expired(TimePoint now) {
   return v;
 }
 
-bool StemState::admit(const PeerId& from) {
-  auto& n = received_this_heartbeat_[from];
-  if (n >= cfg_.max_per_peer_per_heartbeat) return false;
-  ++n;
-  return true;
+StemState::Admission StemState::admit(const PeerId& from) {
+  const std::size_t n = ++received_this_heartbeat_[from];
+  if (n <= cfg_.max_per_peer_per_heartbeat) return Admission::ok;
+  // A burst of honest traffic funnelled through one edge can pass the limit; only
+  // well beyond it is it abuse.
+  return n <= 2 * cfg_.max_per_peer_per_heartbeat ? Admission::drop : Admission::abuse;
 }
 
 }  // namespace shardnode::pubsub

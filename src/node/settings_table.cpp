@@ -164,8 +164,9 @@ void add_pubsub(std::vector<SettingDef>& t) {
           "Stem: a node that passed a message on gossips it itself if it has not seen it in gossip after "
           "this many milliseconds plus an exponential jitter, so a peer that drops stem messages cannot "
           "suppress them.");
-  integer("pubsub.stem_embargo_jitter_ms", 10000, 0, 3600000,
-          "Stem: mean of the exponential jitter added to each embargo, in milliseconds.");
+  integer("pubsub.stem_embargo_jitter_ms", 30000, 0, 3600000,
+          "Stem: mean of the exponential jitter added to each embargo, in milliseconds. Keep it well above "
+          "one Tor hop's latency, so which holder fires first says little about who the source is.");
   real("pubsub.gossip_factor", 0.25, 0.0, 1.0,
        "Adaptive gossip: each heartbeat IHAVE goes to max(d_lazy, gossip_factor x eligible non-mesh peers) "
        "peers per topic (gossipsub v1.1 default 0.25).");

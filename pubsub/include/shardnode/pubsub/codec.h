@@ -23,6 +23,7 @@ enum class PubsubErrc {
   malformed = 1,        // not a valid RPC protobuf
   too_large,            // a cap in CodecLimits was exceeded
   sign_policy,          // StrictNoSign violated (from/seqno/signature/key present)
+  no_stem_route,        // stem mode: no peer to carry our message on a topic we are not on
 };
 const std::error_category& pubsub_category() noexcept;
 std::error_code make_error_code(PubsubErrc e) noexcept;

@@ -146,8 +146,9 @@ class Router {
   void report_validation(const MessageId& id, ValidationResult r, TimePoint now);
   // A message that arrived on the stem protocol (ignored unless stem is on).
   void handle_stem(const PeerId& from, Message msg, TimePoint now);
-  // A stem message could not be sent to `to` (the peer does not speak the stem
-  // protocol, or the stream failed): route it again, and never use `to` for stem.
+  // A stem message could not be sent to `to` because the peer does not speak the
+  // stem protocol: route it again, and use `to` for no stem while it is connected.
+  // (After a transient failure, drop the message instead: its embargo covers it.)
   void stem_undeliverable(const PeerId& to, Message msg, TimePoint now);
 
   // ---- outputs ----
@@ -197,6 +198,8 @@ class Router {
   void fluff(const MessageId& id, Message msg, bool own, TimePoint now);
   void stem_send(const PeerId& to, const MessageId& id, Message msg, std::optional<PeerId> from, TimePoint now);
   void stem_heartbeat(TimePoint now);
+  void reroute_stem(Message msg, TimePoint now);
+  bool on_topic(const PeerId& p, const TopicId& topic) const;
   void handle_ihave(const PeerId& from, PeerState& ps, const ControlIHave& ih, TimePoint now);
   void handle_iwant(const PeerId& from, PeerState& ps, const ControlIWant& iw, TimePoint now);
   void handle_graft(const PeerId& from, PeerState& ps, const ControlGraft& g, std::vector<ControlPrune>& prunes,

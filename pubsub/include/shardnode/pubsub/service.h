@@ -64,6 +64,7 @@ class PubsubService {
   void on_stem_inbound(std::shared_ptr<net::Stream> s);
   void send_stem(const PeerId& peer, Message msg);
   void flush();
+  void flush_once();
   void schedule_heartbeat(Duration after);
 
   boost::asio::io_context& io_;

@@ -6,17 +6,20 @@
 // This class holds the per-node state; the Router (router.h) drives it when
 // GossipsubConfig::stem.enabled is set. Sans-IO, like the Router.
 //
-// - Epochs: every `epoch` the node redraws its role (fluff with probability q,
-//   otherwise relay), its stem destinations (`destinations` peers, outbound ones
-//   first: an adversary can open many inbound connections to us but cannot make us
-//   dial it), the destination of its own messages, and forgets the per-inbound-edge
-//   map. Within an epoch, every stem message from the same peer takes the same next
-//   hop - the "per-inbound-edge" routing that stops an adversary from learning more by
-//   sending the same message along several edges.
+// - Epochs: every `epoch` the node redraws its role (diffuser with probability q,
+//   otherwise relay), its stem destinations (`destinations` outbound peers: an
+//   adversary can open many inbound connections to us but cannot make us dial it;
+//   inbound ones only when we have no outbound peer at all), the destination of its
+//   own messages, and forgets the per-inbound-edge map. Within an epoch, every stem
+//   message from the same peer takes the same next hop - the "per-inbound-edge"
+//   routing that stops an adversary from learning more by sending the same message
+//   along several edges, and makes all of a node's own messages take one path.
 // - A node always stems its own messages, in either role.
 // - Embargo: the source and every relay keep a message they passed on until they see
 //   it in gossip; if that has not happened by `embargo + Exp(embargo_jitter_mean)`,
-//   they fluff it themselves, so a relay that drops it cannot suppress it.
+//   they fluff it themselves, so a relay that drops it cannot suppress it. The
+//   exponential part should be large next to one hop's latency, so which holder
+//   fires first says little about its place on the path.
 #pragma once
 
 #include <map>
@@ -37,17 +40,20 @@ struct StemConfig {
   double fluff_probability = 0.1;  // q: the chance that a node is a diffuser for an epoch
   Duration epoch = std::chrono::minutes(10);
   std::size_t destinations = 2;
-  Duration embargo = std::chrono::seconds(30);  // Tor round trips take seconds
-  Duration embargo_jitter_mean = std::chrono::seconds(10);
-  std::size_t max_embargoed = 10'000;           // messages held at once; beyond, new ones fluff at once
-  std::size_t max_per_peer_per_heartbeat = 64;  // stem messages a peer may send us per heartbeat
+  Duration embargo = std::chrono::seconds(30);  // a stem over Tor takes seconds per hop
+  Duration embargo_jitter_mean = std::chrono::seconds(30);
+  std::size_t max_embargoed = 10'000;                  // messages held at once
+  std::size_t max_embargoed_bytes = 64 * 1024 * 1024;  // and their bytes
+  // Stem messages a peer may send us per heartbeat; beyond, they are dropped, and
+  // beyond twice as many each costs the peer behaviour penalty (P7).
+  std::size_t max_per_peer_per_heartbeat = 64;
 
   Status validate() const;
 };
 
 struct StemCounters {
   std::uint64_t originated = 0, relayed = 0, fluffed = 0, embargo_fired = 0, loops = 0, no_route = 0,
-                rate_limited = 0, malformed = 0, unsupported_peers = 0;
+                rate_limited = 0, malformed = 0, unsupported_peers = 0, not_our_topic = 0, not_held = 0;
 };
 
 class StemState {
@@ -55,21 +61,26 @@ class StemState {
   StemState(StemConfig cfg, Random& rng) : cfg_(cfg), rng_(rng) {}
 
   void add_peer(const PeerId& p, bool outbound);
+  // Disconnected (forgets an earlier "unsupported" too: it may have upgraded).
   void remove_peer(const PeerId& p);
-  // The peer does not speak the stem protocol: never route to it again.
+  // The peer refused the stem protocol: no stem to it while it stays connected.
   void peer_unsupported(const PeerId& p);
 
-  // Next hop for our own message / for one that came from `from`; nullopt: fluff it.
-  std::optional<PeerId> route_own(TimePoint now);
+  // Next hop for our own message / for one that came from `from`; nullopt: none.
+  // `usable` narrows the choice (peers on the message's topic); our own messages
+  // keep the epoch's own destination while it is usable.
+  template <class Pred>
+  std::optional<PeerId> route_own(TimePoint now, Pred&& usable);
   std::optional<PeerId> route_relay(const PeerId& from, TimePoint now);
   bool diffuser(TimePoint now);  // this epoch's role
 
   // A message we passed on (or originated): held until seen in gossip or expiry.
-  // False when the table is full (the caller fluffs it now instead).
-  // `from`: the peer a relayed message came from (nullopt for our own).
-  bool hold(const MessageId& id, Message msg, std::optional<PeerId> from, TimePoint now);
+  // `from`: the peer a relayed message came from (nullopt for our own). With
+  // `fluff_on_expiry` false the entry just lapses (a topic we cannot watch). Our own
+  // messages always find room (a relayed entry is dropped for them); a relayed one
+  // finds none when the table is full (false: the caller passes it on unguarded).
+  bool hold(const MessageId& id, Message msg, std::optional<PeerId> from, bool fluff_on_expiry, TimePoint now);
   bool holding(const MessageId& id) const { return held_.count(id) != 0; }
-  bool own(const MessageId& id) const;
   // Seen in gossip (or passed on again): stop holding it. Returns who gave it to us
   // (nullopt inside: it was ours), or nullopt when we do not hold it.
   std::optional<std::optional<PeerId>> release(const MessageId& id);
@@ -78,27 +89,34 @@ class StemState {
     Message msg;
     bool own;
   };
+  // Expired entries that are to be fluffed (the others are dropped).
   std::vector<Expired> take_expired(TimePoint now);
 
   // Per-heartbeat rate limit of stem messages from one peer.
-  bool admit(const PeerId& from);
+  enum class Admission { ok, drop, abuse };
+  Admission admit(const PeerId& from);
   void heartbeat() { received_this_heartbeat_.clear(); }
 
   StemCounters& counters() { return counters_; }
   const StemCounters& counters() const { return counters_; }
   const StemConfig& config() const { return cfg_; }
   const std::vector<PeerId>& destinations(TimePoint now);
+  std::size_t held_count() const { return held_.size(); }
 
  private:
   void maybe_new_epoch(TimePoint now);
   void draw_epoch(TimePoint now);
   void draw_destinations();
+  void drop_peer(const PeerId& p);
+  bool has_outbound() const;
 
   struct Held {
     Message msg;
     std::optional<PeerId> from;
+    bool fluff_on_expiry = true;
     TimePoint deadline;
   };
+  void erase(std::unordered_map<MessageId, Held, BytesHash>::iterator it);
 
   StemConfig cfg_;
   Random& rng_;
@@ -110,8 +128,25 @@ class StemState {
   std::optional<PeerId> own_destination_;
   std::map<PeerId, PeerId> edge_map_;  // inbound edge -> next hop, this epoch
   std::unordered_map<MessageId, Held, BytesHash> held_;
+  std::size_t held_bytes_ = 0;
   std::map<PeerId, std::size_t> received_this_heartbeat_;
   StemCounters counters_;
 };
+
+template <class Pred>
+std::optional<PeerId> StemState::route_own(TimePoint now, Pred&& usable) {
+  maybe_new_epoch(now);
+  if (own_destination_ && usable(*own_destination_)) return own_destination_;
+  std::vector<PeerId> choices;
+  for (const auto& d : destinations_)
+    if (usable(d)) choices.push_back(d);
+  if (choices.empty())  // a topic none of our destinations is on: any outbound peer on it
+    for (const auto& [p, outbound] : peers_)
+      if (outbound && usable(p)) choices.push_back(p);
+  if (choices.empty()) return std::nullopt;
+  const PeerId next = choices[static_cast<std::size_t>(rng_.uniform(choices.size()))];
+  if (!own_destination_) own_destination_ = next;
+  return next;
+}
 
 }  // namespace shardnode::pubsub
