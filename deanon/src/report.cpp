@@ -144,7 +144,8 @@ std::string to_table(const ExperimentResult& r) {
   o << line << c.validators << " validators x " << c.messages_per_validator << " messages, " << c.runs << " runs, seed "
     << c.seed << "\n";
   if (c.supernode_connections > 0)
-    o << "supernode observer: " << c.supernode_connections << " identities, each connected to every node\n";
+    o << "supernode observer: " << c.supernode_connections
+      << (c.supernode_connections == 1 ? " identity" : " identities") << ", connected to every node\n";
   if (c.stem) {
     std::snprintf(line, sizeof line, "privacy mode: stem (Dandelion++), q = %.3g, embargo %.0f ms + Exp(%.0f ms)\n",
                   c.fluff_probability, ms(c.embargo), ms(c.embargo_jitter_mean));
