@@ -215,6 +215,9 @@ void Router::heartbeat(TimePoint now) {
     std::erase_if(ps->dont_send, [&](const auto& kv) { return kv.second <= heartbeat_ticks_; });
   }
   std::erase_if(banned_until_, [&](const auto& kv) { return kv.second <= now; });
+  std::erase_if(left_, [&](const auto& kv) {
+    return kv.second + cfg_.unsubscribe_backoff + cfg_.heartbeat_interval <= now;
+  });
   std::erase_if(pending_, [&](const auto& kv) { return kv.second->received + cfg_.seen_ttl <= now; });
   mcache_.shift();
   seen_.prune(now);

@@ -454,6 +454,7 @@ void Router::stem_heartbeat(TimePoint now) {
 
 void Router::subscribe(const TopicId& topic, TimePoint now) {
   if (!subscriptions_.insert(topic).second) return;
+  left_.erase(topic);
   for (const auto& [p, ps] : peers_) out(p).subscriptions.push_back({true, topic});
   // Join: start from fanout peers, then fill up to D.
   auto& m = mesh_[topic];
@@ -478,6 +479,7 @@ void Router::subscribe(const TopicId& topic, TimePoint now) {
 
 void Router::unsubscribe(const TopicId& topic, TimePoint now) {
   if (!subscriptions_.erase(topic)) return;
+  left_[topic] = now;
   for (const auto& [p, ps] : peers_) out(p).subscriptions.push_back({false, topic});
   auto m = std::move(mesh_[topic]);
   mesh_.erase(topic);
@@ -549,9 +551,14 @@ void Router::handle_graft(const PeerId& from, PeerState& ps, const ControlGraft&
                           TimePoint now) {
   (void)ps;
   if (!subscriptions_.count(g.topic)) {
-    // Unknown topic: no PX (it would leak our peers); count the behaviour.
+    // Unknown topic: no PX (it would leak our peers); count the behaviour - unless we
+    // left the topic lately and the GRAFT crossed our unsubscription in flight
+    // (shard jumps and cover subscriptions leave topics all the time).
     ++counters_.graft_rejected;
-    if (score_ && cfg_.unknown_topic_graft_penalty > 0.0) score_->add_penalty(from, cfg_.unknown_topic_graft_penalty);
+    auto left = left_.find(g.topic);
+    const bool in_flight = left != left_.end() && now < left->second + cfg_.unsubscribe_backoff + cfg_.heartbeat_interval;
+    if (score_ && !in_flight && cfg_.unknown_topic_graft_penalty > 0.0)
+      score_->add_penalty(from, cfg_.unknown_topic_graft_penalty);
     return;
   }
   auto& m = mesh_[g.topic];

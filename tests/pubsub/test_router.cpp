@@ -373,3 +373,24 @@ TEST_CASE("opportunistic grafting adds better peers when the mesh median score i
   for (const auto& p : r.mesh(kTopic)) after += good.count(p);
   CHECK(after == cfg.opportunistic_graft_peers);
 }
+
+TEST_CASE("a GRAFT that crossed our unsubscription costs nothing; a later one costs P7", "[router]") {
+  Fixture f(4);
+  f.r->subscribe(kTopic, f.now);
+  f.tick();
+  f.r->unsubscribe(kTopic, f.now);
+  f.sends();
+  Rpc g;
+  g.control.graft = {{kTopic}};
+  // In flight while our SUBSCRIBE false travelled: an honest race (a jump, a cover
+  // shard redrawn).
+  f.tick(2s);
+  f.from(f.peers[0], g);
+  f.tick();
+  CHECK(f.r->score(f.peers[0], f.now) >= 0.0);
+  // Long after we left, it is a GRAFT for a topic we are not on.
+  f.tick(15s);
+  f.from(f.peers[1], g);
+  CHECK(f.r->score(f.peers[1], f.now) < 0.0);
+  CHECK(f.r->mesh(kTopic).empty());
+}

@@ -231,6 +231,7 @@ class Router {
   std::map<TopicId, std::set<PeerId>> fanout_;
   std::map<TopicId, TimePoint> fanout_last_publish_;
   std::set<TopicId> subscriptions_;
+  std::map<TopicId, TimePoint> left_;  // topics we unsubscribed from lately, and when
   std::map<TopicId, std::map<PeerId, TimePoint>> backoff_;
   std::map<TopicId, Validator> validators_;
   MessageCache mcache_;
