@@ -204,6 +204,7 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
   // asking the validator, which may call it a duplicate of what we published and
   // make us the node that does not forward it.
   if (auto held = stem_ ? stem_->release(id) : std::nullopt; held && !*held) {
+    own_gossiped_.push_back(id);
     if (score_) score_->deliver_message(from, id, msg.topic, now);
     mcache_.put(id, msg);
     forward(id, msg, from, now);
@@ -415,6 +416,7 @@ void Router::reroute_stem(Message msg, TimePoint now) {
 void Router::fluff(const MessageId& id, Message msg, bool own, TimePoint now) {
   if (!seen_.add(id, now)) return;
   ++stem_->counters().fluffed;
+  if (own) own_gossiped_.push_back(id);
   if (subscriptions_.count(msg.topic)) {
     if (own) {
       mcache_.put(id, msg);

@@ -273,6 +273,8 @@ void PubsubService::flush_once() {
   for (auto& o : router_.take_stem_sends()) send_stem(o.to, std::move(o.message));
   for (auto& d : router_.take_deliveries())
     if (on_message_) on_message_(d);
+  for (const auto& id : router_.take_own_gossiped())
+    if (on_own_gossiped_) on_own_gossiped_(id);
   for (const auto& p : router_.take_disconnects()) host_.disconnect(p);
   router_.take_px_candidates();  // dialing PX peers needs their addresses (signed records): not yet
 }

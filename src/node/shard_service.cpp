@@ -56,6 +56,14 @@ ShardService::ShardService(asio::io_context& io, net::Host& host, pubsub::Pubsub
   shard_io_ = std::make_unique<Io>(*this);
   manager_ = std::make_unique<shard::ShardManager>(key, cfg_.manager, *shard_io_);
   manager_->set_random(rng_);
+  ps_.on_own_gossiped([this, alive = alive_](const pubsub::MessageId& mid) {
+    if (!*alive) return;
+    auto it = stemming_.find(mid);
+    if (it == stemming_.end()) return;
+    auto [c, id] = std::move(it->second);
+    stemming_.erase(it);
+    accept_collation(c, id);
+  });
   manager_->on_jump_done([this](const shard::JumpRecord& j) {
     // Listeners may remove themselves (or others) while we iterate: walk by id.
     for (auto it = jump_listeners_.begin(); it != jump_listeners_.end();) {
@@ -206,8 +214,18 @@ Result<shard::Hash32> ShardService::publish_collation(std::uint32_t k, Bytes bod
   const shard::Hash32 parent = tip_.count(k) ? tip_[k] : shard::Hash32{};
   auto c = shard::make_collation(*validator_, k, current_period(), parent, std::move(body));
   const auto id = shard::collation_hash(c.header);
-  accept_collation(c, id);
-  if (auto r = ps_.publish(shard::collation_topic(k), shard::encode(c)); !r) return r.error();
+  if (!stem) {
+    accept_collation(c, id);
+    if (auto r = ps_.publish(shard::collation_topic(k), shard::encode(c)); !r) return r.error();
+    return id;
+  }
+  // On the stem, nobody may be able to fetch it from us before it is in gossip: a
+  // spy asking every peer for the current period would find its source. It is
+  // stored (and served, and our tip) once pubsub reports it gossiped.
+  auto r = ps_.publish(shard::collation_topic(k), shard::encode(c));
+  if (!r) return r.error();
+  if (stemming_.size() >= kMaxStemming) stemming_.erase(stemming_.begin());
+  stemming_.emplace(*r, std::make_pair(std::move(c), id));
   return id;
 }
 

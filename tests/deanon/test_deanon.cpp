@@ -352,6 +352,8 @@ TEST_CASE("closed form: stem on a line at p = 0.3", "[deanon][closed-form][stem]
 
 TEST_CASE("stem mode hides the source from first-spy that catches it on plain gossip", "[deanon][stem]") {
   ExperimentConfig plain = flooding(0.1, 29);
+  plain.nodes = 200;
+  plain.runs = 8;
   plain.jitter = 10ms;
   ExperimentConfig stem = plain;
   stem.stem = true;
@@ -365,7 +367,7 @@ TEST_CASE("stem mode hides the source from first-spy that catches it on plain go
   CHECK(b.latency_mean_ms.mean > a.latency_mean_ms.mean);  // the price: the walk before gossip
 }
 
-TEST_CASE("a supernode connected to everyone catches flood publishers; the stem keeps it out", "[deanon][stem]") {
+TEST_CASE("a supernode connected to everyone catches flood publishers, and the stem keeps it out", "[deanon][stem]") {
   // No ordinary spies: one observer identity dialling all 150 nodes. On plain gossip
   // every publisher floods its message straight to it. In stem mode it is nobody's
   // outbound peer, so never a stem destination: it hears messages only once gossiped.
@@ -385,16 +387,16 @@ TEST_CASE("a supernode connected to everyone catches flood publishers; the stem 
 }
 
 TEST_CASE("intersection over a validator's messages: per-epoch routes give it nothing more", "[deanon][stem]") {
-  // Eight messages per validator. On plain gossip first-spy already names the source
+  // Six messages per validator. On plain gossip first-spy already names the source
   // whenever a neighbour of it is a spy, so the most named node is right about as
   // often. With the stem, all of a validator's messages take the same path within an
   // epoch, so the first spy names the same node every time: intersection recall
   // stays near p instead of growing with the number of messages.
   ExperimentConfig plain = flooding(0.1, 37);
-  plain.nodes = 200;
+  plain.nodes = 150;
   plain.jitter = 10ms;
-  plain.validators = 20;
-  plain.messages_per_validator = 8;
+  plain.validators = 15;
+  plain.messages_per_validator = 6;
   plain.runs = 5;
   plain.drain = 5s;
   ExperimentConfig stem = plain;

@@ -162,7 +162,7 @@ TEST_CASE("StrictNoSign: a message naming its origin is rejected and penalised",
   CHECK(f.r->score(f.peers[0], f.now) < 0.0);
 }
 
-TEST_CASE("IHAVE for unseen ids gets an IWANT; IWANT is served from the cache at most 3 times", "[router]") {
+TEST_CASE("IHAVE for unseen ids gets an IWANT, and IWANT is served from the cache at most 3 times", "[router]") {
   Fixture f(4);
   f.r->subscribe(kTopic, f.now);
   f.sends();
@@ -291,7 +291,7 @@ TEST_CASE("a peer spamming invalid messages is flagged, disconnected and then ig
   CHECK_FALSE(f.r->add_peer(spammer, PeerProtocol::meshsub_1_2, false, "", f.now));
 }
 
-TEST_CASE("asynchronous validation completes later; the queue is bounded", "[router]") {
+TEST_CASE("asynchronous validation completes later, and the queue is bounded", "[router]") {
   GossipsubConfig c;
   c.max_pending_validations = 2;
   Fixture f(3, PeerProtocol::meshsub_1_2, c);
@@ -374,7 +374,7 @@ TEST_CASE("opportunistic grafting adds better peers when the mesh median score i
   CHECK(after == cfg.opportunistic_graft_peers);
 }
 
-TEST_CASE("a GRAFT that crossed our unsubscription costs nothing; a later one costs P7", "[router]") {
+TEST_CASE("a GRAFT that crossed our unsubscription costs nothing, a later one costs P7", "[router]") {
   Fixture f(4);
   f.r->subscribe(kTopic, f.now);
   f.tick();

@@ -199,7 +199,7 @@ TEST_CASE("stem: our message back from gossip is forwarded like a relay's, not d
   CHECK(f.gossip_copies() == 0);
 }
 
-TEST_CASE("stem: a loop is dropped without a sign; malformed and excess stem messages are dropped") {
+TEST_CASE("stem: a loop is dropped without a sign, and malformed and excess stem messages are dropped") {
   StemFixture f(8, stem_config());
   f.r->handle_stem(f.peers[1], msg("round"), f.now);
   REQUIRE(f.r->take_stem_sends().size() == 1);
@@ -278,7 +278,7 @@ TEST_CASE("stem on the simulator: every message reaches everyone, also past a re
   CHECK(fired > 0);  // some stems ran into a hole
 }
 
-TEST_CASE("stem: topics we are not on are not relayed; our own goes to a destination on the topic") {
+TEST_CASE("stem: topics we are not on are not relayed, and our own goes to a destination on the topic") {
   StemFixture f(8, stem_config());
   const TopicId other = "/shardnode/shard/5/collations/1";
   Message m = msg("elsewhere");

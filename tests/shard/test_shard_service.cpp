@@ -241,3 +241,43 @@ TEST_CASE("live shard service: records of nodes that join later reach earlier pe
   CHECK(j.m().counters().table_requests_sent == 1);  // learnt by gossip, not by asking again
   CHECK_FALSE(j.host->connected(members[0]->host->peer_id()));
 }
+
+TEST_CASE("live stem mode: our collation is stored and served only once it is in gossip", "[shard][live][stem]") {
+  asio::io_context io;
+  Net net;
+  std::string tmpl = "/tmp/sn-stem-XXXXXX";
+  const std::filesystem::path dir = ::mkdtemp(tmpl.data());
+  auto stem_store = [&](const char* name) {
+    return [file = dir / name](node::ShardServiceConfig& sc, pubsub::ServiceConfig& pc) {
+      sc.store_file = file;
+      pc.gossip.stem.enabled = true;
+      pc.gossip.stem.fluff_probability = 0.0;
+      pc.gossip.flood_publish = false;
+    };
+  };
+  ShardNode a(io, net, {5}, stem_store("a.db")), b(io, net, {5}, stem_store("b.db"));
+  connect(io, a, b);  // b is a's only (outbound) peer, so its stem destination
+  REQUIRE(a.shards->start());
+  REQUIRE(b.shards->start());
+  a.shards->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::generate()));
+  REQUIRE(run_until(io, [&] { return !a.ps->router().mesh(shard::collation_topic(5)).empty(); }));
+  const auto id = a.shards->publish_collation(5, Bytes{'s', 't'}).value();
+  // On the stem: a spy asking a for the current period must not find it there yet.
+  CHECK_FALSE(a.shards->store()->contains(id));
+  CHECK(a.shards->collations_accepted() == 0);
+  // b cannot pass it on (a, its only peer, sent it): it gossips it, a sees it back.
+  REQUIRE(run_until(io, [&] { return a.shards->store()->contains(id) && b.shards->store()->contains(id); }));
+  // Everything a sends of its own takes the stem (its preference records too); b
+  // gossiped the collation, a gossiped nothing of its own.
+  CHECK(a.ps->router().stem()->counters().originated >= 2);
+  CHECK(a.ps->router().stem()->counters().fluffed == 0);
+  CHECK(b.ps->router().stem()->counters().fluffed >= 1);
+  // A shard neither we nor any peer of ours is on: refused, never published from us.
+  CHECK_FALSE(a.shards->publish_collation(6, Bytes{'x'}));
+  for (auto* x : {&a, &b}) {
+    x->shards->stop();
+    x->ps->stop();
+    x->host->close();
+  }
+  std::filesystem::remove_all(dir);
+}

@@ -265,7 +265,7 @@ TEST_CASE("A message arrives exactly after the link latency", "[sim]") {
   CHECK(net.node_stats(b).received == 1);
 }
 
-TEST_CASE("Bandwidth serializes back-to-back messages; directions are independent", "[sim]") {
+TEST_CASE("Bandwidth serializes back-to-back messages, and directions are independent", "[sim]") {
   Scheduler s;
   Network<int> net(s, SeededRandom(1));
   Recorder rec;
@@ -331,7 +331,7 @@ TEST_CASE("Same seed gives an identical delivery trace, a different seed another
   CHECK(trace_hash(6) != h1);
 }
 
-TEST_CASE("Disconnect drops in-flight messages; a new link starts clean", "[sim]") {
+TEST_CASE("Disconnect drops in-flight messages, and a new link starts clean", "[sim]") {
   Scheduler s;
   Network<int> net(s, SeededRandom(3));
   Recorder rec;

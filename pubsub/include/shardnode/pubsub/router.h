@@ -159,9 +159,12 @@ class Router {
   std::vector<PeerId> take_disconnects();
   std::vector<PeerId> take_px_candidates();
   std::vector<StemOutgoing> take_stem_sends() { return std::exchange(stem_out_, {}); }
+  // Stem mode: ids of our own messages that have now entered gossip (seen back, or
+  // gossiped by us when the embargo ended). Until then, only we and the stem have them.
+  std::vector<MessageId> take_own_gossiped() { return std::exchange(own_gossiped_, {}); }
   bool has_output() const {
     return !outbox_.empty() || !idontwant_out_.empty() || !deliveries_.empty() || !disconnects_.empty() ||
-           !stem_out_.empty();
+           !stem_out_.empty() || !own_gossiped_.empty();
   }
 
   // ---- queries ----
@@ -247,6 +250,7 @@ class Router {
   std::vector<PeerId> px_candidates_;
   std::unique_ptr<StemState> stem_;
   std::vector<StemOutgoing> stem_out_;
+  std::vector<MessageId> own_gossiped_;
   RouterCounters counters_;
   std::uint64_t heartbeat_ticks_ = 0;
 };

@@ -51,6 +51,8 @@ class PubsubService {
   void set_validator(const TopicId& topic, Validator v) { router_.set_validator(topic, std::move(v)); }
   void report_validation(const MessageId& id, ValidationResult r);
   void on_message(std::function<void(const Delivery&)> f) { on_message_ = std::move(f); }
+  // Stem mode: one of our own messages has entered gossip (Router::take_own_gossiped).
+  void on_own_gossiped(std::function<void(const MessageId&)> f) { on_own_gossiped_ = std::move(f); }
 
   Router& router() { return router_; }
   const ServiceCounters& counters() const { return counters_; }
@@ -77,6 +79,7 @@ class PubsubService {
   std::uint64_t generation_ = 0;
   boost::asio::steady_timer heartbeat_;
   std::function<void(const Delivery&)> on_message_;
+  std::function<void(const MessageId&)> on_own_gossiped_;
   ServiceCounters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool started_ = false;

@@ -134,6 +134,10 @@ class ShardService {
   std::deque<shard::Hash32> seen_order_;
   std::map<std::uint32_t, shard::Hash32> tip_;  // last collation seen per shard
   std::uint64_t collations_accepted_ = 0, collations_rejected_ = 0;
+  // Stem mode: our collations on the stem, by pubsub message id, until they are in
+  // gossip (then stored and served). At most kMaxStemming.
+  static constexpr std::size_t kMaxStemming = 256;
+  std::map<pubsub::MessageId, std::pair<shard::Collation, shard::Hash32>> stemming_;
   std::unique_ptr<shard::CollationStore> store_;
   std::unique_ptr<shard::BeaconTracker> beacon_;
   std::uint64_t last_beacon_slot_ = 0;
