@@ -12,6 +12,7 @@
 
 #include "gossip_sim.h"
 #include "shardnode/core/errors.h"
+#include "shardnode/pubsub/codec.h"
 #include "shardnode/sim/rng.h"
 
 namespace shardnode::deanon {
@@ -25,7 +26,6 @@ constexpr std::uint64_t kObserverStream = 0xf1a0'0001;
 constexpr std::uint64_t kHostStream = 0xf1a0'0002;
 constexpr std::uint64_t kDutyStream = 0xf1a0'0003;
 constexpr std::uint64_t kSubscriptionStream = 0xf1a0'0004;
-constexpr std::uint64_t kStemStream = 0xf1a0'0005;
 
 Error bad(const std::string& what) {
   return Error{make_error_code(ConfigErrc::out_of_range), "deanon-fingerprint: " + what};
@@ -91,7 +91,6 @@ class Runner {
         sim_(gossip_config(cfg, seed)),
         duty_rng_(root_.fork(kDutyStream)),
         sub_rng_(root_.fork(kSubscriptionStream)),
-        stem_rng_(root_.fork(kStemStream)),
         subs_(cfg.nodes),
         next_to_observer_(cfg.nodes, false) {
     for (std::uint32_t k = 0; k < cfg.shards; ++k) topics_.push_back(shard_topic(k));
@@ -108,6 +107,10 @@ class Runner {
 
     sim_.network().set_observer([this](TimePoint, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
       if (to < cfg_.nodes) return;
+      // A stem message reaching an observer: not a gossip signal, but exposure to
+      // an adversary that also reads the stem protocol.
+      for (const pubsub::Message& m : rpc.stem)
+        if (auto d = duty_of_.find(message_id_(m)); d != duty_of_.end()) duties_[d->second].via_observer = true;
       for (const pubsub::Message& m : rpc.rpc.publish) {
         const pubsub::MessageId id = message_id_(m);
         if (first_.count(id)) continue;
@@ -155,9 +158,18 @@ class Runner {
     g.degree = cfg.degree;
     g.link = sim::LinkParams{cfg.latency, 0.0, 0.0, cfg.jitter};
     g.seed = seed;
-    // Cover mode: own messages go to the mesh only, exactly like a relayed one.
-    if (cfg.mode == SubscriptionMode::cover)
-      for (std::uint32_t k = 0; k < cfg.shards; ++k) g.gossip.flood_publish_off.insert(shard_topic(k));
+    // Cover mode runs with the stem (pubsub/stem.h), as a node with both modes on:
+    // own messages leave on the stem - on a shard we are not on, to a destination
+    // that is - and are never flood-published. One stem epoch per simulated day; the
+    // embargo is 2 s + Exp(1 s), 80x a link's latency as 30 s is on Tor.
+    if (cfg.mode == SubscriptionMode::cover) {
+      g.gossip.flood_publish = false;
+      g.gossip.stem.enabled = true;
+      g.gossip.stem.epoch = cfg.epoch_length * cfg.epochs_per_day;
+      g.gossip.stem.embargo = std::chrono::seconds(2);
+      g.gossip.stem.embargo_jitter_mean = std::chrono::seconds(1);
+      g.gossip.stem.max_per_peer_per_heartbeat = 1'000'000;  // no honest node floods here
+    }
     return g;
   }
 
@@ -191,38 +203,7 @@ class Runner {
     subs_[n] = std::move(shards);
   }
 
-  void perform(std::size_t i, Node host) {
-    if (cfg_.mode == SubscriptionMode::plain)
-      publish(i, host);  // fanout (flood) publish when the shard is not subscribed
-    else
-      stem(i, host, 0);
-  }
-
-  // Cover mode: `holder` has message i. It publishes when it is subscribed to the
-  // shard; otherwise it hands the message to a peer announcing the shard (any peer
-  // when none does), one link later and invisible to gossip.
-  void stem(std::size_t i, Node holder, std::uint32_t hops) {
-    const pubsub::TopicId& topic = topics_[duties_[i].shard];
-    if (sim_.router(holder).subscribed(topic)) {
-      publish(i, holder);
-      return;
-    }
-    if (hops >= cfg_.max_stem_hops) {
-      ++stem_failures_;
-      return;
-    }
-    std::vector<Node> candidates;
-    for (const PeerId& p : sim_.router(holder).topic_peers(topic))
-      if (auto n = sim_.node_of(p)) candidates.push_back(*n);
-    if (candidates.empty()) {
-      const auto& all = sim_.network().neighbors(holder);
-      candidates.assign(all.begin(), all.end());
-    }
-    const Node next = candidates[stem_rng_.uniform(candidates.size())];
-    duties_[i].via_observer = duties_[i].via_observer || is_observer(next);
-    const Duration delay = cfg_.latency + uniform_duration(stem_rng_, cfg_.jitter);
-    sim_.scheduler().schedule_after(delay, [this, i, next, hops] { stem(i, next, hops + 1); });
-  }
+  void perform(std::size_t i, Node host) { publish(i, host); }
 
   void publish(std::size_t i, Node from) {
     Duty& d = duties_[i];
@@ -230,8 +211,14 @@ class Runner {
     for (Node n = 0; n < cfg_.nodes; ++n)
       if (n != from && sim_.router(n).subscribed(topic)) d.subscribers.push_back(n);
     auto id = sim_.publish(from, topic, payload(seed_, i));
+    if (!id && id.error().code == make_error_code(pubsub::PubsubErrc::no_stem_route)) {
+      // Stem, a shard we are not on, and no outbound peer of ours on it.
+      ++stem_failures_;
+      return;
+    }
     if (!id) throw std::runtime_error("deanon-fingerprint: publish failed: " + id.error().what());
     d.id = *id;
+    duty_of_[*id] = i;
   }
 
   void score(FingerprintRun& r, const std::vector<Node>& host) {
@@ -304,7 +291,7 @@ class Runner {
   std::uint64_t seed_;
   sim::SeededRandom root_;
   pubsub::GossipSim sim_;
-  sim::SeededRandom duty_rng_, sub_rng_, stem_rng_;
+  sim::SeededRandom duty_rng_, sub_rng_;
   std::vector<pubsub::TopicId> topics_;
   pubsub::MessageIdFn message_id_;
   std::vector<std::vector<std::uint32_t>> subs_;  // per honest node, sorted shard indices
@@ -312,6 +299,7 @@ class Runner {
   std::vector<Duty> duties_;
   std::unordered_map<pubsub::MessageId, FirstReceipt, pubsub::BytesHash> first_;
   std::uint64_t stem_failures_ = 0;
+  std::unordered_map<pubsub::MessageId, std::size_t, pubsub::BytesHash> duty_of_;
 };
 
 nlohmann::json number(double v) {
@@ -347,7 +335,6 @@ Status FingerprintConfig::validate() const {
   if (plain_shards < 1 || plain_shards > shards) return bad("plain shards must be in [1, shards]");
   if (cover_shards < 1 || cover_shards > shards) return bad("cover shards must be in [1, shards]");
   if (min_signals < 1) return bad("min signals must be at least 1");
-  if (max_stem_hops < 1) return bad("max stem hops must be at least 1");
   if (latency < Duration{0} || jitter < Duration{0}) return bad("latency and jitter must not be negative");
   if (warmup < Duration{0}) return bad("warm-up must not be negative");
   if (runs < 1) return bad("need at least one run");
@@ -408,7 +395,6 @@ nlohmann::json to_json(const FingerprintResult& r) {
               {"plain_shards", c.plain_shards},
               {"cover_shards", c.cover_shards},
               {"min_signals", c.min_signals},
-              {"max_stem_hops", c.max_stem_hops},
               {"latency_ms", ms(c.latency)},
               {"jitter_ms", ms(c.jitter)},
               {"warmup_ms", ms(c.warmup)},

@@ -414,36 +414,32 @@ void Router::reroute_stem(Message msg, TimePoint now) {
 }
 
 void Router::fluff(const MessageId& id, Message msg, bool own, TimePoint now) {
-  if (!seen_.add(id, now)) return;
-  ++stem_->counters().fluffed;
-  if (own) own_gossiped_.push_back(id);
-  if (subscriptions_.count(msg.topic)) {
-    if (own) {
-      mcache_.put(id, msg);
-      forward(id, msg, self_, now);
-      return;
-    }
-    // A relayed message is checked like one from gossip before we vouch for it.
-    auto v = validators_.find(msg.topic);
-    std::optional<ValidationResult> verdict = ValidationResult::accept;
-    if (v != validators_.end() && v->second) verdict = v->second(self_, msg);
-    if (verdict) return finish_validation(id, std::move(msg), self_, *verdict, now);
-    if (pending_.size() >= cfg_.max_pending_validations) {
-      ++counters_.validation_queue_dropped;
-      return;
-    }
-    pending_[id] = std::make_unique<Pending>(Pending{std::move(msg), self_, now});
+  // Not our topic (any more: we held it, then left the topic). Sending it would be a
+  // message on a topic we do not announce - the very signal subscription
+  // fingerprinting looks for, and from its source if it is ours. The stem after us
+  // still guards it.
+  if (!subscriptions_.count(msg.topic)) {
+    ++stem_->counters().not_our_topic;
     return;
   }
-  // Not our topic (any more: we held it, then left the topic). A relayed message we
-  // cannot validate is left to its other holders; our own goes to D of the topic's
-  // peers, as a publisher without a mesh would.
-  if (!own) return;
-  mcache_.put(id, msg);
-  auto to = select_peers(msg.topic, cfg_.d, [&](const PeerId& p, const PeerState& ps) {
-    return is_gossipsub(ps) && peer_score(p, now) >= thresholds_.publish;
-  });
-  for (const auto& p : to) out(p).publish.push_back(msg);
+  if (!seen_.add(id, now)) return;
+  ++stem_->counters().fluffed;
+  if (own) {
+    own_gossiped_.push_back(id);
+    mcache_.put(id, msg);
+    forward(id, msg, self_, now);
+    return;
+  }
+  // A relayed message is checked like one from gossip before we vouch for it.
+  auto v = validators_.find(msg.topic);
+  std::optional<ValidationResult> verdict = ValidationResult::accept;
+  if (v != validators_.end() && v->second) verdict = v->second(self_, msg);
+  if (verdict) return finish_validation(id, std::move(msg), self_, *verdict, now);
+  if (pending_.size() >= cfg_.max_pending_validations) {
+    ++counters_.validation_queue_dropped;
+    return;
+  }
+  pending_[id] = std::make_unique<Pending>(Pending{std::move(msg), self_, now});
 }
 
 void Router::stem_heartbeat(TimePoint now) {

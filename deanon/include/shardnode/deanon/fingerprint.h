@@ -23,9 +23,9 @@ enum class SubscriptionMode {
   // Long-lived subscriptions (rotated daily); own duty messages on other shards are
   // flood-published from the host without subscribing (fanout).
   plain,
-  // Cover subscriptions redrawn every epoch; own messages are published mesh-only
-  // when the duty shard is subscribed, otherwise handed out of band (the stem) to a
-  // peer that announces the shard, which publishes it mesh-only.
+  // Cover subscriptions redrawn every epoch, with the stem phase on (pubsub/stem.h):
+  // own messages leave on the stem - on a shard the host is not on, to an outbound
+  // peer that is - and are never flood-published.
   cover,
 };
 
@@ -51,8 +51,6 @@ struct FingerprintConfig {
   std::uint32_t plain_shards = 2;  // plain: long-lived subscriptions per node
   std::uint32_t cover_shards = 2;  // cover: k, redrawn every epoch
   std::uint32_t min_signals = 2;   // signals needed before a validator is attributed
-  // Cover: a stem hand-off travels at most this many hops before it counts as failed.
-  std::uint32_t max_stem_hops = 4;
   Duration latency = std::chrono::milliseconds(20);  // every link: latency + U[0, jitter]
   Duration jitter = std::chrono::milliseconds(10);
   Duration warmup = std::chrono::seconds(2);  // before the first epoch: meshes form
@@ -66,8 +64,8 @@ struct FingerprintRun {
   std::uint64_t seed = 0;  // the run's derived seed
   std::uint64_t messages = 0;       // duties (one message each)
   std::uint64_t published = 0;      // reached gossip (cover: minus stem failures)
-  std::uint64_t stem_failures = 0;  // cover: no holder within max_stem_hops
-  std::uint64_t stem_via_observer = 0;  // cover: messages whose hand-off passed through an observer
+  std::uint64_t stem_failures = 0;      // cover: no outbound peer of the host on the shard
+  std::uint64_t stem_via_observer = 0;  // cover: messages an observer got on the stem
   std::uint64_t signals = 0;            // first observer receipt from a non-announcing neighbour
   std::uint64_t signals_from_host = 0;  // ... whose sender was the validator's true host
   std::uint32_t attributed = 0;         // validators attributed after the last day
