@@ -210,15 +210,19 @@ Status ShardManager::join(std::uint32_t shard, std::uint64_t now_ms) {
   if (shard >= cfg_.shard_count)
     return Error{ShardErrc::wrong_shard, "shard " + std::to_string(shard) + " does not exist (shard_count " +
                                              std::to_string(cfg_.shard_count) + ")"};
-  // A cover shard we now work on is ours: already joined, it only stops being cover.
-  if (cover_.erase(shard)) return {};
-  if (!shards_.insert(shard).second) return {};
-  io_.subscribe(collation_topic(shard));
+  // A cover shard we now work on becomes ours. Already subscribed, it is still a
+  // jump that completes as soon as its mesh is big enough (at once, mostly), so
+  // whoever waits on the jump hears of it.
+  const bool was_cover = cover_.erase(shard) != 0;
+  if (!was_cover && !shards_.insert(shard).second) return {};
+  if (!was_cover) io_.subscribe(collation_topic(shard));
   JumpRecord j;
   j.shard = shard;
   j.started_ms = now_ms;
   pending_[shard] = j;
-  if (started_) announce(now_ms);
+  // (Our announced set is the same when a cover shard becomes ours: no new record,
+  // which would mark the moment.)
+  if (started_ && !was_cover) announce(now_ms);
   advance_jump(shard, now_ms);
   return {};
 }

@@ -542,9 +542,16 @@ TEST_CASE("cover subscriptions: random extra shards, announced and redrawn every
   // Joining a shard that is cover makes it a duty: it stays through the next draws.
   auto& m0 = sim.manager(0);
   const std::uint32_t s = *m0.cover_shards().begin();
+  const auto announcements = m0.counters().announcements;
   REQUIRE(m0.join(s, sim.now_ms()));
   CHECK_FALSE(m0.is_cover(s));
-  sim.run_for(60s);
+  CHECK(m0.counters().announcements == announcements);  // same announced set: no new record
+  sim.run_for(2s);
+  // Still a jump, done at once (its mesh was up): whoever waits on it hears of it.
+  REQUIRE_FALSE(m0.jumps().empty());
+  CHECK(m0.jumps().back().shard == s);
+  CHECK(m0.jumps().back().completed);
+  sim.run_for(58s);
   CHECK(m0.shards().count(s));
   CHECK(m0.shards().count(0));
   CHECK(m0.cover_shards().size() == 3);
