@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "gossip_sim.h"
+#include "payload.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/deanon/first_spy.h"
 #include "shardnode/sim/rng.h"
@@ -24,16 +25,6 @@ constexpr std::uint64_t kValidatorStream = 0xdea0'0002;
 
 Error bad(const std::string& what) {
   return Error{make_error_code(ConfigErrc::out_of_range), "deanon: " + what};
-}
-
-// Distinct content per (run, message): the router drops a duplicate publish.
-Bytes payload(std::uint64_t run_seed, std::uint64_t counter) {
-  Bytes b(64, 0);
-  for (std::size_t k = 0; k < 8; ++k) {
-    b[k] = static_cast<std::uint8_t>(run_seed >> (8 * k));
-    b[8 + k] = static_cast<std::uint8_t>(counter >> (8 * k));
-  }
-  return b;
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "gossip_sim.h"
+#include "payload.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/pubsub/codec.h"
 #include "shardnode/sim/rng.h"
@@ -35,15 +36,6 @@ Error bad(const std::string& what) {
 // depend on shard/.
 pubsub::TopicId shard_topic(std::uint32_t k) {
   return "/shardnode/shard/" + std::to_string(k) + "/collations/1";
-}
-
-Bytes payload(std::uint64_t run_seed, std::uint64_t counter) {
-  Bytes b(64, 0);
-  for (std::size_t k = 0; k < 8; ++k) {
-    b[k] = static_cast<std::uint8_t>(run_seed >> (8 * k));
-    b[8 + k] = static_cast<std::uint8_t>(counter >> (8 * k));
-  }
-  return b;
 }
 
 double ms(Duration d) {

@@ -211,16 +211,20 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
     return;
   }
 
+  validate(id, std::move(msg), from, now);
+}
+
+void Router::validate(const MessageId& id, Message msg, const PeerId& source, TimePoint now) {
   auto v = validators_.find(msg.topic);
   std::optional<ValidationResult> verdict = ValidationResult::accept;
-  if (v != validators_.end() && v->second) verdict = v->second(from, msg);
-  if (verdict) return finish_validation(id, std::move(msg), from, *verdict, now);
+  if (v != validators_.end() && v->second) verdict = v->second(source, msg);
+  if (verdict) return finish_validation(id, std::move(msg), source, *verdict, now);
   if (pending_.size() >= cfg_.max_pending_validations) {
     ++counters_.validation_queue_dropped;
-    if (score_) score_->reject_message(from, id, msg.topic, RejectReason::queue_full, now);
+    if (score_) score_->reject_message(source, id, msg.topic, RejectReason::queue_full, now);
     return;
   }
-  pending_[id] = std::make_unique<Pending>(Pending{std::move(msg), from, now});
+  pending_[id] = std::make_unique<Pending>(Pending{std::move(msg), source, now});
 }
 
 void Router::report_validation(const MessageId& id, ValidationResult r, TimePoint now) {
@@ -431,15 +435,7 @@ void Router::fluff(const MessageId& id, Message msg, bool own, TimePoint now) {
     return;
   }
   // A relayed message is checked like one from gossip before we vouch for it.
-  auto v = validators_.find(msg.topic);
-  std::optional<ValidationResult> verdict = ValidationResult::accept;
-  if (v != validators_.end() && v->second) verdict = v->second(self_, msg);
-  if (verdict) return finish_validation(id, std::move(msg), self_, *verdict, now);
-  if (pending_.size() >= cfg_.max_pending_validations) {
-    ++counters_.validation_queue_dropped;
-    return;
-  }
-  pending_[id] = std::make_unique<Pending>(Pending{std::move(msg), self_, now});
+  validate(id, std::move(msg), self_, now);
 }
 
 void Router::stem_heartbeat(TimePoint now) {

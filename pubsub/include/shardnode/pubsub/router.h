@@ -194,6 +194,8 @@ class Router {
 
   void handle_subscription(const PeerId& from, PeerState& ps, const SubOpts& s, TimePoint now);
   void handle_message(const PeerId& from, Message msg, TimePoint now);
+  // The topic's validator now, or queued for report_validation(); then finish_validation().
+  void validate(const MessageId& id, Message msg, const PeerId& source, TimePoint now);
   void finish_validation(const MessageId& id, Message msg, const PeerId& source, ValidationResult r, TimePoint now);
   void forward(const MessageId& id, const Message& msg, const PeerId& source, TimePoint now);
   // End of the stem: gossip `msg` as a relay would (mesh peers, or D topic peers when
