@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "gossip_sim.h"
+#include "json_fields.h"
 #include "payload.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/pubsub/codec.h"
@@ -36,10 +37,6 @@ Error bad(const std::string& what) {
 // depend on shard/.
 pubsub::TopicId shard_topic(std::uint32_t k) {
   return "/shardnode/shard/" + std::to_string(k) + "/collations/1";
-}
-
-double ms(Duration d) {
-  return static_cast<double>(d.count()) / 1e6;
 }
 
 Duration uniform_duration(sim::SeededRandom& rng, Duration max) {
@@ -293,17 +290,6 @@ class Runner {
   std::uint64_t stem_failures_ = 0;
   std::unordered_map<pubsub::MessageId, std::size_t, pubsub::BytesHash> duty_of_;
 };
-
-nlohmann::json number(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-}
-
-nlohmann::json summary_json(const Summary& s) {
-  return nlohmann::json{{"mean", number(s.mean)},
-                        {"ci95_low", s.has_ci() ? number(s.ci_low) : nlohmann::json(nullptr)},
-                        {"ci95_high", s.has_ci() ? number(s.ci_high) : nlohmann::json(nullptr)},
-                        {"runs", s.samples}};
-}
 
 double ratio(std::uint64_t a, std::uint64_t b) {
   return b ? static_cast<double>(a) / static_cast<double>(b) : std::numeric_limits<double>::quiet_NaN();

@@ -4,18 +4,11 @@
 #include <cstdio>
 #include <sstream>
 
+#include "json_fields.h"
+
 namespace shardnode::deanon {
 namespace {
 using nlohmann::json;
-
-double ms(Duration d) {
-  return static_cast<double>(d.count()) / 1e6;
-}
-
-// NaN and infinities have no JSON spelling: null.
-json number(double v) {
-  return std::isfinite(v) ? json(v) : json(nullptr);
-}
 
 const char* protocol_name(pubsub::PeerProtocol p) {
   switch (p) {
@@ -29,13 +22,6 @@ const char* protocol_name(pubsub::PeerProtocol p) {
       return "meshsub/1.2";
   }
   return "?";
-}
-
-json summary_json(const Summary& s) {
-  return json{{"mean", number(s.mean)},
-              {"ci95_low", s.has_ci() ? number(s.ci_low) : json(nullptr)},
-              {"ci95_high", s.has_ci() ? number(s.ci_high) : json(nullptr)},
-              {"runs", s.samples}};
 }
 
 struct Row {
