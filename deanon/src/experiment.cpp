@@ -4,12 +4,16 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
+#include <optional>
+#include <set>
 #include <stdexcept>
 
 #include "gossip_sim.h"
 #include "payload.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/deanon/first_spy.h"
+#include "shardnode/deanon/posterior.h"
 #include "shardnode/sim/rng.h"
 #include "shardnode/sim/topology.h"
 
@@ -50,6 +54,7 @@ Status ExperimentConfig::validate() const {
   if (supernode_connections > 64) return bad("supernode connections must be at most 64");
   if (messages_per_validator < 1) return bad("need at least one message per validator");
   if (runs < 1) return bad("need at least one run");
+  if (posterior_probes > 1000) return bad("posterior probes must be at most 1000");
   if (latency < Duration{0} || jitter < Duration{0}) return bad("latency and jitter must not be negative");
   if (message_interval < Duration{0} || warmup < Duration{0} || drain < Duration{0})
     return bad("warm-up, interval and drain must not be negative");
@@ -61,12 +66,11 @@ Status ExperimentConfig::validate() const {
   return Status::ok_status();
 }
 
-RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
-  if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
-  RunResult r;
-  r.seed = sim::SeededRandom(cfg.seed).fork(run_index).seed();
-  const sim::SeededRandom root(r.seed);
+namespace {
 
+// The run's simulator: `cfg`'s graph and routers, the stem as configured unless
+// `stem_off` (the adversary's calibration run on the same graph).
+std::unique_ptr<pubsub::GossipSim> build_sim(const ExperimentConfig& cfg, std::uint64_t seed, bool stem_off) {
   pubsub::GossipSimConfig g;
   const NodeIndex total = cfg.nodes + cfg.supernode_connections;
   g.nodes = total;
@@ -74,7 +78,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   g.degree = cfg.topology == TopologyKind::random_regular ? cfg.degree : 0;
   g.link = sim::LinkParams{cfg.latency, 0.0, 0.0, cfg.jitter};
   g.gossip.flood_publish = cfg.flood_publish;
-  if (cfg.stem) {
+  if (cfg.stem && !stem_off) {
     g.gossip.stem.enabled = true;
     g.gossip.stem.fluff_probability = cfg.fluff_probability;
     g.gossip.stem.embargo = cfg.embargo;
@@ -83,17 +87,75 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     // Spies relay every validator's stem traffic; no honest node floods anyone.
     g.gossip.stem.max_per_peer_per_heartbeat = 1'000'000;
   }
+  // With the stem, messages enter gossip as a relay forwards them (mesh only).
+  if (cfg.stem && stem_off) g.gossip.flood_publish = false;
   g.protocol = cfg.protocol;
-  g.seed = r.seed;
+  g.seed = seed;
   g.score.topics[kTopic] = pubsub::TopicScoreParams::defaults();
-  pubsub::GossipSim sim(g);
+  auto sim = std::make_unique<pubsub::GossipSim>(g);
   if (cfg.topology == TopologyKind::line)
-    for (const sim::Edge& e : sim::line(cfg.nodes).edges) sim.link(e.a, e.b);
+    for (const sim::Edge& e : sim::line(cfg.nodes).edges) sim->link(e.a, e.b);
   if (cfg.topology == TopologyKind::ring)
-    for (NodeIndex n = 0; n < cfg.nodes; ++n) sim.link(n, (n + 1) % cfg.nodes, true);
+    for (NodeIndex n = 0; n < cfg.nodes; ++n) sim->link(n, (n + 1) % cfg.nodes, true);
   // The supernode's identities dial everyone: to each node they are inbound peers.
   for (NodeIndex s = cfg.nodes; s < total; ++s)
-    for (NodeIndex n = 0; n < cfg.nodes; ++n) sim.link(s, n, true);
+    for (NodeIndex n = 0; n < cfg.nodes; ++n) sim->link(s, n, true);
+  return sim;
+}
+
+Adjacency adjacency(pubsub::GossipSim& sim) {
+  Adjacency a(sim.size());
+  for (NodeIndex n = 0; n < sim.size(); ++n) a[n] = sim.network().neighbors(n);
+  return a;
+}
+
+// The timing adversary's calibration: on a plain-gossip copy of the run's graph,
+// the first `cfg.posterior_probes` spies (in `probes` order) each publish a probe;
+// every other spy's first receipt is a (hops, delay) sample, hops counted through
+// the neighbour it came from. Only what spies can do and see.
+LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Adjacency& graph,
+                       const std::vector<bool>& is_spy, const std::vector<NodeIndex>& probes) {
+  std::unique_ptr<pubsub::GossipSim> sim = build_sim(cfg, seed, true);
+  if (adjacency(*sim) != graph) throw std::logic_error("deanon: the calibration graph differs from the run's");
+  HopDistances dist(graph, std::vector<bool>(graph.size(), true));
+  const pubsub::MessageIdFn message_id = sim->router(0).config().message_id;
+  std::map<pubsub::MessageId, std::pair<NodeIndex, TimePoint>> sent;  // probe -> (spy, publish time)
+  std::map<pubsub::MessageId, std::set<NodeIndex>> heard;
+  std::vector<HopSample> samples;
+  sim->network().set_observer([&](TimePoint at, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
+    if (!is_spy[to]) return;
+    for (const pubsub::Message& m : rpc.rpc.publish) {
+      const pubsub::MessageId id = message_id(m);
+      const auto it = sent.find(id);
+      if (it == sent.end() || to == it->second.first || !heard[id].insert(to).second) continue;
+      const std::uint32_t d = dist.from(it->second.first)[from];
+      samples.push_back(HopSample{d + 1, std::chrono::duration<double, std::milli>(at - it->second.second).count()});
+    }
+  });
+  sim->subscribe_all(kTopic);
+  sim->run_for(cfg.warmup);
+  std::uint64_t counter = 0;
+  for (std::size_t i = 0; i < probes.size() && i < cfg.posterior_probes; ++i) {
+    auto id = sim->publish(probes[i], kTopic, payload(~seed, counter++));
+    if (!id) throw std::runtime_error("deanon: probe publish failed: " + id.error().what());
+    sent[*id] = {probes[i], sim->now()};
+    sim->run_for(cfg.message_interval);
+  }
+  sim->run_for(cfg.drain);
+  sim->network().set_observer({});
+  return fit_latency_model(samples);
+}
+
+}  // namespace
+
+RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
+  if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
+  RunResult r;
+  r.seed = sim::SeededRandom(cfg.seed).fork(run_index).seed();
+  const sim::SeededRandom root(r.seed);
+  const NodeIndex total = cfg.nodes + cfg.supernode_connections;
+  std::unique_ptr<pubsub::GossipSim> owned = build_sim(cfg, r.seed, false);
+  pubsub::GossipSim& sim = *owned;
 
   auto degree = [&](NodeIndex n) { return sim.network().neighbors(n).size(); };
 
@@ -124,14 +186,14 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   const pubsub::MessageIdFn message_id = sim.router(0).config().message_id;
   sim.network().set_observer([&](TimePoint at, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
     if (!is_spy[to]) return;
-    auto log = [&](const pubsub::Message& m) {
+    auto log = [&](const pubsub::Message& m, bool stem) {
       auto& obs = logs[message_id(m)];
       if (std::none_of(obs.begin(), obs.end(), [&](const SpyObservation& o) { return o.spy == to; }))
-        obs.push_back(SpyObservation{to, from, at});
+        obs.push_back(SpyObservation{to, from, at, stem});
     };
     // Gossip and stem alike: a spy logs every copy it is sent.
-    for (const pubsub::Message& m : rpc.rpc.publish) log(m);
-    for (const pubsub::Message& m : rpc.stem) log(m);
+    for (const pubsub::Message& m : rpc.rpc.publish) log(m, false);
+    for (const pubsub::Message& m : rpc.stem) log(m, true);
   });
 
   sim.subscribe_all(kTopic);
@@ -150,8 +212,28 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   sim.run_for(cfg.drain);
   sim.network().set_observer({});
 
+  // The timing adversary: calibrated by the spies' own probes, it knows the graph,
+  // which nodes are its spies and, in stem mode, q and p.
+  std::optional<PosteriorAdversary> timing;
+  if (cfg.posterior_probes > 0 && spy_count + cfg.supernode_connections > 0) {
+    std::vector<NodeIndex> probes(order.begin(), order.begin() + spy_count);
+    for (NodeIndex s = cfg.nodes; s < total; ++s) probes.push_back(s);
+    const Adjacency graph = adjacency(sim);
+    LatencyModel model = calibrate(cfg, r.seed, graph, is_spy, probes);
+    r.calibration_samples = model.samples;
+    if (model.valid()) {
+      std::optional<StemKnowledge> stem;
+      if (cfg.stem)
+        stem = StemKnowledge{cfg.fluff_probability, static_cast<double>(spy_count) / static_cast<double>(cfg.nodes)};
+      timing.emplace(graph, is_spy, std::move(model), stem);
+    }
+  }
+
   double entropy_sum = 0.0, inverse_rank_sum = 0.0, degree_sum = 0.0, closed_sum = 0.0;
+  double posterior_rank_sum = 0.0, truth_probability_sum = 0.0;
+  std::uint64_t posterior_guesses = 0, posterior_correct = 0;
   std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> attributed;  // node -> (correct, all)
+  std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> posterior_attributed;
   std::map<NodeIndex, std::map<NodeIndex, std::uint32_t>> named;              // validator -> estimate -> count
   std::vector<double> latencies;
   const std::size_t honest_count = cfg.nodes - spy_count;
@@ -164,6 +246,19 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     closed_sum += 1.0 - std::pow(1.0 - cfg.spy_fraction, static_cast<double>(degree(source)));
     const auto it = logs.find(id);
     if (it == logs.end()) continue;
+    if (timing) {
+      const PosteriorScore ps = score(timing->posterior(it->second), source);
+      if (ps.guessed) {
+        ++posterior_guesses;
+        posterior_correct += ps.correct ? 1 : 0;
+        entropy_sum += ps.entropy_bits;
+        posterior_rank_sum += ps.inverse_rank;
+        truth_probability_sum += ps.truth_probability;
+        auto& a = posterior_attributed[ps.estimate];
+        a.first += ps.correct ? 1 : 0;
+        ++a.second;
+      }
+    }
     const FirstSpyVerdict v = first_spy(it->second, [&](NodeIndex n) { return is_spy[n]; });
     const MessageScore s = score(v, source);
     if (!s.guessed) continue;
@@ -173,7 +268,6 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     auto& a = attributed[*v.estimate];
     a.first += s.correct ? 1 : 0;
     ++a.second;
-    entropy_sum += s.entropy_bits;
     inverse_rank_sum += s.inverse_rank;
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -203,7 +297,18 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   r.intersection_recall = honest.empty() ? nan : static_cast<double>(validators_named) / static_cast<double>(honest.size());
   r.intersection_precision = honest.empty() ? nan : intersection_sum / static_cast<double>(honest.size());
   r.recall = r.messages ? static_cast<double>(r.correct) / msgs : nan;
-  r.entropy_bits = r.guesses ? entropy_sum / guesses : nan;
+  if (timing) {
+    double posterior_precision_sum = 0.0;
+    for (const auto& [node, a] : posterior_attributed)
+      posterior_precision_sum += static_cast<double>(a.first) / static_cast<double>(a.second);
+    r.posterior_recall = r.messages ? static_cast<double>(posterior_correct) / msgs : nan;
+    r.posterior_precision = honest.empty() ? nan : posterior_precision_sum / static_cast<double>(honest.size());
+    r.posterior_inverse_rank = r.messages ? posterior_rank_sum / msgs : nan;
+    r.truth_probability = r.messages ? truth_probability_sum / msgs : nan;
+    r.entropy_bits = posterior_guesses ? entropy_sum / static_cast<double>(posterior_guesses) : nan;
+  } else {
+    r.posterior_recall = r.posterior_precision = r.posterior_inverse_rank = r.truth_probability = r.entropy_bits = nan;
+  }
   r.inverse_rank = r.messages ? inverse_rank_sum / msgs : nan;
   r.mean_publisher_degree = r.messages ? degree_sum / msgs : nan;
   r.flooding_recall_closed_form = r.messages ? closed_sum / msgs : nan;
@@ -228,6 +333,7 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
   out.config = cfg;
   std::vector<double> isect_recall, isect_precision;
   std::vector<double> precision, accuracy, recall, entropy, inverse_rank, closed, lat_mean, lat_p95, delivered;
+  std::vector<double> post_recall, post_precision, post_rank, truth_p;
   for (std::uint32_t i = 0; i < cfg.runs; ++i) {
     RunResult r = run_once(cfg, i);
     precision.push_back(r.precision);
@@ -241,6 +347,10 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
     entropy.push_back(r.entropy_bits);
     inverse_rank.push_back(r.inverse_rank);
     closed.push_back(r.flooding_recall_closed_form);
+    post_recall.push_back(r.posterior_recall);
+    post_precision.push_back(r.posterior_precision);
+    post_rank.push_back(r.posterior_inverse_rank);
+    truth_p.push_back(r.truth_probability);
     out.runs.push_back(r);
   }
   out.precision = summarize(precision);
@@ -254,6 +364,10 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
   out.entropy_bits = summarize(entropy);
   out.inverse_rank = summarize(inverse_rank);
   out.flooding_recall_closed_form = summarize(closed).mean;
+  out.posterior_recall = summarize(post_recall);
+  out.posterior_precision = summarize(post_precision);
+  out.posterior_inverse_rank = summarize(post_rank);
+  out.truth_probability = summarize(truth_p);
   return out;
 }
 

@@ -1,7 +1,5 @@
 #include "shardnode/deanon/first_spy.h"
 
-#include <cmath>
-
 namespace shardnode::deanon {
 
 MessageScore score(const FirstSpyVerdict& v, NodeIndex true_source) {
@@ -9,7 +7,6 @@ MessageScore score(const FirstSpyVerdict& v, NodeIndex true_source) {
   if (!v.estimate) return s;
   s.guessed = true;
   s.correct = *v.estimate == true_source;
-  s.entropy_bits = v.tied > 1 ? std::log2(static_cast<double>(v.tied)) : 0.0;
   for (std::size_t i = 0; i < v.ranking.size(); ++i)
     if (v.ranking[i] == true_source) {
       s.inverse_rank = 1.0 / static_cast<double>(i + 1);

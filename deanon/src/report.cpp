@@ -25,15 +25,25 @@ const char* protocol_name(pubsub::PeerProtocol p) {
 }
 
 struct Row {
+  const char* adversary;  // or "cost"
   const char* name;
   const Summary* s;
 };
 std::vector<Row> rows(const ExperimentResult& r) {
-  return {{"precision", &r.precision},           {"recall", &r.recall},
-          {"accuracy", &r.accuracy},             {"entropy_bits", &r.entropy_bits},
-          {"inverse_rank", &r.inverse_rank},     {"latency_mean_ms", &r.latency_mean_ms},
-          {"latency_p95_ms", &r.latency_p95_ms}, {"delivered", &r.delivered},
-          {"intersection_recall", &r.intersection_recall}, {"intersection_precision", &r.intersection_precision}};
+  return {{"first-spy", "precision", &r.precision},
+          {"first-spy", "recall", &r.recall},
+          {"first-spy", "accuracy", &r.accuracy},
+          {"first-spy", "inverse_rank", &r.inverse_rank},
+          {"timing", "posterior_precision", &r.posterior_precision},
+          {"timing", "posterior_recall", &r.posterior_recall},
+          {"timing", "entropy_bits", &r.entropy_bits},
+          {"timing", "posterior_inverse_rank", &r.posterior_inverse_rank},
+          {"timing", "truth_probability", &r.truth_probability},
+          {"intersection", "intersection_recall", &r.intersection_recall},
+          {"intersection", "intersection_precision", &r.intersection_precision},
+          {"cost", "latency_mean_ms", &r.latency_mean_ms},
+          {"cost", "latency_p95_ms", &r.latency_p95_ms},
+          {"cost", "delivered", &r.delivered}};
 }
 
 std::string fmt(double v) {
@@ -67,7 +77,8 @@ nlohmann::json to_json(const ExperimentResult& r) {
               {"embargo_jitter_mean_ms", c.stem ? json(ms(c.embargo_jitter_mean)) : json(nullptr)},
               {"warmup_ms", ms(c.warmup)},
               {"message_interval_ms", ms(c.message_interval)},
-              {"drain_ms", ms(c.drain)}};
+              {"drain_ms", ms(c.drain)},
+              {"posterior_probes", c.posterior_probes}};
   json metrics = json::object();
   for (const Row& row : rows(r)) metrics[row.name] = summary_json(*row.s);
   json runs = json::array();
@@ -80,15 +91,20 @@ nlohmann::json to_json(const ExperimentResult& r) {
                         {"precision", number(x.precision)},
                         {"accuracy", number(x.accuracy)},
                         {"recall", number(x.recall)},
-                        {"entropy_bits", number(x.entropy_bits)},
                         {"inverse_rank", number(x.inverse_rank)},
+                        {"posterior_precision", number(x.posterior_precision)},
+                        {"posterior_recall", number(x.posterior_recall)},
+                        {"entropy_bits", number(x.entropy_bits)},
+                        {"posterior_inverse_rank", number(x.posterior_inverse_rank)},
+                        {"truth_probability", number(x.truth_probability)},
+                        {"calibration_samples", x.calibration_samples},
                         {"mean_publisher_degree", number(x.mean_publisher_degree)},
                         {"latency_mean_ms", number(x.latency_mean_ms)},
                         {"latency_p95_ms", number(x.latency_p95_ms)},
                         {"delivered", number(x.delivered)},
                         {"intersection_recall", number(x.intersection_recall)},
                         {"intersection_precision", number(x.intersection_precision)}});
-  return json{{"adversary", "first-spy"},
+  return json{{"adversaries", {"first-spy", "timing", "intersection"}},
               {"confidence_interval", "95% Student t over runs"},
               {"config", config},
               {"metrics", metrics},
@@ -113,7 +129,7 @@ std::string to_csv(const ExperimentResult& r) {
       << (c.stem ? fmt(c.fluff_probability) : "");
   for (const Row& row : rows(r)) {
     const Summary& s = *row.s;
-    o << "first-spy," << row.name << ',' << fmt(s.mean) << ',' << (s.has_ci() ? fmt(s.ci_low) : "") << ','
+    o << row.adversary << ',' << row.name << ',' << fmt(s.mean) << ',' << (s.has_ci() ? fmt(s.ci_low) : "") << ','
       << (s.has_ci() ? fmt(s.ci_high) : "") << ',' << s.samples << ',' << cfg.str() << '\n';
   }
   return o.str();
@@ -123,7 +139,7 @@ std::string to_table(const ExperimentResult& r) {
   const ExperimentConfig& c = r.config;
   std::ostringstream o;
   char line[160];
-  o << "first-spy adversary: " << c.nodes << " nodes, " << to_string(c.topology);
+  o << "first-spy, timing and intersection adversaries: " << c.nodes << " nodes, " << to_string(c.topology);
   if (c.topology == TopologyKind::random_regular) o << " d=" << c.degree;
   std::snprintf(line, sizeof line, ", latency %.1f ms + U[0, %.1f] ms, spies %.1f %% (%s), ", ms(c.latency),
                 ms(c.jitter), c.spy_fraction * 100.0, to_string(c.placement));
@@ -139,12 +155,14 @@ std::string to_table(const ExperimentResult& r) {
   } else {
     o << "privacy mode: none (" << (c.flood_publish ? "flood publishing" : "mesh-only publishing") << ")\n";
   }
-  std::snprintf(line, sizeof line, "%-22s %10s %22s %6s\n", "metric", "mean", "95% CI (t over runs)", "runs");
+  std::snprintf(line, sizeof line, "%-12s %-22s %10s %22s %6s\n", "adversary", "metric", "mean",
+                "95% CI (t over runs)", "runs");
   o << line;
   for (const Row& row : rows(r)) {
     const Summary& s = *row.s;
     std::string ci = s.has_ci() ? "[" + fmt(s.ci_low) + ", " + fmt(s.ci_high) + "]" : "-";
-    std::snprintf(line, sizeof line, "%-22s %10.4f %22s %6zu\n", row.name, s.mean, ci.c_str(), s.samples);
+    std::snprintf(line, sizeof line, "%-12s %-22s %10.4f %22s %6zu\n", row.adversary, row.name, s.mean, ci.c_str(),
+                  s.samples);
     o << line;
   }
   std::snprintf(line, sizeof line, "closed form 1-(1-p)^d (first-spy recall on flooding when jitter < latency): %.4f\n",

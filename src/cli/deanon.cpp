@@ -38,8 +38,9 @@ CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o) {
   auto* c =
       app.add_subcommand("deanon",
                          "Measure how well spies link validators to their messages: real gossipsub routers on the "
-                         "simulator, a fraction of spies, the first-spy adversary, plain or stem mode; precision, "
-                         "recall, entropy, inverse rank and latency with 95% confidence intervals over repeated runs");
+                         "simulator, a fraction of spies, the first-spy, timing (posterior) and intersection "
+                         "adversaries, plain or stem mode; precision, recall, posterior entropy, inverse rank and "
+                         "latency with 95% confidence intervals over repeated runs");
   c->add_option("--nodes", o.nodes, "Nodes in the network")->check(CLI::Range(3U, 100000U))->capture_default_str();
   c->add_option("--degree", o.degree, "Degree of the random regular graph")
       ->check(CLI::Range(1U, 1000U))
@@ -91,6 +92,10 @@ CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o) {
   c->add_option("--embargo-jitter-ms", o.embargo_jitter_ms, "Stem mode: mean of the embargo's exponential part (ms)")
       ->check(CLI::Range(0.0, 3600000.0))
       ->capture_default_str();
+  c->add_option("--probes", o.probes,
+                "Probes the spies publish to calibrate the timing adversary's latency model (0: no timing adversary)")
+      ->check(CLI::Range(0U, 1000U))
+      ->capture_default_str();
   c->add_option("--json", o.json_file, "Write the results as JSON to FILE ('-' for stdout instead of the table)");
   c->add_option("--csv", o.csv_file, "Write the results as CSV to FILE");
   c->add_option("--svg", o.svg_file, "Plot precision, recall and inverse rank vs p (with --spies P1,P2,...) as SVG");
@@ -117,6 +122,7 @@ int cmd_deanon(const DeanonCliOptions& o) {
   cfg.fluff_probability = o.fluff;
   cfg.embargo = from_ms(o.embargo_ms);
   cfg.embargo_jitter_mean = from_ms(o.embargo_jitter_ms);
+  cfg.posterior_probes = o.probes;
   std::vector<deanon::ExperimentConfig> configs;
   for (double p : o.spies) {
     cfg.spy_fraction = p;

@@ -31,6 +31,7 @@ struct DeanonCliOptions {
   double fluff = 0.1;                  // stem: q
   double embargo_ms = 2000.0;          // stem: fixed part of the embargo
   double embargo_jitter_ms = 1000.0;   // stem: mean of its exponential part
+  std::uint32_t probes = 16;           // timing adversary's calibration probes (0: none)
   std::string json_file;
   std::string csv_file;
   std::string svg_file;  // metric vs p (most useful with several --spies values)

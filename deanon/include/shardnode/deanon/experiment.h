@@ -51,6 +51,10 @@ struct ExperimentConfig {
   Duration warmup = std::chrono::seconds(3);  // subscriptions and meshes settle before the first publish
   Duration message_interval = std::chrono::milliseconds(50);
   Duration drain = std::chrono::seconds(3);  // after the last publish
+  // The timing adversary (posterior.h) calibrates its latency model from this many
+  // probes published by spies on a plain-gossip copy of the run's graph; 0: no
+  // timing adversary (its metrics are NaN).
+  std::uint32_t posterior_probes = 16;
 
   Status validate() const;
 };
@@ -68,8 +72,14 @@ struct RunResult {
   double precision = 0.0;
   double accuracy = 0.0;      // correct / guesses (NaN with no guess)
   double recall = 0.0;        // correct / messages
-  double entropy_bits = 0.0;  // mean over guessed messages
-  double inverse_rank = 0.0;  // mean over all messages
+  double inverse_rank = 0.0;  // mean over all messages (first-spy's ranking)
+  // The timing adversary (posterior.h): recall and Dandelion precision of its
+  // maximum a posteriori guess, the entropy of its posterior (mean over messages
+  // some spy saw), 1/rank of the true source in it and the probability it gives the
+  // true source (means over all messages). NaN without it.
+  double posterior_recall = 0.0, posterior_precision = 0.0, entropy_bits = 0.0;
+  double posterior_inverse_rank = 0.0, truth_probability = 0.0;
+  std::uint64_t calibration_samples = 0;
   // Intersection over each validator's messages (the adversary knows which messages
   // share a validator, e.g. by its signature): the node named most often by
   // first-spy across them (ties: lowest index). Recall: validators named right;
@@ -89,6 +99,7 @@ struct ExperimentResult {
   std::vector<RunResult> runs;
   Summary precision, accuracy, recall, entropy_bits, inverse_rank, latency_mean_ms, latency_p95_ms, delivered;
   Summary intersection_recall, intersection_precision;
+  Summary posterior_recall, posterior_precision, posterior_inverse_rank, truth_probability;
   // Mean over runs of RunResult::flooding_recall_closed_form: first-spy recall on
   // plain flooding when jitter < latency (see deanon/README.md for when it is exact).
   double flooding_recall_closed_form = 0.0;

@@ -13,11 +13,13 @@ namespace shardnode::deanon {
 
 using NodeIndex = std::uint32_t;
 
-// One spy's first receipt of one message: when, and from which neighbour.
+// One spy's first receipt of one message: when, from which neighbour, and whether
+// it came on the stem protocol (pubsub/stem.h) rather than in gossip.
 struct SpyObservation {
   NodeIndex spy = 0;
   NodeIndex from = 0;
   TimePoint at{0};
+  bool stem = false;
 };
 
 struct FirstSpyVerdict {
@@ -25,9 +27,6 @@ struct FirstSpyVerdict {
   // Honest senders ranked by when a spy first heard the message from them
   // (earliest first, ties by lowest node index); estimate == ranking.front().
   std::vector<NodeIndex> ranking;
-  // Size of the posterior's support: the distinct honest senders tied at the
-  // earliest receipt time. The posterior is uniform over them (entropy log2 of it).
-  std::size_t tied = 0;
 };
 
 // `is_spy(n)` tells spies from honest nodes: a spy is never a candidate source.
@@ -38,7 +37,6 @@ FirstSpyVerdict first_spy(std::vector<SpyObservation> obs, IsSpy&& is_spy);
 struct MessageScore {
   bool guessed = false;
   bool correct = false;
-  double entropy_bits = 0.0;  // of the uniform posterior over the tied candidates
   double inverse_rank = 0.0;  // 1/rank of the true source in the ranking, 0 if absent
 };
 MessageScore score(const FirstSpyVerdict& v, NodeIndex true_source);

@@ -26,15 +26,10 @@ FirstSpyVerdict first_spy(std::vector<SpyObservation> obs, IsSpy&& is_spy) {
     v.estimate = o.from;
     break;
   }
-  if (!firsts.empty()) {
-    const TimePoint t0 = firsts.front().first;
-    v.tied = static_cast<std::size_t>(
-        std::count_if(firsts.begin(), firsts.end(), [&](const auto& f) { return f.first == t0; }));
-    // Keep the estimate and the ranking consistent: rank 1 is the estimate.
-    if (v.estimate) {
-      const auto it = std::find(v.ranking.begin(), v.ranking.end(), *v.estimate);
-      if (it != v.ranking.end()) std::rotate(v.ranking.begin(), it, it + 1);
-    }
+  // Keep the estimate and the ranking consistent: rank 1 is the estimate.
+  if (v.estimate) {
+    const auto it = std::find(v.ranking.begin(), v.ranking.end(), *v.estimate);
+    if (it != v.ranking.end()) std::rotate(v.ranking.begin(), it, it + 1);
   }
   return v;
 }

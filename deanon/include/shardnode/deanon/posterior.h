@@ -1,0 +1,117 @@
+// The timing adversary: a Bayesian source estimator with a posterior over every
+// honest node, from all spies' first receipts of a message (not only the first
+// one), the connection graph and a latency model it calibrated itself.
+//
+// Plain gossip: first-timestamp estimation in the style of Pinto et al. 2012. A
+// candidate source v with unknown publish time t0 predicts that spy s first hears
+// the message at t0 + mean(h) with variance var(h), h = the hop count from v to s
+// through the neighbour s heard it from (1 if that neighbour is v). The model
+// (mean and variance per hop count) is fitted from probes the spies publish
+// themselves. With a flat prior on t0 the likelihood has a closed form; with a
+// uniform prior over honest nodes the posterior is the normalised likelihood.
+//
+// Stem mode (pubsub/stem.h, public protocol, so the adversary knows q and its own
+// spy fraction p): a stem walk continues past an honest relay with probability
+// rho = (1 - q)(1 - p). If a spy received the message on the stem from u, the
+// source is u or an honest node upstream of u: the honest nodes k honest hops from
+// u share a weight rho^k (mean-field: rings of the honest graph, k >= 0). Otherwise
+// the walk ended unseen at an honest diffuser f: the timing posterior above locates
+// f, and the source is spread around f with ring k >= 1 weighing rho^(k-1) (the
+// source's first hop is always on the stem); ring 0 - the source fluffing its own
+// message because its embargo fired first - gets kSourceFluffWeight.
+// Pure functions over logs and a graph; no simulator needed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "shardnode/deanon/first_spy.h"
+
+namespace shardnode::deanon {
+
+using Adjacency = std::vector<std::vector<NodeIndex>>;
+
+// One calibration sample: a probe's first receipt at a spy, `hops` from the probe
+// (through the neighbour it came from), `delay_ms` after it was published.
+struct HopSample {
+  std::uint32_t hops = 0;
+  double delay_ms = 0.0;
+};
+
+// Arrival delay after h hops: Normal(mean(h), var(h)). Per hop count with enough
+// samples, that count's sample mean and variance; otherwise a straight line
+// through the origin fitted to all samples (mean per hop, variance per hop).
+struct LatencyModel {
+  static constexpr double kMinVarianceMs2 = 0.01;  // (0.1 ms)^2: no Dirac posteriors
+  std::vector<double> mean_ms, var_ms2;            // [h]; h = 0 unused; NaN: no table entry
+  double mean_per_hop_ms = 0.0, var_per_hop_ms2 = 0.0;
+  std::uint64_t samples = 0;
+
+  bool valid() const { return samples > 0; }
+  double mean(std::uint32_t hops) const;
+  double var(std::uint32_t hops) const;
+};
+// A hop count gets its own table entry with at least `min_samples` samples.
+LatencyModel fit_latency_model(const std::vector<HopSample>& samples, std::size_t min_samples = 8);
+
+// Hop distances by BFS, cached per source. Paths pass only `allowed` nodes (both
+// ends included); a node not allowed, or unreachable, is kUnreachable.
+class HopDistances {
+ public:
+  static constexpr std::uint32_t kUnreachable = ~std::uint32_t{0};
+  HopDistances(const Adjacency& graph, std::vector<bool> allowed);
+  const std::vector<std::uint32_t>& from(NodeIndex source);
+
+ private:
+  const Adjacency* graph_;
+  std::vector<bool> allowed_;
+  std::vector<std::vector<std::uint32_t>> cache_;  // empty: not computed
+};
+
+struct StemKnowledge {
+  double fluff_probability = 0.1;  // q
+  double spy_fraction = 0.1;       // p, the adversary's own
+};
+
+class PosteriorAdversary {
+ public:
+  static constexpr double kSourceFluffWeight = 0.1;
+
+  // `graph` spans every node, spies included (`is_spy.size() == graph.size()`).
+  PosteriorAdversary(Adjacency graph, std::vector<bool> is_spy, LatencyModel model,
+                     std::optional<StemKnowledge> stem = std::nullopt);
+
+  // P(source = n) for every node n (0 for spies), summing to 1; empty when there
+  // is no observation or no honest candidate explains it.
+  std::vector<double> posterior(const std::vector<SpyObservation>& obs);
+
+  // The timing part alone: P(the message entered gossip at n), honest n.
+  std::vector<double> timing(const std::vector<SpyObservation>& obs);
+
+ private:
+  // Spread `mass` over honest nodes around `centre`: ring k >= 1 of the honest
+  // graph weighs rho^(k-1), ring 0 `ring0`; a ring's weight is split evenly.
+  void spread(NodeIndex centre, double mass, double ring0, std::vector<double>& out);
+
+  Adjacency graph_;
+  std::vector<bool> is_spy_;
+  LatencyModel model_;
+  std::optional<StemKnowledge> stem_;
+  HopDistances all_, honest_;
+};
+
+// Scores of one posterior against the truth.
+struct PosteriorScore {
+  bool guessed = false;  // the posterior is not empty
+  bool correct = false;
+  NodeIndex estimate = 0;     // the maximum (ties: lowest index)
+  double entropy_bits = 0.0;  // -sum P log2 P
+  // 1/rank of the true source, nodes ranked by P (ties: lowest index first);
+  // 0 when P(true source) = 0.
+  double inverse_rank = 0.0;
+  double truth_probability = 0.0;
+};
+PosteriorScore score(const std::vector<double>& posterior, NodeIndex true_source);
+
+}  // namespace shardnode::deanon

@@ -1,0 +1,248 @@
+#include "shardnode/deanon/posterior.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <tuple>
+
+namespace shardnode::deanon {
+namespace {
+
+double to_ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Normalise `w` in place; false when it sums to nothing.
+bool normalise(std::vector<double>& w) {
+  const double sum = std::accumulate(w.begin(), w.end(), 0.0);
+  if (!(sum > 0.0) || !std::isfinite(sum)) return false;
+  for (double& x : w) x /= sum;
+  return true;
+}
+
+}  // namespace
+
+double LatencyModel::mean(std::uint32_t hops) const {
+  if (hops < mean_ms.size() && !std::isnan(mean_ms[hops])) return mean_ms[hops];
+  return mean_per_hop_ms * hops;
+}
+
+double LatencyModel::var(std::uint32_t hops) const {
+  if (hops < var_ms2.size() && !std::isnan(var_ms2[hops])) return var_ms2[hops];
+  return std::max(kMinVarianceMs2, var_per_hop_ms2 * hops);
+}
+
+LatencyModel fit_latency_model(const std::vector<HopSample>& samples, std::size_t min_samples) {
+  LatencyModel m;
+  double hops = 0.0, delay = 0.0;
+  std::uint32_t max_hops = 0;
+  for (const HopSample& s : samples) {
+    if (s.hops == 0 || !std::isfinite(s.delay_ms)) continue;
+    hops += s.hops;
+    delay += s.delay_ms;
+    max_hops = std::max(max_hops, s.hops);
+    ++m.samples;
+  }
+  if (m.samples == 0) return m;
+  m.mean_per_hop_ms = delay / hops;
+  double sq = 0.0;
+  std::vector<double> sum(max_hops + 1, 0.0), sum_sq(max_hops + 1, 0.0);
+  std::vector<std::size_t> count(max_hops + 1, 0);
+  for (const HopSample& s : samples) {
+    if (s.hops == 0 || !std::isfinite(s.delay_ms)) continue;
+    const double r = s.delay_ms - m.mean_per_hop_ms * s.hops;
+    sq += r * r;
+    sum[s.hops] += s.delay_ms;
+    ++count[s.hops];
+  }
+  m.var_per_hop_ms2 = std::max(LatencyModel::kMinVarianceMs2, sq / hops);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  m.mean_ms.assign(max_hops + 1, nan);
+  m.var_ms2.assign(max_hops + 1, nan);
+  for (std::uint32_t h = 1; h <= max_hops; ++h)
+    if (count[h] >= std::max<std::size_t>(min_samples, 2)) m.mean_ms[h] = sum[h] / static_cast<double>(count[h]);
+  for (const HopSample& s : samples) {
+    if (s.hops == 0 || !std::isfinite(s.delay_ms) || std::isnan(m.mean_ms[s.hops])) continue;
+    const double r = s.delay_ms - m.mean_ms[s.hops];
+    sum_sq[s.hops] += r * r;
+  }
+  for (std::uint32_t h = 1; h <= max_hops; ++h)
+    if (!std::isnan(m.mean_ms[h]))
+      m.var_ms2[h] = std::max(LatencyModel::kMinVarianceMs2, sum_sq[h] / static_cast<double>(count[h] - 1));
+  return m;
+}
+
+HopDistances::HopDistances(const Adjacency& graph, std::vector<bool> allowed)
+    : graph_(&graph), allowed_(std::move(allowed)), cache_(graph.size()) {
+  if (allowed_.size() != graph.size()) throw std::invalid_argument("HopDistances: one flag per node");
+}
+
+const std::vector<std::uint32_t>& HopDistances::from(NodeIndex source) {
+  std::vector<std::uint32_t>& d = cache_.at(source);
+  if (!d.empty()) return d;
+  d.assign(graph_->size(), kUnreachable);
+  if (!allowed_[source]) return d;
+  std::deque<NodeIndex> queue{source};
+  d[source] = 0;
+  while (!queue.empty()) {
+    const NodeIndex n = queue.front();
+    queue.pop_front();
+    for (NodeIndex m : (*graph_)[n])
+      if (allowed_[m] && d[m] == kUnreachable) {
+        d[m] = d[n] + 1;
+        queue.push_back(m);
+      }
+  }
+  return d;
+}
+
+namespace {
+std::vector<bool> complement(std::vector<bool> v) {
+  v.flip();
+  return v;
+}
+}  // namespace
+
+PosteriorAdversary::PosteriorAdversary(Adjacency graph, std::vector<bool> is_spy, LatencyModel model,
+                                       std::optional<StemKnowledge> stem)
+    : graph_(std::move(graph)),
+      is_spy_(std::move(is_spy)),
+      model_(std::move(model)),
+      stem_(stem),
+      all_(graph_, std::vector<bool>(graph_.size(), true)),
+      honest_(graph_, complement(is_spy_)) {
+  if (is_spy_.size() != graph_.size()) throw std::invalid_argument("PosteriorAdversary: one spy flag per node");
+  for (const auto& adj : graph_)
+    for (NodeIndex m : adj)
+      if (m >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: edge to an unknown node");
+}
+
+std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>& obs) {
+  if (obs.empty() || !model_.valid()) return {};
+  TimePoint first = obs.front().at;
+  for (const SpyObservation& o : obs) {
+    if (o.from >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: observation from an unknown node");
+    first = std::min(first, o.at);
+  }
+  const double ninf = -std::numeric_limits<double>::infinity();
+  std::vector<double> ll(graph_.size(), ninf);
+  std::vector<const std::vector<std::uint32_t>*> dist;
+  dist.reserve(obs.size());
+  for (const SpyObservation& o : obs) dist.push_back(&all_.from(o.from));
+  double best = ninf;
+  for (NodeIndex f = 0; f < graph_.size(); ++f) {
+    if (is_spy_[f]) continue;
+    double sw = 0.0, swr = 0.0, swr2 = 0.0, slog = 0.0;
+    bool possible = true;
+    for (std::size_t i = 0; i < obs.size(); ++i) {
+      const std::uint32_t d = (*dist[i])[f];
+      if (d == HopDistances::kUnreachable) {
+        possible = false;
+        break;
+      }
+      const std::uint32_t h = d + 1;  // f -> ... -> from -> spy
+      const double v = model_.var(h);
+      const double r = to_ms(obs[i].at - first) - model_.mean(h);
+      sw += 1.0 / v;
+      swr += r / v;
+      swr2 += r * r / v;
+      slog += std::log(v);
+    }
+    if (!possible) continue;
+    // Gaussian likelihood with the publish time integrated out under a flat prior.
+    ll[f] = -0.5 * (swr2 - swr * swr / sw) - 0.5 * slog - 0.5 * std::log(sw);
+    best = std::max(best, ll[f]);
+  }
+  if (best == ninf) return {};
+  std::vector<double> p(graph_.size(), 0.0);
+  for (NodeIndex f = 0; f < graph_.size(); ++f)
+    if (ll[f] != ninf) p[f] = std::exp(ll[f] - best);
+  if (!normalise(p)) return {};
+  return p;
+}
+
+void PosteriorAdversary::spread(NodeIndex centre, double mass, double ring0, std::vector<double>& out) {
+  const double rho = (1.0 - stem_->fluff_probability) * (1.0 - stem_->spy_fraction);
+  const std::vector<std::uint32_t>& d = honest_.from(centre);
+  std::vector<std::size_t> ring;
+  for (std::uint32_t k : d)
+    if (k != HopDistances::kUnreachable) {
+      if (k >= ring.size()) ring.resize(k + 1, 0);
+      ++ring[k];
+    }
+  std::vector<double> weight(ring.size(), 0.0);
+  double total = 0.0;
+  for (std::size_t k = 0; k < ring.size(); ++k) {
+    if (ring[k] == 0) continue;
+    weight[k] = k == 0 ? ring0 : std::pow(rho, static_cast<double>(k - 1));
+    total += weight[k];
+  }
+  if (!(total > 0.0)) return;
+  for (NodeIndex v = 0; v < d.size(); ++v)
+    if (d[v] != HopDistances::kUnreachable)
+      out[v] += mass * weight[d[v]] / (static_cast<double>(ring[d[v]]) * total);
+}
+
+std::vector<double> PosteriorAdversary::posterior(const std::vector<SpyObservation>& obs) {
+  if (obs.empty()) return {};
+  if (!stem_) return timing(obs);
+  const double rho = (1.0 - stem_->fluff_probability) * (1.0 - stem_->spy_fraction);
+  // Caught on the stem: the earliest stem receipt from an honest node.
+  const SpyObservation* caught = nullptr;
+  for (const SpyObservation& o : obs) {
+    if (!o.stem || o.from >= graph_.size() || is_spy_[o.from]) continue;
+    if (!caught || std::tie(o.at, o.spy, o.from) < std::tie(caught->at, caught->spy, caught->from)) caught = &o;
+  }
+  std::vector<double> out(graph_.size(), 0.0);
+  if (caught) {
+    // Ring k >= 0 around u weighs rho^k: spread() weighs ring k >= 1 as rho^(k-1),
+    // so give ring 0 weight 1/rho relative to it (rho = 0: u alone).
+    if (rho > 0.0)
+      spread(caught->from, 1.0, 1.0 / rho, out);
+    else
+      out[caught->from] = 1.0;
+  } else {
+    const std::vector<double> t = timing(obs);
+    if (t.empty()) return {};
+    std::vector<NodeIndex> order;
+    for (NodeIndex f = 0; f < t.size(); ++f)
+      if (t[f] > 0.0) order.push_back(f);
+    std::sort(order.begin(), order.end(), [&](NodeIndex a, NodeIndex b) { return std::tie(t[b], a) < std::tie(t[a], b); });
+    // The fluff point's posterior mass, largest first, down to a 1e-9 remainder.
+    double covered = 0.0;
+    for (NodeIndex f : order) {
+      spread(f, t[f], kSourceFluffWeight, out);
+      covered += t[f];
+      if (covered >= 1.0 - 1e-9) break;
+    }
+  }
+  for (NodeIndex n = 0; n < out.size(); ++n)
+    if (is_spy_[n]) out[n] = 0.0;
+  if (!normalise(out)) return {};
+  return out;
+}
+
+PosteriorScore score(const std::vector<double>& posterior, NodeIndex true_source) {
+  PosteriorScore s;
+  if (posterior.empty()) return s;
+  s.guessed = true;
+  NodeIndex best = 0;
+  for (NodeIndex n = 0; n < posterior.size(); ++n) {
+    const double p = posterior[n];
+    if (p > posterior[best]) best = n;
+    if (p > 0.0) s.entropy_bits -= p * std::log2(p);
+  }
+  s.estimate = best;
+  s.correct = best == true_source;
+  if (true_source >= posterior.size() || !(posterior[true_source] > 0.0)) return s;
+  const double pt = posterior[true_source];
+  s.truth_probability = pt;
+  std::size_t rank = 1;
+  for (NodeIndex n = 0; n < posterior.size(); ++n)
+    if (posterior[n] > pt || (posterior[n] == pt && n < true_source)) ++rank;
+  s.inverse_rank = 1.0 / static_cast<double>(rank);
+  return s;
+}
+
+}  // namespace shardnode::deanon
