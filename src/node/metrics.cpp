@@ -283,6 +283,26 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
   r.counter("shardnode_pubsub_validation_dropped_total",
             "Messages dropped unvalidated because the validation queue was full.", d(rc.validation_queue_dropped));
 
+  // The stem phase (pubsub.stem): counts only - never a peer, a message, or whether
+  // we are a diffuser this epoch.
+  if (const pubsub::StemState* stem = router.stem()) {
+    const auto& st = stem->counters();
+    constexpr std::string_view kStem =
+        "Stem-phase (Dandelion++) events: originated (our messages sent on the stem), relayed (others' passed "
+        "on), fluffed (stem ended here: into gossip), embargo_fired (a held message gossiped when its embargo "
+        "lapsed), loop (a stem message we already held, dropped), no_route, rate_limited, malformed, "
+        "not_our_topic (refused or not gossiped: a topic we are not on), not_held (embargo table full).";
+    const std::pair<const char*, std::uint64_t> events[] = {
+        {"originated", st.originated},       {"relayed", st.relayed},           {"fluffed", st.fluffed},
+        {"embargo_fired", st.embargo_fired}, {"loop", st.loops},                {"no_route", st.no_route},
+        {"rate_limited", st.rate_limited},   {"malformed", st.malformed},       {"not_our_topic", st.not_our_topic},
+        {"not_held", st.not_held}};
+    for (const auto& [event, v] : events) r.counter("shardnode_stem_messages_total", kStem, d(v), {{"event", event}});
+    r.counter("shardnode_stem_unsupported_peers_total", "Peers that refused the stem protocol (routed around).",
+              d(st.unsupported_peers));
+    r.gauge("shardnode_stem_held", "Messages held under a stem embargo.", d(stem->held_count()));
+  }
+
   // Scores: aggregates over the connected peers only, never per peer (see metrics.h).
   std::vector<double> scores;
   scores.reserve(peers.size());
@@ -314,6 +334,10 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
     if (manager.jump_in_progress(s)) ++in_progress;
   r.gauge("shardnode_shard_jumps_in_progress", "Shard jumps started and not finished.", d(in_progress));
   r.gauge("shardnode_shards_joined", "Shards we are on.", d(manager.shards().size()));
+  r.gauge("shardnode_shard_cover_shards", "Cover shards we are on (shard.cover_shards); not which.",
+          d(manager.cover_shards().size()));
+  r.counter("shardnode_shard_cover_rotations_total", "Cover-shard redraws (shard.cover_epoch_s).",
+            d(mc.cover_rotations));
   r.gauge("shardnode_shard_table_entries", "Peers in the shard preference table.", d(manager.table().size()));
   constexpr std::string_view kRecords = "Shard preference records received, by verdict.";
   r.counter("shardnode_shard_records_total", kRecords, d(mc.records_accepted), {{"result", "accepted"}});

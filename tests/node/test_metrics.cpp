@@ -463,5 +463,49 @@ TEST_CASE("metrics collector: a live node pair, a jump, scraped over HTTP, no pe
   for (const PeerId* p : {&b.host->peer_id(), &a.host->peer_id()}) CHECK(text.find(p->to_string()) == std::string::npos);
   for (const auto* id : {&*id1, &*id2}) CHECK(text.find(hex_encode(*id)) == std::string::npos);
   CHECK(text.find("peer=") == std::string::npos);
+  // Neither privacy mode is on: no stem series, no cover shard.
+  CHECK(text.find("shardnode_stem_") == std::string::npos);
+  CHECK(text.find("\nshardnode_shard_cover_shards 0\n") != std::string::npos);
   server.stop();
+}
+
+TEST_CASE("metrics collector: stem counters and cover shards, counts only", "[metrics][live][stem]") {
+  // Both privacy modes on a: the stem, and one cover shard. b, a's only (outbound)
+  // peer and so its stem destination, is a diffuser (q = 1): it gossips what a stems.
+  asio::io_context io;
+  Net net;
+  auto privacy = [](double q, std::uint32_t cover) {
+    return [q, cover](node::ShardServiceConfig& sc, pubsub::ServiceConfig& pc) {
+      pc.gossip.stem.enabled = true;
+      pc.gossip.stem.fluff_probability = q;
+      pc.gossip.flood_publish = false;
+      sc.manager.cover_shards = cover;
+    };
+  };
+  LiveNode a(io, net, {0}, privacy(0.0, 1)), b(io, net, {0}, privacy(1.0, 0));
+  test::connect(io, a, b);
+  REQUIRE(a.shards->start());
+  REQUIRE(b.shards->start());
+  a.ps->subscribe("/demo/stem");
+  b.ps->subscribe("/demo/stem");
+  node::MetricsCollector metrics(node::MetricsSource{*a.host, *a.ps, *a.shards, {}, {}, {"/demo/stem"}});
+  REQUIRE(run_until(io, [&] { return a.ps->router().mesh("/demo/stem").size() == 1; }));
+  auto id = a.ps->publish("/demo/stem", Bytes{'s', 't'});
+  REQUIRE(id);
+  REQUIRE(run_until(io, [&] { return b.ps->router().stem()->counters().fluffed >= 1; }));
+  const std::string text = metrics.scrape();
+  INFO(text);
+  CHECK(value_of(text, "shardnode_stem_messages_total{event=\"originated\"}") >= 1);
+  CHECK(value_of(text, "shardnode_stem_messages_total{event=\"fluffed\"}") == 0);  // b fluffed, not a
+  CHECK(value_of(text, "shardnode_stem_messages_total{event=\"malformed\"}") == 0);
+  CHECK(text.find("# TYPE shardnode_stem_messages_total counter\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_stem_unsupported_peers_total 0\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_stem_held ") != std::string::npos);
+  CHECK(text.find("\nshardnode_shard_cover_shards 1\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_shard_cover_rotations_total ") != std::string::npos);
+  // Nothing that names a peer, a message, or the diffuser role. (Which shards we
+  // cover is no secret: the preference table announces them like our own.)
+  CHECK(text.find(b.host->peer_id().to_string()) == std::string::npos);
+  CHECK(text.find(hex_encode(*id)) == std::string::npos);
+  CHECK(text.find("diffuser") == std::string::npos);
 }
