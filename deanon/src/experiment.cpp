@@ -234,6 +234,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   std::uint64_t posterior_guesses = 0, posterior_correct = 0;
   std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> attributed;  // node -> (correct, all)
   std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> posterior_attributed;
+  std::map<NodeIndex, std::vector<double>> log_posterior;  // validator -> sum over its messages of log P
   std::map<NodeIndex, std::map<NodeIndex, std::uint32_t>> named;              // validator -> estimate -> count
   std::vector<double> latencies;
   const std::size_t honest_count = cfg.nodes - spy_count;
@@ -247,7 +248,12 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     const auto it = logs.find(id);
     if (it == logs.end()) continue;
     if (timing) {
-      const PosteriorScore ps = score(timing->posterior(it->second), source);
+      const std::vector<double> post = timing->posterior(it->second);
+      if (!post.empty()) {
+        const auto at = log_posterior.try_emplace(source, post.size(), 0.0).first;
+        for (std::size_t n = 0; n < post.size(); ++n) at->second[n] += std::log(post[n]);  // log 0 = -inf
+      }
+      const PosteriorScore ps = score(post, source);
       if (ps.guessed) {
         ++posterior_guesses;
         posterior_correct += ps.correct ? 1 : 0;
@@ -306,8 +312,20 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     r.posterior_inverse_rank = r.messages ? posterior_rank_sum / msgs : nan;
     r.truth_probability = r.messages ? truth_probability_sum / msgs : nan;
     r.entropy_bits = posterior_guesses ? entropy_sum / static_cast<double>(posterior_guesses) : nan;
+    // Intersection for the Bayesian: the validator's messages share a source, so the
+    // posterior over it is the normalised product of the per-message posteriors.
+    std::uint64_t named_right = 0;
+    for (const auto& [validator, logs_sum] : log_posterior) {
+      const auto best = std::max_element(logs_sum.begin(), logs_sum.end());
+      if (*best > -std::numeric_limits<double>::infinity() &&
+          static_cast<NodeIndex>(best - logs_sum.begin()) == validator)
+        ++named_right;
+    }
+    r.posterior_intersection_recall =
+        honest.empty() ? nan : static_cast<double>(named_right) / static_cast<double>(honest.size());
   } else {
     r.posterior_recall = r.posterior_precision = r.posterior_inverse_rank = r.truth_probability = r.entropy_bits = nan;
+    r.posterior_intersection_recall = nan;
   }
   r.inverse_rank = r.messages ? inverse_rank_sum / msgs : nan;
   r.mean_publisher_degree = r.messages ? degree_sum / msgs : nan;
@@ -333,7 +351,7 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
   out.config = cfg;
   std::vector<double> isect_recall, isect_precision;
   std::vector<double> precision, accuracy, recall, entropy, inverse_rank, closed, lat_mean, lat_p95, delivered;
-  std::vector<double> post_recall, post_precision, post_rank, truth_p;
+  std::vector<double> post_recall, post_precision, post_rank, truth_p, post_isect;
   for (std::uint32_t i = 0; i < cfg.runs; ++i) {
     RunResult r = run_once(cfg, i);
     precision.push_back(r.precision);
@@ -351,6 +369,7 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
     post_precision.push_back(r.posterior_precision);
     post_rank.push_back(r.posterior_inverse_rank);
     truth_p.push_back(r.truth_probability);
+    post_isect.push_back(r.posterior_intersection_recall);
     out.runs.push_back(r);
   }
   out.precision = summarize(precision);
@@ -368,6 +387,7 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
   out.posterior_precision = summarize(post_precision);
   out.posterior_inverse_rank = summarize(post_rank);
   out.truth_probability = summarize(truth_p);
+  out.posterior_intersection_recall = summarize(post_isect);
   return out;
 }
 

@@ -63,6 +63,7 @@ std::string to_svg(const std::vector<ExperimentResult>& sweep) {
   const Series series[] = {{"precision", "#1f77b4", &ExperimentResult::precision},
                            {"recall", "#d62728", &ExperimentResult::recall},
                            {"inverse rank", "#2ca02c", &ExperimentResult::inverse_rank},
+                           {"timing recall", "#9467bd", &ExperimentResult::posterior_recall},
                            {"1-(1-p)^d", "#777777", nullptr}};
   int legend = 0;
   for (const Series& s : series) {

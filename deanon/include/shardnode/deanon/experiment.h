@@ -79,6 +79,9 @@ struct RunResult {
   // true source (means over all messages). NaN without it.
   double posterior_recall = 0.0, posterior_precision = 0.0, entropy_bits = 0.0;
   double posterior_inverse_rank = 0.0, truth_probability = 0.0;
+  // Its intersection: per validator, the maximum of the product of the posteriors
+  // of its messages (ties: lowest index); the fraction of validators named right.
+  double posterior_intersection_recall = 0.0;
   std::uint64_t calibration_samples = 0;
   // Intersection over each validator's messages (the adversary knows which messages
   // share a validator, e.g. by its signature): the node named most often by
@@ -100,6 +103,7 @@ struct ExperimentResult {
   Summary precision, accuracy, recall, entropy_bits, inverse_rank, latency_mean_ms, latency_p95_ms, delivered;
   Summary intersection_recall, intersection_precision;
   Summary posterior_recall, posterior_precision, posterior_inverse_rank, truth_probability;
+  Summary posterior_intersection_recall;
   // Mean over runs of RunResult::flooding_recall_closed_form: first-spy recall on
   // plain flooding when jitter < latency (see deanon/README.md for when it is exact).
   double flooding_recall_closed_form = 0.0;

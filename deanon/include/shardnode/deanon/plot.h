@@ -1,6 +1,7 @@
 // A self-contained SVG of metric vs spy fraction for a sweep of experiments (one
-// per p, otherwise equal configs): precision, recall and inverse rank with their
-// 95 % intervals as error bars, and the flooding closed form 1-(1-p)^d dashed.
+// per p, otherwise equal configs): first-spy precision, recall and inverse rank and
+// the timing adversary's recall, with their 95 % intervals as error bars, and the
+// flooding closed form 1-(1-p)^d dashed.
 #pragma once
 
 #include <string>
