@@ -11,7 +11,9 @@
 namespace shardnode::deanon {
 namespace {
 
-double to_ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double to_ms(Duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 // Normalise `w` in place; false when it sums to nothing.
 bool normalise(std::vector<double>& w) {
@@ -180,8 +182,7 @@ void PosteriorAdversary::spread(NodeIndex centre, double mass, double ring0, std
   }
   if (!(total > 0.0)) return;
   for (NodeIndex v = 0; v < d.size(); ++v)
-    if (d[v] != HopDistances::kUnreachable)
-      out[v] += mass * weight[d[v]] / (static_cast<double>(ring[d[v]]) * total);
+    if (d[v] != HopDistances::kUnreachable) out[v] += mass * weight[d[v]] / (static_cast<double>(ring[d[v]]) * total);
 }
 
 std::vector<double> PosteriorAdversary::posterior(const std::vector<SpyObservation>& obs) {
@@ -208,7 +209,8 @@ std::vector<double> PosteriorAdversary::posterior(const std::vector<SpyObservati
     std::vector<NodeIndex> order;
     for (NodeIndex f = 0; f < t.size(); ++f)
       if (t[f] > 0.0) order.push_back(f);
-    std::sort(order.begin(), order.end(), [&](NodeIndex a, NodeIndex b) { return std::tie(t[b], a) < std::tie(t[a], b); });
+    std::sort(order.begin(), order.end(),
+              [&](NodeIndex a, NodeIndex b) { return std::tie(t[b], a) < std::tie(t[a], b); });
     // The fluff point's posterior mass, largest first, down to a 1e-9 remainder.
     double covered = 0.0;
     for (NodeIndex f : order) {

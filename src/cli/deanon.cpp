@@ -98,7 +98,8 @@ CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o) {
       ->capture_default_str();
   c->add_option("--json", o.json_file, "Write the results as JSON to FILE ('-' for stdout instead of the table)");
   c->add_option("--csv", o.csv_file, "Write the results as CSV to FILE");
-  c->add_option("--svg", o.svg_file, "Plot precision, recall, inverse rank and timing recall vs p (with --spies P1,P2,...) as SVG");
+  c->add_option("--svg", o.svg_file,
+                "Plot precision, recall, inverse rank and timing recall vs p (with --spies P1,P2,...) as SVG");
   return c;
 }
 

@@ -310,7 +310,8 @@ TEST_CASE("the SVG plot has a point per metric and p, error bars and a legend", 
   CHECK(count("<circle") == 2 + 3 + 3 + 3 + 3);
   CHECK(count("<path") == 5);
   CHECK(count("stroke-dasharray") == 2);  // the closed form's line and its legend entry
-  for (const char* name : {">precision<", ">recall<", ">inverse rank<", ">timing recall<", ">1-(1-p)^d<"}) CHECK(count(name) == 1);
+  for (const char* name : {">precision<", ">recall<", ">inverse rank<", ">timing recall<", ">1-(1-p)^d<"})
+    CHECK(count(name) == 1);
 }
 
 namespace {

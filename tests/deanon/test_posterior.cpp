@@ -48,7 +48,9 @@ LatencyModel noisy() {
   return m;
 }
 
-double sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+double sum(const std::vector<double>& v) {
+  return std::accumulate(v.begin(), v.end(), 0.0);
+}
 
 }  // namespace
 
@@ -56,8 +58,8 @@ TEST_CASE("latency model: a table per hop count with enough samples, a line thro
   std::vector<HopSample> samples;
   for (int i = 0; i < 8; ++i) samples.push_back({1, i % 2 ? 22.0 : 18.0});  // mean 20, variance 4 * 8/7
   for (int i = 0; i < 8; ++i) samples.push_back({2, 35.0});                 // first passage: below 2 x 20
-  samples.push_back({3, 60.0});  // too few for an entry of its own
-  samples.push_back({0, 1.0});   // no hop: not a sample
+  samples.push_back({3, 60.0});                                             // too few for an entry of its own
+  samples.push_back({0, 1.0});                                              // no hop: not a sample
   const LatencyModel m = fit_latency_model(samples);
   REQUIRE(m.valid());
   CHECK(m.samples == 17);
