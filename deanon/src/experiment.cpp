@@ -103,6 +103,13 @@ std::unique_ptr<pubsub::GossipSim> build_sim(const ExperimentConfig& cfg, std::u
   return sim;
 }
 
+// The nodes a message travels through: all but the supernode's identities.
+std::vector<bool> transit(const ExperimentConfig& cfg) {
+  std::vector<bool> t(cfg.nodes + cfg.supernode_connections, false);
+  std::fill(t.begin(), t.begin() + cfg.nodes, true);
+  return t;
+}
+
 Adjacency adjacency(pubsub::GossipSim& sim) {
   Adjacency a(sim.size());
   for (NodeIndex n = 0; n < sim.size(); ++n) a[n] = sim.network().neighbors(n);
@@ -111,23 +118,25 @@ Adjacency adjacency(pubsub::GossipSim& sim) {
 
 // The timing adversary's calibration: on a plain-gossip copy of the run's graph,
 // the first `cfg.posterior_probes` spies (in `probes` order) each publish a probe;
-// every other spy's first receipt is a (hops, delay) sample, hops counted through
+// every spy's first receipt from each sender is a (hops, delay) sample, hops counted through
 // the neighbour it came from. Only what spies can do and see.
 LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Adjacency& graph,
                        const std::vector<bool>& is_spy, const std::vector<NodeIndex>& probes) {
   std::unique_ptr<pubsub::GossipSim> sim = build_sim(cfg, seed, true);
   if (adjacency(*sim) != graph) throw std::logic_error("deanon: the calibration graph differs from the run's");
-  HopDistances dist(graph, std::vector<bool>(graph.size(), true));
+  HopDistances dist(graph, transit(cfg));
   const pubsub::MessageIdFn message_id = sim->router(0).config().message_id;
   std::map<pubsub::MessageId, std::pair<NodeIndex, TimePoint>> sent;  // probe -> (spy, publish time)
-  std::map<pubsub::MessageId, std::set<NodeIndex>> heard;
+  std::map<pubsub::MessageId, std::set<std::pair<NodeIndex, NodeIndex>>> heard;  // (spy, sender)
   std::vector<HopSample> samples;
   sim->network().set_observer([&](TimePoint at, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
     if (!is_spy[to]) return;
     for (const pubsub::Message& m : rpc.rpc.publish) {
       const pubsub::MessageId id = message_id(m);
       const auto it = sent.find(id);
-      if (it == sent.end() || to == it->second.first || !heard[id].insert(to).second) continue;
+      if (it == sent.end() || to == it->second.first || !heard[id].insert({to, from}).second) continue;
+      if (is_spy[from] && from != it->second.first) continue;  // as the adversary does with its logs
+      if (dist.from(it->second.first)[from] == HopDistances::kUnreachable) continue;
       const std::uint32_t d = dist.from(it->second.first)[from];
       samples.push_back(HopSample{d + 1, std::chrono::duration<double, std::milli>(at - it->second.second).count()});
     }
@@ -181,14 +190,14 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   val_rng.shuffle(honest);
   honest.resize(std::min<std::size_t>(honest.size(), cfg.validators));
 
-  // The spies' logs: first receipt of each message per spy, with the sender.
+  // The spies' logs: each spy's first receipt of each message from each sender.
   std::map<pubsub::MessageId, std::vector<SpyObservation>> logs;
   const pubsub::MessageIdFn message_id = sim.router(0).config().message_id;
   sim.network().set_observer([&](TimePoint at, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
     if (!is_spy[to]) return;
     auto log = [&](const pubsub::Message& m, bool stem) {
       auto& obs = logs[message_id(m)];
-      if (std::none_of(obs.begin(), obs.end(), [&](const SpyObservation& o) { return o.spy == to; }))
+      if (std::none_of(obs.begin(), obs.end(), [&](const SpyObservation& o) { return o.spy == to && o.from == from; }))
         obs.push_back(SpyObservation{to, from, at, stem});
     };
     // Gossip and stem alike: a spy logs every copy it is sent.
@@ -221,11 +230,18 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     const Adjacency graph = adjacency(sim);
     LatencyModel model = calibrate(cfg, r.seed, graph, is_spy, probes);
     r.calibration_samples = model.samples;
+    // No sample (a lone observer never sees its own probe arrive): what it measures
+    // on its own links, L + U[0, J] - a supernode has one to every node.
+    if (model.samples == 0) {
+      const double l = std::chrono::duration<double, std::milli>(cfg.latency).count();
+      const double j = std::chrono::duration<double, std::milli>(cfg.jitter).count();
+      model = link_latency_model(l + j / 2.0, j * j / 12.0);
+    }
     if (model.valid()) {
       std::optional<StemKnowledge> stem;
       if (cfg.stem)
         stem = StemKnowledge{cfg.fluff_probability, static_cast<double>(spy_count) / static_cast<double>(cfg.nodes)};
-      timing.emplace(graph, is_spy, std::move(model), stem);
+      timing.emplace(graph, is_spy, std::move(model), stem, transit(cfg));
     }
   }
 

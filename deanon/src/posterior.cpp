@@ -75,6 +75,13 @@ LatencyModel fit_latency_model(const std::vector<HopSample>& samples, std::size_
   return m;
 }
 
+LatencyModel link_latency_model(double one_hop_mean_ms, double one_hop_var_ms2) {
+  LatencyModel m;
+  m.mean_per_hop_ms = one_hop_mean_ms;
+  m.var_per_hop_ms2 = std::max(LatencyModel::kMinVarianceMs2, one_hop_var_ms2);
+  return m;
+}
+
 HopDistances::HopDistances(const Adjacency& graph, std::vector<bool> allowed)
     : graph_(&graph), allowed_(std::move(allowed)), cache_(graph.size()) {
   if (allowed_.size() != graph.size()) throw std::invalid_argument("HopDistances: one flag per node");
@@ -84,7 +91,6 @@ const std::vector<std::uint32_t>& HopDistances::from(NodeIndex source) {
   std::vector<std::uint32_t>& d = cache_.at(source);
   if (!d.empty()) return d;
   d.assign(graph_->size(), kUnreachable);
-  if (!allowed_[source]) return d;
   std::deque<NodeIndex> queue{source};
   d[source] = 0;
   while (!queue.empty()) {
@@ -107,12 +113,12 @@ std::vector<bool> complement(std::vector<bool> v) {
 }  // namespace
 
 PosteriorAdversary::PosteriorAdversary(Adjacency graph, std::vector<bool> is_spy, LatencyModel model,
-                                       std::optional<StemKnowledge> stem)
+                                       std::optional<StemKnowledge> stem, std::vector<bool> transit)
     : graph_(std::move(graph)),
       is_spy_(std::move(is_spy)),
       model_(std::move(model)),
       stem_(stem),
-      all_(graph_, std::vector<bool>(graph_.size(), true)),
+      all_(graph_, transit.empty() ? std::vector<bool>(graph_.size(), true) : std::move(transit)),
       honest_(graph_, complement(is_spy_)) {
   if (is_spy_.size() != graph_.size()) throw std::invalid_argument("PosteriorAdversary: one spy flag per node");
   for (const auto& adj : graph_)
@@ -120,13 +126,15 @@ PosteriorAdversary::PosteriorAdversary(Adjacency graph, std::vector<bool> is_spy
       if (m >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: edge to an unknown node");
 }
 
-std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>& obs) {
+std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>& all) {
+  std::vector<SpyObservation> obs;
+  for (const SpyObservation& o : all) {
+    if (o.from >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: observation from an unknown node");
+    if (!is_spy_[o.from]) obs.push_back(o);
+  }
   if (obs.empty() || !model_.valid()) return {};
   TimePoint first = obs.front().at;
-  for (const SpyObservation& o : obs) {
-    if (o.from >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: observation from an unknown node");
-    first = std::min(first, o.at);
-  }
+  for (const SpyObservation& o : obs) first = std::min(first, o.at);
   const double ninf = -std::numeric_limits<double>::infinity();
   std::vector<double> ll(graph_.size(), ninf);
   std::vector<const std::vector<std::uint32_t>*> dist;

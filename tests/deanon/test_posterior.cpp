@@ -87,7 +87,8 @@ TEST_CASE("hop distances stay on allowed nodes", "[deanon]") {
   CHECK(d[1] == 1);
   CHECK(d[2] == HopDistances::kUnreachable);
   CHECK(d[4] == HopDistances::kUnreachable);
-  CHECK(honest.from(2)[2] == HopDistances::kUnreachable);
+  // A path may leave a source that is not allowed (an observer's own receipt).
+  CHECK(honest.from(2) == std::vector<std::uint32_t>{2, 1, 0, 1, 2});
   CHECK_THROWS_AS(HopDistances(g, std::vector<bool>(4, true)), std::invalid_argument);
 }
 
@@ -211,5 +212,33 @@ TEST_CASE("bad adversary input is refused with an error, and no observation give
   // A graph cut by spies: only candidates that can reach every observer remain.
   Adjacency two{{}, {}};
   PosteriorAdversary cut(two, spies(2, {0}), ten_ms_per_hop());
-  CHECK(cut.posterior({{0, 0, 10ms}}).empty());  // the observation names the spy itself; 1 cannot reach it
+  CHECK(cut.posterior({{0, 0, 10ms}}).empty());  // a receipt from a spy is not used: nothing left
+  PosteriorAdversary far(two, spies(2, {0}), ten_ms_per_hop());
+  CHECK(far.posterior({{0, 1, 10ms}})[1] == 1.0);  // 1 is next to nobody, but the only honest sender
+}
+
+TEST_CASE("timing: a supernode's edges are not paths, its neighbours' receipts locate the source", "[deanon]") {
+  // The line 0..6 and an observer 7 linked to every node. The source 3 sends to 7
+  // at once; its neighbours forward along the line, and each sends to 7 as it hears.
+  Adjacency g = line(7);
+  g.emplace_back();
+  for (NodeIndex n = 0; n < 7; ++n) {
+    g[n].push_back(7);
+    g[7].push_back(n);
+  }
+  const std::vector<SpyObservation> obs{{7, 3, 10ms}, {7, 2, 20ms}, {7, 4, 20ms}, {7, 1, 30ms},
+                                        {7, 5, 30ms}, {7, 0, 40ms}, {7, 6, 40ms}};
+  std::vector<bool> transit(8, true);
+  transit[7] = false;
+  PosteriorAdversary knows(g, spies(8, {7}), noisy(), std::nullopt, transit);
+  const PosteriorScore s = score(knows.posterior(obs), 3);
+  CHECK(s.correct);
+  CHECK(s.truth_probability > 0.99);
+  // Its neighbours' times fall with their distance from 3 along the line.
+  const std::vector<double> p = knows.posterior(obs);
+  CHECK(p[2] > p[1]);
+  CHECK(p[1] > p[0]);
+  CHECK(p[7] == 0.0);
+  CHECK_THROWS_AS(PosteriorAdversary(g, spies(8, {7}), noisy(), std::nullopt, std::vector<bool>(3, true)),
+                  std::invalid_argument);
 }

@@ -1,11 +1,12 @@
 // The timing adversary: a Bayesian source estimator with a posterior over every
-// honest node, from all spies' first receipts of a message (not only the first
-// one), the connection graph and a latency model it calibrated itself.
+// honest node, from the spies' logs - each spy's first receipt of a message from
+// each of its neighbours, not only the first spy's - the connection graph and a
+// latency model it calibrated itself.
 //
 // Plain gossip: first-timestamp estimation in the style of Pinto et al. 2012. A
-// candidate source v with unknown publish time t0 predicts that spy s first hears
-// the message at t0 + mean(h) with variance var(h), h = the hop count from v to s
-// through the neighbour s heard it from (1 if that neighbour is v). The model
+// candidate source v with unknown publish time t0 predicts that spy s hears the
+// message from neighbour u at t0 + mean(h) with variance var(h), h = the hop count
+// from v to u, plus one (1 if u is v). The model
 // (mean and variance per hop count) is fitted from probes the spies publish
 // themselves. With a flat prior on t0 the likelihood has a closed form; with a
 // uniform prior over honest nodes the posterior is the normalised likelihood.
@@ -48,15 +49,20 @@ struct LatencyModel {
   double mean_per_hop_ms = 0.0, var_per_hop_ms2 = 0.0;
   std::uint64_t samples = 0;
 
-  bool valid() const { return samples > 0; }
+  bool valid() const { return samples > 0 || mean_per_hop_ms > 0.0; }
   double mean(std::uint32_t hops) const;
   double var(std::uint32_t hops) const;
 };
 // A hop count gets its own table entry with at least `min_samples` samples.
 LatencyModel fit_latency_model(const std::vector<HopSample>& samples, std::size_t min_samples = 8);
+// Without probe samples (one observer cannot see its own probe arrive): the line
+// from one link's delay, as an observer measures on its own links - h hops take h
+// times its mean and variance (no table, so no first-passage speed-up).
+LatencyModel link_latency_model(double one_hop_mean_ms, double one_hop_var_ms2);
 
-// Hop distances by BFS, cached per source. Paths pass only `allowed` nodes (both
-// ends included); a node not allowed, or unreachable, is kUnreachable.
+// Hop distances by BFS, cached per source. Paths leave the source (allowed or
+// not) and then pass only `allowed` nodes; a node not allowed, or unreachable, is
+// kUnreachable (the source itself is at 0).
 class HopDistances {
  public:
   static constexpr std::uint32_t kUnreachable = ~std::uint32_t{0};
@@ -79,8 +85,12 @@ class PosteriorAdversary {
   static constexpr double kSourceFluffWeight = 0.1;
 
   // `graph` spans every node, spies included (`is_spy.size() == graph.size()`).
+  // `transit`: the nodes a message may pass through on its way (empty: all). A
+  // supernode's identities are not: they relay only to their few mesh peers, so
+  // their edges to everyone are not paths. Receipts from spies are not used (the
+  // sending spy's own receipt says more).
   PosteriorAdversary(Adjacency graph, std::vector<bool> is_spy, LatencyModel model,
-                     std::optional<StemKnowledge> stem = std::nullopt);
+                     std::optional<StemKnowledge> stem = std::nullopt, std::vector<bool> transit = {});
 
   // P(source = n) for every node n (0 for spies), summing to 1; empty when there
   // is no observation or no honest candidate explains it.
