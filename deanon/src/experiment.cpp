@@ -128,6 +128,7 @@ LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Ad
   const pubsub::MessageIdFn message_id = sim->router(0).config().message_id;
   std::map<pubsub::MessageId, std::pair<NodeIndex, TimePoint>> sent;  // probe -> (spy, publish time)
   std::map<pubsub::MessageId, std::set<std::pair<NodeIndex, NodeIndex>>> heard;  // (spy, sender)
+  std::map<std::pair<pubsub::MessageId, NodeIndex>, NodeIndex> first_sender;     // (probe, spy) -> sender
   std::vector<HopSample> samples;
   sim->network().set_observer([&](TimePoint at, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
     if (!is_spy[to]) return;
@@ -135,6 +136,7 @@ LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Ad
       const pubsub::MessageId id = message_id(m);
       const auto it = sent.find(id);
       if (it == sent.end() || to == it->second.first || !heard[id].insert({to, from}).second) continue;
+      first_sender.try_emplace({id, to}, from);  // the observer sees receipts in time order
       if (is_spy[from] && from != it->second.first) continue;  // as the adversary does with its logs
       if (dist.from(it->second.first)[from] == HopDistances::kUnreachable) continue;
       const std::uint32_t d = dist.from(it->second.first)[from];
@@ -152,7 +154,20 @@ LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Ad
   }
   sim->run_for(cfg.drain);
   sim->network().set_observer({});
-  return fit_latency_model(samples);
+  LatencyModel model = fit_latency_model(samples);
+  // How often a spy next to a probe heard the probe first.
+  std::uint64_t next_to = 0, first = 0;
+  for (const auto& [id, who] : sent)
+    for (NodeIndex s : graph[who.first]) {
+      const auto it = first_sender.find({id, s});
+      if (!is_spy[s] || it == first_sender.end()) continue;
+      ++next_to;
+      first += it->second == who.first ? 1U : 0U;
+    }
+  if (next_to >= 5)
+    model.first_from_adjacent_source =
+        std::clamp(static_cast<double>(first) / static_cast<double>(next_to), 0.01, 0.99);
+  return model;
 }
 
 }  // namespace
@@ -232,11 +247,15 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     r.calibration_samples = model.samples;
     // No sample (a lone observer never sees its own probe arrive): what it measures
     // on its own links, L + U[0, J] - a supernode has one to every node.
-    if (model.samples == 0) {
-      const double l = std::chrono::duration<double, std::milli>(cfg.latency).count();
-      const double j = std::chrono::duration<double, std::milli>(cfg.jitter).count();
-      model = link_latency_model(l + j / 2.0, j * j / 12.0);
-    }
+    const double l = std::chrono::duration<double, std::milli>(cfg.latency).count();
+    const double j = std::chrono::duration<double, std::milli>(cfg.jitter).count();
+    if (model.samples == 0) model = link_latency_model(l + j / 2.0, j * j / 12.0);
+    // Nor how often its neighbours hear a source first: with flood publishing (public:
+    // gossipsub's default), one hop beats two for sure when J < L, else about
+    // Phi((L + J/2) / (J/2)) (normal approximation).
+    if (std::isnan(model.first_from_adjacent_source) && !cfg.stem && cfg.flood_publish)
+      model.first_from_adjacent_source =
+          j < l ? 0.99 : std::clamp(0.5 * std::erfc(-(l + j / 2.0) / (j / 2.0) / std::sqrt(2.0)), 0.01, 0.99);
     if (model.valid()) {
       std::optional<StemKnowledge> stem;
       if (cfg.stem)

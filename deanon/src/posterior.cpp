@@ -4,6 +4,7 @@
 #include <cmath>
 #include <deque>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <stdexcept>
 #include <tuple>
@@ -137,6 +138,29 @@ std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>
   for (const SpyObservation& o : obs) first = std::min(first, o.at);
   const double ninf = -std::numeric_limits<double>::infinity();
   std::vector<double> ll(graph_.size(), ninf);
+  // Who each spy heard first (from any sender, spies included): with a source next
+  // to the spy, that is the source with probability alpha.
+  std::vector<double> order(graph_.size(), 0.0);  // log P(the spies' first senders | f)
+  const double alpha = model_.first_from_adjacent_source;
+  if (!std::isnan(alpha)) {
+    std::map<NodeIndex, std::pair<TimePoint, NodeIndex>> first_sender;  // spy -> (at, from)
+    for (const SpyObservation& o : all) {
+      if (o.spy >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: observation at an unknown node");
+      const auto [it, fresh] = first_sender.try_emplace(o.spy, o.at, o.from);
+      if (!fresh && std::tie(o.at, o.from) < std::tie(it->second.first, it->second.second)) it->second = {o.at, o.from};
+    }
+    double base = 0.0;
+    for (const auto& [spy, f1] : first_sender) {
+      const auto& nb = graph_[spy];
+      if (nb.empty()) continue;
+      const double deg = static_cast<double>(nb.size());
+      base -= std::log(deg);  // f not next to the spy: any neighbour first, alike
+      const double hit = std::log(alpha) + std::log(deg);
+      const double miss = std::log((1.0 - alpha) / std::max(1.0, deg - 1.0)) + std::log(deg);
+      for (NodeIndex f : nb) order[f] += f == f1.second ? hit : miss;
+    }
+    for (double& x : order) x += base;
+  }
   std::vector<const std::vector<std::uint32_t>*> dist;
   dist.reserve(obs.size());
   for (const SpyObservation& o : obs) dist.push_back(&all_.from(o.from));
@@ -161,7 +185,7 @@ std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>
     }
     if (!possible) continue;
     // Gaussian likelihood with the publish time integrated out under a flat prior.
-    ll[f] = -0.5 * (swr2 - swr * swr / sw) - 0.5 * slog - 0.5 * std::log(sw);
+    ll[f] = -0.5 * (swr2 - swr * swr / sw) - 0.5 * slog - 0.5 * std::log(sw) + order[f];
     best = std::max(best, ll[f]);
   }
   if (best == ninf) return {};

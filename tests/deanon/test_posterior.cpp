@@ -242,3 +242,29 @@ TEST_CASE("timing: a supernode's edges are not paths, its neighbours' receipts l
   CHECK_THROWS_AS(PosteriorAdversary(g, spies(8, {7}), noisy(), std::nullopt, std::vector<bool>(3, true)),
                   std::invalid_argument);
 }
+
+TEST_CASE("timing: who a spy heard first names a source next to it, with the calibrated alpha", "[deanon]") {
+  // A star: observer 0 linked to honest 1..5, nothing else. One receipt, from 3.
+  Adjacency star(6);
+  for (NodeIndex n = 1; n < 6; ++n) {
+    star[0].push_back(n);
+    star[n].push_back(0);
+  }
+  const std::vector<SpyObservation> obs{{0, 3, 25ms}};
+  // Without ordering evidence a single receipt tells nothing: uniform.
+  PosteriorAdversary blind(star, spies(6, {0}), noisy(), std::nullopt);
+  const std::vector<double> u = blind.posterior(obs);
+  REQUIRE(u.size() == 6);
+  for (NodeIndex n = 1; n < 6; ++n) CHECK(u[n] == Approx(0.2));
+  // With alpha = 0.9: 3 weighs 0.9, each other (1 - 0.9) / 4.
+  LatencyModel m = noisy();
+  m.first_from_adjacent_source = 0.9;
+  PosteriorAdversary sees(star, spies(6, {0}), m, std::nullopt);
+  const std::vector<double> p = sees.posterior(obs);
+  REQUIRE(p.size() == 6);
+  const double z = 0.9 + 4 * 0.1 / 4;
+  CHECK(p[3] == Approx(0.9 / z));
+  CHECK(p[1] == Approx(0.025 / z));
+  CHECK(score(p, 3).correct);
+  CHECK_THROWS_AS(sees.posterior({{9, 3, 25ms}}), std::invalid_argument);  // at an unknown node
+}

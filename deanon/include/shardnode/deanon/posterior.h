@@ -6,7 +6,9 @@
 // Plain gossip: first-timestamp estimation in the style of Pinto et al. 2012. A
 // candidate source v with unknown publish time t0 predicts that spy s hears the
 // message from neighbour u at t0 + mean(h) with variance var(h), h = the hop count
-// from v to u, plus one (1 if u is v). The model
+// from v to u, plus one (1 if u is v). And a spy next to v hears v first with
+// probability alpha (first_from_adjacent_source), otherwise any other neighbour;
+// a spy not next to v hears any neighbour first alike. The model
 // (mean and variance per hop count) is fitted from probes the spies publish
 // themselves. With a flat prior on t0 the likelihood has a closed form; with a
 // uniform prior over honest nodes the posterior is the normalised likelihood.
@@ -24,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -48,6 +51,10 @@ struct LatencyModel {
   std::vector<double> mean_ms, var_ms2;            // [h]; h = 0 unused; NaN: no table entry
   double mean_per_hop_ms = 0.0, var_per_hop_ms2 = 0.0;
   std::uint64_t samples = 0;
+  // P(a spy next to the source hears the message from the source first), in
+  // [0.01, 0.99]: near 1 with flood publishing (the source sends to every
+  // neighbour at once). NaN: unknown, no such evidence used.
+  double first_from_adjacent_source = std::numeric_limits<double>::quiet_NaN();
 
   bool valid() const { return samples > 0 || mean_per_hop_ms > 0.0; }
   double mean(std::uint32_t hops) const;
