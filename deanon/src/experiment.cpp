@@ -128,7 +128,8 @@ LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Ad
   const pubsub::MessageIdFn message_id = sim->router(0).config().message_id;
   std::map<pubsub::MessageId, std::pair<NodeIndex, TimePoint>> sent;  // probe -> (spy, publish time)
   std::map<pubsub::MessageId, std::set<std::pair<NodeIndex, NodeIndex>>> heard;  // (spy, sender)
-  std::map<std::pair<pubsub::MessageId, NodeIndex>, NodeIndex> first_sender;     // (probe, spy) -> sender
+  // (probe, spy) -> (at, sender) of its earliest receipt, ties to the lowest sender as the adversary breaks them
+  std::map<std::pair<pubsub::MessageId, NodeIndex>, std::pair<TimePoint, NodeIndex>> first_sender;
   std::vector<HopSample> samples;
   sim->network().set_observer([&](TimePoint at, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
     if (!is_spy[to]) return;
@@ -136,7 +137,9 @@ LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Ad
       const pubsub::MessageId id = message_id(m);
       const auto it = sent.find(id);
       if (it == sent.end() || to == it->second.first || !heard[id].insert({to, from}).second) continue;
-      first_sender.try_emplace({id, to}, from);  // the observer sees receipts in time order
+      const auto [at_first, fresh] = first_sender.try_emplace({id, to}, at, from);
+      if (!fresh && std::tie(at, from) < std::tie(at_first->second.first, at_first->second.second))
+        at_first->second = {at, from};
       if (is_spy[from] && from != it->second.first) continue;  // as the adversary does with its logs
       if (dist.from(it->second.first)[from] == HopDistances::kUnreachable) continue;
       const std::uint32_t d = dist.from(it->second.first)[from];
@@ -162,7 +165,7 @@ LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Ad
       const auto it = first_sender.find({id, s});
       if (!is_spy[s] || it == first_sender.end()) continue;
       ++next_to;
-      first += it->second == who.first ? 1U : 0U;
+      first += it->second.second == who.first ? 1U : 0U;
     }
   if (next_to >= 5)
     model.first_from_adjacent_source =
@@ -241,7 +244,11 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   std::optional<PosteriorAdversary> timing;
   if (cfg.posterior_probes > 0 && spy_count + cfg.supernode_connections > 0) {
     std::vector<NodeIndex> probes(order.begin(), order.begin() + spy_count);
-    for (NodeIndex s = cfg.nodes; s < total; ++s) probes.push_back(s);
+    // A supernode identity probes only when it floods its probe to everyone (its
+    // hop counts are then right); otherwise its probe goes to a few mesh peers
+    // that a hop count over its edges cannot tell.
+    if (!cfg.stem && cfg.flood_publish)
+      for (NodeIndex s = cfg.nodes; s < total; ++s) probes.push_back(s);
     const Adjacency graph = adjacency(sim);
     LatencyModel model = calibrate(cfg, r.seed, graph, is_spy, probes);
     r.calibration_samples = model.samples;
@@ -283,10 +290,13 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     const auto it = logs.find(id);
     if (it == logs.end()) continue;
     if (timing) {
-      const std::vector<double> post = timing->posterior(it->second);
-      if (!post.empty()) {
-        const auto at = log_posterior.try_emplace(source, post.size(), 0.0).first;
-        for (std::size_t n = 0; n < post.size(); ++n) at->second[n] += std::log(post[n]);  // log 0 = -inf
+      const std::vector<double> log_post = timing->log_posterior(it->second);
+      std::vector<double> post(log_post.size());
+      for (std::size_t n = 0; n < post.size(); ++n) post[n] = std::exp(log_post[n]);
+      if (!log_post.empty()) {
+        // Summed in the log domain: a product of posteriors does not underflow.
+        const auto at = log_posterior.try_emplace(source, log_post.size(), 0.0).first;
+        for (std::size_t n = 0; n < log_post.size(); ++n) at->second[n] += log_post[n];
       }
       const PosteriorScore ps = score(post, source);
       if (ps.guessed) {

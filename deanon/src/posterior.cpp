@@ -36,12 +36,14 @@ double LatencyModel::var(std::uint32_t hops) const {
   return std::max(kMinVarianceMs2, var_per_hop_ms2 * hops);
 }
 
-LatencyModel fit_latency_model(const std::vector<HopSample>& samples, std::size_t min_samples) {
+LatencyModel fit_latency_model(const std::vector<HopSample>& all, std::size_t min_samples) {
   LatencyModel m;
+  std::vector<HopSample> samples;  // the usable ones
+  for (const HopSample& s : all)
+    if (s.hops > 0 && s.hops <= LatencyModel::kMaxHops && std::isfinite(s.delay_ms)) samples.push_back(s);
   double hops = 0.0, delay = 0.0;
   std::uint32_t max_hops = 0;
   for (const HopSample& s : samples) {
-    if (s.hops == 0 || !std::isfinite(s.delay_ms)) continue;
     hops += s.hops;
     delay += s.delay_ms;
     max_hops = std::max(max_hops, s.hops);
@@ -53,7 +55,6 @@ LatencyModel fit_latency_model(const std::vector<HopSample>& samples, std::size_
   std::vector<double> sum(max_hops + 1, 0.0), sum_sq(max_hops + 1, 0.0);
   std::vector<std::size_t> count(max_hops + 1, 0);
   for (const HopSample& s : samples) {
-    if (s.hops == 0 || !std::isfinite(s.delay_ms)) continue;
     const double r = s.delay_ms - m.mean_per_hop_ms * s.hops;
     sq += r * r;
     sum[s.hops] += s.delay_ms;
@@ -66,7 +67,7 @@ LatencyModel fit_latency_model(const std::vector<HopSample>& samples, std::size_
   for (std::uint32_t h = 1; h <= max_hops; ++h)
     if (count[h] >= std::max<std::size_t>(min_samples, 2)) m.mean_ms[h] = sum[h] / static_cast<double>(count[h]);
   for (const HopSample& s : samples) {
-    if (s.hops == 0 || !std::isfinite(s.delay_ms) || std::isnan(m.mean_ms[s.hops])) continue;
+    if (std::isnan(m.mean_ms[s.hops])) continue;
     const double r = s.delay_ms - m.mean_ms[s.hops];
     sum_sq[s.hops] += r * r;
   }
@@ -84,13 +85,23 @@ LatencyModel link_latency_model(double one_hop_mean_ms, double one_hop_var_ms2) 
 }
 
 HopDistances::HopDistances(const Adjacency& graph, std::vector<bool> allowed)
-    : graph_(&graph), allowed_(std::move(allowed)), cache_(graph.size()) {
+    : graph_(&graph),
+      allowed_(std::move(allowed)),
+      cache_(graph.size()),
+      max_cached_(std::max<std::size_t>(1, kCacheBytes / (sizeof(std::uint32_t) * std::max<std::size_t>(1, graph.size())))) {
   if (allowed_.size() != graph.size()) throw std::invalid_argument("HopDistances: one flag per node");
 }
 
 const std::vector<std::uint32_t>& HopDistances::from(NodeIndex source) {
   std::vector<std::uint32_t>& d = cache_.at(source);
   if (!d.empty()) return d;
+  // Bounded memory: past the budget, forget every other source (recomputed on use).
+  if (cached_ >= max_cached_) {
+    for (NodeIndex n = 0; n < cache_.size(); ++n)
+      if (n != source) std::vector<std::uint32_t>().swap(cache_[n]);
+    cached_ = 0;
+  }
+  ++cached_;
   d.assign(graph_->size(), kUnreachable);
   std::deque<NodeIndex> queue{source};
   d[source] = 0;
@@ -122,17 +133,32 @@ PosteriorAdversary::PosteriorAdversary(Adjacency graph, std::vector<bool> is_spy
       all_(graph_, transit.empty() ? std::vector<bool>(graph_.size(), true) : std::move(transit)),
       honest_(graph_, complement(is_spy_)) {
   if (is_spy_.size() != graph_.size()) throw std::invalid_argument("PosteriorAdversary: one spy flag per node");
+  for (NodeIndex n = 0; n < graph_.size(); ++n)
+    if (!is_spy_[n] && !all_.allowed(n))
+      throw std::invalid_argument("PosteriorAdversary: only the adversary's own nodes may be non-transit");
   for (const auto& adj : graph_)
     for (NodeIndex m : adj)
       if (m >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: edge to an unknown node");
 }
 
-std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>& all) {
-  std::vector<SpyObservation> obs;
-  for (const SpyObservation& o : all) {
+void PosteriorAdversary::check(const std::vector<SpyObservation>& obs) const {
+  for (const SpyObservation& o : obs) {
     if (o.from >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: observation from an unknown node");
-    if (!is_spy_[o.from]) obs.push_back(o);
+    if (o.spy >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: observation at an unknown node");
   }
+}
+
+std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>& obs) {
+  std::vector<double> p = log_timing(obs);
+  for (double& x : p) x = std::exp(x);
+  return p;
+}
+
+std::vector<double> PosteriorAdversary::log_timing(const std::vector<SpyObservation>& all) {
+  check(all);
+  std::vector<SpyObservation> obs;
+  for (const SpyObservation& o : all)
+    if (!is_spy_[o.from]) obs.push_back(o);
   if (obs.empty() || !model_.valid()) return {};
   TimePoint first = obs.front().at;
   for (const SpyObservation& o : obs) first = std::min(first, o.at);
@@ -141,11 +167,10 @@ std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>
   // Who each spy heard first (from any sender, spies included): with a source next
   // to the spy, that is the source with probability alpha.
   std::vector<double> order(graph_.size(), 0.0);  // log P(the spies' first senders | f)
-  const double alpha = model_.first_from_adjacent_source;
+  const double alpha = std::clamp(model_.first_from_adjacent_source, 0.01, 0.99);  // NaN stays NaN
   if (!std::isnan(alpha)) {
     std::map<NodeIndex, std::pair<TimePoint, NodeIndex>> first_sender;  // spy -> (at, from)
     for (const SpyObservation& o : all) {
-      if (o.spy >= graph_.size()) throw std::invalid_argument("PosteriorAdversary: observation at an unknown node");
       const auto [it, fresh] = first_sender.try_emplace(o.spy, o.at, o.from);
       if (!fresh && std::tie(o.at, o.from) < std::tie(it->second.first, it->second.second)) it->second = {o.at, o.from};
     }
@@ -189,11 +214,15 @@ std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>
     best = std::max(best, ll[f]);
   }
   if (best == ninf) return {};
-  std::vector<double> p(graph_.size(), 0.0);
-  for (NodeIndex f = 0; f < graph_.size(); ++f)
-    if (ll[f] != ninf) p[f] = std::exp(ll[f] - best);
-  if (!normalise(p)) return {};
-  return p;
+  // Normalise in the log domain (log-sum-exp), so a product over messages can be
+  // formed without underflow.
+  double sum = 0.0;
+  for (double x : ll)
+    if (x != ninf) sum += std::exp(x - best);
+  const double log_z = best + std::log(sum);
+  for (double& x : ll)
+    if (x != ninf) x -= log_z;
+  return ll;
 }
 
 void PosteriorAdversary::spread(NodeIndex centre, double mass, double ring0, std::vector<double>& out) {
@@ -218,13 +247,20 @@ void PosteriorAdversary::spread(NodeIndex centre, double mass, double ring0, std
 }
 
 std::vector<double> PosteriorAdversary::posterior(const std::vector<SpyObservation>& obs) {
+  std::vector<double> p = log_posterior(obs);
+  for (double& x : p) x = std::exp(x);
+  return p;
+}
+
+std::vector<double> PosteriorAdversary::log_posterior(const std::vector<SpyObservation>& obs) {
+  check(obs);
   if (obs.empty()) return {};
-  if (!stem_) return timing(obs);
+  if (!stem_) return log_timing(obs);
   const double rho = (1.0 - stem_->fluff_probability) * (1.0 - stem_->spy_fraction);
   // Caught on the stem: the earliest stem receipt from an honest node.
   const SpyObservation* caught = nullptr;
   for (const SpyObservation& o : obs) {
-    if (!o.stem || o.from >= graph_.size() || is_spy_[o.from]) continue;
+    if (!o.stem || is_spy_[o.from]) continue;
     if (!caught || std::tie(o.at, o.spy, o.from) < std::tie(caught->at, caught->spy, caught->from)) caught = &o;
   }
   std::vector<double> out(graph_.size(), 0.0);
@@ -243,17 +279,20 @@ std::vector<double> PosteriorAdversary::posterior(const std::vector<SpyObservati
       if (t[f] > 0.0) order.push_back(f);
     std::sort(order.begin(), order.end(),
               [&](NodeIndex a, NodeIndex b) { return std::tie(t[b], a) < std::tie(t[a], b); });
-    // The fluff point's posterior mass, largest first, down to a 1e-9 remainder.
+    // The fluff point's posterior mass, largest first, down to a 1e-9 remainder or
+    // kMaxCentres centres (one search each).
     double covered = 0.0;
+    std::size_t centres = 0;
     for (NodeIndex f : order) {
       spread(f, t[f], kSourceFluffWeight, out);
       covered += t[f];
-      if (covered >= 1.0 - 1e-9) break;
+      if (covered >= 1.0 - 1e-9 || ++centres >= kMaxCentres) break;
     }
   }
   for (NodeIndex n = 0; n < out.size(); ++n)
     if (is_spy_[n]) out[n] = 0.0;
   if (!normalise(out)) return {};
+  for (double& x : out) x = std::log(x);  // log 0 = -inf
   return out;
 }
 

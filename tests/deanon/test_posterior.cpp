@@ -73,7 +73,14 @@ TEST_CASE("latency model: a table per hop count with enough samples, a line thro
   CHECK(m.mean(7) == Approx(7 * per_hop));
   CHECK(m.var(5) == Approx(5 * m.var_per_hop_ms2));
   CHECK_FALSE(fit_latency_model({}).valid());
-  CHECK_FALSE(fit_latency_model({{0, 5.0}, {2, std::nan("")}}).valid());
+  CHECK_FALSE(fit_latency_model({{0, 5.0}, {2, std::nan("")}, {~std::uint32_t{0}, 1.0}}).valid());
+  // Without samples: a line from one link's delay.
+  const LatencyModel link = link_latency_model(25.0, 100.0 / 12.0);
+  CHECK(link.valid());
+  CHECK(link.samples == 0);
+  CHECK(link.mean(3) == Approx(75.0));
+  CHECK(link.var(2) == Approx(200.0 / 12.0));
+  CHECK(link_latency_model(25.0, 0.0).var(1) == LatencyModel::kMinVarianceMs2);
 }
 
 TEST_CASE("hop distances stay on allowed nodes", "[deanon]") {
@@ -145,7 +152,8 @@ TEST_CASE("stem: caught from u, the source is u with 1 - rho and upstream rings 
   const double rho = 0.8 * 0.75;
   PosteriorAdversary adv(line(7), spies(7, {0}), ten_ms_per_hop(), k);
   // Gossip seen later does not matter once the stem was caught.
-  const std::vector<double> p = adv.posterior({{0, 1, 100ms, true}});
+  const std::vector<double> p = adv.posterior({{0, 1, 100ms, true}, {0, 1, 900ms, false}});
+  CHECK(p == adv.posterior({{0, 1, 100ms, true}}));
   REQUIRE(p.size() == 7);
   double z = 0.0;
   for (int i = 0; i <= 5; ++i) z += std::pow(rho, i);
@@ -241,6 +249,9 @@ TEST_CASE("timing: a supernode's edges are not paths, its neighbours' receipts l
   CHECK(p[7] == 0.0);
   CHECK_THROWS_AS(PosteriorAdversary(g, spies(8, {7}), noisy(), std::nullopt, std::vector<bool>(3, true)),
                   std::invalid_argument);
+  std::vector<bool> honest_off(8, true);
+  honest_off[2] = false;  // only the adversary's own nodes may be non-transit
+  CHECK_THROWS_AS(PosteriorAdversary(g, spies(8, {7}), noisy(), std::nullopt, honest_off), std::invalid_argument);
 }
 
 TEST_CASE("timing: who a spy heard first names a source next to it, with the calibrated alpha", "[deanon]") {
@@ -267,4 +278,20 @@ TEST_CASE("timing: who a spy heard first names a source next to it, with the cal
   CHECK(p[1] == Approx(0.025 / z));
   CHECK(score(p, 3).correct);
   CHECK_THROWS_AS(sees.posterior({{9, 3, 25ms}}), std::invalid_argument);  // at an unknown node
+}
+
+TEST_CASE("log posterior: normalised in the log domain, -inf where the posterior is 0", "[deanon]") {
+  // The both-ends line of the first timing test, with a sharp model: the far
+  // candidates' probabilities underflow to 0, their logs do not.
+  PosteriorAdversary adv(line(9), spies(9, {0, 8}), ten_ms_per_hop());
+  const std::vector<SpyObservation> obs{{0, 1, 1030ms}, {8, 7, 1050ms}};
+  const std::vector<double> lp = adv.log_posterior(obs), p = adv.posterior(obs);
+  REQUIRE(lp.size() == 9);
+  CHECK(std::isinf(lp[0]));
+  CHECK(lp[0] < 0);
+  CHECK(lp[3] == Approx(0.0).margin(1e-12));
+  CHECK(p[4] == 0.0);           // underflowed
+  CHECK(std::isfinite(lp[4]));  // but still ranked: a product over messages can recover it
+  CHECK(lp[4] < -1000.0);
+  for (std::size_t n = 0; n < 9; ++n) CHECK(p[n] == Approx(std::exp(lp[n])));
 }

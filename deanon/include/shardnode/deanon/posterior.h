@@ -48,6 +48,7 @@ struct HopSample {
 // through the origin fitted to all samples (mean per hop, variance per hop).
 struct LatencyModel {
   static constexpr double kMinVarianceMs2 = 0.01;  // (0.1 ms)^2: no Dirac posteriors
+  static constexpr std::uint32_t kMaxHops = 10'000;  // samples beyond: ignored
   std::vector<double> mean_ms, var_ms2;            // [h]; h = 0 unused; NaN: no table entry
   double mean_per_hop_ms = 0.0, var_per_hop_ms2 = 0.0;
   std::uint64_t samples = 0;
@@ -73,13 +74,19 @@ LatencyModel link_latency_model(double one_hop_mean_ms, double one_hop_var_ms2);
 class HopDistances {
  public:
   static constexpr std::uint32_t kUnreachable = ~std::uint32_t{0};
+  static constexpr std::size_t kCacheBytes = std::size_t{256} << 20;  // then the cache starts over
+  // `graph` must outlive this.
   HopDistances(const Adjacency& graph, std::vector<bool> allowed);
+  HopDistances(const HopDistances&) = delete;
+  HopDistances& operator=(const HopDistances&) = delete;
   const std::vector<std::uint32_t>& from(NodeIndex source);
+  bool allowed(NodeIndex n) const { return allowed_.at(n); }
 
  private:
   const Adjacency* graph_;
   std::vector<bool> allowed_;
   std::vector<std::vector<std::uint32_t>> cache_;  // empty: not computed
+  std::size_t max_cached_, cached_ = 0;
 };
 
 struct StemKnowledge {
@@ -90,26 +97,36 @@ struct StemKnowledge {
 class PosteriorAdversary {
  public:
   static constexpr double kSourceFluffWeight = 0.1;
+  static constexpr std::size_t kMaxCentres = 64;  // fluff-point candidates spread from, per message
 
   // `graph` spans every node, spies included (`is_spy.size() == graph.size()`).
   // `transit`: the nodes a message may pass through on its way (empty: all). A
   // supernode's identities are not: they relay only to their few mesh peers, so
-  // their edges to everyone are not paths. Receipts from spies are not used (the
-  // sending spy's own receipt says more).
+  // their edges to everyone are not paths. Only spies may be non-transit. Receipts
+  // from spies are not used (the sending spy's own receipt says more).
   PosteriorAdversary(Adjacency graph, std::vector<bool> is_spy, LatencyModel model,
                      std::optional<StemKnowledge> stem = std::nullopt, std::vector<bool> transit = {});
 
+  PosteriorAdversary(const PosteriorAdversary&) = delete;  // its searches point into graph_
+  PosteriorAdversary& operator=(const PosteriorAdversary&) = delete;
+
   // P(source = n) for every node n (0 for spies), summing to 1; empty when there
-  // is no observation or no honest candidate explains it.
+  // is no observation or no honest candidate explains it. Throws
+  // std::invalid_argument for an observation at or from an unknown node.
   std::vector<double> posterior(const std::vector<SpyObservation>& obs);
+  // The same as natural logarithms (-inf for 0), normalised without underflow: sum
+  // these over messages known to share a source for the product of posteriors.
+  std::vector<double> log_posterior(const std::vector<SpyObservation>& obs);
 
   // The timing part alone: P(the message entered gossip at n), honest n.
   std::vector<double> timing(const std::vector<SpyObservation>& obs);
+  std::vector<double> log_timing(const std::vector<SpyObservation>& obs);
 
  private:
   // Spread `mass` over honest nodes around `centre`: ring k >= 1 of the honest
   // graph weighs rho^(k-1), ring 0 `ring0`; a ring's weight is split evenly.
   void spread(NodeIndex centre, double mass, double ring0, std::vector<double>& out);
+  void check(const std::vector<SpyObservation>& obs) const;
 
   Adjacency graph_;
   std::vector<bool> is_spy_;
