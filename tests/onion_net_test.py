@@ -165,6 +165,8 @@ def main():
     got = [set() for _ in nodes]
     joined = [False for _ in nodes]
     proposers = [set() for _ in nodes]  # validator keys seen proposing on the node's shard
+    proposed = {}   # collation hash -> (node index, t of its `proposed` event)
+    received = {}   # (node index, collation hash) -> t of its first `collation` event
     tails = [localnet.EventTail(n.events_file) for n in nodes]
     while elapsed() < DEADLINE_S - 60:
         for i, n in enumerate(nodes):
@@ -177,6 +179,10 @@ def main():
                     joined[i] = True
                 if e.get("event") == "collation" and e.get("shard") == i % 2:
                     proposers[i].add(e.get("proposer"))
+                if e.get("event") == "collation":
+                    received.setdefault((i, e.get("hash")), e.get("t"))
+                if e.get("event") == "proposed":
+                    proposed[e.get("hash")] = (i, e.get("t"))
                 if e.get("event") == "fatal":
                     bad(f"node {i} fatal: {e.get('error')}")
                     return
@@ -201,6 +207,13 @@ def main():
     for i, n in enumerate(nodes):
         check(len(proposers[i]) >= 2, f"node {i} received signed collations on shard {i % 2} from its own and "
                                       f"another validator ({len(proposers[i])} proposers)")
+
+    # Delivery time over Tor, one clock: a collation's `proposed` event at its node to
+    # its first `collation` event at each other node.
+    lat = sorted(t - proposed[h][1] for (i, h), t in received.items() if h in proposed and proposed[h][0] != i)
+    check(bool(lat) and lat[0] >= 0, "collations proposed by one node were received by another: "
+          + (f"delivery median {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s over {len(lat)} deliveries"
+             if lat else "none timed"))
 
     # 5. Node 1 jumps from shard 1 to shard 0 (`shardnode ctl jump`, waiting for the
     # mesh), then receives shard 0's collations and syncs its past ones by request.

@@ -489,8 +489,16 @@ void Node::propose() {
         logging::get("node")->debug("invalid collation on shard {}: {}", k, r.error().what());
       continue;
     }
-    if (auto r = shards_->publish_collation(k, Bytes(text.begin(), text.end())); !r)
+    auto r = shards_->publish_collation(k, Bytes(text.begin(), text.end()));
+    if (!r) {
       logging::get("node")->debug("collation on shard {}: {}", k, r.error().what());
+      continue;
+    }
+    // When we proposed it, so tools can time its delivery (with the stem, our own
+    // "collation" event comes only once it is in gossip).
+    emit(json{{"t", unix_time()}, {"event", "proposed"}, {"shard", k}, {"period", shards_->current_period()},
+              {"hash", hex_encode(ByteView(r->data(), r->size()))}}
+             .dump());
   }
   collation_timer_.expires_after(opts_.collation_interval);
   collation_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
