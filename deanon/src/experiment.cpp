@@ -291,8 +291,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     if (it == logs.end()) continue;
     if (timing) {
       const std::vector<double> log_post = timing->log_posterior(it->second);
-      std::vector<double> post(log_post.size());
-      for (std::size_t n = 0; n < post.size(); ++n) post[n] = std::exp(log_post[n]);
+      const std::vector<double> post = exponentiate(log_post);
       if (!log_post.empty()) {
         // Summed in the log domain: a product of posteriors does not underflow.
         const auto at = log_posterior.try_emplace(source, log_post.size(), 0.0).first;

@@ -148,10 +148,13 @@ void PosteriorAdversary::check(const std::vector<SpyObservation>& obs) const {
   }
 }
 
+std::vector<double> exponentiate(std::vector<double> v) {
+  for (double& x : v) x = std::exp(x);
+  return v;
+}
+
 std::vector<double> PosteriorAdversary::timing(const std::vector<SpyObservation>& obs) {
-  std::vector<double> p = log_timing(obs);
-  for (double& x : p) x = std::exp(x);
-  return p;
+  return exponentiate(log_timing(obs));
 }
 
 std::vector<double> PosteriorAdversary::log_timing(const std::vector<SpyObservation>& all) {
@@ -247,9 +250,7 @@ void PosteriorAdversary::spread(NodeIndex centre, double mass, double ring0, std
 }
 
 std::vector<double> PosteriorAdversary::posterior(const std::vector<SpyObservation>& obs) {
-  std::vector<double> p = log_posterior(obs);
-  for (double& x : p) x = std::exp(x);
-  return p;
+  return exponentiate(log_posterior(obs));
 }
 
 std::vector<double> PosteriorAdversary::log_posterior(const std::vector<SpyObservation>& obs) {

@@ -195,7 +195,7 @@ TEST_CASE("stem: not caught, the timing posterior finds the diffuser and the sou
   CHECK(s.entropy_bits > 2.0);
 }
 
-TEST_CASE("scores: no posterior, no guess; a source given nothing ranks nowhere", "[deanon]") {
+TEST_CASE("scores: no posterior means no guess, and a source given nothing ranks nowhere", "[deanon]") {
   const PosteriorScore none = score(std::vector<double>{}, 0);
   CHECK_FALSE(none.guessed);
   CHECK(none.inverse_rank == 0.0);

@@ -135,6 +135,9 @@ class PosteriorAdversary {
   HopDistances all_, honest_;
 };
 
+// exp() of each element: log_posterior -> posterior.
+std::vector<double> exponentiate(std::vector<double> log_probabilities);
+
 // Scores of one posterior against the truth.
 struct PosteriorScore {
   bool guessed = false;  // the posterior is not empty
