@@ -11,6 +11,7 @@
 
 #include "gossip_sim.h"
 #include "payload.h"
+#include "units.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/deanon/first_spy.h"
 #include "shardnode/deanon/posterior.h"
@@ -141,9 +142,9 @@ LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Ad
       if (!fresh && std::tie(at, from) < std::tie(at_first->second.first, at_first->second.second))
         at_first->second = {at, from};
       if (is_spy[from] && from != it->second.first) continue;  // as the adversary does with its logs
-      if (dist.from(it->second.first)[from] == HopDistances::kUnreachable) continue;
       const std::uint32_t d = dist.from(it->second.first)[from];
-      samples.push_back(HopSample{d + 1, std::chrono::duration<double, std::milli>(at - it->second.second).count()});
+      if (d == HopDistances::kUnreachable) continue;
+      samples.push_back(HopSample{d + 1, ms(at - it->second.second)});
     }
   });
   sim->subscribe_all(kTopic);
@@ -171,6 +172,17 @@ LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Ad
     model.first_from_adjacent_source =
         std::clamp(static_cast<double>(first) / static_cast<double>(next_to), 0.01, 0.99);
   return model;
+}
+
+using Attribution = std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>>;  // named node -> (right, all)
+
+// Dandelion's precision: per validator, (its messages named as its) / (messages named
+// as its), 0 when none is; the mean over `validators`.
+double dandelion_precision(const Attribution& named, std::size_t validators) {
+  if (validators == 0) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0.0;
+  for (const auto& [node, a] : named) sum += static_cast<double>(a.first) / static_cast<double>(a.second);
+  return sum / static_cast<double>(validators);
 }
 
 }  // namespace
@@ -254,8 +266,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     r.calibration_samples = model.samples;
     // No sample (a lone observer never sees its own probe arrive): what it measures
     // on its own links, L + U[0, J] - a supernode has one to every node.
-    const double l = std::chrono::duration<double, std::milli>(cfg.latency).count();
-    const double j = std::chrono::duration<double, std::milli>(cfg.jitter).count();
+    const double l = ms(cfg.latency), j = ms(cfg.jitter);
     if (model.samples == 0) model = link_latency_model(l + j / 2.0, j * j / 12.0);
     // Nor how often its neighbours hear a source first: with flood publishing (public:
     // gossipsub's default), one hop beats two for sure when J < L, else about
@@ -274,8 +285,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   double entropy_sum = 0.0, inverse_rank_sum = 0.0, degree_sum = 0.0, closed_sum = 0.0;
   double posterior_rank_sum = 0.0, truth_probability_sum = 0.0;
   std::uint64_t posterior_guesses = 0, posterior_correct = 0;
-  std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> attributed;  // node -> (correct, all)
-  std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> posterior_attributed;
+  Attribution attributed, posterior_attributed;
   std::map<NodeIndex, std::vector<double>> log_posterior;  // validator -> sum over its messages of log P
   std::map<NodeIndex, std::map<NodeIndex, std::uint32_t>> named;              // validator -> estimate -> count
   std::vector<double> latencies;
@@ -283,7 +293,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   for (const auto& [id, source] : truth) {
     for (const auto& [node, rec] : sim.receptions(id))
       if (!is_spy[node] && node != source)
-        latencies.push_back(std::chrono::duration<double, std::milli>(rec.at - published_at[id]).count());
+        latencies.push_back(ms(rec.at - published_at[id]));
     ++r.messages;
     degree_sum += static_cast<double>(degree(source));
     closed_sum += 1.0 - std::pow(1.0 - cfg.spy_fraction, static_cast<double>(degree(source)));
@@ -323,12 +333,10 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const auto msgs = static_cast<double>(r.messages);
   const auto guesses = static_cast<double>(r.guesses);
-  double precision_sum = 0.0;
-  for (const auto& [node, a] : attributed) precision_sum += static_cast<double>(a.first) / static_cast<double>(a.second);
-  r.precision = honest.empty() ? nan : precision_sum / static_cast<double>(honest.size());
+  r.precision = dandelion_precision(attributed, honest.size());
   r.accuracy = r.guesses ? static_cast<double>(r.correct) / guesses : nan;
   // Intersection: each validator's most named node.
-  std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>> by_validator;  // node -> (correct, all)
+  Attribution by_validator;
   std::uint64_t validators_named = 0;
   for (const auto& [validator, counts] : named) {
     NodeIndex best = counts.begin()->first;
@@ -341,18 +349,12 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
       ++validators_named;
     }
   }
-  double intersection_sum = 0.0;
-  for (const auto& [node, a] : by_validator)
-    intersection_sum += static_cast<double>(a.first) / static_cast<double>(a.second);
   r.intersection_recall = honest.empty() ? nan : static_cast<double>(validators_named) / static_cast<double>(honest.size());
-  r.intersection_precision = honest.empty() ? nan : intersection_sum / static_cast<double>(honest.size());
+  r.intersection_precision = dandelion_precision(by_validator, honest.size());
   r.recall = r.messages ? static_cast<double>(r.correct) / msgs : nan;
   if (timing) {
-    double posterior_precision_sum = 0.0;
-    for (const auto& [node, a] : posterior_attributed)
-      posterior_precision_sum += static_cast<double>(a.first) / static_cast<double>(a.second);
     r.posterior_recall = r.messages ? static_cast<double>(posterior_correct) / msgs : nan;
-    r.posterior_precision = honest.empty() ? nan : posterior_precision_sum / static_cast<double>(honest.size());
+    r.posterior_precision = dandelion_precision(posterior_attributed, honest.size());
     r.posterior_inverse_rank = r.messages ? posterior_rank_sum / msgs : nan;
     r.truth_probability = r.messages ? truth_probability_sum / msgs : nan;
     r.entropy_bits = posterior_guesses ? entropy_sum / static_cast<double>(posterior_guesses) : nan;
@@ -391,47 +393,33 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
 
 ExperimentResult run_experiment(const ExperimentConfig& cfg) {
   if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
+  // Each per-run figure and the summary over runs it feeds.
+  constexpr std::pair<double RunResult::*, Summary ExperimentResult::*> kSummaries[] = {
+      {&RunResult::precision, &ExperimentResult::precision},
+      {&RunResult::accuracy, &ExperimentResult::accuracy},
+      {&RunResult::recall, &ExperimentResult::recall},
+      {&RunResult::inverse_rank, &ExperimentResult::inverse_rank},
+      {&RunResult::entropy_bits, &ExperimentResult::entropy_bits},
+      {&RunResult::posterior_recall, &ExperimentResult::posterior_recall},
+      {&RunResult::posterior_precision, &ExperimentResult::posterior_precision},
+      {&RunResult::posterior_inverse_rank, &ExperimentResult::posterior_inverse_rank},
+      {&RunResult::truth_probability, &ExperimentResult::truth_probability},
+      {&RunResult::posterior_intersection_recall, &ExperimentResult::posterior_intersection_recall},
+      {&RunResult::intersection_recall, &ExperimentResult::intersection_recall},
+      {&RunResult::intersection_precision, &ExperimentResult::intersection_precision},
+      {&RunResult::latency_mean_ms, &ExperimentResult::latency_mean_ms},
+      {&RunResult::latency_p95_ms, &ExperimentResult::latency_p95_ms},
+      {&RunResult::delivered, &ExperimentResult::delivered}};
   ExperimentResult out;
   out.config = cfg;
-  std::vector<double> isect_recall, isect_precision;
-  std::vector<double> precision, accuracy, recall, entropy, inverse_rank, closed, lat_mean, lat_p95, delivered;
-  std::vector<double> post_recall, post_precision, post_rank, truth_p, post_isect;
-  for (std::uint32_t i = 0; i < cfg.runs; ++i) {
-    RunResult r = run_once(cfg, i);
-    precision.push_back(r.precision);
-    accuracy.push_back(r.accuracy);
-    isect_recall.push_back(r.intersection_recall);
-    isect_precision.push_back(r.intersection_precision);
-    lat_mean.push_back(r.latency_mean_ms);
-    lat_p95.push_back(r.latency_p95_ms);
-    delivered.push_back(r.delivered);
-    recall.push_back(r.recall);
-    entropy.push_back(r.entropy_bits);
-    inverse_rank.push_back(r.inverse_rank);
-    closed.push_back(r.flooding_recall_closed_form);
-    post_recall.push_back(r.posterior_recall);
-    post_precision.push_back(r.posterior_precision);
-    post_rank.push_back(r.posterior_inverse_rank);
-    truth_p.push_back(r.truth_probability);
-    post_isect.push_back(r.posterior_intersection_recall);
-    out.runs.push_back(r);
-  }
-  out.precision = summarize(precision);
-  out.accuracy = summarize(accuracy);
-  out.intersection_recall = summarize(isect_recall);
-  out.intersection_precision = summarize(isect_precision);
-  out.latency_mean_ms = summarize(lat_mean);
-  out.latency_p95_ms = summarize(lat_p95);
-  out.delivered = summarize(delivered);
-  out.recall = summarize(recall);
-  out.entropy_bits = summarize(entropy);
-  out.inverse_rank = summarize(inverse_rank);
-  out.flooding_recall_closed_form = summarize(closed).mean;
-  out.posterior_recall = summarize(post_recall);
-  out.posterior_precision = summarize(post_precision);
-  out.posterior_inverse_rank = summarize(post_rank);
-  out.truth_probability = summarize(truth_p);
-  out.posterior_intersection_recall = summarize(post_isect);
+  for (std::uint32_t i = 0; i < cfg.runs; ++i) out.runs.push_back(run_once(cfg, i));
+  auto over_runs = [&](double RunResult::*field) {
+    std::vector<double> v;
+    for (const RunResult& r : out.runs) v.push_back(r.*field);
+    return summarize(v);
+  };
+  for (const auto& [field, summary] : kSummaries) out.*summary = over_runs(field);
+  out.flooding_recall_closed_form = over_runs(&RunResult::flooding_recall_closed_form).mean;
   return out;
 }
 

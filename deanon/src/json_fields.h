@@ -6,12 +6,10 @@
 
 #include <cmath>
 
-#include "shardnode/core/clock.h"
 #include "shardnode/deanon/stats.h"
+#include "units.h"
 
 namespace shardnode::deanon {
-
-inline double ms(Duration d) { return static_cast<double>(d.count()) / 1e6; }
 
 // NaN and infinities have no JSON spelling: null.
 inline nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }

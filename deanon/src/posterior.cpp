@@ -9,12 +9,10 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "units.h"
+
 namespace shardnode::deanon {
 namespace {
-
-double to_ms(Duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
 
 // Normalise `w` in place; false when it sums to nothing.
 bool normalise(std::vector<double>& w) {
@@ -205,7 +203,7 @@ std::vector<double> PosteriorAdversary::log_timing(const std::vector<SpyObservat
       }
       const std::uint32_t h = d + 1;  // f -> ... -> from -> spy
       const double v = model_.var(h);
-      const double r = to_ms(obs[i].at - first) - model_.mean(h);
+      const double r = ms(obs[i].at - first) - model_.mean(h);
       sw += 1.0 / v;
       swr += r / v;
       swr2 += r * r / v;
