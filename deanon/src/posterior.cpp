@@ -187,31 +187,35 @@ std::vector<double> PosteriorAdversary::log_timing(const std::vector<SpyObservat
     }
     for (double& x : order) x += base;
   }
-  std::vector<const std::vector<std::uint32_t>*> dist;
-  dist.reserve(obs.size());
-  for (const SpyObservation& o : obs) dist.push_back(&all_.from(o.from));
-  double best = ninf;
-  for (NodeIndex f = 0; f < graph_.size(); ++f) {
-    if (is_spy_[f]) continue;
-    double sw = 0.0, swr = 0.0, swr2 = 0.0, slog = 0.0;
-    bool possible = true;
-    for (std::size_t i = 0; i < obs.size(); ++i) {
-      const std::uint32_t d = (*dist[i])[f];
-      if (d == HopDistances::kUnreachable) {
-        possible = false;
-        break;
+  // Per candidate f, the weighted sums of the receipts' residuals, one receipt at a
+  // time: each receipt's distances are used before the next lookup (which may evict
+  // them from the bounded cache).
+  const std::size_t n = graph_.size();
+  std::vector<double> sw(n, 0.0), swr(n, 0.0), swr2(n, 0.0), slog(n, 0.0);
+  std::vector<bool> possible(n, true);
+  for (const SpyObservation& o : obs) {
+    const std::vector<std::uint32_t>& d = all_.from(o.from);
+    const double t = ms(o.at - first);
+    for (NodeIndex f = 0; f < n; ++f) {
+      if (is_spy_[f] || !possible[f]) continue;
+      if (d[f] == HopDistances::kUnreachable) {
+        possible[f] = false;
+        continue;
       }
-      const std::uint32_t h = d + 1;  // f -> ... -> from -> spy
+      const std::uint32_t h = d[f] + 1;  // f -> ... -> from -> spy
       const double v = model_.var(h);
-      const double r = ms(obs[i].at - first) - model_.mean(h);
-      sw += 1.0 / v;
-      swr += r / v;
-      swr2 += r * r / v;
-      slog += std::log(v);
+      const double r = t - model_.mean(h);
+      sw[f] += 1.0 / v;
+      swr[f] += r / v;
+      swr2[f] += r * r / v;
+      slog[f] += std::log(v);
     }
-    if (!possible) continue;
+  }
+  double best = ninf;
+  for (NodeIndex f = 0; f < n; ++f) {
+    if (is_spy_[f] || !possible[f]) continue;
     // Gaussian likelihood with the publish time integrated out under a flat prior.
-    ll[f] = -0.5 * (swr2 - swr * swr / sw) - 0.5 * slog - 0.5 * std::log(sw) + order[f];
+    ll[f] = -0.5 * (swr2[f] - swr[f] * swr[f] / sw[f]) - 0.5 * slog[f] - 0.5 * std::log(sw[f]) + order[f];
     best = std::max(best, ll[f]);
   }
   if (best == ninf) return {};
