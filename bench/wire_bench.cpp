@@ -21,7 +21,7 @@
 using namespace shardnode;
 using namespace shardnode::net;
 namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
+using BenchTimer = std::chrono::steady_clock;
 
 namespace {
 
@@ -31,7 +31,7 @@ struct Figures {
   double msgs_per_s;
 };
 
-Figures figures(std::size_t total, std::size_t msg, Clock::duration d) {
+Figures figures(std::size_t total, std::size_t msg, BenchTimer::duration d) {
   const double s = std::chrono::duration<double>(d).count();
   return {s, static_cast<double>(total) / s / 1e6, static_cast<double>(total / msg) / s};
 }
@@ -46,12 +46,12 @@ Figures bench_libp2p(std::size_t msg, std::size_t total) {
   auto addr = b.listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"));
   if (!addr) throw std::runtime_error(addr.error().what());
 
-  std::promise<Clock::time_point> done;
+  std::promise<BenchTimer::time_point> done;
   std::size_t received = 0;
   b.set_handler("/bench/sink/1.0.0", [&](std::shared_ptr<Stream> s) {
     s->on_data([&](ByteView d) {
       received += d.size();
-      if (received == total) done.set_value(Clock::now());
+      if (received == total) done.set_value(BenchTimer::now());
     });
   });
   std::thread tb([&] {
@@ -60,7 +60,7 @@ Figures bench_libp2p(std::size_t msg, std::size_t total) {
   });
 
   Bytes payload(msg, 0x5a);
-  Clock::time_point start;
+  BenchTimer::time_point start;
   std::shared_ptr<Stream> stream;
   std::size_t sent = 0;
   std::function<void()> send_more = [&] {
@@ -75,7 +75,7 @@ Figures bench_libp2p(std::size_t msg, std::size_t total) {
       if (!s) throw std::runtime_error(s.error().what());
       stream = *s;
       stream->on_writable(send_more);
-      start = Clock::now();
+      start = BenchTimer::now();
       send_more();
     });
   });
@@ -99,7 +99,7 @@ Figures bench_tcp(std::size_t msg, std::size_t total) {
   accept_thread.join();
   client.set_option(asio::ip::tcp::no_delay(true));
 
-  std::promise<Clock::time_point> done;
+  std::promise<BenchTimer::time_point> done;
   std::thread tb([&] {
     std::vector<std::uint8_t> buf(64 * 1024);
     std::size_t got = 0;
@@ -109,10 +109,10 @@ Figures bench_tcp(std::size_t msg, std::size_t total) {
       if (ec) break;
       got += n;
     }
-    done.set_value(Clock::now());
+    done.set_value(BenchTimer::now());
   });
   Bytes payload(msg, 0x5a);
-  const auto start = Clock::now();
+  const auto start = BenchTimer::now();
   for (std::size_t sent = 0; sent < total; sent += msg) asio::write(client, asio::buffer(payload));
   const auto end = done.get_future().get();
   tb.join();

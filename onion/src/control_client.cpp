@@ -219,7 +219,7 @@ void ControlClient::command(std::string line, ReplyHandler handler) {
     return;
   }
   logging::get("onion")->debug("control > {}", redact_command(line));
-  pending_.push_back(Pending{label_of(line), std::chrono::steady_clock::now() + timeout_, std::move(handler)});
+  pending_.push_back(Pending{label_of(line), clock_->now() + timeout_, std::move(handler)});
   wbuf_ += line;
   wbuf_ += "\r\n";
   sodium_memzero(line.data(), line.size());
@@ -439,7 +439,8 @@ void ControlClient::arm_timer() {
                                 [](const Pending& a, const Pending& b) { return a.deadline < b.deadline; });
   if (armed_ && *armed_ == first->deadline) return;
   armed_ = first->deadline;
-  timer_.expires_at(first->deadline);
+  const TimePoint now = clock_->now();
+  timer_.expires_after(first->deadline > now ? first->deadline - now : Duration{0});
   auto self = shared_from_this();
   timer_.async_wait([self](const boost::system::error_code& ec) {
     if (ec == asio::error::operation_aborted) return;
@@ -452,7 +453,7 @@ void ControlClient::on_timer() {
   armed_.reset();
   auto first = std::min_element(pending_.begin(), pending_.end(),
                                 [](const Pending& a, const Pending& b) { return a.deadline < b.deadline; });
-  if (first == pending_.end() || first->deadline > std::chrono::steady_clock::now()) {
+  if (first == pending_.end() || first->deadline > clock_->now()) {
     arm_timer();
     return;
   }

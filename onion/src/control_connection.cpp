@@ -15,7 +15,7 @@ namespace shardnode::onion {
 namespace {
 
 int poll_timeout_ms(ControlConnection::Deadline d) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(d - std::chrono::steady_clock::now()).count();
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(d - SteadyClock::to_std(SteadyClock().now())).count();
   if (left <= 0) return 0;
   return left > 60000 ? 60000 : static_cast<int>(left);
 }

@@ -111,7 +111,7 @@ Result<std::unique_ptr<EmbeddedTor>> EmbeddedTor::start(EmbeddedTorOptions opts)
   // Tor reads the control socket once its main loop runs; our first command waits there.
   auto v = t->control_->getinfo("version", o.start_timeout);
   if (!v) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    const auto deadline = t->clock_.now() + std::chrono::seconds(5);
     t->control_->close();
     bool gone = t->wait_exit(deadline);
     std::string why = v.error().message;
@@ -119,7 +119,7 @@ Result<std::unique_ptr<EmbeddedTor>> EmbeddedTor::start(EmbeddedTorOptions opts)
     return Error{OnionErrc::start_failed, why + " (see " + dir + "/tor.log)"};
   }
   log->info("embedded tor {} is up", *v);
-  t->up_since_ = std::chrono::steady_clock::now();
+  t->up_since_ = t->clock_.now();
   return t;
 }
 
@@ -130,9 +130,9 @@ Result<int> EmbeddedTor::take_control_fd() {
   return control_->release();
 }
 
-bool EmbeddedTor::wait_exit(std::chrono::steady_clock::time_point deadline) {
+bool EmbeddedTor::wait_exit(TimePoint deadline) {
   std::unique_lock lock(mu_);
-  return exited_cv_.wait_until(lock, deadline, [this] { return exited_; });
+  return exited_cv_.wait_until(lock, SteadyClock::to_std(deadline), [this] { return exited_; });
 }
 
 bool EmbeddedTor::running() const {
@@ -149,7 +149,7 @@ Status EmbeddedTor::stop(std::chrono::milliseconds deadline) {
   if (stopped_) return {};
   stopped_ = true;
   auto log = logging::get("onion");
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = clock_.now();
   const auto end = start + deadline;
   const auto half = start + deadline / 2;
 
@@ -161,11 +161,11 @@ Status EmbeddedTor::stop(std::chrono::milliseconds deadline) {
   // so a tor stopped right after start is given a moment first.
   if (up_since_) {
     const auto earliest = *up_since_ + kMinUptimeBeforeStop;
-    if (earliest > start) std::this_thread::sleep_until(std::min(earliest, half));
+    if (earliest > start) std::this_thread::sleep_until(SteadyClock::to_std(std::min(earliest, half)));
   }
 
   if (control_->is_open()) {
-    auto r = control_->command("SIGNAL SHUTDOWN", half);
+    auto r = control_->command("SIGNAL SHUTDOWN", SteadyClock::to_std(half));
     if (!r || !r->is_success())
       log->debug("SIGNAL SHUTDOWN not acknowledged ({}); closing the owning control socket",
                  r ? r->final_text() : r.error().message);

@@ -276,7 +276,8 @@ void PubsubService::flush_once() {
   for (const auto& id : router_.take_own_gossiped())
     if (on_own_gossiped_) on_own_gossiped_(id);
   for (const auto& p : router_.take_disconnects()) host_.disconnect(p);
-  router_.take_px_candidates();  // dialing PX peers needs their addresses (signed records): not yet
+  // PX candidates go to the node's discovery (which has no trusted addresses for them yet).
+  if (auto px = router_.take_px_candidates(); !px.empty() && on_px_) on_px_(px);
 }
 
 void PubsubService::subscribe(const TopicId& topic) {

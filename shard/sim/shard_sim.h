@@ -7,15 +7,17 @@
 //   with a handler per protocol on every node (`set_answer` overrides one, for attacks).
 // - A dial links two nodes after `dial_delay` (onion dials are not simulated, only
 //   their effect).
-// - Collations: every node validates its shards' collation topics with
-//   check_collation and keeps what it accepted in an in-memory store (by id and by
-//   shard/period), pruned to the retention window; it serves the collation protocol
-//   from that store, and after each completed jump to shard k (and at start) it syncs
-//   k's retention window by range requests from a peer on k (the sim sets each
-//   manager's on_jump_done for that; a test that replaces it only delays syncs to the
-//   next tick). Validators (any node; each gets a ValidatorKey derived from the
-//   seed) propose collations by hand (`propose_collation`) or every period
-//   (`auto_propose`).
+// - Collations: every node runs the shipped CollationRuntime (collation_runtime.h) -
+//   the same validation, store, serving, proposing and sync (paging, retry on another
+//   peer, penalty and blacklist for forgeries, a deadline per request) as a live node -
+//   on a MemoryCollationStore pruned to the retention window, with requests answered
+//   over the simulated links. After each completed jump to shard k (and at start) the
+//   runtime syncs k's window (the sim sets each manager's on_jump_done for that; a test
+//   that replaces it only delays syncs to the next tick). Validators (any node; each
+//   gets a ValidatorKey derived from the seed) propose collations by hand
+//   (`propose_collation`, on a shard the node is on) or every period (`auto_propose`).
+//   The runtime runs without stem tracking here: a proposer stores its collation at
+//   once.
 // - Beacon (when enabled): every started node subscribes to kBeaconTopic, validates it
 //   with its own BeaconTracker and follows the head; the nodes marked as beacon
 //   proposers take turns proposing each slot (`proposers_per_slot` of them, so rival
@@ -36,6 +38,8 @@
 #include "shardnode/shard/beacon_tracker.h"
 #include "shardnode/shard/collation.h"
 #include "shardnode/shard/collation_protocol.h"
+#include "shardnode/shard/collation_runtime.h"
+#include "shardnode/shard/memory_store.h"
 #include "shardnode/shard/manager.h"
 #include "shardnode/shard/validator_key.h"
 
@@ -68,24 +72,6 @@ struct ShardSimConfig {
   SimBeaconConfig beacon;
 };
 
-// One node's sync of one shard's retention window.
-struct SyncRecord {
-  std::uint32_t shard = 0;
-  std::uint64_t joined_ms = 0;     // subscribed to the shard's topic
-  std::uint64_t started_ms = 0;    // first request sent (0: not yet)
-  std::uint64_t finished_ms = 0;   // a peer answered the whole window (0: not yet)
-  bool done = false;
-  std::uint64_t from_period = 0, to_period = 0;  // the window asked for
-  std::vector<PeerId> asked;       // in order, one entry per request
-  std::set<PeerId> bad;            // peers that sent invalid collations (never asked again)
-  std::set<PeerId> failed;         // unreachable or empty-truncated; tried again after the others
-  std::optional<PeerId> completed_by;
-  std::size_t requests = 0, received = 0, invalid = 0;
-  // Paging through a truncated answer: the peer and the next from_period.
-  std::optional<PeerId> paging_with;
-  std::uint64_t next_from = 0;
-};
-
 class ShardSim {
  public:
   using Node = pubsub::GossipSim::Node;
@@ -94,7 +80,6 @@ class ShardSim {
   using Handler = std::function<Result<Bytes>(Node self, Node from, ByteView request)>;
   // An override: a forged answer, or nullopt to let the real handler answer.
   using Override = std::function<std::optional<Bytes>(Node self, Node from, ByteView request)>;
-  using CollationKey = std::tuple<std::uint32_t, std::uint64_t, Hash32>;  // shard, period, id
 
   explicit ShardSim(ShardSimConfig cfg);
   ~ShardSim();
@@ -140,12 +125,12 @@ class ShardSim {
   std::set<Hash32> collations(Node n, std::optional<std::uint32_t> shard = std::nullopt) const;
   const Collation* collation(Node n, const Hash32& id) const;
   // Collations rejected on a collation topic by n's validator.
-  std::size_t collations_rejected(Node n) const { return nodes_[n]->collations_rejected; }
+  std::size_t collations_rejected(Node n) const { return nodes_[n]->runtime->counters().rejected; }
+  CollationRuntime& collation_runtime(Node n) { return *nodes_[n]->runtime; }
   // n's sync of `shard` (the current join; nullptr when not on it).
   const SyncRecord* sync(Node n, std::uint32_t shard) const;
-  // Serves /shardnode/collations/1 from n's store (range: at most max_count and the
-  // protocol's response size; hash: zero or one).
-  Result<Bytes> answer_collations(Node n, ByteView request) const;
+  // n's answer to a /shardnode/collations/1 request (its runtime, from its store).
+  Result<Bytes> answer_collations(Node n, ByteView request);
 
   // ---- beacon ----
   BeaconTracker& beacon(Node n) { return *nodes_[n]->beacon; }
@@ -164,30 +149,18 @@ class ShardSim {
     std::map<std::string, Override> overrides;
     std::map<std::string, std::size_t> answered;
     std::unique_ptr<ValidatorKey> vkey;
-    // The in-memory collation store.
-    std::map<Hash32, Collation> by_id;
-    std::set<CollationKey> index;
-    std::size_t collations_rejected = 0;
-    // Syncs by shard, and a generation per join (answers to an older join are dropped).
-    std::map<std::uint32_t, SyncRecord> syncs;
-    std::map<std::uint32_t, std::uint64_t> sync_gen;
-    std::set<std::uint32_t> sync_in_flight;
+    std::unique_ptr<MemoryCollationStore> store;
+    std::unique_ptr<CollationRuntime> runtime;  // after the manager and store it uses
     std::unique_ptr<BeaconTracker> beacon;
     bool beacon_proposer = false;
     std::vector<BeaconHeader> beacon_proposed;
   };
 
-  bool store(Node n, const Collation& c, const Hash32& id);
-  void prune(Node n);
-  void on_subscribed(Node n, std::uint32_t shard);
-  void on_unsubscribed(Node n, std::uint32_t shard);
-  void advance_sync(Node n, std::uint32_t shard);
-  void on_sync_answer(Node n, std::uint32_t shard, std::uint64_t gen, const PeerId& peer, std::uint64_t from,
-                      Result<Bytes> r);
   void propose_beacons();
 
   ShardSimConfig cfg_;
   pubsub::GossipSim gossip_;
+  std::unique_ptr<OffsetWallClock> wall_;  // virtual time 0 = cfg_.unix_start_ms
   std::vector<std::unique_ptr<NodeState>> nodes_;
 };
 

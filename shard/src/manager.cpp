@@ -33,7 +33,7 @@ void ShardManager::announce(std::uint64_t now_ms) {
   table_.insert(rec, secs(now_ms));  // we are in our own table: others ask it of us
   // An announcement made with no peers reached nobody: the first connection repeats it.
   announced_to_peers_ = !io_.connected_peers().empty();
-  io_.publish(std::string(kPreferenceTopic), std::move(data));
+  (void)io_.publish(std::string(kPreferenceTopic), std::move(data));  // failures are the driver's to log
   ++counters_.announcements;
   next_announce_ms_ = now_ms + cfg_.announce_interval_ms;
 }

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -64,11 +63,6 @@ Error sql_error(const std::filesystem::path& file, sqlite3* db, int rc, const st
   return Error{e, std::move(msg)};
 }
 
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 int bind_blob(sqlite3_stmt* s, int idx, const std::uint8_t* data, std::size_t n) {
   return sqlite3_bind_blob64(s, idx, data, static_cast<sqlite3_uint64>(n), SQLITE_STATIC);
 }
@@ -79,7 +73,7 @@ int bind_u64(sqlite3_stmt* s, int idx, std::uint64_t v) {
 
 }  // namespace
 
-struct CollationStore::Impl {
+struct SqliteCollationStore::Impl {
   DbPtr db;  // declared first: destroyed after the statements
   StmtPtr put;
   StmtPtr get;
@@ -161,12 +155,12 @@ static_assert(kStoreSchemaVersion == 1, "update kSchema's user_version");
 
 }  // namespace
 
-CollationStore::CollationStore(std::unique_ptr<Impl> impl, std::filesystem::path file, StoreLimits limits)
+SqliteCollationStore::SqliteCollationStore(std::unique_ptr<Impl> impl, std::filesystem::path file, StoreLimits limits)
     : impl_(std::move(impl)), file_(std::move(file)), limits_(limits) {}
 
-CollationStore::~CollationStore() = default;
+SqliteCollationStore::~SqliteCollationStore() = default;
 
-Result<std::unique_ptr<CollationStore>> CollationStore::open(const std::filesystem::path& file, StoreLimits limits) {
+Result<std::unique_ptr<SqliteCollationStore>> SqliteCollationStore::open(const std::filesystem::path& file, StoreLimits limits) {
   const std::string name = file.string();
   // Create the file ourselves so it starts with mode 0600; never truncate one found.
   const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -233,12 +227,10 @@ Result<std::unique_ptr<CollationStore>> CollationStore::open(const std::filesyst
     *s.slot = std::move(*p);
   }
   impl->db = std::move(db);
-  return std::unique_ptr<CollationStore>(new CollationStore(std::move(impl), file, limits));
+  return std::unique_ptr<SqliteCollationStore>(new SqliteCollationStore(std::move(impl), file, limits));
 }
 
-Result<bool> CollationStore::put(const Collation& c) { return put(c, now_unix_ms()); }
-
-Result<bool> CollationStore::put(const Collation& c, std::int64_t received_at_ms) {
+Result<bool> SqliteCollationStore::put(const Collation& c, std::int64_t received_at_ms) {
   if (c.header.period > kMaxSqlInt)
     return Error{ShardErrc::future, "collation store: period " + std::to_string(c.header.period) + " cannot be stored"};
   const Bytes data = encode(c);
@@ -287,7 +279,7 @@ Result<Collation> decode_row(const std::filesystem::path& file, const CollationL
 
 }  // namespace
 
-Result<std::optional<Collation>> CollationStore::get(const Hash32& hash) {
+Result<std::optional<Collation>> SqliteCollationStore::get(const Hash32& hash) {
   StmtUse s(impl_->get.get());
   bind_blob(s.get(), 1, hash.data(), hash.size());
   const int rc = sqlite3_step(s.get());
@@ -298,13 +290,13 @@ Result<std::optional<Collation>> CollationStore::get(const Hash32& hash) {
   return std::optional<Collation>(std::move(*c));
 }
 
-bool CollationStore::contains(const Hash32& hash) {
+bool SqliteCollationStore::contains(const Hash32& hash) {
   StmtUse s(impl_->contains.get());
   bind_blob(s.get(), 1, hash.data(), hash.size());
   return sqlite3_step(s.get()) == SQLITE_ROW;
 }
 
-Result<RangeResult> CollationStore::range(std::uint32_t shard, std::uint64_t from_period, std::uint64_t to_period,
+Result<RangeResult> SqliteCollationStore::range(std::uint32_t shard, std::uint64_t from_period, std::uint64_t to_period,
                                           std::size_t max_count, std::size_t max_bytes) {
   RangeResult out;
   if (from_period > to_period || from_period > kMaxSqlInt) return out;
@@ -336,7 +328,7 @@ Result<RangeResult> CollationStore::range(std::uint32_t shard, std::uint64_t fro
   return out;
 }
 
-Result<std::size_t> CollationStore::prune_before(std::uint64_t period) {
+Result<std::size_t> SqliteCollationStore::prune_before(std::uint64_t period) {
   StmtUse s(impl_->prune.get());
   bind_u64(s.get(), 1, period);
   const int rc = sqlite3_step(s.get());
@@ -344,7 +336,7 @@ Result<std::size_t> CollationStore::prune_before(std::uint64_t period) {
   return static_cast<std::size_t>(sqlite3_changes64(impl_->db.get()));
 }
 
-Result<std::size_t> CollationStore::count() {
+Result<std::size_t> SqliteCollationStore::count() {
   StmtUse s(impl_->count.get());
   const int rc = sqlite3_step(s.get());
   if (rc != SQLITE_ROW) return sql_error(file_, impl_->db.get(), rc, "count");

@@ -100,16 +100,41 @@ class HostCategory final : public std::error_category {
   }
 };
 
+class RequestCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "request"; }
+  std::string message(int c) const override {
+    switch (static_cast<RequestErrc>(c)) {
+      case RequestErrc::bad_response: return "bad response framing or size";
+      case RequestErrc::timeout: return "no response in time";
+      case RequestErrc::closed: return "stream closed before a response";
+      case RequestErrc::refused: return "request refused";
+    }
+    return "unknown request error";
+  }
+  std::error_condition default_error_condition(int c) const noexcept override {
+    switch (static_cast<RequestErrc>(c)) {
+      case RequestErrc::bad_response: return Condition::invalid_input;
+      case RequestErrc::timeout: return Condition::timeout;
+      case RequestErrc::closed: return Condition::io_failure;
+      case RequestErrc::refused: return Condition::invalid_input;
+    }
+    return {c, *this};
+  }
+};
+
 }  // namespace
 
 const std::error_category& mss_category() noexcept { static MssCategory c; return c; }
 const std::error_category& noise_category() noexcept { static NoiseCategory c; return c; }
 const std::error_category& yamux_category() noexcept { static YamuxCategory c; return c; }
 const std::error_category& host_category() noexcept { static HostCategory c; return c; }
+const std::error_category& request_category() noexcept { static RequestCategory c; return c; }
 
 std::error_code make_error_code(MssErrc e) noexcept { return {static_cast<int>(e), mss_category()}; }
 std::error_code make_error_code(NoiseErrc e) noexcept { return {static_cast<int>(e), noise_category()}; }
 std::error_code make_error_code(YamuxErrc e) noexcept { return {static_cast<int>(e), yamux_category()}; }
 std::error_code make_error_code(HostErrc e) noexcept { return {static_cast<int>(e), host_category()}; }
+std::error_code make_error_code(RequestErrc e) noexcept { return {static_cast<int>(e), request_category()}; }
 
 }  // namespace shardnode::net

@@ -12,7 +12,6 @@
 
 namespace shardnode::net {
 namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
 
 struct Host::PendingDial {
   std::vector<ConnectHandler> waiters;
@@ -22,7 +21,11 @@ struct Host::PendingDial {
 };
 
 Host::Host(asio::io_context& io, const NodeKey& key, HostConfig cfg)
-    : io_(io), key_(key), self_(PeerId::from_public_key(key.public_key())), cfg_(std::move(cfg)) {
+    : io_(io),
+      key_(key),
+      self_(PeerId::from_public_key(key.public_key())),
+      cfg_(std::move(cfg)),
+      clock_(cfg_.clock ? cfg_.clock : &steady_) {
   handlers_[kIdentifyProtocol] = [this](std::shared_ptr<Stream> s) { serve_identify(s); };
   handlers_[kPingProtocol] = [this](std::shared_ptr<Stream> s) { serve_ping(s); };
 }
@@ -211,9 +214,9 @@ void Host::connect(const Multiaddr& addr, ConnectHandler h) {
     d->second->waiters.push_back(std::move(h));
     return;
   }
-  if (auto b = backoff_.find(key); b != backoff_.end() && Clock::now() < b->second.until) {
+  if (auto b = backoff_.find(key); b != backoff_.end() && clock_->now() < b->second.until) {
     ++counters_.dials_rejected;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(b->second.until - Clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(b->second.until - clock_->now());
     return fail_later(std::move(h), Error{HostErrc::dial_backoff, "dial backoff for " + key + " (" +
                                                                      std::to_string(left.count()) + " ms left)"});
   }
@@ -265,7 +268,7 @@ void Host::finish_dial(const std::string& key, Result<PeerId> r) {
 void Host::note_dial_failure(const std::string& key) {
   auto& b = backoff_[key];
   b.last = b.last.count() == 0 ? cfg_.backoff_base : std::min(b.last * 2, cfg_.backoff_max);
-  b.until = Clock::now() + b.last;
+  b.until = clock_->now() + b.last;
 }
 
 void Host::new_stream(const PeerId& peer, std::vector<std::string> protocols, StreamOpenHandler h) {
@@ -368,16 +371,16 @@ void Host::serve_ping(const std::shared_ptr<Stream>& s) {
 }
 
 void Host::ping(const PeerId& peer, PingHandler h) {
-  new_stream(peer, {kPingProtocol}, [h = std::move(h)](Result<std::shared_ptr<Stream>> r) mutable {
+  new_stream(peer, {kPingProtocol}, [clock = clock_, h = std::move(h)](Result<std::shared_ptr<Stream>> r) mutable {
     if (!r) return h(r.error());
     auto s = *r;
     auto payload = std::make_shared<Bytes>(kPingSize);
     randombytes_buf(payload->data(), payload->size());
     auto got = std::make_shared<Bytes>();
-    auto start = Clock::now();
+    auto start = clock->now();
     auto done = std::make_shared<bool>(false);
     auto handler = std::make_shared<PingHandler>(std::move(h));
-    s->on_data([s, payload, got, start, done, handler](ByteView b) {
+    s->on_data([s, payload, got, start, done, handler, clock](ByteView b) {
       if (*done) return;
       got->insert(got->end(), b.begin(), b.end());
       if (got->size() < kPingSize) return;
@@ -385,7 +388,7 @@ void Host::ping(const PeerId& peer, PingHandler h) {
       const bool ok = std::equal(payload->begin(), payload->end(), got->begin());
       s->close_write();
       if (!ok) return (*handler)(Error{MssErrc::malformed, "ping: echo differs from what we sent"});
-      (*handler)(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start));
+      (*handler)(std::chrono::duration_cast<std::chrono::microseconds>(clock->now() - start));
     });
     s->on_close([done, handler](std::error_code ec) {
       if (*done) return;

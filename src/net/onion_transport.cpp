@@ -125,7 +125,7 @@ struct OnionTransport::Dial {
   std::string username;
   DialHandler handler;
   std::function<void(bool ok)> count;  // counts the outcome, whichever path ends the dial
-  std::chrono::steady_clock::time_point deadline;
+  TimePoint deadline{};  // on the transport's clock
   std::chrono::milliseconds backoff{0};
   std::unique_ptr<ByteStream> socks;
   std::optional<onion::Socks5Connect> codec;
@@ -154,7 +154,11 @@ std::string OnionTransport::isolation_username(const std::string& onion_address)
 
 OnionTransport::OnionTransport(asio::io_context& io, const NodeKey& key, std::shared_ptr<onion::ControlClient> control,
                                OnionTransportConfig cfg)
-    : io_(io), key_(key), control_(std::move(control)), cfg_(std::move(cfg)),
+    : io_(io),
+      key_(key),
+      control_(std::move(control)),
+      cfg_(std::move(cfg)),
+      clock_(cfg_.clock ? cfg_.clock : &steady_),
       own_address_(shardnode::onion_address(key.public_key())) {}
 
 OnionTransport::~OnionTransport() {
@@ -302,11 +306,11 @@ void OnionTransport::dial(const Multiaddr& addr, DialHandler handler) {
   d->port = ep->port;
   d->remote = addr.without_peer_id();
   d->username = isolation_username(ep->address);
-  d->deadline = std::chrono::steady_clock::now() + cfg_.dial_timeout;
+  d->deadline = clock_->now() + cfg_.dial_timeout;
   d->backoff = cfg_.retry_initial;
   dials_.remove_if([](const auto& w) { return w.expired(); });
   dials_.push_back(d);
-  d->deadline_timer.expires_at(d->deadline);
+  d->deadline_timer.expires_after(cfg_.dial_timeout);
   d->deadline_timer.async_wait([d](const boost::system::error_code& ec) {
     if (ec || d->done) return;
     d->finish(dial_timeout_error(d->remote, d->attempts, d->last_failure));
@@ -386,7 +390,7 @@ void OnionTransport::socks_refused(const std::shared_ptr<Dial>& d) {
   d->last_failure = std::string("tor: ") + onion::describe(reply);
   d->socks->close();
   const bool retryable = onion::is_retryable(reply);
-  if (retryable && std::chrono::steady_clock::now() + d->backoff < d->deadline) {
+  if (retryable && clock_->now() + d->backoff < d->deadline) {
     ++counters_.dial_retries;
     logging::get("onion")->debug("onion3: {}: {}; retrying in {} ms", d->remote.to_string(), d->last_failure,
                                  d->backoff.count());

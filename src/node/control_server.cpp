@@ -381,7 +381,7 @@ void ControlServer::Client::handle_request(const pb::Request& req) {
     }
 
     case pb::Request::kTable: {
-      const std::uint64_t now_s = ShardService::now_ms() / 1000;
+      const std::uint64_t now_s = shards.now_ms() / 1000;
       pb::Response r;
       r.set_id(id);
       auto* t = r.mutable_table();
@@ -413,7 +413,7 @@ void ControlServer::Client::handle_request(const pb::Request& req) {
       const bool join = req.op_case() == pb::Request::kSubscribe;
       const std::uint32_t s = join ? req.subscribe().shard() : req.unsubscribe().shard();
       if (s >= shard_count) return bad_shard(s);
-      Status st = join ? mgr.join(s, ShardService::now_ms()) : mgr.leave(s, ShardService::now_ms());
+      Status st = join ? mgr.join(s, shards.now_ms()) : mgr.leave(s, shards.now_ms());
       if (!st) return send_error(id, pb::Error::UNAVAILABLE, st.error().what());
       pb::Response r;
       r.set_id(id);
@@ -428,7 +428,7 @@ void ControlServer::Client::handle_request(const pb::Request& req) {
       if (j.wait() && in_flight_ >= srv_.limits_.max_in_flight)
         return send_error(id, pb::Error::RESOURCE_EXHAUSTED,
                           "too many requests in flight (" + std::to_string(srv_.limits_.max_in_flight) + ")");
-      const std::uint64_t now = ShardService::now_ms();
+      const std::uint64_t now = shards.now_ms();
       const std::size_t waiters_before = srv_.jump_waiters_.size();
       if (j.wait()) {
         ++in_flight_;

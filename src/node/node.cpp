@@ -33,10 +33,6 @@ std::string printable_or_hex(const Bytes& data) {
   return std::string(data.begin(), data.end());
 }
 
-double unix_time() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir) {
@@ -165,7 +161,6 @@ Node::Node(asio::io_context& io, NodeOptions opts, NodeKey key)
     : io_(io),
       opts_(std::move(opts)),
       key_(std::move(key)),
-      redial_timer_(io),
       probe_timer_(io),
       collation_timer_(io) {}
 
@@ -186,23 +181,22 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
   }
   n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
   n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
-  if (n->opts_.tor_none) {
-    // No onion addresses: a peer known from its shard record is dialled at the TCP
-    // address it advertised in identify (so only peers we have met can be dialled).
+  // Discovery: bootnodes first; then, without tor, the TCP addresses peers advertised
+  // in identify (only peers we have met can be dialled), or with tor the onion service
+  // a peer's key names.
+  n->discovery_.add(std::make_unique<Bootnodes>(io, *n->host_, n->opts_.bootnodes,
+                                                std::chrono::duration_cast<std::chrono::milliseconds>(n->opts_.redial_interval)));
+  if (n->opts_.tor_none) n->discovery_.add(std::make_unique<IdentifiedAddresses>(*n->host_));
+  else n->discovery_.add(std::make_unique<OnionKeyAddresses>(n->opts_.shard.onion_port));
+  {
     Node* self = n.get();
-    n->opts_.shard.address_of = [self](const PeerId& p, const Ed25519PublicKey&) -> std::optional<Multiaddr> {
-      auto it = self->tcp_addrs_.find(p);
-      if (it == self->tcp_addrs_.end()) return std::nullopt;
-      return it->second.with_peer_id(p);
+    n->opts_.shard.address_of = [self](const PeerId& p, const Ed25519PublicKey& k) {
+      return self->discovery_.address_of(p, k);
     };
-    n->host_->on_peer_identified([self](const PeerId& p, const net::IdentifyInfo& i) {
-      for (const auto& a : i.listen_addrs)
-        if (a.tcp_endpoint()) {
-          self->tcp_addrs_.insert_or_assign(p, a);
-          break;
-        }
-    });
+    n->pubsub_->on_px([self](const std::vector<PeerId>& px) { self->discovery_.on_px(px); });
   }
+  n->opts_.shard.clock = &n->clock_;
+  n->opts_.shard.wall = &n->wall_;
   n->shards_ = std::make_unique<ShardService>(io, *n->host_, *n->pubsub_, n->key_, n->opts_.shard);
   if (n->opts_.validator) {
     // validator.key: the identity.key format, a different key, created on first use.
@@ -278,7 +272,13 @@ Status Node::start() {
               {"completed", j.completed}, {"dialled", j.dialled}}
              .dump());
     if (metrics_) metrics_->observe_jump(j);
-    if (j.completed) sync_shard(j.shard);
+  });
+  // A joined shard's retention window fetched (paged, retried on another peer when one
+  // fails or serves a forgery) - the shard runtime's sync, as in the simulator.
+  shards_->on_sync_done([this](const shard::SyncRecord& s) {
+    emit(json{{"t", unix_time()}, {"event", "synced"}, {"shard", s.shard}, {"collations", s.received},
+              {"requests", s.requests}, {"invalid", s.invalid}}
+             .dump());
   });
   shards_->on_beacon_head([this](const shard::BeaconHead& h) {
     emit(json{{"t", unix_time()}, {"event", "beacon"}, {"slot", h.header.slot},
@@ -406,7 +406,7 @@ void Node::on_bootstrapped() {
 }
 
 void Node::start_network() {
-  redial();
+  discovery_.start();
   if (opts_.collation_interval.count() > 0) {
     collation_timer_.expires_after(opts_.collation_interval);
     collation_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
@@ -420,26 +420,6 @@ void Node::start_network() {
     });
   }
   if (on_ready_) on_ready_();
-}
-
-void Node::redial() {
-  if (stopped_) return;
-  for (const auto& b : opts_.bootnodes) {
-    auto expected = b.peer_id();
-    if (auto ep = b.onion_endpoint()) {
-      if (auto pk = parse_onion_address(ep->address)) expected = PeerId::from_public_key(*pk);
-    }
-    if (expected && (*expected == peer_id() || host_->connected(*expected))) continue;
-    host_->connect(b, [b, alive = alive_](Result<PeerId> r) {
-      if (!*alive) return;
-      if (r) logging::get("node")->info("connected to bootnode {}", b.to_string());
-      else logging::get("node")->info("bootnode {}: {}", b.to_string(), r.error().what());
-    });
-  }
-  redial_timer_.expires_after(opts_.redial_interval);
-  redial_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
-    if (!ec && *alive) redial();
-  });
 }
 
 void Node::probe() {
@@ -458,20 +438,7 @@ void Node::probe() {
 
 // After joining a shard, fetch the collations we missed (the retention window) from
 // one connected peer on it.
-void Node::sync_shard(std::uint32_t k) {
-  const auto cur = shards_->current_period();
-  const auto from = cur > opts_.shard.max_age_periods ? cur - opts_.shard.max_age_periods : 0;
-  for (const auto& p : shards_->manager().table().peers_on(k)) {
-    if (p == peer_id() || !host_->connected(p)) continue;
-    shard::CollationRangeRequest req{k, from, cur, static_cast<std::uint32_t>(opts_.shard.collation_protocol.max_count)};
-    shards_->request_collations(p, req, [this, k, p, alive = alive_](Result<std::size_t> r) {
-      if (!*alive) return;
-      if (!r) return logging::get("node")->info("collation sync on shard {} from {}: {}", k, p.to_string(), r.error().what());
-      emit(json{{"t", unix_time()}, {"event", "synced"}, {"shard", k}, {"collations", *r}}.dump());
-    });
-    return;
-  }
-}
+double Node::unix_time() const { return static_cast<double>(wall_.unix_ms()) / 1000.0; }
 
 void Node::propose() {
   if (stopped_) return;
@@ -510,7 +477,7 @@ void Node::stop() {
   if (stopped_) return;
   stopped_ = true;
   logging::get("node")->info("stopping");
-  redial_timer_.cancel();
+  discovery_.stop();
   probe_timer_.cancel();
   collation_timer_.cancel();
   if (metrics_server_) metrics_server_->stop();

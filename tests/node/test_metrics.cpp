@@ -432,7 +432,7 @@ TEST_CASE("metrics collector: a live node pair, a jump, scraped over HTTP, no pe
   REQUIRE(run_until(io, [&] { return a.ps->router().counters().messages_delivered >= 2; }));
 
   // a jumps from shard 0 to shard 5, where b is.
-  REQUIRE(a.shards->manager().jump(0, 5, node::ShardService::now_ms()));
+  REQUIRE(a.shards->manager().jump(0, 5, a.shards->now_ms()));
   REQUIRE(run_until(io, [&] { return !a.shards->manager().jumps().empty(); }, 30s));
   REQUIRE(a.shards->manager().jumps().back().completed);
 

@@ -8,9 +8,11 @@
 
 #include "../support/io_wait.h"
 #include "../support/live_shard_node.h"
+#include "shardnode/net/request_response.h"
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/node/shard_service.h"
 #include "shardnode/shard/collation.h"
+#include "shardnode/shard/collation_protocol.h"
 #include "shardnode/shard/table_protocol.h"
 #include "shardnode/shard/topics.h"
 
@@ -58,7 +60,7 @@ TEST_CASE("live shard service: tables by gossip and by request and a jump that d
     CHECK(n[0]->m().counters().table_requests_served >= 1);
 
     // It jumps to shard 5: dials nodes 1 and 2 (it knew neither) and grafts them.
-    REQUIRE(late.m().jump(0, 5, node::ShardService::now_ms()));
+    REQUIRE(late.m().jump(0, 5, late.shards->now_ms()));
     REQUIRE(run_until(io, [&] { return !late.m().jumps().empty(); }, 30s));
     const auto& j = late.m().jumps().back();
     CHECK(j.completed);
@@ -173,6 +175,82 @@ TEST_CASE("live collation sync: a joiner fetches the shard's stored collations b
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("live collation sync: a peer serving a forgery is penalised and the sync completes from another",
+          "[shard][live][collation][malformed]") {
+  // a and b are on shard 5 and hold a's three collations; c joins shard 5 by a jump and
+  // syncs its window. Whichever of a and b c asks first answers with a forged
+  // collation among the real ones: c must penalise it, never ask it again, and finish
+  // the sync from the other - the shard runtime's sync, the same code as the simulator's.
+  asio::io_context io;
+  Net net;
+  std::string tmpl = "/tmp/sn-cf-XXXXXX";
+  const std::filesystem::path dir = ::mkdtemp(tmpl.data());
+  ShardNode a(io, net, {5}, store_at(dir / "a.db")), b(io, net, {5}, store_at(dir / "b.db")),
+      c(io, net, {1}, store_at(dir / "c.db"));
+  connect(io, a, b);
+  connect(io, c, a);
+  connect(io, c, b);
+  for (auto* x : {&a, &b, &c}) REQUIRE(x->shards->start());
+  a.shards->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::generate()));
+  REQUIRE(run_until(io, [&] { return !a.ps->router().mesh(shard::collation_topic(5)).empty(); }));
+  std::vector<shard::Hash32> ids;
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(a.shards->publish_collation(5, Bytes{'f', static_cast<std::uint8_t>('0' + i)}).value());
+  REQUIRE(run_until(io, [&] { return b.shards->store()->count().value() == 3; }));
+  REQUIRE(run_until(io, [&] { return c.m().table().peers_on(5).size() == 2; }));
+
+  // Both members' collation protocol, wrapped: the first request from c gets a forgery.
+  std::optional<PeerId> forger;
+  shard::Hash32 forged_id{};
+  std::vector<std::unique_ptr<net::RequestResponse>> wrappers;
+  for (ShardNode* m : {&a, &b}) {
+    wrappers.push_back(std::make_unique<net::RequestResponse>(io, *m->host));
+    wrappers.back()->serve(shard::kCollationProtocol, 128,
+                           [&, m](const PeerId& from, ByteView req) -> Result<Bytes> {
+                             auto honest = m->shards->collations().answer(from, req);
+                             if (from != c.host->peer_id() || forger || !honest) return honest;
+                             forger = m->host->peer_id();
+                             auto resp = shard::decode_collation_response(*honest, shard::CollationProtocolLimits{});
+                             REQUIRE(resp);
+                             auto fake = shard::make_collation(shard::ValidatorKey::generate(), 5,
+                                                               m->shards->current_period(), shard::Hash32{},
+                                                               Bytes{'f', 'o', 'r', 'g', 'e', 'd'});
+                             fake.signature[7] ^= 0x01;
+                             forged_id = shard::collation_hash(fake.header);
+                             resp->collations.insert(resp->collations.begin(), shard::encode(fake));
+                             return shard::encode_collation_response(*resp);
+                           });
+  }
+  std::optional<shard::SyncRecord> synced;
+  c.shards->on_sync_done([&](const shard::SyncRecord& s) { synced = s; });
+  REQUIRE(c.m().jump(1, 5, c.shards->now_ms()));
+  REQUIRE(run_until(io, [&] { return synced.has_value(); }, 30s));
+  REQUIRE(forger);
+  CHECK(synced->shard == 5);
+  CHECK(synced->done);
+  CHECK(synced->bad == std::set<PeerId>{*forger});
+  CHECK(synced->invalid == 1);
+  REQUIRE(synced->completed_by);
+  CHECK(*synced->completed_by != *forger);
+  CHECK(synced->asked.front() == *forger);
+  CHECK(synced->received == 3);
+  for (const auto& id : ids) CHECK(c.shards->store()->contains(id));
+  CHECK_FALSE(c.shards->store()->contains(forged_id));
+  // Penalised at c (P7), the honest peer not.
+  auto* scoring = c.ps->router().scoring();
+  REQUIRE(scoring);
+  const auto now = c.ps->now();
+  CHECK(scoring->breakdown(*forger, now).behaviour_penalty > 0);
+  CHECK(scoring->breakdown(*synced->completed_by, now).behaviour_penalty == 0);
+  wrappers.clear();
+  for (auto* x : {&a, &b, &c}) {
+    x->shards->stop();
+    x->ps->stop();
+    x->host->close();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("live shard service: beacon headers on their topic, a forger flagged", "[shard][live][beacon]") {
   asio::io_context io;
   Net net;
@@ -205,7 +283,7 @@ TEST_CASE("live shard service: beacon headers on their topic, a forger flagged",
 
   // A header with a broken signature and plain garbage are rejected; the forger is flagged.
   auto forged = shard::make_beacon_header(shard::ValidatorKey::generate(),
-                                          follower.shards->beacon()->slot_at(node::ShardService::now_ms()),
+                                          follower.shards->beacon()->slot_at(follower.shards->now_ms()),
                                           shard::Hash32{}, shard::Hash32{});
   forged.signature[5] ^= 0x20;
   REQUIRE(run_until(io, [&] { return !forger.ps->router().mesh(std::string(shard::kBeaconTopic)).empty(); }));

@@ -68,8 +68,8 @@ void write_file(const fs::path& p, const Bytes& b) {
   REQUIRE(out.good());
 }
 
-std::unique_ptr<CollationStore> open_ok(const fs::path& p) {
-  auto s = CollationStore::open(p, {});
+std::unique_ptr<SqliteCollationStore> open_ok(const fs::path& p) {
+  auto s = SqliteCollationStore::open(p, {});
   INFO((s ? std::string() : s.error().what()));
   REQUIRE(s);
   return std::move(*s);
@@ -88,14 +88,14 @@ void make_store(const fs::path& p, int n) {
 // Expects `p` to be refused with `errc`, by a message naming the file, and left byte for byte.
 void expect_refused(const fs::path& p, StoreErrc errc) {
   const Bytes before = read_file(p);
-  auto s = CollationStore::open(p, {});
+  auto s = SqliteCollationStore::open(p, {});
   REQUIRE_FALSE(s);
   INFO(s.error().what());
   CHECK(s.error().code == errc);
   CHECK(s.error().what().find(p.string()) != std::string::npos);
   CHECK(read_file(p) == before);
   // Refused again the same way: nothing was repaired or replaced.
-  auto again = CollationStore::open(p, {});
+  auto again = SqliteCollationStore::open(p, {});
   REQUIRE_FALSE(again);
   CHECK(again.error().code == errc);
   CHECK(read_file(p) == before);
@@ -270,7 +270,7 @@ TEST_CASE("every committed put survives a SIGKILL of the process", "[shard][stor
   REQUIRE(pid >= 0);
   if (pid == 0) {
     // The child: no Catch2 here; any failure exits with a code the parent reports.
-    auto s = CollationStore::open(file, {});
+    auto s = SqliteCollationStore::open(file, {});
     if (!s) ::_exit(2);
     const ValidatorKey k = vkey(7);
     for (int i = 0; i < kPuts; ++i) {

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "shardnode/core/clock.h"
 #include "shardnode/core/result.h"
 #include "shardnode/onion/control_reply.h"
 
@@ -90,6 +91,9 @@ class ControlClient : public std::enable_shared_from_this<ControlClient> {
 
   // Deadline for commands sent from now on.
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  // The clock command deadlines are measured on (default: the real monotonic clock;
+  // it must outlive the client). Set it before the first command.
+  void set_clock(const Clock& clock) { clock_ = &clock; }
   std::chrono::milliseconds timeout() const { return timeout_; }
   std::size_t pending() const { return pending_.size(); }
 
@@ -100,7 +104,7 @@ class ControlClient : public std::enable_shared_from_this<ControlClient> {
  private:
   struct Pending {
     std::string label;  // the command word, for messages (never arguments)
-    std::chrono::steady_clock::time_point deadline;
+    TimePoint deadline{};  // on clock_
     ReplyHandler handler;
   };
   static void connect_endpoint(boost::asio::io_context& io, boost::asio::generic::stream_protocol::endpoint ep,
@@ -118,7 +122,9 @@ class ControlClient : public std::enable_shared_from_this<ControlClient> {
   boost::asio::io_context& io_;
   boost::asio::generic::stream_protocol::socket socket_;
   boost::asio::steady_timer timer_;
-  std::optional<std::chrono::steady_clock::time_point> armed_;
+  std::optional<TimePoint> armed_;
+  SteadyClock steady_;
+  const Clock* clock_ = &steady_;
   ReplyParser parser_;
   std::array<char, 16384> rbuf_{};
   std::string wbuf_;     // queued, not yet handed to the socket

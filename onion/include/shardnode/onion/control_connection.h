@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "shardnode/core/clock.h"
 #include "shardnode/core/result.h"
 #include "shardnode/onion/control_reply.h"
 
@@ -19,6 +20,7 @@ namespace shardnode::onion {
 class ControlConnection {
  public:
   static constexpr std::size_t kMaxQueuedEvents = 1024;
+  // Blocking I/O waits on the real monotonic clock (SteadyClock), in the standard type.
   using Deadline = std::chrono::steady_clock::time_point;
 
   explicit ControlConnection(int fd) : fd_(fd) {}  // takes ownership
@@ -30,7 +32,7 @@ class ControlConnection {
   // A 4xx/5xx reply is returned as a Reply, not an Error: callers decide.
   Result<Reply> command(std::string_view line, Deadline deadline);
   Result<Reply> command(std::string_view line, std::chrono::milliseconds timeout) {
-    return command(line, std::chrono::steady_clock::now() + timeout);
+    return command(line, SteadyClock::to_std(SteadyClock().now() + timeout));
   }
   // As command(), but a non-2xx reply becomes OnionErrc::command_failed.
   Result<Reply> command_ok(std::string_view line, std::chrono::milliseconds timeout);

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "shardnode/core/clock.h"
 #include "shardnode/core/result.h"
 #include "shardnode/onion/control_connection.h"
 
@@ -65,13 +66,14 @@ class EmbeddedTor {
 
  private:
   explicit EmbeddedTor(EmbeddedTorOptions opts);
-  bool wait_exit(std::chrono::steady_clock::time_point deadline);
+  bool wait_exit(TimePoint deadline);  // on clock_
   void release_config();
 
   static constexpr std::chrono::milliseconds kMinUptimeBeforeStop{1000};
 
   EmbeddedTorOptions opts_;
-  std::optional<std::chrono::steady_clock::time_point> up_since_;
+  SteadyClock clock_;  // a real thread: waits need the real monotonic clock
+  std::optional<TimePoint> up_since_;
   std::vector<std::string> args_;       // tor keeps pointers into these until free
   std::vector<char*> argv_;
   tor_main_configuration_t* cfg_ = nullptr;

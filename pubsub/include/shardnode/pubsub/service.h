@@ -53,6 +53,8 @@ class PubsubService {
   void on_message(std::function<void(const Delivery&)> f) { on_message_ = std::move(f); }
   // Stem mode: one of our own messages has entered gossip (Router::take_own_gossiped).
   void on_own_gossiped(std::function<void(const MessageId&)> f) { on_own_gossiped_ = std::move(f); }
+  // Peer exchange: the candidates of PRUNEs we accepted PX from (Router::take_px_candidates).
+  void on_px(std::function<void(const std::vector<PeerId>&)> f) { on_px_ = std::move(f); }
 
   Router& router() { return router_; }
   const ServiceCounters& counters() const { return counters_; }
@@ -80,6 +82,7 @@ class PubsubService {
   boost::asio::steady_timer heartbeat_;
   std::function<void(const Delivery&)> on_message_;
   std::function<void(const MessageId&)> on_own_gossiped_;
+  std::function<void(const std::vector<PeerId>&)> on_px_;
   ServiceCounters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool started_ = false;

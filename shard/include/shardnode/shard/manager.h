@@ -35,7 +35,13 @@ class ShardIo {
   virtual ~ShardIo() = default;
   virtual void subscribe(const std::string& topic) = 0;
   virtual void unsubscribe(const std::string& topic) = 0;
-  virtual void publish(const std::string& topic, Bytes data) = 0;
+  // Publishes on a topic; the pubsub message id (our own message, for stem tracking).
+  virtual Result<pubsub::MessageId> publish(const std::string& topic, Bytes data) = 0;
+  // One request on a fresh stream of `protocol`, one response of at most max_response
+  // bytes; `done` runs once, later (never inside this call), with the response or an
+  // error (not connected, refused, stream closed, oversize, no answer in time).
+  virtual void request(const PeerId& peer, const std::string& protocol, Bytes request, std::size_t max_response,
+                       std::function<void(Result<Bytes>)> done) = 0;
   // Sends a table request; the answer comes back through ShardManager::on_table_response
   // (or on_table_failure).
   virtual void request_table(const PeerId& peer, Bytes request) = 0;

@@ -1,4 +1,9 @@
-// CollationStore: collations kept on disk in one SQLite file, keyed by collation id.
+// CollationStore: where a node keeps the collations it accepted, keyed by collation
+// id - an interface with two implementations: SqliteCollationStore (below, the
+// node's durable store) and MemoryCollationStore (memory_store.h: the simulator, and
+// a node without a store file). CollationRuntime (collation_runtime.h) is their user.
+//
+// SqliteCollationStore: collations kept on disk in one SQLite file.
 //
 //   table collations(hash BLOB(32) PRIMARY KEY, shard, period, proposer BLOB(32),
 //                    data BLOB = encode(collation), received_at_ms) WITHOUT ROWID
@@ -52,40 +57,54 @@ struct RangeResult {
 
 class CollationStore {
  public:
-  static Result<std::unique_ptr<CollationStore>> open(const std::filesystem::path& file, StoreLimits limits = {});
-  ~CollationStore();
-  CollationStore(const CollationStore&) = delete;
-  CollationStore& operator=(const CollationStore&) = delete;
+  virtual ~CollationStore() = default;
 
   // Stores encode(c) under collation_hash(c.header). True if new, false if already
   // held (idempotent). The collation is verified first (decode_collation of its
-  // encoding under limits.collation: size, body hash, signature -> ShardErrc); a
-  // period above 2^63-1 (SQLite's integer range) is ShardErrc::future.
-  // received_at_ms defaults to the system clock (Unix milliseconds).
-  Result<bool> put(const Collation& c);
-  Result<bool> put(const Collation& c, std::int64_t received_at_ms);
+  // encoding under the store's CollationLimits: size, body hash, signature ->
+  // ShardErrc); a period above 2^63-1 is ShardErrc::future. `received_at_ms` is the
+  // caller's wall clock (unix milliseconds; 0 when unknown) - the store reads no clock.
+  virtual Result<bool> put(const Collation& c, std::int64_t received_at_ms) = 0;
+  Result<bool> put(const Collation& c) { return put(c, 0); }
 
-  Result<std::optional<Collation>> get(const Hash32& hash);
+  virtual Result<std::optional<Collation>> get(const Hash32& hash) = 0;
   // False on a read error as well as when absent.
-  bool contains(const Hash32& hash);
+  virtual bool contains(const Hash32& hash) = 0;
 
   // Collations of `shard` with from_period <= period <= to_period, ordered by period
   // then hash. At most max_count of them, and at most max_bytes of encoded collations
   // in total; `truncated` is set when more matched (including when the first alone is
   // larger than max_bytes: then the result is empty and truncated).
-  Result<RangeResult> range(std::uint32_t shard, std::uint64_t from_period, std::uint64_t to_period,
-                            std::size_t max_count, std::size_t max_bytes);
+  virtual Result<RangeResult> range(std::uint32_t shard, std::uint64_t from_period, std::uint64_t to_period,
+                                    std::size_t max_count, std::size_t max_bytes) = 0;
 
   // Deletes every collation with period < `period`; returns how many.
-  Result<std::size_t> prune_before(std::uint64_t period);
-  Result<std::size_t> count();
+  virtual Result<std::size_t> prune_before(std::uint64_t period) = 0;
+  virtual Result<std::size_t> count() = 0;
+};
+
+class SqliteCollationStore final : public CollationStore {
+ public:
+  static Result<std::unique_ptr<SqliteCollationStore>> open(const std::filesystem::path& file, StoreLimits limits = {});
+  ~SqliteCollationStore() override;
+  SqliteCollationStore(const SqliteCollationStore&) = delete;
+  SqliteCollationStore& operator=(const SqliteCollationStore&) = delete;
+
+  using CollationStore::put;
+  Result<bool> put(const Collation& c, std::int64_t received_at_ms) override;
+  Result<std::optional<Collation>> get(const Hash32& hash) override;
+  bool contains(const Hash32& hash) override;
+  Result<RangeResult> range(std::uint32_t shard, std::uint64_t from_period, std::uint64_t to_period,
+                            std::size_t max_count, std::size_t max_bytes) override;
+  Result<std::size_t> prune_before(std::uint64_t period) override;
+  Result<std::size_t> count() override;
 
   const std::filesystem::path& file() const { return file_; }
 
   struct Impl;
 
  private:
-  explicit CollationStore(std::unique_ptr<Impl> impl, std::filesystem::path file, StoreLimits limits);
+  explicit SqliteCollationStore(std::unique_ptr<Impl> impl, std::filesystem::path file, StoreLimits limits);
   std::unique_ptr<Impl> impl_;
   std::filesystem::path file_;
   StoreLimits limits_;

@@ -46,15 +46,25 @@ enum class HostErrc {
   onion_only,            // onion-only mode refused a clearnet address
 };
 
+// One request, one response (request_response.h).
+enum class RequestErrc {
+  bad_response = 1,      // the response's framing is broken or over the size cap
+  timeout,               // no response by the deadline
+  closed,                // the stream closed (or was reset) before a response
+  refused,               // we refused a request (malformed, over a cap, or the handler's error)
+};
+
 const std::error_category& mss_category() noexcept;
 const std::error_category& noise_category() noexcept;
 const std::error_category& yamux_category() noexcept;
 const std::error_category& host_category() noexcept;
+const std::error_category& request_category() noexcept;
 
 std::error_code make_error_code(MssErrc e) noexcept;
 std::error_code make_error_code(NoiseErrc e) noexcept;
 std::error_code make_error_code(YamuxErrc e) noexcept;
 std::error_code make_error_code(HostErrc e) noexcept;
+std::error_code make_error_code(RequestErrc e) noexcept;
 
 }  // namespace shardnode::net
 
@@ -62,3 +72,4 @@ template <> struct std::is_error_code_enum<shardnode::net::MssErrc> : std::true_
 template <> struct std::is_error_code_enum<shardnode::net::NoiseErrc> : std::true_type {};
 template <> struct std::is_error_code_enum<shardnode::net::YamuxErrc> : std::true_type {};
 template <> struct std::is_error_code_enum<shardnode::net::HostErrc> : std::true_type {};
+template <> struct std::is_error_code_enum<shardnode::net::RequestErrc> : std::true_type {};

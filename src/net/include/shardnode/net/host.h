@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "shardnode/core/clock.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/net/connection.h"
 #include "shardnode/net/identify.h"
@@ -36,6 +37,8 @@ struct HostConfig {
   // /onion3/, listen() refuses everything but /onion3/ and loopback, and identify
   // advertises /onion3/ addresses only. Nothing is resolved in any mode.
   bool onion_only = false;
+  // The clock backoffs and ping round trips are measured on (null: the real monotonic clock).
+  const Clock* clock = nullptr;
   ConnectionConfig connection;
 };
 
@@ -113,6 +116,8 @@ class Host {
   const NodeKey& key_;
   PeerId self_;
   HostConfig cfg_;
+  SteadyClock steady_;
+  const Clock* clock_;  // cfg_.clock or steady_
   std::vector<std::unique_ptr<Transport>> transports_;
   std::vector<Multiaddr> listen_addrs_;
   std::map<std::string, StreamHandler> handlers_;
@@ -120,7 +125,7 @@ class Host {
   std::map<std::uint64_t, Connection::Ptr> upgrading_;          // not yet ready
   std::map<std::string, std::shared_ptr<PendingDial>> dials_;   // by address
   struct Backoff {
-    std::chrono::steady_clock::time_point until;
+    TimePoint until{};  // on clock_
     std::chrono::milliseconds last{0};
   };
   std::map<std::string, Backoff> backoff_;

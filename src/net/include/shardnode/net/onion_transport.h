@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "shardnode/core/clock.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/net/transport.h"
 
@@ -51,6 +52,8 @@ struct OnionTransportConfig {
   std::chrono::milliseconds publish_timeout{180000};
   // SOCKS5 password sent with the per-peer isolation username.
   std::string isolation_password = "shardnode";
+  // The clock dial deadlines are measured on (null: the real monotonic clock).
+  const Clock* clock = nullptr;
 };
 
 class OnionTransport final : public Transport {
@@ -100,6 +103,8 @@ class OnionTransport final : public Transport {
   const NodeKey& key_;
   std::shared_ptr<onion::ControlClient> control_;
   OnionTransportConfig cfg_;
+  SteadyClock steady_;
+  const Clock* clock_;  // cfg_.clock or steady_
   std::string own_address_;   // 56 chars, from our key
   std::string service_id_;    // once ADD_ONION answered
   std::shared_ptr<Listener> listener_;

@@ -28,6 +28,8 @@
 #include "shardnode/node/control_server.h"
 #include "shardnode/node/metrics.h"
 #include "shardnode/node/settings.h"
+#include "shardnode/core/clock.h"
+#include "shardnode/node/discovery.h"
 #include "shardnode/node/shard_service.h"
 #include "shardnode/shard/validator_key.h"
 #include "shardnode/pubsub/service.h"
@@ -100,21 +102,23 @@ class Node {
   net::Host& host() { return *host_; }
   pubsub::PubsubService& pubsub() { return *pubsub_; }
   ShardService& shards() { return *shards_; }
+  const Discovery& discovery() const { return discovery_; }
 
  private:
   Node(boost::asio::io_context& io, NodeOptions opts, NodeKey key);
   void fatal(const Error& e);
   void on_bootstrapped();
   void start_network();  // bootnodes, proposing, probes; then on_ready
-  void redial();
   void probe();
   void propose();
-  void sync_shard(std::uint32_t shard);
+  double unix_time() const;  // event timestamps: the wall clock, in seconds
   void emit(const std::string& json_line);  // one line of node.events_file
 
   boost::asio::io_context& io_;
   NodeOptions opts_;
   NodeKey key_;
+  SteadyClock clock_;     // the node's one monotonic clock (timers, deadlines)
+  SystemWallClock wall_;  // the node's one wall clock (periods, records, event times)
   std::unique_ptr<net::Host> host_;
   net::OnionTransport* onion_ = nullptr;  // owned by host_
   std::unique_ptr<pubsub::PubsubService> pubsub_;
@@ -127,12 +131,12 @@ class Node {
   std::optional<Ed25519PublicKey> validator_pub_;
   int tor_bootstrap_percent_ = 0;
   bool onion_published_ = false;
-  boost::asio::steady_timer redial_timer_, probe_timer_, collation_timer_;
+  boost::asio::steady_timer probe_timer_, collation_timer_;
   std::uint64_t collation_seq_ = 0;
   std::unique_ptr<shard::ValidatorKey> spam_key_;  // shard.misbehave_invalid_collations
   std::ofstream events_;
   std::uint64_t probe_seq_ = 0;
-  std::map<PeerId, Multiaddr> tcp_addrs_;  // tor.mode = none: peers' identify-advertised TCP addresses
+  Discovery discovery_;  // bootnodes, identify-learnt addresses, table dials' addresses, PX
   bool bootstrapped_ = false, stopped_ = false;
   std::function<void(const Error&)> on_fatal_;
   std::function<void()> on_ready_;

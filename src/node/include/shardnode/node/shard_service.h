@@ -1,13 +1,15 @@
-// The shard manager on a live node: pubsub for the preference topic and the
-// collation topics, the host for connections, dials and the table request protocol
-// (/shardnode/shard-table/1: one uvarint-length-prefixed request, one response, on
-// a fresh stream, with a deadline and a size cap), and a 1 s tick.
+// The shard layer on a live node: it drives the sans-IO ShardManager (table, jumps)
+// and CollationRuntime (validate, store, serve, propose, sync - the same code the
+// simulator runs) on the host and pubsub service: pubsub for the preference topic and
+// the collation topics, the host for connections and dials, net::RequestResponse for
+// /shardnode/shard-table/1 and /shardnode/collations/1 (one length-prefixed request,
+// one response, on a fresh stream, with a deadline and a size cap), and a 1 s tick.
+// Time comes from the injected clocks (the real ones by default).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -15,11 +17,14 @@
 #include <optional>
 #include <set>
 
+#include "shardnode/core/clock.h"
 #include "shardnode/net/host.h"
+#include "shardnode/net/request_response.h"
 #include "shardnode/pubsub/service.h"
 #include "shardnode/shard/beacon_tracker.h"
 #include "shardnode/shard/collation.h"
 #include "shardnode/shard/collation_protocol.h"
+#include "shardnode/shard/collation_runtime.h"
 #include "shardnode/shard/store.h"
 #include "shardnode/shard/manager.h"
 
@@ -43,6 +48,10 @@ struct ShardServiceConfig {
   std::filesystem::path store_file;
   shard::CollationProtocolLimits collation_protocol;
   std::size_t collation_requests_per_minute = 30;  // per peer, served
+  bool sync_on_join = true;  // fetch a shard's retention window after each completed jump
+  // Clocks (null: the real ones). Tests inject manual ones.
+  const Clock* clock = nullptr;
+  const WallClock* wall = nullptr;
   // Beacon headers on kBeaconTopic: every node validates them and follows the head;
   // a validator with beacon_proposer signs one per slot (slot = one period).
   bool beacon = true;
@@ -67,84 +76,77 @@ class ShardService {
   // More listeners, each called after on_collation's handler (the control API's
   // collation streams use these). Returns an id for remove_collation_listener; a
   // listener may be removed from inside any listener.
-  using CollationListener = std::function<void(const shard::Collation&, const shard::Hash32&)>;
-  std::uint64_t add_collation_listener(CollationListener f);
-  void remove_collation_listener(std::uint64_t id);
+  using CollationListener = shard::CollationRuntime::CollationListener;
+  std::uint64_t add_collation_listener(CollationListener f) { return collations_->add_collation_listener(std::move(f)); }
+  void remove_collation_listener(std::uint64_t id) { collations_->remove_collation_listener(id); }
   // Finished jumps (completed or timed out). The service owns the manager's single
   // on_jump_done handler and fans it out to these: use this, not
   // manager().on_jump_done(), which would replace the fan-out.
   using JumpListener = std::function<void(const shard::JumpRecord&)>;
   std::uint64_t add_jump_listener(JumpListener f);
   void remove_jump_listener(std::uint64_t id);
+  // A shard's sync finished (the whole retention window answered by one peer).
+  void on_sync_done(std::function<void(const shard::SyncRecord&)> f) { on_sync_done_ = std::move(f); }
   const ShardServiceConfig& config() const { return cfg_; }
   // The key that signs the collations we publish (separate from the node key).
-  void set_validator_key(std::unique_ptr<shard::ValidatorKey> key) { validator_ = std::move(key); }
+  void set_validator_key(std::unique_ptr<shard::ValidatorKey> key);
   // Signs and publishes a collation for the current period on `shard` (which we
-  // must be on), with the last collation we saw there as parent.
-  Result<shard::Hash32> publish_collation(std::uint32_t shard, Bytes body);
-  std::uint64_t current_period() const;
+  // must be on, unless the stem is on), with the shard's tip as parent.
+  Result<shard::Hash32> publish_collation(std::uint32_t shard, Bytes body) {
+    return collations_->propose(shard, std::move(body));
+  }
+  std::uint64_t current_period() const { return collations_->current_period(); }
 
   // Asks `peer` for collations (a range or one hash); the valid ones are stored and
   // handed to on_collation like gossiped ones. The handler gets how many were new.
   void request_collations(const PeerId& peer, const shard::CollationRequest& req,
-                          std::function<void(Result<std::size_t>)> done);
+                          std::function<void(Result<std::size_t>)> done) {
+    collations_->fetch(peer, req, std::move(done));
+  }
   shard::CollationStore* store() { return store_.get(); }
+  shard::CollationRuntime& collations() { return *collations_; }
   // Null when cfg.beacon is off.
   const shard::BeaconTracker* beacon() const { return beacon_.get(); }
   void on_beacon_head(std::function<void(const shard::BeaconHead&)> f) { on_beacon_head_ = std::move(f); }
-  std::uint64_t collations_accepted() const { return collations_accepted_; }
-  std::uint64_t collations_rejected() const { return collations_rejected_; }
-  // Unix milliseconds (records carry unix time).
-  static std::uint64_t now_ms();
+  std::uint64_t collations_accepted() const { return collations_->counters().accepted; }
+  std::uint64_t collations_rejected() const { return collations_->counters().rejected; }
+  // Unix milliseconds from the injected wall clock (records carry unix time).
+  std::uint64_t now_ms() const { return wall_->unix_ms(); }
+  const Clock& clock() const { return *clock_; }
+  const WallClock& wall_clock() const { return *wall_; }
 
  private:
   class Io;
-  void serve_one(const std::shared_ptr<net::Stream>& s, std::size_t max_request,
-                 std::function<Result<Bytes>(const PeerId&, ByteView)> answer);
-  void serve_table(const std::shared_ptr<net::Stream>& s);
-  void request_table(const PeerId& peer, Bytes request);
   void schedule_tick();
-  void housekeeping();
   void beacon_tick();
   Bytes tip_bytes() const;
   void watch_collations(std::uint32_t shard);
-  bool remember(const shard::Hash32& id);
-  void accept_collation(const shard::Collation& c, const shard::Hash32& id);
-  void serve_collations(const std::shared_ptr<net::Stream>& s);
-  Result<Bytes> answer_collations(const PeerId& peer, ByteView request);
-  // One request, one response, on a new stream; `on_response` gets the response body.
-  void exchange(const PeerId& peer, const std::string& protocol, Bytes request, std::size_t max_response,
-                std::function<void(Result<Bytes>)> on_response);
 
   boost::asio::io_context& io_;
   net::Host& host_;
   pubsub::PubsubService& ps_;
   ShardServiceConfig cfg_;
+  SteadyClock steady_;
+  SystemWallClock system_wall_;
+  const Clock* clock_;
+  const WallClock* wall_;
   std::unique_ptr<Io> shard_io_;
+  net::RequestResponse rr_;
   SecureRandom rng_;  // cover subscription draws; before the manager that uses it
   std::unique_ptr<shard::ShardManager> manager_;
+  std::unique_ptr<shard::CollationStore> store_;
+  std::unique_ptr<shard::CollationRuntime> collations_;  // after the manager and store it uses
   boost::asio::steady_timer tick_;
   bool stopped_ = false;
   std::unique_ptr<shard::ValidatorKey> validator_;
   std::function<void(const shard::Collation&, const shard::Hash32&)> on_collation_;
-  std::map<std::uint64_t, CollationListener> collation_listeners_;
+  std::function<void(const shard::SyncRecord&)> on_sync_done_;
   std::map<std::uint64_t, JumpListener> jump_listeners_;
   std::uint64_t next_listener_id_ = 1;
-  std::set<shard::Hash32> seen_;
-  std::deque<shard::Hash32> seen_order_;
-  std::map<std::uint32_t, shard::Hash32> tip_;  // last collation seen per shard
-  std::uint64_t collations_accepted_ = 0, collations_rejected_ = 0;
-  // Stem mode: our collations on the stem, by pubsub message id, until they are in
-  // gossip (then stored and served). At most kMaxStemming.
-  static constexpr std::size_t kMaxStemming = 256;
-  std::map<pubsub::MessageId, std::pair<shard::Collation, shard::Hash32>> stemming_;
-  std::unique_ptr<shard::CollationStore> store_;
   std::unique_ptr<shard::BeaconTracker> beacon_;
   std::uint64_t last_beacon_slot_ = 0;
   bool proposed_beacon_ = false;
   std::function<void(const shard::BeaconHead&)> on_beacon_head_;
-  std::map<PeerId, std::pair<std::uint64_t, std::size_t>> served_;  // peer -> (minute, requests)
-  std::uint64_t last_housekeeping_minute_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
