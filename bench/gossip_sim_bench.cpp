@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "gossip_sim.h"
+#include "shardnode/sim/seeding.h"
 
 using namespace shardnode;
 using namespace shardnode::pubsub;
@@ -181,7 +182,7 @@ Figures run(const Options& opt, const Case& c) {
   for (std::uint32_t n = 0; n < sim.size(); ++n) mesh_total += static_cast<double>(sim.router(n).mesh(kTopic).size());
 
   // Same publishers and contents in every row (same seed).
-  sim::SeededRandom pick = sim::SeededRandom(opt.seed).fork(77);
+  sim::SeededRandom pick = sim::seeded_for_simulation(opt.seed).fork(77);
   std::vector<GossipSim::Node> origin(opt.messages);
   for (auto& o : origin) o = static_cast<GossipSim::Node>(pick.uniform(sim.size()));
   std::uint64_t origin_copies = 0;
@@ -196,7 +197,7 @@ Figures run(const Options& opt, const Case& c) {
   const CounterSums cbefore = sum_counters(sim);
   std::vector<MessageId> ids;
   std::vector<TimePoint> published_at;
-  sim::SeededRandom content = sim::SeededRandom(opt.seed).fork(78);
+  sim::SeededRandom content = sim::seeded_for_simulation(opt.seed).fork(78);
   for (std::uint32_t i = 0; i < opt.messages; ++i) {
     auto id = sim.publish(origin[i], kTopic, payload(i, c.size, content));
     if (!id) {

@@ -20,7 +20,7 @@
 
 #include "shardnode/core/log.h"
 #include "shardnode/net/onion_transport.h"
-#include "shardnode/onion/testnet.h"
+#include "shardnode/onion/testnet_client.h"
 #include "shardnode/onion/tor_session.h"
 #include "shardnode/pubsub/service.h"
 

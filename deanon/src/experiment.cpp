@@ -16,6 +16,7 @@
 #include "shardnode/deanon/first_spy.h"
 #include "shardnode/deanon/posterior.h"
 #include "shardnode/sim/rng.h"
+#include "shardnode/sim/seeding.h"
 #include "shardnode/sim/topology.h"
 
 namespace shardnode::deanon {
@@ -190,8 +191,8 @@ double dandelion_precision(const Attribution& named, std::size_t validators) {
 RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
   RunResult r;
-  r.seed = sim::SeededRandom(cfg.seed).fork(run_index).seed();
-  const sim::SeededRandom root(r.seed);
+  r.seed = sim::seeded_for_simulation(cfg.seed).fork(run_index).seed();
+  const sim::SeededRandom root = sim::seeded_for_simulation(r.seed);
   const NodeIndex total = cfg.nodes + cfg.supernode_connections;
   std::unique_ptr<pubsub::GossipSim> owned = build_sim(cfg, r.seed, false);
   pubsub::GossipSim& sim = *owned;

@@ -16,6 +16,7 @@
 #include "shardnode/core/errors.h"
 #include "shardnode/pubsub/codec.h"
 #include "shardnode/sim/rng.h"
+#include "shardnode/sim/seeding.h"
 
 namespace shardnode::deanon {
 namespace {
@@ -76,7 +77,7 @@ class Runner {
   Runner(const FingerprintConfig& cfg, std::uint64_t seed)
       : cfg_(cfg),
         seed_(seed),
-        root_(seed),
+        root_(sim::seeded_for_simulation(seed)),
         sim_(gossip_config(cfg, seed)),
         duty_rng_(root_.fork(kDutyStream)),
         sub_rng_(root_.fork(kSubscriptionStream)),
@@ -321,7 +322,7 @@ Status FingerprintConfig::validate() const {
 
 FingerprintRun run_fingerprint_once(const FingerprintConfig& cfg, std::uint32_t run_index) {
   if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
-  return Runner(cfg, sim::SeededRandom(cfg.seed).fork(run_index).seed()).run();
+  return Runner(cfg, sim::seeded_for_simulation(cfg.seed).fork(run_index).seed()).run();
 }
 
 FingerprintResult run_fingerprint(const FingerprintConfig& cfg) {

@@ -1,11 +1,12 @@
 #include "gossip_sim.h"
 
 #include "shardnode/pubsub/codec.h"
+#include "shardnode/sim/seeding.h"
 
 namespace shardnode::pubsub {
 
 GossipSim::GossipSim(GossipSimConfig cfg) : cfg_(std::move(cfg)) {
-  sim::SeededRandom root(cfg_.seed);
+  sim::SeededRandom root = sim::seeded_for_simulation(cfg_.seed);
   net_ = std::make_unique<sim::Network<SimRpc>>(sched_, root.fork(0));
   nodes_.resize(cfg_.nodes);
   for (Node n = 0; n < cfg_.nodes; ++n) {

@@ -8,6 +8,7 @@
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
 #include "shardnode/shard/topics.h"
+#include "shardnode/sim/seeding.h"
 
 namespace shardnode::shard {
 
@@ -117,7 +118,7 @@ ShardSim::ShardSim(ShardSimConfig cfg) : cfg_(std::move(cfg)), gossip_(cfg_.goss
     auto st = std::make_unique<NodeState>();
     st->io = std::make_unique<NodeIo>(*this, n);
     st->manager = std::make_unique<ShardManager>(gossip_.key(n), cfg_.shard, *st->io);
-    st->rng = std::make_unique<sim::SeededRandom>(sim::SeededRandom(cfg_.gossip.seed).fork(3'000'000 + n));
+    st->rng = std::make_unique<sim::SeededRandom>(sim::seeded_for_simulation(cfg_.gossip.seed).fork(3'000'000 + n));
     st->manager->set_random(*st->rng);
     // Every put comes from check_collation or decode_collation: no second signature check.
     st->store = std::make_unique<MemoryCollationStore>(

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "shardnode/core/errors.h"
-#include "shardnode/onion/testnet.h"
+#include "shardnode/testnet/testnet.h"
 
 namespace shardnode::cli {
 namespace {
@@ -37,7 +37,7 @@ std::string format_time(std::int64_t t) {
 }
 
 // One status line; `with_time` false gives the part that matters for "changed".
-std::string progress_line(const onion::TestnetProgress& p, bool with_time) {
+std::string progress_line(const testnet::TestnetProgress& p, bool with_time) {
   std::ostringstream o;
   o << "testnet:";
   if (with_time) o << " " << p.elapsed.count() / 1000 << " s ";
@@ -62,7 +62,7 @@ std::string progress_line(const onion::TestnetProgress& p, bool with_time) {
   return o.str();
 }
 
-json state_json(const onion::TestnetState& s) {
+json state_json(const testnet::TestnetState& s) {
   json nodes = json::array();
   for (const auto& n : s.nodes)
     nodes.push_back({{"name", n.name},
@@ -78,7 +78,7 @@ json state_json(const onion::TestnetState& s) {
 }
 
 int do_up(const TestnetCliOptions& o) {
-  onion::TestnetOptions to;
+  testnet::TestnetOptions to;
   to.dir = o.dir;
   to.relays = o.relays;
   to.ready_timeout = std::chrono::seconds(o.timeout);
@@ -87,7 +87,7 @@ int do_up(const TestnetCliOptions& o) {
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   std::string last;
   bool open_line = false;
-  auto on_progress = [&](const onion::TestnetProgress& p) {
+  auto on_progress = [&](const testnet::TestnetProgress& p) {
     const std::string key = progress_line(p, false);
     if (tty) {
       std::fprintf(stderr, "\r%s\033[K", progress_line(p, true).c_str());
@@ -106,7 +106,7 @@ int do_up(const TestnetCliOptions& o) {
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, &old_int);
   ::sigaction(SIGTERM, &sa, &old_term);
-  auto st = onion::testnet_up(to, on_progress);
+  auto st = testnet::testnet_up(to, on_progress);
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
   if (open_line) std::fputc('\n', stderr);
@@ -126,7 +126,7 @@ int do_up(const TestnetCliOptions& o) {
 }
 
 int do_status(const TestnetCliOptions& o) {
-  auto s = onion::testnet_status(o.dir);
+  auto s = testnet::testnet_status(o.dir);
   if (!s) return fail(s.error());
   if (o.json) {
     json nodes = json::array();
@@ -175,7 +175,7 @@ int do_status(const TestnetCliOptions& o) {
 }
 
 int do_down(const TestnetCliOptions& o) {
-  Status st = onion::testnet_down(o.dir, std::chrono::seconds(o.stop_timeout));
+  Status st = testnet::testnet_down(o.dir, std::chrono::seconds(o.stop_timeout));
   if (!st) return fail(st.error());
   std::printf("testnet %s stopped\n", fs::absolute(o.dir).lexically_normal().c_str());
   return 0;

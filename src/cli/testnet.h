@@ -1,5 +1,5 @@
 // `shardnode testnet up|status|down --dir D`: a private Tor network of Debian tor
-// processes on 127.0.0.1 (onion/testnet.h). Needs no config file.
+// processes on 127.0.0.1 (onion/testnet/: shardnode_testnet). Needs no config file.
 #pragma once
 
 #include <string>

@@ -151,7 +151,7 @@ std::error_code make_error_code(SocksErrc e) noexcept { return {static_cast<int>
 
 }  // namespace shardnode
 
-// The private Tor test network (onion/testnet.h).
+// The private Tor test network (onion/testnet/, onion/testnet_client.h).
 namespace shardnode {
 namespace {
 

@@ -13,7 +13,7 @@
 #include "shardnode/node/pubsub_settings.h"
 #include "shardnode/onion/tor_session.h"
 #include "shardnode/shard/topics.h"
-#include "shardnode/onion/testnet.h"
+#include "shardnode/onion/testnet_client.h"
 
 namespace shardnode::node {
 namespace asio = boost::asio;

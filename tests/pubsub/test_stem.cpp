@@ -10,6 +10,7 @@
 #include "shardnode/pubsub/codec.h"
 #include "shardnode/pubsub/router.h"
 #include "shardnode/sim/rng.h"
+#include "shardnode/sim/seeding.h"
 
 using namespace shardnode;
 using namespace shardnode::pubsub;
@@ -39,7 +40,7 @@ Message msg(std::string_view data) {
 
 // One router under test with n peers (even indices outbound), all on kTopic.
 struct StemFixture {
-  sim::SeededRandom rng{11};
+  sim::SeededRandom rng = sim::seeded_for_simulation(11);
   std::unique_ptr<Router> r;
   std::vector<PeerId> peers;
   TimePoint now{0};

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "shardnode/sim/seeding.h"
 #include "shardnode/sim/sim.h"
 
 using namespace std::chrono_literals;
@@ -47,7 +48,7 @@ std::uint64_t hash_step(std::uint64_t h, std::uint64_t v) { return mix64(h ^ mix
 // loss, bandwidth, nodes gossiping with their own forked RNGs. Returns a hash of
 // the full delivery trace (time, from, to, payload).
 std::uint64_t trace_hash(std::uint64_t seed) {
-  SeededRandom root(seed);
+  SeededRandom root = seeded_for_simulation(seed);
   Scheduler sched;
   Network<int> net(sched, root.fork(0));
   constexpr std::uint32_t kNodes = 60;
@@ -86,7 +87,7 @@ std::uint64_t trace_hash(std::uint64_t seed) {
 
 TEST_CASE("Same seed gives the same random stream, a different seed another", "[sim]") {
   static_assert(mix64(0x9e3779b97f4a7c15ULL) == 0xe220a8397b1dcdafULL);  // splitmix64(0), first output
-  SeededRandom a(7), b(7), c(8);
+  SeededRandom a = seeded_for_simulation(7), b = seeded_for_simulation(7), c = seeded_for_simulation(8);
   bool differs = false;
   for (int i = 0; i < 1000; ++i) {
     const std::uint64_t x = a.next_u64();
@@ -100,16 +101,16 @@ TEST_CASE("Same seed gives the same random stream, a different seed another", "[
 }
 
 TEST_CASE("Forked streams are deterministic, independent and ignore the parent's position", "[sim]") {
-  SeededRandom root(2024);
+  SeededRandom root = seeded_for_simulation(2024);
   SeededRandom early = root.fork(5);
   for (int i = 0; i < 100; ++i) root.next_u64();
   SeededRandom late = root.fork(5);
   for (int i = 0; i < 100; ++i) REQUIRE(early.next_u64() == late.next_u64());
-  CHECK(root.fork(5).seed() == SeededRandom(2024).fork(5).seed());
+  CHECK(root.fork(5).seed() == seeded_for_simulation(2024).fork(5).seed());
 
   // Sibling, nested and parent streams share no values and are not shifted copies.
   std::set<std::uint64_t> seen;
-  std::vector<SeededRandom> streams{SeededRandom(2024), root.fork(1), root.fork(2), root.fork(1).fork(2),
+  std::vector<SeededRandom> streams{seeded_for_simulation(2024), root.fork(1), root.fork(2), root.fork(1).fork(2),
                                     root.fork(2).fork(1)};
   for (auto& s : streams)
     for (int i = 0; i < 10'000; ++i) seen.insert(s.next_u64());
@@ -246,7 +247,7 @@ TEST_CASE("run_until stops at the bound and leaves later events queued", "[sim]"
 
 TEST_CASE("A message arrives exactly after the link latency", "[sim]") {
   Scheduler s;
-  Network<int> net(s, SeededRandom(1));
+  Network<int> net(s, seeded_for_simulation(1));
   std::vector<std::tuple<TimePoint, NodeIndex, int>> got;
   const NodeIndex a = net.add_node();
   const NodeIndex b = net.add_node([&](NodeIndex from, const int& p) { got.emplace_back(s.now(), from, p); });
@@ -267,7 +268,7 @@ TEST_CASE("A message arrives exactly after the link latency", "[sim]") {
 
 TEST_CASE("Bandwidth serializes back-to-back messages, and directions are independent", "[sim]") {
   Scheduler s;
-  Network<int> net(s, SeededRandom(1));
+  Network<int> net(s, seeded_for_simulation(1));
   Recorder rec;
   rec.attach(net);
   const NodeIndex a = net.add_node(), b = net.add_node();
@@ -285,7 +286,7 @@ TEST_CASE("Bandwidth serializes back-to-back messages, and directions are indepe
 
 TEST_CASE("Delivery order per direction is FIFO even with jitter", "[sim]") {
   Scheduler s;
-  Network<int> net(s, SeededRandom(99));
+  Network<int> net(s, seeded_for_simulation(99));
   Recorder rec;
   rec.attach(net);
   const NodeIndex a = net.add_node(), b = net.add_node();
@@ -311,7 +312,7 @@ TEST_CASE("Delivery order per direction is FIFO even with jitter", "[sim]") {
 
 TEST_CASE("Loss drops the configured fraction, exactly reproducibly for a seed", "[sim]") {
   Scheduler s;
-  Network<int> net(s, SeededRandom(42));
+  Network<int> net(s, seeded_for_simulation(42));
   const NodeIndex a = net.add_node(), b = net.add_node();
   net.connect(a, b, LinkParams{.latency = 1ms, .loss = 0.1});
   for (int i = 0; i < 10'000; ++i) REQUIRE(net.send(a, b, i, 1));
@@ -333,7 +334,7 @@ TEST_CASE("Same seed gives an identical delivery trace, a different seed another
 
 TEST_CASE("Disconnect drops in-flight messages, and a new link starts clean", "[sim]") {
   Scheduler s;
-  Network<int> net(s, SeededRandom(3));
+  Network<int> net(s, seeded_for_simulation(3));
   Recorder rec;
   rec.attach(net);
   const NodeIndex a = net.add_node(), b = net.add_node(), c = net.add_node();
@@ -364,7 +365,7 @@ TEST_CASE("Destroying a network cancels its pending deliveries", "[sim]") {
   Scheduler s;
   int delivered = 0;
   {
-    Network<std::string> net(s, SeededRandom(4));
+    Network<std::string> net(s, seeded_for_simulation(4));
     const NodeIndex a = net.add_node();
     const NodeIndex b = net.add_node([&delivered](NodeIndex, const std::string&) { ++delivered; });
     net.connect(a, b, LinkParams{.latency = 1ms});
@@ -378,7 +379,7 @@ TEST_CASE("Destroying a network cancels its pending deliveries", "[sim]") {
 
 TEST_CASE("Links: neighbours sorted, duplicates refused, handlers can reply", "[sim]") {
   Scheduler s;
-  Network<int> net(s, SeededRandom(3));
+  Network<int> net(s, seeded_for_simulation(3));
   for (int i = 0; i < 4; ++i) net.add_node();
   CHECK(net.connect(0, 3, LinkParams{.latency = 3ms}));
   CHECK(net.connect(0, 1, LinkParams{.latency = 3ms}, LinkParams{.latency = 4ms}));
@@ -415,7 +416,7 @@ TEST_CASE("Line, ring, mesh and G(n,p) topologies", "[sim]") {
   CHECK(full_mesh(5).connected());
   CHECK(Topology{3, {{0, 1}}}.components() == 2);
 
-  SeededRandom r1(11), r2(11);
+  SeededRandom r1 = seeded_for_simulation(11), r2 = seeded_for_simulation(11);
   const Topology g = erdos_renyi(200, 0.05, r1);
   CHECK(g.edges == erdos_renyi(200, 0.05, r2).edges);
   CHECK(g.edges.size() > 850);  // expected 995
@@ -430,19 +431,19 @@ TEST_CASE("Line, ring, mesh and G(n,p) topologies", "[sim]") {
   CHECK(erdos_renyi(10, 0.0, r1).edges.empty());
 
   Scheduler s;
-  Network<int> net(s, SeededRandom(1));
+  Network<int> net(s, seeded_for_simulation(1));
   for (int i = 0; i < 5; ++i) net.add_node();
   apply_topology(net, ring(5), LinkParams{.latency = 2ms});
   CHECK(net.neighbors(0) == std::vector<NodeIndex>{1, 4});
   CHECK(net.link(4, 0)->latency == 2ms);
-  Network<int> small(s, SeededRandom(1));
+  Network<int> small(s, seeded_for_simulation(1));
   CHECK_THROWS_AS(apply_topology(small, ring(5), LinkParams{}), std::out_of_range);
   CHECK(erdos_renyi(10, 1.0, r1).edges.size() == 45);
 }
 
 TEST_CASE("Random regular graphs: exact degrees, simple, connected, within bounds", "[sim]") {
   for (std::uint64_t seed = 1; seed <= 30; ++seed) {
-    SeededRandom rng(seed);
+    SeededRandom rng = seeded_for_simulation(seed);
     const Topology t = random_regular(100, 3, rng);
     CHECK(t.connected());
     for (std::uint32_t d : t.degrees()) CHECK(d == 3);
@@ -453,7 +454,7 @@ TEST_CASE("Random regular graphs: exact degrees, simple, connected, within bound
     }
     CHECK(unique.size() == t.edges.size());
   }
-  SeededRandom rng(1);
+  SeededRandom rng = seeded_for_simulation(1);
   const auto odd = random_regular(11, 3, rng).degrees();  // 33 stubs: node 10 gets 2
   CHECK(odd == std::vector<std::uint32_t>{3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2});
   CHECK(random_regular(6, 9, rng).edges.size() == 15);  // d >= n-1: the full mesh
@@ -462,7 +463,7 @@ TEST_CASE("Random regular graphs: exact degrees, simple, connected, within bound
 
 TEST_CASE("A flood over a 1,000-node random 8-regular network reaches every node", "[sim]") {
   const auto wall_start = std::chrono::steady_clock::now();
-  SeededRandom root(1000);
+  SeededRandom root = seeded_for_simulation(1000);
   SeededRandom topo_rng = root.fork(1);
   const Topology t = random_regular(1000, 8, topo_rng);
   REQUIRE(t.connected());

@@ -80,7 +80,7 @@ std::error_code make_error_code(SocksErrc e) noexcept;
 
 template <> struct std::is_error_code_enum<shardnode::SocksErrc> : std::true_type {};
 
-// The private Tor test network (onion/testnet.h, `shardnode testnet`).
+// The private Tor test network (onion/testnet/ and onion/testnet_client.h, `shardnode testnet`).
 namespace shardnode {
 
 enum class TestnetErrc {

@@ -1,6 +1,14 @@
 // SeededRandom: the simulator's deterministic PRNG (xoshiro256**, state expanded
-// from a 64-bit seed with splitmix64). Only src/sim, tests and benchmarks use it;
-// node binaries get SecureRandom.
+// from a 64-bit seed with splitmix64). Only the simulator's users (tests,
+// benchmarks, the experiments) make one; the node gets SecureRandom.
+//
+// Node code cannot construct one, and that is a fact of the types: the constructor
+// takes a SimulationSeedKey, whose constructor is private and befriended only by
+// SeededRandom itself (for fork) and by seeded_for_simulation(seed). That function
+// is defined in shardnode_sim and declared only in "shardnode/sim/seeding.h", a
+// header that only targets linking shardnode_sim_seeding see (the simulator-side
+// libraries, tests, benchmarks; never a node library, nor the `shardnode`
+// executable). The ctests build_graph_* check both halves (tests/build_graph/).
 //
 // fork(stream_id) derives a child generator from (seed, stream_id) alone - never
 // from how far the parent has been consumed - so giving node i `root.fork(i)` makes
@@ -21,11 +29,20 @@ constexpr std::uint64_t mix64(std::uint64_t z) noexcept {
   return z ^ (z >> 31);
 }
 
+class SeededRandom;
+
+// The permission to seed a SeededRandom (see the file comment).
+class SimulationSeedKey {
+  SimulationSeedKey() = default;
+  friend class SeededRandom;
+  friend SeededRandom seeded_for_simulation(std::uint64_t seed);
+};
+
 class SeededRandom final : public Random {
  public:
   using result_type = std::uint64_t;  // also a std::uniform_random_bit_generator
 
-  explicit SeededRandom(std::uint64_t seed) noexcept : seed_(seed) {
+  SeededRandom(SimulationSeedKey, std::uint64_t seed) noexcept : seed_(seed) {
     std::uint64_t x = seed;
     for (auto& word : s_) {
       x += kGolden;
@@ -44,7 +61,7 @@ class SeededRandom final : public Random {
   // A child stream determined only by (seed(), stream_id). Forks nest:
   // fork(a).fork(b) differs from fork(b).fork(a) and from fork(a).
   SeededRandom fork(std::uint64_t stream_id) const noexcept {
-    return SeededRandom(mix64(mix64(seed_ ^ kForkSalt) ^ mix64(stream_id + kGolden)));
+    return SeededRandom(SimulationSeedKey{}, mix64(mix64(seed_ ^ kForkSalt) ^ mix64(stream_id + kGolden)));
   }
 
   // Inline, non-virtual draw for hot loops.

@@ -1,5 +1,5 @@
-// onion/testnet.h without starting tor: client.torrc validation (what an embedded
-// node appends to its tor), consensus and log parsing, option checks.
+// onion/testnet_client.h: client.torrc validation (what an embedded node appends to
+// its tor to join a private network written by `shardnode testnet up`).
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "shardnode/core/errors.h"
-#include "shardnode/onion/testnet.h"
+#include "shardnode/onion/testnet_client.h"
 
 using namespace shardnode;
 using namespace shardnode::onion;
@@ -56,8 +56,8 @@ std::string load_error(const std::string& text) {
 
 TEST_CASE("testnet client torrc: the generated form loads in order", "[testnet]") {
   TempDir d;
-  auto r = load_testnet_client_options(write(d, "# comment\n\nTestingTorNetwork 1\n  PathsNeededToBuildCircuits 0.67\n" +
-                                                    kA0 + "\n" + kA1 + "\r\n"));
+  auto r = load_testnet_client_options(
+      write(d, "# comment\n\nTestingTorNetwork 1\n  PathsNeededToBuildCircuits 0.67\n" + kA0 + "\n" + kA1 + "\r\n"));
   REQUIRE(r.ok());
   REQUIRE(r->size() == 4);
   CHECK((*r)[0] == std::pair<std::string, std::string>{"TestingTorNetwork", "1"});
@@ -84,9 +84,9 @@ TEST_CASE("testnet client torrc: unsafe or incomplete files are rejected with fi
         std::string::npos);
   CHECK(load_error("TestingTorNetwork 1\nDataDirectory /tmp/x\n" + kA0 + "\n").find("not allowed") !=
         std::string::npos);
-  CHECK(load_error("TestingTorNetwork 1\nDirAuthority a0 orport=1 v3ident=XYZ 127.0.0.1:1 " + std::string(40, 'A') +
-                   "\n")
-            .find("v3ident") != std::string::npos);
+  CHECK(
+      load_error("TestingTorNetwork 1\nDirAuthority a0 orport=1 v3ident=XYZ 127.0.0.1:1 " + std::string(40, 'A') + "\n")
+          .find("v3ident") != std::string::npos);
   CHECK(load_error("TestingTorNetwork 1\nDirAuthority a0 no-v2 v3ident=" + std::string(40, 'A') + " 127.0.0.1:1 ABC\n")
             .find("fingerprint") != std::string::npos);
   CHECK(load_error("TestingTorNetwork 1\nDirAuthority a0 no-v2 127.0.0.1:1 " + std::string(40, 'A') + "\n")
@@ -102,61 +102,4 @@ TEST_CASE("testnet client torrc: unsafe or incomplete files are rejected with fi
   auto missing = load_testnet_client_options("/nonexistent/client.torrc");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().what().find("/nonexistent/client.torrc") != std::string::npos);
-}
-
-TEST_CASE("testnet: consensus summary counts HSDir routers by nickname", "[testnet]") {
-  const std::string doc =
-      "network-status-version 3\nvote-status consensus\nvalid-after 2026-11-25 21:51:20\n"
-      "r a0 GJwiLuUfLKyXwD1DUA43j4zLsGE AAAA 2026-11-25 21:51:00 127.0.0.1 18828 18835\n"
-      "s Authority Exit Fast Guard HSDir Running Stable V2Dir Valid\n"
-      "r r3 AAAA BBBB 2026-11-25 21:51:00 127.0.0.1 18831 0\n"
-      "s Exit Fast Guard HSDir Running Stable V2Dir Valid\n"
-      "r r4 AAAA BBBB 2026-11-25 21:51:00 127.0.0.1 18832 0\n"
-      "s Fast Running Valid\n";
-  const auto s = summarize_consensus(doc);
-  CHECK(s.present);
-  CHECK(s.valid_after == "2026-11-25 21:51:20");
-  CHECK(s.routers == 3);
-  CHECK(s.hsdirs == 2);
-  CHECK(s.hsdir_nicknames == std::vector<std::string>{"a0", "r3"});
-  CHECK_FALSE(summarize_consensus("<html>404</html>").present);
-}
-
-TEST_CASE("testnet: bootstrap percentage is the last one logged", "[testnet]") {
-  CHECK(last_bootstrap_percent("") == 0);
-  CHECK(last_bootstrap_percent("Nov 25 [notice] Bootstrapped 5% (conn): Connecting\n"
-                               "Nov 25 [notice] Bootstrapped 100% (done): Done\n") == 100);
-  CHECK(last_bootstrap_percent("[notice] Bootstrapped 85% (ap_conn_done)") == 85);
-  CHECK(last_bootstrap_percent("Bootstrapped lots") == 0);
-}
-
-TEST_CASE("testnet: bad options and missing state fail before starting anything", "[testnet]") {
-  TempDir d;
-  TestnetOptions o;
-  o.dir = d.path / "net";
-  o.relays = 2;
-  auto r = testnet_up(o, {});
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.error().code == make_error_code(TestnetErrc::bad_options));
-  CHECK_FALSE(fs::exists(o.dir));
-
-  o.relays = 3;
-  o.voting_interval = 7;
-  CHECK(testnet_up(o, {}).error().code == make_error_code(TestnetErrc::bad_options));
-
-  o.voting_interval = 20;
-  o.dir = d.path / "with space";
-  CHECK(testnet_up(o, {}).error().code == make_error_code(TestnetErrc::bad_options));
-
-  o.dir = d.path / "net";
-  o.tor_binary = "/nonexistent/tor";
-  auto nt = testnet_up(o, {});
-  REQUIRE_FALSE(nt.ok());
-  CHECK(nt.error().what().find("/nonexistent/tor") != std::string::npos);
-
-  auto st = testnet_status(d.path / "nothing");
-  REQUIRE_FALSE(st.ok());
-  CHECK(st.error().code == make_error_code(TestnetErrc::no_state));
-  CHECK(st.error().code.default_error_condition() == Condition::not_found);
-  CHECK(testnet_down(d.path / "nothing").error().code == make_error_code(TestnetErrc::no_state));
 }

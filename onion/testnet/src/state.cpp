@@ -1,0 +1,88 @@
+#include "state.h"
+
+#include <nlohmann/json.hpp>
+
+#include "util.h"
+
+namespace shardnode::testnet {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace detail {
+namespace {
+
+json state_to_json(const TestnetState& s) {
+  json nodes = json::array();
+  for (const auto& n : s.nodes)
+    nodes.push_back({{"name", n.name},
+                     {"role", n.authority ? "authority" : "relay"},
+                     {"datadir", n.datadir.string()},
+                     {"torrc", n.torrc.string()},
+                     {"or_port", n.or_port},
+                     {"dir_port", n.dir_port},
+                     {"pid", n.pid},
+                     {"fingerprint", n.fingerprint},
+                     {"v3ident", n.v3ident}});
+  return {{"version", 1},
+          {"dir", s.dir.string()},
+          {"state", s.state},
+          {"created", s.created},
+          {"stopped", s.stopped},
+          {"ready_seconds", s.ready_seconds},
+          {"voting_interval", s.voting_interval},
+          {"client_torrc", s.client_torrc.string()},
+          {"nodes", nodes}};
+}
+
+}  // namespace
+
+Status save_state(const TestnetState& s) {
+  return write_text(s.dir / kStateFile, state_to_json(s).dump(2) + "\n", 0644);
+}
+
+fs::path normalize_dir(const fs::path& dir) {
+  fs::path p = fs::absolute(dir).lexically_normal();
+  if (!p.has_filename() && p.has_parent_path() && p != p.root_path()) p = p.parent_path();
+  return p;
+}
+
+}  // namespace detail
+
+Result<TestnetState> load_testnet_state(const fs::path& dir_in) {
+  using namespace detail;
+  const fs::path dir = normalize_dir(dir_in);
+  const fs::path file = dir / kStateFile;
+  auto text = read_text(file);
+  if (!text) return err(TestnetErrc::no_state, "no testnet in " + dir.string() + " (" + file.string() + " missing)");
+  try {
+    const json j = json::parse(*text);
+    TestnetState s;
+    s.dir = j.at("dir").get<std::string>();
+    s.state = j.at("state").get<std::string>();
+    s.created = j.at("created").get<std::int64_t>();
+    s.stopped = j.value("stopped", std::int64_t{0});
+    s.ready_seconds = j.value("ready_seconds", 0.0);
+    s.voting_interval = j.value("voting_interval", 0);
+    s.client_torrc = j.value("client_torrc", std::string());
+    for (const auto& jn : j.at("nodes")) {
+      TestnetNode n;
+      n.name = jn.at("name").get<std::string>();
+      n.authority = jn.at("role").get<std::string>() == "authority";
+      n.datadir = jn.at("datadir").get<std::string>();
+      n.torrc = jn.at("torrc").get<std::string>();
+      n.or_port = jn.at("or_port").get<int>();
+      n.dir_port = jn.value("dir_port", 0);
+      n.pid = jn.at("pid").get<int>();
+      n.fingerprint = jn.value("fingerprint", std::string());
+      n.v3ident = jn.value("v3ident", std::string());
+      if (n.torrc.is_relative() || n.datadir.is_relative())
+        return err(TestnetErrc::bad_state, file.string() + ": node " + n.name + " has a relative path");
+      s.nodes.push_back(std::move(n));
+    }
+    return s;
+  } catch (const json::exception& e) {
+    return err(TestnetErrc::bad_state, file.string() + ": malformed testnet state: " + e.what());
+  }
+}
+
+}  // namespace shardnode::testnet

@@ -1,0 +1,28 @@
+// The network's layout on 127.0.0.1 and the torrc files the launcher writes: a free
+// port block, each node's torrc (shared/reference/tor.md §3.3) and D/client.torrc
+// (what onion::load_testnet_client_options() accepts). Internal to shardnode_testnet.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "shardnode/core/result.h"
+#include "shardnode/testnet/testnet.h"
+
+namespace shardnode::testnet::detail {
+
+// A random block of `count` consecutive free ports on 127.0.0.1, below the ephemeral
+// range when possible (tor's outgoing connections then cannot take them), so two
+// testnets on one machine do not collide. Returns the first port.
+Result<int> pick_port_block(int count);
+
+// "DirAuthority <name> orport=N no-v2 v3ident=HEX 127.0.0.1:<dirport> <fingerprint>"
+std::string dir_authority_line(const TestnetNode& authority);
+
+// The torrc of node n in a network of `nodes` (all authorities' DirAuthority lines).
+std::string node_torrc(const TestnetNode& n, const std::vector<TestnetNode>& nodes, int voting_interval);
+
+// D/client.torrc: the lines an embedded client tor adds to join the network.
+std::string client_torrc_text(const TestnetState& st);
+
+}  // namespace shardnode::testnet::detail

@@ -1,0 +1,89 @@
+#include "util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+
+namespace shardnode::testnet::detail {
+namespace fs = std::filesystem;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string errno_text(int e) {
+  return std::strerror(e);
+}
+
+std::optional<std::string> read_text(const fs::path& p, std::size_t max_bytes) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string s;
+  char buf[65536];
+  while (in && s.size() < max_bytes) {
+    in.read(buf, sizeof buf);
+    s.append(buf, static_cast<std::size_t>(in.gcount()));
+  }
+  return s;
+}
+
+Status write_text(const fs::path& p, const std::string& text, mode_t mode) {
+  const fs::path tmp = p.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return err(TestnetErrc::io, "cannot write " + tmp.string() + ": " + errno_text(errno));
+  std::size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      return err(TestnetErrc::io, "cannot write " + tmp.string() + ": " + errno_text(e));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  ::fchmod(fd, mode);
+  ::close(fd);
+  if (::rename(tmp.c_str(), p.c_str()) != 0)
+    return err(TestnetErrc::io, "cannot rename " + tmp.string() + ": " + errno_text(errno));
+  return {};
+}
+
+std::string last_lines(const std::string& text, int n) {
+  std::size_t pos = text.size();
+  if (pos > 0 && text[pos - 1] == '\n') --pos;
+  int count = 0;
+  while (pos > 0) {
+    const std::size_t nl = text.rfind('\n', pos - 1);
+    if (nl == std::string::npos) return text;
+    if (++count == n) return text.substr(nl + 1);
+    pos = nl;
+  }
+  return text;
+}
+
+std::vector<std::string> split_ws(std::string_view s) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    const std::size_t b = i;
+    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    if (i > b) out.emplace_back(s.substr(b, i - b));
+  }
+  return out;
+}
+
+bool is_hex40(std::string_view s) {
+  return s.size() == 40 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+}  // namespace shardnode::testnet::detail

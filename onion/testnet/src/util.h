@@ -1,0 +1,48 @@
+// Small helpers shared by the testnet launcher's files: errors, whole-file reads
+// and atomic writes, text splitting. Internal to shardnode_testnet.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardnode/core/errors.h"
+#include "shardnode/core/result.h"
+
+namespace shardnode::testnet::detail {
+
+// Names inside the testnet directory D (see testnet.h).
+inline constexpr const char* kStateFile = "testnet.json";
+inline constexpr const char* kClientTorrc = "client.torrc";
+inline constexpr const char* kEmptyTorrc = "empty.torrc";
+inline constexpr const char* kNoticeLog = "notice.log";  // in each node's DataDirectory
+inline constexpr const char* kConsoleLog = "tor.out";    // ditto: the process's stdout and stderr
+
+inline Error err(TestnetErrc c, std::string msg) {
+  return Error{make_error_code(c), std::move(msg)};
+}
+
+std::string errno_text(int e);
+
+// Unix seconds (wall time: recorded in testnet.json for people to read).
+std::int64_t unix_now();
+
+std::optional<std::string> read_text(const std::filesystem::path& p, std::size_t max_bytes = 16u << 20);
+
+// Writes via a temporary file and rename, so readers never see half a file.
+Status write_text(const std::filesystem::path& p, const std::string& text, mode_t mode);
+
+// The last n lines of text (all of it if shorter).
+std::string last_lines(const std::string& text, int n);
+
+std::vector<std::string> split_ws(std::string_view s);
+
+bool is_hex40(std::string_view s);
+
+}  // namespace shardnode::testnet::detail

@@ -1,0 +1,23 @@
+# cmake -DCLOSURE=<file> -DFORBID=<a;b> -DREQUIRE=<c;d> -P check_link_closure.cmake
+# Fails if the link closure written at configure time (one target per line) holds a
+# forbidden target or misses a required one (the required ones show the walk works).
+cmake_minimum_required(VERSION 3.25)
+file(STRINGS "${CLOSURE}" closure)
+list(LENGTH closure n)
+set(bad "")
+foreach(t IN LISTS FORBID)
+  if(t IN_LIST closure)
+    message(STATUS "FORBIDDEN ${t}")
+    list(APPEND bad "links ${t}")
+  endif()
+endforeach()
+foreach(t IN LISTS REQUIRE)
+  if(NOT t IN_LIST closure)
+    list(APPEND bad "does not link ${t} (is the closure walk broken?)")
+  endif()
+endforeach()
+if(bad)
+  list(JOIN bad "; " why)
+  message(FATAL_ERROR "${CLOSURE}: ${why}")
+endif()
+message(STATUS "${CLOSURE}: ${n} targets, none of: ${FORBID}")
