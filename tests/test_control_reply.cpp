@@ -4,6 +4,7 @@
 
 #include "shardnode/core/errors.h"
 #include "shardnode/onion/control_reply.h"
+#include "shardnode/onion/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::onion;

@@ -13,6 +13,7 @@
 #include "shardnode/core/log.h"
 #include "shardnode/onion/embedded_tor.h"
 #include "shardnode/onion/onion_service.h"
+#include "shardnode/onion/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::onion;

@@ -10,6 +10,7 @@
 
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::onion {
 namespace {

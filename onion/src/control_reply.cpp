@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "shardnode/core/errors.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::onion {
 

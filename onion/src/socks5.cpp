@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "shardnode/core/errors.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::onion {
 namespace {

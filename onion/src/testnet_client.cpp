@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "shardnode/core/errors.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::onion {
 namespace fs = std::filesystem;

@@ -5,6 +5,7 @@
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
 #include "shardnode/onion/control_client.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::onion {
 namespace asio = boost::asio;

@@ -1,4 +1,5 @@
 #include "shardnode/shard/beacon.h"
+#include "shardnode/shard/errors.h"
 
 #include "shard.pb.h"
 #include "wire.h"

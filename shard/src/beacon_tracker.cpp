@@ -1,4 +1,5 @@
 #include "shardnode/shard/beacon_tracker.h"
+#include "shardnode/shard/errors.h"
 
 #include <limits>
 

@@ -1,4 +1,5 @@
 #include "shardnode/shard/collation.h"
+#include "shardnode/shard/errors.h"
 
 #include <utility>
 

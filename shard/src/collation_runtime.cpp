@@ -6,6 +6,7 @@
 #include "shardnode/core/log.h"
 #include "shardnode/shard/period.h"
 #include "shardnode/shard/topics.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard {
 

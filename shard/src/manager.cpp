@@ -5,6 +5,7 @@
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
 #include "shardnode/shard/topics.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard {
 

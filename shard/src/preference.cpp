@@ -1,4 +1,5 @@
 #include "shardnode/shard/preference.h"
+#include "shardnode/shard/errors.h"
 
 #include <algorithm>
 #include <stdexcept>

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "shardnode/core/errors.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard {
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "shardnode/core/errors.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard {
 

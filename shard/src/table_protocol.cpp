@@ -2,6 +2,7 @@
 
 #include "shardnode/core/errors.h"
 #include "shardnode/core/varint.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard {
 

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <stdexcept>
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard::wire {
 

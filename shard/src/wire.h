@@ -15,6 +15,7 @@
 #include "shardnode/core/bytes.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/result.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard::wire {
 

@@ -13,6 +13,7 @@
 
 #include "shardnode/core/errors.h"
 #include "shardnode/testnet/testnet.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::cli {
 namespace {

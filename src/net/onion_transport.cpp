@@ -21,6 +21,7 @@
 #include "shardnode/onion/control_events.h"
 #include "shardnode/onion/onion_service.h"
 #include "shardnode/onion/socks5.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::net {
 namespace asio = boost::asio;

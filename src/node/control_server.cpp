@@ -20,6 +20,7 @@
 #include "shardnode/core/log.h"
 #include "shardnode/core/varint.h"
 #include "shardnode/shard/topics.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::node {
 namespace asio = boost::asio;

@@ -29,6 +29,7 @@
 #include "shardnode/net/onion_transport.h"
 #include "shardnode/onion/control_client.h"
 #include "shardnode/onion/control_events.h"
+#include "shardnode/onion/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::net;

@@ -23,6 +23,7 @@
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
 #include "shardnode/onion/control_client.h"
+#include "shardnode/onion/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::onion;

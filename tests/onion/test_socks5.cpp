@@ -8,6 +8,7 @@
 
 #include "shardnode/core/errors.h"
 #include "shardnode/onion/socks5.h"
+#include "shardnode/onion/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::onion;

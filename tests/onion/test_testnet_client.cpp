@@ -10,6 +10,7 @@
 
 #include "shardnode/core/errors.h"
 #include "shardnode/onion/testnet_client.h"
+#include "shardnode/onion/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::onion;

@@ -9,6 +9,7 @@
 #include "../support/shard_keys.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/shard/beacon_tracker.h"
+#include "shardnode/shard/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::shard;

@@ -11,6 +11,7 @@
 #include "shardnode/shard/period.h"
 #include "shardnode/shard/topics.h"
 #include "shardnode/shard/validator_key.h"
+#include "shardnode/shard/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::shard;

@@ -4,6 +4,7 @@
 #include "shardnode/core/errors.h"
 #include "shardnode/core/varint.h"
 #include "shardnode/shard/collation_protocol.h"
+#include "shardnode/shard/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::shard;

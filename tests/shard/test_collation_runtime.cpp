@@ -11,6 +11,7 @@
 #include "shardnode/shard/memory_store.h"
 #include "shardnode/shard/preference.h"
 #include "shardnode/shard/topics.h"
+#include "shardnode/shard/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::shard;

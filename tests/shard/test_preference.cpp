@@ -6,6 +6,7 @@
 #include "shardnode/core/errors.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/shard/preference.h"
+#include "shardnode/shard/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::shard;

@@ -9,6 +9,7 @@
 #include "shard_sim.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/shard/topics.h"
+#include "shardnode/shard/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::shard;

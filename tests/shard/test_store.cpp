@@ -20,6 +20,7 @@
 #include "shardnode/shard/collation.h"
 #include "shardnode/shard/store.h"
 #include "shardnode/shard/validator_key.h"
+#include "shardnode/shard/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::shard;

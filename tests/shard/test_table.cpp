@@ -5,6 +5,7 @@
 #include "shardnode/core/errors.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/shard/table.h"
+#include "shardnode/shard/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::shard;

@@ -3,6 +3,7 @@
 
 #include "shardnode/core/errors.h"
 #include "shardnode/shard/table_protocol.h"
+#include "shardnode/shard/errors.h"
 
 using namespace shardnode;
 using namespace shardnode::shard;

@@ -12,6 +12,7 @@
 #include "shardnode/onion/testnet_client.h"
 #include "shardnode/testnet/consensus.h"
 #include "shardnode/testnet/testnet.h"
+#include "shardnode/onion/errors.h"
 #include "torrc.h"  // onion/testnet/src: the launcher's torrc generation
 
 using namespace shardnode;

@@ -17,7 +17,6 @@
 namespace shardnode::testnet {
 namespace fs = std::filesystem;
 using detail::split_ws;
-using Clock = std::chrono::steady_clock;
 
 ConsensusSummary summarize_consensus(std::string_view text) {
   ConsensusSummary s;
@@ -78,10 +77,10 @@ std::optional<std::string> http_get_loopback(int port, const std::string& path, 
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<std::uint16_t>(port));
   ::inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = steady_now() + timeout;
   auto wait_for = [&](short events) {
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_now()).count();
       if (left <= 0) return false;
       pollfd p{fd, events, 0};
       const int r = ::poll(&p, 1, static_cast<int>(left));

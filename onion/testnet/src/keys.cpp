@@ -8,6 +8,7 @@
 
 #include "process.h"
 #include "util.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::testnet::detail {
 namespace fs = std::filesystem;

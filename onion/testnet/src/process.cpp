@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "util.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::testnet::detail {
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -119,10 +119,10 @@ Result<ToolResult> run_tool(const std::string& path, std::vector<std::string> ar
   ::close(in_pipe[1]);
 
   ToolResult r;
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = steady_now() + timeout;
   bool timed_out = false;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_now()).count();
     if (left <= 0) {
       timed_out = true;
       break;
@@ -234,18 +234,18 @@ std::vector<std::string> stop_processes(const std::vector<OwnedProcess>& procs, 
     }
     return v;
   };
-  auto wait_gone = [&](Clock::time_point until) {
+  auto wait_gone = [&](TimePoint until) {
     for (;;) {
       auto v = live();
-      if (v.empty() || Clock::now() >= until) return v;
+      if (v.empty() || steady_now() >= until) return v;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   };
   for (const auto* n : live()) ::kill(n->pid, SIGTERM);
-  auto left = wait_gone(Clock::now() + timeout);
+  auto left = wait_gone(steady_now() + timeout);
   for (const auto* n : left)
     if (runs_with_arg(n->pid, n->marker)) ::kill(n->pid, SIGKILL);
-  if (!left.empty()) left = wait_gone(Clock::now() + std::chrono::seconds(5));
+  if (!left.empty()) left = wait_gone(steady_now() + std::chrono::seconds(5));
   std::vector<std::string> names;
   for (const auto* n : left) names.push_back(n->name + " (pid " + std::to_string(n->pid) + ")");
   return names;

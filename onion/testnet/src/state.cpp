@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::testnet {
 namespace fs = std::filesystem;

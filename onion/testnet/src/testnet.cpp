@@ -14,13 +14,13 @@
 #include "keys.h"
 #include "process.h"
 #include "shardnode/onion/testnet_client.h"
+#include "shardnode/onion/errors.h"
 #include "state.h"
 #include "torrc.h"
 #include "util.h"
 
 namespace shardnode::testnet {
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using namespace detail;
 
 namespace {
@@ -52,7 +52,7 @@ std::vector<OwnedProcess> owned(const std::vector<TestnetNode>& nodes) {
 }  // namespace
 
 Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(const TestnetProgress&)> on_progress) {
-  const auto t0 = Clock::now();
+  const auto t0 = steady_now();
   const fs::path dir = normalize_dir(opts.dir.empty() ? fs::path(".") : opts.dir);
   if (Status st = check_options(opts, dir); !st) return st.error();
 
@@ -107,7 +107,7 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
   for (const auto& n : nodes) prog.nodes.push_back({n.name, false, false, 0});
   auto report = [&](const std::string& phase) {
     prog.phase = phase;
-    prog.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    prog.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady_now() - t0);
     if (on_progress) on_progress(prog);
   };
   report("keys");
@@ -211,7 +211,7 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
     report("bootstrapping");
 
     if (opts.cancel && opts.cancel->load()) return fail(err(TestnetErrc::cancelled, "testnet up cancelled"));
-    if (Clock::now() >= deadline) {
+    if (steady_now() >= deadline) {
       std::ostringstream m;
       m << "testnet not ready after " << opts.ready_timeout.count() << " s: consensus "
         << (prog.consensus ? "present" : "missing") << ", relays with HSDir " << prog.relays_with_hsdir << "/"
@@ -241,7 +241,7 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
         if (t.size() == 2 && is_hex40(t[1])) n.fingerprint = t[1];
       }
   state.state = "running";
-  state.ready_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  state.ready_seconds = std::chrono::duration<double>(steady_now() - t0).count();
   if (Status st = save_state(state); !st) return fail(st.error());
   report("ready");
   return state;

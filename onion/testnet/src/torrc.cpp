@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "util.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::testnet::detail {
 

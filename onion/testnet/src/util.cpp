@@ -10,13 +10,14 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::testnet::detail {
 namespace fs = std::filesystem;
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+std::int64_t unix_now() { return static_cast<std::int64_t>(SystemWallClock().unix_ms() / 1000); }
+
+TimePoint steady_now() { return SteadyClock().now(); }
 
 std::string errno_text(int e) {
   return std::strerror(e);

@@ -12,8 +12,10 @@
 #include <string_view>
 #include <vector>
 
+#include "shardnode/core/clock.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/result.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::testnet::detail {
 
@@ -30,8 +32,10 @@ inline Error err(TestnetErrc c, std::string msg) {
 
 std::string errno_text(int e);
 
-// Unix seconds (wall time: recorded in testnet.json for people to read).
+// Unix seconds from SystemWallClock (wall time: recorded in testnet.json for people to read).
 std::int64_t unix_now();
+// The real monotonic clock (SteadyClock): the launcher's waits on tor processes.
+TimePoint steady_now();
 
 std::optional<std::string> read_text(const std::filesystem::path& p, std::size_t max_bytes = 16u << 20);
 

@@ -14,6 +14,7 @@
 #include "shardnode/core/clock.h"
 #include "shardnode/core/result.h"
 #include "shardnode/onion/control_reply.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::onion {
 

@@ -9,6 +9,7 @@
 
 #include "shardnode/core/result.h"
 #include "shardnode/onion/control_reply.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::onion {
 

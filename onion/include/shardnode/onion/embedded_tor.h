@@ -20,6 +20,7 @@
 #include "shardnode/core/clock.h"
 #include "shardnode/core/result.h"
 #include "shardnode/onion/control_connection.h"
+#include "shardnode/onion/errors.h"
 
 struct tor_main_configuration_t;
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "shardnode/core/result.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::onion {
 

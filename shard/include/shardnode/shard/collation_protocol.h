@@ -18,6 +18,7 @@
 #include "shardnode/core/bytes.h"
 #include "shardnode/core/result.h"
 #include "shardnode/shard/collation.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard {
 

@@ -39,6 +39,7 @@
 
 #include "shardnode/core/result.h"
 #include "shardnode/shard/collation.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard {
 

@@ -11,6 +11,7 @@
 
 #include "shardnode/core/bytes.h"
 #include "shardnode/core/result.h"
+#include "shardnode/shard/errors.h"
 
 namespace shardnode::shard {
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "shardnode/core/result.h"
+#include "shardnode/onion/errors.h"
 
 namespace shardnode::testnet {
 
