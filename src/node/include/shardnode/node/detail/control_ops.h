@@ -3,8 +3,9 @@
 // (control/ops.cpp). A handler reads the request, does the work through the
 // ControlContext and answers on its Connection (at once, later with finish(), or as
 // a stream). Adding an operation: a message in the proto's oneof, a handler in one
-// of the ops_*.cpp files registered in the table, and a printer in `shardnode ctl`;
-// tests/node/test_control_ops.cpp fails while the table misses an op of the schema.
+// of the ops_*.cpp files registered in the table, and a printer in `shardnode ctl`
+// (src/cli/ctl_print.cpp); tests/node/test_control_ops.cpp fails while either table
+// misses an op of the schema.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
