@@ -187,7 +187,7 @@ class Demo:
         if self.jump:
             j = self.jump
             status = ("running" if j.get("result") is None else
-                      f"done in {j['result'].get('took_ms', 0)} ms" if j["result"].get("completed") else
+                      f"done in {int(j['result'].get('took_ms', 0))} ms" if j["result"].get("completed") else
                       f"failed: {j['result']}")
             lines.append(f"jump: {j['who'].node.name} shard {j['from']} -> {j['to']}: {status}")
         lines.append("(collations received per shard; '.': not on it; *: spam source, its collations are invalid)")
@@ -392,9 +392,9 @@ class Demo:
             firsts = [t for (k, p), t in who.first.items()
                       if k == j["to"] and p != who.vkey and t >= j["started"]]  # another validator's
             text = (f"{who.node.name} shard {j['from']} -> {j['to']} via `shardnode ctl jump`: "
-                    + ((f"mesh ready in {res.get('took_ms', 0)} ms ({res['dialled']} new onion dials)"
+                    + ((f"mesh ready in {int(res.get('took_ms', 0))} ms ({res['dialled']} new onion dials)"
                         if res.get("dialled") else
-                        f"mesh ready in {res.get('took_ms', 0)} ms (warm: it was already connected to that shard's"
+                        f"mesh ready in {int(res.get('took_ms', 0))} ms (warm: it was already connected to that shard's"
                         " validators; `bench/jump_bench.py` measures cold jumps)")
                        if res.get("completed") else f"did not complete: {res}"))
             if firsts:

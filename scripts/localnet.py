@@ -46,8 +46,11 @@ def run_cli(binary: str, args: Sequence[str], timeout: float = 60) -> subprocess
 def ctl(binary: str, datadir: str, *args: str, timeout: float = 60) -> tuple:
     """`shardnode ctl -d <datadir> --json <args>`: (exit code, results, stderr).
 
-    Each response line {"id": N, "<kind>": {...}} becomes ("<kind>", {...}); a timeout
-    is reported as exit code 1. Fields at their default (false, 0, empty) are absent."""
+    Each response line {"id": "N", "<kind>": {...}} becomes ("<kind>", {...}); a
+    timeout is reported as exit code 1. The lines are protobuf's canonical JSON
+    (docs/CONTROL.md): every field is present (defaults too), names as in
+    control.proto, 64-bit integers as strings (int(v)) and bytes as base64
+    (base64.b64decode(v).hex() for hex)."""
     try:
         r = run_cli(binary, ["ctl", "-d", datadir, "--json", "--timeout", str(int(timeout)), *args],
                     timeout=timeout + 10)

@@ -214,6 +214,46 @@ class ClientTest(unittest.TestCase):
         with self.client(self.v0) as c:
             self.assertEqual(c.identity().peer_id, self.v0.peer_id)
 
+    def test_09_ctl_json_is_canonical(self):
+        """`shardnode ctl --json` prints protobuf's canonical JSON: it parses back into the
+        Response the node sent (json_format.Parse), bytes base64, 64-bit ints strings."""
+        import base64
+        import json
+        from google.protobuf import json_format
+
+        def lines(*args):
+            r = localnet.run_cli(BIN, ["ctl", "-d", self.v0.datadir, "--json", *args], timeout=30)
+            return r.returncode, [ln for ln in r.stdout.splitlines() if ln.strip()], r.stderr
+
+        rc, out, err = lines("identity")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(out), 1, out)
+        obj = json.loads(out[0])
+        self.assertEqual(obj["id"], "1")  # uint64: a string
+        ident = obj["identity"]
+        self.assertEqual(ident["peer_id"], self.v0.peer_id)
+        self.assertEqual(ident["onion_only"], False)  # defaults are printed
+        self.assertEqual(ident["shard_count"], 4)    # uint32: a number
+        parsed = json_format.Parse(out[0], pb.Response())
+        with self.client(self.v0) as c:
+            want = c.identity()
+        self.assertEqual(parsed.identity.validator_key, want.validator_key)
+        self.assertEqual(base64.b64decode(ident["validator_key"]), want.validator_key)
+        self.assertEqual(list(parsed.identity.shards), list(want.shards))
+
+        rc, out, err = lines("table")
+        self.assertEqual(rc, 0, err)
+        entries = json.loads(out[0])["table"]["entries"]
+        self.assertTrue(entries)
+        self.assertTrue(all(isinstance(e["seq"], str) and int(e["expires_at"]) > 0 for e in entries), entries)
+        json_format.Parse(out[0], pb.Response())
+
+        # An error response is printed too, then the message on stderr and exit 1.
+        rc, out, err = lines("unsubscribe", "3")
+        self.assertEqual(rc, 1)
+        self.assertEqual(json.loads(out[0]), {"id": "1", "error": {"code": "UNAVAILABLE", "message": "not on shard 3"}})
+        self.assertIn("UNAVAILABLE: not on shard 3", err)
+
     def test_99_nodes_still_running(self):
         for n in self.nodes:
             self.assertTrue(n.running(), f"{n.name} exited: see {n.out_file}")

@@ -1,7 +1,6 @@
 #include "ctl.h"
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -9,29 +8,27 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <fstream>
-#include <iomanip>
 #include <iostream>
 #include <iterator>
 #include <optional>
-#include <sstream>
 #include <variant>
 
 #include "commands.h"
 #include "control.pb.h"
+#include "ctl_print.h"
+#include "shardnode/core/clock.h"
 #include "shardnode/core/bytes.h"
 #include "shardnode/core/varint.h"
 
 namespace shardnode::cli {
 namespace {
-using nlohmann::json;
 namespace fs = std::filesystem;
 namespace pb = shardnode::control::v1;
-using Clock = std::chrono::steady_clock;
+// Deadlines of this blocking client: the real monotonic clock, through SteadyClock.
+TimePoint mono_now() { return SteadyClock().now(); }
 
 constexpr std::size_t kMaxFrame = 1024 * 1024;
 
@@ -44,8 +41,6 @@ int report(const Failure& f) {
   std::fprintf(stderr, "shardnode: %s\n", f.message.c_str());
   return f.code;
 }
-
-std::string hex(const std::string& b) { return hex_encode(as_bytes(b)); }
 
 const char* code_name(pb::Error::Code c) {
   switch (c) {
@@ -85,7 +80,7 @@ class Conn {
   }
 
   // deadline: nullopt waits forever.
-  std::optional<Failure> send(const pb::Request& r, std::optional<Clock::time_point> deadline) {
+  std::optional<Failure> send(const pb::Request& r, std::optional<TimePoint> deadline) {
     std::string body;
     if (!r.SerializeToString(&body)) return Failure{1, "cannot encode the request"};
     if (body.size() > kMaxFrame)
@@ -108,7 +103,7 @@ class Conn {
   }
 
   // The next response (any id).
-  std::variant<pb::Response, Failure> receive(std::optional<Clock::time_point> deadline) {
+  std::variant<pb::Response, Failure> receive(std::optional<TimePoint> deadline) {
     for (;;) {
       auto len = decode_uvarint(in_);
       if (len.status == VarintStatus::ok) {
@@ -137,10 +132,10 @@ class Conn {
   }
 
  private:
-  std::optional<Failure> set_timeout(int opt, std::optional<Clock::time_point> deadline) {
+  std::optional<Failure> set_timeout(int opt, std::optional<TimePoint> deadline) {
     timeval tv{};
     if (deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::microseconds>(*deadline - Clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::microseconds>(*deadline - mono_now());
       if (left.count() <= 0) return Failure{1, "timed out waiting for the node"};
       tv.tv_sec = static_cast<time_t>(left.count() / 1000000);
       tv.tv_usec = static_cast<suseconds_t>(left.count() % 1000000);
@@ -153,245 +148,18 @@ class Conn {
   Bytes in_;
 };
 
-template <class R>
-json uints(const R& r) {
-  json a = json::array();
-  for (auto v : r) a.push_back(v);
-  return a;
-}
-
-template <class R>
-std::string join_uints(const R& r) {
-  std::string s;
-  for (auto v : r) s += (s.empty() ? "" : ",") + std::to_string(v);
-  return s.empty() ? "-" : s;
-}
-
-std::string printable_or_hex(const std::string& b) {
-  for (char c : b) {
-    const auto ch = static_cast<unsigned char>(c);
-    if (ch < 0x20 || ch > 0x7e) return "hex:" + hex(b);
+// One response on stdout: canonical protobuf JSON (--json, one line each) or the
+// human-readable printer (ctl_print.h).
+std::optional<Failure> print(const pb::Response& r, const CtlOptions& o) {
+  if (o.json) {
+    std::string line, error;
+    if (!response_json(r, line, error)) return Failure{1, "cannot print the response as JSON: " + error};
+    std::cout << line << "\n";
+  } else {
+    print_human(std::cout, r, o.body);
   }
-  return b;
-}
-
-json to_json(const pb::Response& r) {
-  json j{{"id", r.id()}};
-  switch (r.result_case()) {
-    case pb::Response::kError:
-      j["error"] = {{"code", code_name(r.error().code())}, {"message", r.error().message()}};
-      break;
-    case pb::Response::kIdentity: {
-      const auto& i = r.identity();
-      j["identity"] = {{"peer_id", i.peer_id()},
-                       {"listen_addrs", json(std::vector<std::string>(i.listen_addrs().begin(), i.listen_addrs().end()))},
-                       {"validator_key", hex(i.validator_key())},
-                       {"shard_count", i.shard_count()},
-                       {"shards", uints(i.shards())},
-                       {"version", i.version()},
-                       {"tor_bootstrap", i.tor_bootstrap()},
-                       {"onion_published", i.onion_published()},
-                       {"onion_only", i.onion_only()}};
-      break;
-    }
-    case pb::Response::kPeers: {
-      json a = json::array();
-      for (const auto& p : r.peers().peers())
-        a.push_back({{"peer_id", p.peer_id()},
-                     {"addr", p.addr()},
-                     {"outbound", p.outbound()},
-                     {"agent", p.agent()},
-                     {"score", p.score()},
-                     {"flagged", p.flagged()},
-                     {"shards", uints(p.shards())},
-                     {"mesh_topics", json(std::vector<std::string>(p.mesh_topics().begin(), p.mesh_topics().end()))}});
-      j["peers"] = a;
-      break;
-    }
-    case pb::Response::kTable: {
-      json a = json::array();
-      for (const auto& e : r.table().entries())
-        a.push_back({{"peer_id", e.peer_id()},
-                     {"shards", uints(e.shards())},
-                     {"seq", e.seq()},
-                     {"expires_at", e.expires_at()},
-                     {"connected", e.connected()}});
-      j["table"] = {{"shard_count", r.table().shard_count()}, {"entries", a}, {"truncated", r.table().truncated()}};
-      break;
-    }
-    case pb::Response::kShards: j["shards"] = uints(r.shards().shards()); break;
-    case pb::Response::kJump: {
-      const auto& x = r.jump();
-      j["jump"] = {{"shard", x.shard()},   {"completed", x.completed()}, {"took_ms", x.took_ms()},
-                   {"dialled", x.dialled()}, {"shards", uints(x.shards())}};
-      break;
-    }
-    case pb::Response::kPublished:
-      j["published"] = {{"hash", hex(r.published().hash())}, {"period", r.published().period()}};
-      break;
-    case pb::Response::kSubscribed: j["subscribed"] = json::object(); break;
-    case pb::Response::kEvent: {
-      const auto& e = r.event();
-      json ev{{"shard", e.shard()},       {"period", e.period()},       {"hash", hex(e.hash())},
-              {"parent_hash", hex(e.parent_hash())}, {"proposer", hex(e.proposer())}, {"body_size", e.body_size()}};
-      if (!e.body().empty()) ev["body_hex"] = hex(e.body());
-      if (e.body_omitted()) ev["body_omitted"] = true;
-      j["event"] = ev;
-      break;
-    }
-    case pb::Response::kFetched:
-      j["fetched"] = {{"peer_id", r.fetched().peer_id()}, {"new_collations", r.fetched().new_collations()}};
-      break;
-    case pb::Response::kScores: {
-      json a = json::array(), f = json::array();
-      for (const auto& p : r.scores().peers())
-        a.push_back({{"peer_id", p.peer_id()},
-                     {"score", p.score()},
-                     {"flagged", p.flagged()},
-                     {"p4_invalid", p.p4_invalid()},
-                     {"p7_behaviour", p.p7_behaviour()}});
-      for (const auto& p : r.scores().flagged())
-        f.push_back({{"peer_id", p.peer_id()}, {"score", p.score()}, {"since_ms", p.since_ms()}, {"reason", p.reason()}});
-      j["scores"] = {{"peers", a}, {"flagged", f}};
-      break;
-    }
-    case pb::Response::kCancelled: j["cancelled"] = {{"stream_id", r.cancelled().stream_id()}}; break;
-    default: j["unknown"] = true; break;
-  }
-  return j;
-}
-
-std::string fixed(double v, int prec = 2) {
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(prec) << v;
-  return o.str();
-}
-
-// Left-aligned columns, widths from the content.
-void print_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> w(head.size());
-  for (std::size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
-  for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
-  auto line = [&](const std::vector<std::string>& r) {
-    std::string s;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      s += r[i];
-      if (i + 1 < r.size()) s += std::string(w[i] - r[i].size() + 2, ' ');
-    }
-    std::cout << s << "\n";
-  };
-  line(head);
-  for (const auto& r : rows) line(r);
-}
-
-std::string fmt_unix(std::uint64_t t) {
-  const std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  ::gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
-void print_human(const pb::Response& r, bool with_body) {
-  switch (r.result_case()) {
-    case pb::Response::kIdentity: {
-      const auto& i = r.identity();
-      std::cout << "peer id:          " << i.peer_id() << "\n";
-      for (int k = 0; k < i.listen_addrs_size(); ++k)
-        std::cout << (k == 0 ? "listen addresses: " : "                  ") << i.listen_addrs(k) << "\n";
-      if (i.listen_addrs_size() == 0) std::cout << "listen addresses: -\n";
-      std::cout << "validator key:    " << (i.validator_key().empty() ? "- (not a validator)" : hex(i.validator_key()))
-                << "\n"
-                << "shards:           " << join_uints(i.shards()) << " (of " << i.shard_count() << ")\n"
-                << "version:          " << i.version() << "\n"
-                << "tor bootstrap:    " << i.tor_bootstrap() << "%\n"
-                << "onion service:    " << (i.onion_published() ? "published" : "not published") << "\n"
-                << "onion only:       " << (i.onion_only() ? "yes" : "no") << "\n";
-      break;
-    }
-    case pb::Response::kPeers: {
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& p : r.peers().peers()) {
-        std::string mesh;
-        for (const auto& t : p.mesh_topics()) mesh += (mesh.empty() ? "" : " ") + t;
-        rows.push_back({p.peer_id(), p.outbound() ? "out" : "in", fixed(p.score()), p.flagged() ? "FLAGGED" : "-",
-                        join_uints(p.shards()), mesh.empty() ? "-" : mesh, p.agent().empty() ? "-" : p.agent(),
-                        p.addr().empty() ? "-" : p.addr()});
-      }
-      std::cout << r.peers().peers_size() << " peer(s)\n";
-      if (!rows.empty()) print_table({"PEER", "DIR", "SCORE", "FLAG", "SHARDS", "MESH", "AGENT", "ADDR"}, rows);
-      break;
-    }
-    case pb::Response::kTable: {
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& e : r.table().entries())
-        rows.push_back({e.peer_id(), join_uints(e.shards()), std::to_string(e.seq()), fmt_unix(e.expires_at()) + " UTC",
-                        e.connected() ? "yes" : "no"});
-      std::cout << r.table().entries_size() << " record(s), shard count " << r.table().shard_count()
-                << (r.table().truncated() ? " (truncated: more records than fit in one response)" : "") << "\n";
-      if (!rows.empty()) print_table({"PEER", "SHARDS", "SEQ", "EXPIRES", "CONNECTED"}, rows);
-      break;
-    }
-    case pb::Response::kShards: std::cout << "shards: " << join_uints(r.shards().shards()) << "\n"; break;
-    case pb::Response::kJump: {
-      const auto& j = r.jump();
-      if (j.completed())
-        std::cout << "jump to shard " << j.shard() << " completed in " << j.took_ms() << " ms (" << j.dialled()
-                  << " dialled)\n";
-      else if (j.took_ms() > 0)
-        std::cout << "jump to shard " << j.shard() << " timed out after " << j.took_ms() << " ms (" << j.dialled()
-                  << " dialled)\n";
-      else
-        std::cout << "jump to shard " << j.shard() << " started\n";
-      std::cout << "shards: " << join_uints(j.shards()) << "\n";
-      break;
-    }
-    case pb::Response::kPublished:
-      std::cout << "published collation " << hex(r.published().hash()) << " (period " << r.published().period()
-                << ")\n";
-      break;
-    case pb::Response::kEvent: {
-      const auto& e = r.event();
-      std::cout << "shard " << e.shard() << " period " << e.period() << " hash " << hex(e.hash()) << " proposer "
-                << hex(e.proposer()).substr(0, 16) << " size " << e.body_size();
-      if (with_body) {
-        if (e.body_omitted()) std::cout << " body (omitted: over the frame cap)";
-        else std::cout << " body " << printable_or_hex(e.body());
-      }
-      std::cout << "\n";
-      break;
-    }
-    case pb::Response::kFetched:
-      std::cout << "fetched " << r.fetched().new_collations() << " new collation(s) from " << r.fetched().peer_id()
-                << "\n";
-      break;
-    case pb::Response::kScores: {
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& p : r.scores().peers())
-        rows.push_back({p.peer_id(), fixed(p.score()), p.flagged() ? "FLAGGED" : "-", fixed(p.p4_invalid()),
-                        fixed(p.p7_behaviour())});
-      std::cout << r.scores().peers_size() << " connected peer(s)\n";
-      if (!rows.empty()) print_table({"PEER", "SCORE", "FLAG", "P4 INVALID", "P7 BEHAVIOUR"}, rows);
-      rows.clear();
-      for (const auto& f : r.scores().flagged())
-        rows.push_back({f.peer_id(), fixed(f.score()), fixed(static_cast<double>(f.since_ms()) / 1000.0, 1) + " s ago",
-                        f.reason().empty() ? "-" : f.reason()});
-      std::cout << r.scores().flagged_size() << " flagged peer(s)\n";
-      if (!rows.empty()) print_table({"PEER", "SCORE", "FLAGGED", "REASON"}, rows);
-      break;
-    }
-    case pb::Response::kCancelled: std::cout << "cancelled stream " << r.cancelled().stream_id() << "\n"; break;
-    case pb::Response::kSubscribed: break;
-    default: std::cout << "(a response this client does not know)\n"; break;
-  }
-}
-
-void print(const pb::Response& r, const CtlOptions& o) {
-  if (o.json) std::cout << to_json(r).dump() << "\n";
-  else print_human(r, o.body);
   std::cout.flush();
+  return std::nullopt;
 }
 
 // Builds the request from the options; usage problems are exit code 2.
@@ -456,7 +224,8 @@ CLI::App* add_ctl_command(CLI::App& app, CtlOptions& o) {
   ctl->fallthrough();
   ctl->add_option("--socket", o.socket, "Control socket (default: <node.datadir>/control.sock)");
   ctl->add_option("-d,--datadir", o.datadir, "Data directory whose control.sock to use (default: node.datadir)");
-  ctl->add_flag("--json", o.json, "Print one JSON object per response (stream: JSON lines)");
+  ctl->add_flag("--json", o.json,
+                "Print each response as protobuf's canonical JSON, one object per line (docs/CONTROL.md)");
   ctl->add_option("--timeout", o.timeout,
                   "Seconds to wait for the answer (default 10; jump 180, request 60; stream: run this long)")
       ->check(CLI::NonNegativeNumber);
@@ -508,7 +277,7 @@ int cmd_ctl(const Context& ctx, const CtlOptions& o) {
   const bool streaming = o.op == "stream";
   double secs = o.timeout;
   if (secs <= 0) secs = o.op == "jump" && !o.no_wait ? 180 : o.op == "request" ? 60 : 10;
-  const auto start = Clock::now();
+  const auto start = mono_now();
   auto deadline = std::optional(start + std::chrono::microseconds(static_cast<std::int64_t>(secs * 1e6)));
 
   Conn c;
@@ -519,17 +288,19 @@ int cmd_ctl(const Context& ctx, const CtlOptions& o) {
     auto got = c.receive(deadline);
     if (auto* f = std::get_if<Failure>(&got)) {
       // A stream given --timeout runs that long: its end is not an error.
-      if (streaming && o.timeout > 0 && Clock::now() >= *deadline && f->message.find("timed out") == 0) return 0;
+      if (streaming && o.timeout > 0 && mono_now() >= *deadline && f->message.find("timed out") == 0) return 0;
       return report(*f);
     }
     const auto& r = std::get<pb::Response>(got);
     if (r.has_error()) {
-      if (o.json) print(r, o);
+      if (o.json) {
+        if (auto f = print(r, o)) return report(*f);
+      }
       return report({1, "ctl " + o.op + ": " + code_name(r.error().code()) + ": " + r.error().message()});
     }
     if (r.id() != q.id()) continue;  // not ours (e.g. a connection-level notice with id 0 is an error, above)
     if (!streaming) {
-      print(r, o);
+      if (auto f = print(r, o)) return report(*f);
       return 0;
     }
     if (r.has_subscribed()) {
@@ -538,12 +309,12 @@ int cmd_ctl(const Context& ctx, const CtlOptions& o) {
       continue;
     }
     if (!r.has_event()) continue;
-    print(r, o);
+    if (auto f = print(r, o)) return report(*f);
     if (o.count > 0 && ++events >= o.count) {
       pb::Request cancel;
       cancel.set_id(2);
       cancel.mutable_cancel()->set_stream_id(q.id());
-      (void)c.send(cancel, Clock::now() + std::chrono::seconds(2));
+      (void)c.send(cancel, mono_now() + std::chrono::seconds(2));
       return 0;
     }
   }

@@ -17,14 +17,11 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,6 +70,13 @@ struct ControlCounters {
   std::uint64_t requests = 0, bad_requests = 0, streams_dropped = 0, events_sent = 0;
 };
 
+namespace control {
+class Socket;       // the unix socket and its connections (detail/control_socket.h)
+class JumpWaiters;  // jump requests that wait (detail/control_ops.h)
+}  // namespace control
+
+// The socket (control::Socket) with the operations (detail/control_ops.h: one
+// handler per op behind a dispatch table), fed by the shard service's listeners.
 class ControlServer {
  public:
   ControlServer(boost::asio::io_context& io, ControlContext ctx, ControlLimits limits = {});
@@ -88,44 +92,16 @@ class ControlServer {
   // service and unlinks the socket. Idempotent; the destructor calls it.
   void stop();
 
-  const std::filesystem::path& path() const { return path_; }
-  std::size_t client_count() const { return clients_.size(); }
-  const ControlCounters& counters() const { return counters_; }
-
-  class Client;  // one connection (control_server.cpp)
+  const std::filesystem::path& path() const;
+  std::size_t client_count() const;
+  const ControlCounters& counters() const;
 
  private:
-  friend class Client;
-  void accept();
-  void on_collation(const shard::Collation& c, const shard::Hash32& id);
-  void on_jump(const shard::JumpRecord& j);
-  void sweep_jump_waiters();
-  template <class Pick>
-  void answer_jump_waiters(Pick pick);
-  void schedule_sweep();
-  void forget(Client* c);
-
-  struct JumpWaiter {
-    std::weak_ptr<Client> client;
-    std::uint64_t request_id = 0;
-    std::uint32_t shard = 0;
-    std::uint64_t since_ms = 0;
-  };
-
-  boost::asio::io_context& io_;
   ControlContext ctx_;
-  ControlLimits limits_;
-  boost::asio::local::stream_protocol::acceptor acceptor_;
-  boost::asio::steady_timer sweep_timer_, accept_retry_;
-  std::filesystem::path path_;
-  std::optional<std::pair<std::uint64_t, std::uint64_t>> socket_inode_;  // (dev, ino) of the file we bound
-  std::map<Client*, std::shared_ptr<Client>> clients_;
-  std::vector<JumpWaiter> jump_waiters_;
-  std::uint64_t next_client_ = 1;
+  std::unique_ptr<control::JumpWaiters> jumps_;
+  std::unique_ptr<control::Socket> socket_;
   std::uint64_t collation_listener_ = 0, jump_listener_ = 0;
-  bool listening_ = false, stopped_ = false, sweep_armed_ = false;
-  ControlCounters counters_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool listening_ = false, stopped_ = false;
 };
 
 }  // namespace shardnode::node
