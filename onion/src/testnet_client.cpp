@@ -12,10 +12,35 @@
 #include <string_view>
 
 #include "shardnode/core/errors.h"
+#include "shardnode/onion/detail/torrc_text.h"
 #include "shardnode/onion/errors.h"
 
 namespace shardnode::onion {
 namespace fs = std::filesystem;
+
+namespace detail {
+
+std::vector<std::string> split_ws(std::string_view s) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    const std::size_t b = i;
+    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    if (i > b) out.emplace_back(s.substr(b, i - b));
+  }
+  return out;
+}
+
+bool is_hex40(std::string_view s) {
+  return s.size() == 40 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+}  // namespace detail
+
+using detail::is_hex40;
+using detail::split_ws;
 
 namespace {
 
@@ -33,23 +58,6 @@ std::optional<std::string> read_text(const fs::path& p, std::size_t max_bytes) {
     s.append(buf, static_cast<std::size_t>(in.gcount()));
   }
   return s;
-}
-
-std::vector<std::string> split_ws(std::string_view s) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    const std::size_t b = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
-    if (i > b) out.emplace_back(s.substr(b, i - b));
-  }
-  return out;
-}
-
-bool is_hex40(std::string_view s) {
-  return s.size() == 40 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 }  // namespace

@@ -70,21 +70,4 @@ std::string last_lines(const std::string& text, int n) {
   return text;
 }
 
-std::vector<std::string> split_ws(std::string_view s) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    const std::size_t b = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
-    if (i > b) out.emplace_back(s.substr(b, i - b));
-  }
-  return out;
-}
-
-bool is_hex40(std::string_view s) {
-  return s.size() == 40 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
-}
-
 }  // namespace shardnode::testnet::detail

@@ -15,6 +15,7 @@
 #include "shardnode/core/clock.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/result.h"
+#include "shardnode/onion/detail/torrc_text.h"
 #include "shardnode/onion/errors.h"
 
 namespace shardnode::testnet::detail {
@@ -45,8 +46,8 @@ Status write_text(const std::filesystem::path& p, const std::string& text, mode_
 // The last n lines of text (all of it if shorter).
 std::string last_lines(const std::string& text, int n);
 
-std::vector<std::string> split_ws(std::string_view s);
-
-bool is_hex40(std::string_view s);
+// Shared with the node's client.torrc check.
+using onion::detail::is_hex40;
+using onion::detail::split_ws;
 
 }  // namespace shardnode::testnet::detail
