@@ -482,6 +482,28 @@ TEST_CASE("onion dial gives up with a timeout when tor keeps lacking the descrip
   CHECK(c.dials_succeeded == 0);
 }
 
+TEST_CASE("onion dial deadline is measured on the injected clock: past it, a retryable refusal ends the dial",
+          "[onion_transport]") {
+  Fixture f;
+  auto& socks = f.start_socks();
+  socks.script.replies = {0xF0};  // the descriptor is never found
+  ManualClock clock;
+  f.cfg.clock = &clock;
+  f.cfg.dial_timeout = std::chrono::hours(1);  // the real deadline timer never fires in this test
+  auto& t = f.make();
+  auto d = f.dial(f.peer_addr());
+  // Retries go on while the injected clock stands still.
+  REQUIRE(run_until(f.io, [&] { return t.counters().dial_retries >= 2; }));
+  CHECK(d->calls == 0);
+  // An hour later on the injected clock, the next refusal is the last.
+  clock.advance(std::chrono::hours(1));
+  REQUIRE(run_until(f.io, [&] { return d->calls > 0; }));
+  REQUIRE_FALSE(*d->r);
+  CHECK(d->r->error().code == make_error_code(HostErrc::dial_timeout));
+  CHECK(contains(d->r->error().message, "descriptor can not be found"));
+  CHECK(t.counters().dials_failed == 1);
+}
+
 TEST_CASE("onion dial fails clearly when tor's SOCKS port is unusable", "[onion_transport]") {
   Fixture f;
   SECTION("no server at the unix path") {

@@ -307,6 +307,26 @@ TEST_CASE("a command that gets no reply times out and closes the connection", "[
   CHECK(closed.size() == 1);
 }
 
+TEST_CASE("a command's deadline is on the injected clock: it times out only once that clock passes it",
+          "[control_client]") {
+  Pair p;
+  ManualClock clock;
+  p.client->set_clock(clock);
+  p.client->set_timeout(30ms);
+  Slot<Result<Reply>> a;
+  p.client->command("GETINFO version", a.fn());
+  // Real time passes (several 30 ms timer rounds), the injected clock does not: no timeout.
+  p.io.restart();
+  p.io.run_for(200ms);
+  CHECK_FALSE(a.ready());
+  CHECK(p.client->is_open());
+  clock.advance(31ms);
+  REQUIRE(run_until(p.io, [&] { return a.ready(); }));
+  REQUIRE_FALSE(*a.value);
+  CHECK(a.value->error().code == make_error_code(OnionErrc::timeout));
+  CHECK_FALSE(p.client->is_open());
+}
+
 TEST_CASE("answered commands do not time out", "[control_client]") {
   Pair p;
   p.client->set_timeout(200ms);
