@@ -97,7 +97,7 @@ ShardSim::ShardSim(ShardSimConfig cfg) : cfg_(std::move(cfg)), gossip_(cfg_.goss
       return std::optional(m->on_preference_message(msg.data, source, now_ms()));
     });
     // Collation topics: check_collation, and the accepted ones kept.
-    for (std::uint32_t k = 0; k < cfg_.shard.shard_count; ++k) {
+    for (std::uint32_t k = 0; cfg_.collation_validators && k < cfg_.shard.shard_count; ++k) {
       router.set_validator(collation_topic(k), [this, n, k](const PeerId&, const pubsub::Message& msg) {
         auto& self = *nodes_[n];
         auto c = check_collation(msg.data, k, current_period(), cfg_.collation.retention_periods, cfg_.collation.limits,
