@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
@@ -13,8 +14,11 @@
 #include "gossip_sim.h"
 #include "json_fields.h"
 #include "payload.h"
+#include "shard_sim.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/pubsub/codec.h"
+#include "shardnode/shard/manager.h"
+#include "shardnode/shard/topics.h"
 #include "shardnode/sim/rng.h"
 #include "shardnode/sim/seeding.h"
 
@@ -23,8 +27,9 @@ namespace {
 
 using Node = pubsub::GossipSim::Node;
 
-// Fixed fork ids for the experiment's own random streams (the gossip harness uses
-// its own forks of the same run seed; see pubsub/sim/gossip_sim.cpp).
+// Fixed fork ids for the experiment's own random streams (the gossip harness and the
+// shard managers use their own forks of the same run seed; see
+// pubsub/sim/gossip_sim.cpp and shard/sim/shard_sim.cpp).
 constexpr std::uint64_t kObserverStream = 0xf1a0'0001;
 constexpr std::uint64_t kHostStream = 0xf1a0'0002;
 constexpr std::uint64_t kDutyStream = 0xf1a0'0003;
@@ -34,25 +39,17 @@ Error bad(const std::string& what) {
   return Error{make_error_code(ConfigErrc::out_of_range), "deanon-fingerprint: " + what};
 }
 
-// The shard layer's topic name (shard/topics.h), spelled out here: deanon/ may not
-// depend on shard/.
-pubsub::TopicId shard_topic(std::uint32_t k) {
-  return "/shardnode/shard/" + std::to_string(k) + "/collations/1";
-}
-
 Duration uniform_duration(sim::SeededRandom& rng, Duration max) {
   if (max <= Duration{0}) return Duration{0};
   return Duration{static_cast<Duration::rep>(rng.uniform(static_cast<std::uint64_t>(max.count()) + 1))};
 }
 
-// `count` distinct shards, uniformly, sorted.
-std::vector<std::uint32_t> draw_shards(sim::SeededRandom& rng, std::uint32_t shards, std::uint32_t count) {
+// `count` distinct shards, uniformly.
+std::set<std::uint32_t> draw_shards(sim::SeededRandom& rng, std::uint32_t shards, std::uint32_t count) {
   std::vector<std::uint32_t> all(shards);
   for (std::uint32_t k = 0; k < shards; ++k) all[k] = k;
   for (std::uint32_t i = 0; i < count; ++i) std::swap(all[i], all[i + rng.uniform(shards - i)]);
-  all.resize(count);
-  std::sort(all.begin(), all.end());
-  return all;
+  return {all.begin(), all.begin() + count};
 }
 
 // One message (one validator duty) and what happened to it.
@@ -66,10 +63,13 @@ struct Duty {
   bool via_observer = false;
 };
 
-// The earliest receipt of a message at any observer.
+// The earliest receipt of a message at any observer, and what that observer knew of
+// the sender then: whether it is subscribed to the topic (its pubsub SUBSCRIBE) and
+// whether its preference record in the observer's table lists the shard.
 struct FirstReceipt {
   Node from = 0;
-  bool from_announces = false;  // the receiving observer saw `from` announce the topic
+  bool subscribed = false;
+  bool listed = false;
 };
 
 class Runner {
@@ -78,13 +78,11 @@ class Runner {
       : cfg_(cfg),
         seed_(seed),
         root_(sim::seeded_for_simulation(seed)),
-        sim_(gossip_config(cfg, seed)),
+        sim_(shard_config(cfg, seed)),
+        gossip_(sim_.gossip()),
         duty_rng_(root_.fork(kDutyStream)),
-        sub_rng_(root_.fork(kSubscriptionStream)),
-        subs_(cfg.nodes),
-        next_to_observer_(cfg.nodes, false) {
-    for (std::uint32_t k = 0; k < cfg.shards; ++k) topics_.push_back(shard_topic(k));
-    message_id_ = sim_.router(0).config().message_id;
+        sub_rng_(root_.fork(kSubscriptionStream)) {
+    message_id_ = gossip_.router(0).config().message_id;
   }
 
   FingerprintRun run() {
@@ -95,33 +93,55 @@ class Runner {
     sim::SeededRandom host_rng = root_.fork(kHostStream);
     for (Node& h : host) h = static_cast<Node>(host_rng.uniform(cfg_.nodes));
 
-    sim_.network().set_observer([this](TimePoint, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
-      if (to < cfg_.nodes) return;
-      // A stem message reaching an observer: not a gossip signal, but exposure to
-      // an adversary that also reads the stem protocol.
-      for (const pubsub::Message& m : rpc.stem)
-        if (auto d = duty_of_.find(message_id_(m)); d != duty_of_.end()) duties_[d->second].via_observer = true;
-      for (const pubsub::Message& m : rpc.rpc.publish) {
-        const pubsub::MessageId id = message_id_(m);
-        if (first_.count(id)) continue;
-        // What this observer knows of `from` right now: its announced topics.
-        const bool announces = sim_.router(to).topic_peers(m.topic).count(sim_.peer(from)) != 0;
-        first_.emplace(id, FirstReceipt{from, announces});
-      }
-    });
+    gossip_.network().set_observer(
+        [this](TimePoint, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
+          if (to < cfg_.nodes) return;
+          // A stem message reaching an observer: not a gossip signal, but exposure to
+          // an adversary that also reads the stem protocol.
+          for (const pubsub::Message& m : rpc.stem)
+            if (auto d = duty_of_.find(message_id_(m)); d != duty_of_.end()) duties_[d->second].via_observer = true;
+          for (const pubsub::Message& m : rpc.rpc.publish) {
+            const auto shard = shard::shard_of_collation_topic(m.topic);
+            if (!shard) continue;  // preference records, beacon
+            const pubsub::MessageId id = message_id_(m);
+            if (first_.count(id)) continue;
+            // What this observer knows of `from` right now: its pubsub subscriptions and
+            // the preference record its shard manager holds for it.
+            const PeerId& peer = gossip_.peer(from);
+            FirstReceipt f;
+            f.from = from;
+            f.subscribed = gossip_.router(to).topic_peers(m.topic).count(peer) != 0;
+            const auto rec = sim_.manager(to).table().get(peer);
+            f.listed = rec && rec->contains(*shard);
+            first_.emplace(id, f);
+          }
+        });
 
-    const std::uint32_t sub_count = cfg_.mode == SubscriptionMode::plain ? cfg_.plain_shards : cfg_.cover_shards;
-    for (Node n = 0; n < cfg_.nodes; ++n) resubscribe(n, draw_shards(sub_rng_, cfg_.shards, sub_count));
-    sim_.run_for(cfg_.warmup);
+    // Every node's shard manager starts at virtual time 0: plain, joined to its
+    // long-lived shards; cover, with none of its own (the manager draws the cover
+    // shards); observers, joined to every shard.
+    std::set<std::uint32_t> all;
+    for (std::uint32_t k = 0; k < cfg_.shards; ++k) all.insert(k);
+    for (Node n = 0; n < cfg_.nodes; ++n)
+      sim_.start(n, cfg_.mode == SubscriptionMode::plain ? draw_shards(sub_rng_, cfg_.shards, cfg_.plain_shards)
+                                                         : std::set<std::uint32_t>{});
+    for (Node o = cfg_.nodes; o < cfg_.nodes + cfg_.observers; ++o) sim_.start(o, all);
+    // The managers redraw cover shards every epoch_length from their start, so in
+    // cover mode the first epoch begins at the first redraw at or after the warm-up.
+    Duration first = cfg_.warmup;
+    if (cfg_.mode == SubscriptionMode::cover) {
+      const Duration::rep epochs = (cfg_.warmup + cfg_.epoch_length - Duration{1}) / cfg_.epoch_length;
+      first = cfg_.epoch_length * epochs;
+    }
+    sim_.run_for(first);
 
     const std::uint32_t epochs = cfg_.days * cfg_.epochs_per_day;
     for (std::uint32_t e = 0; e < epochs; ++e) {
-      const bool redraw = cfg_.mode == SubscriptionMode::cover ? e > 0 : e > 0 && e % cfg_.epochs_per_day == 0;
-      if (redraw)
-        for (Node n = 0; n < cfg_.nodes; ++n) resubscribe(n, draw_shards(sub_rng_, cfg_.shards, sub_count));
+      if (cfg_.mode == SubscriptionMode::plain && e > 0 && e % cfg_.epochs_per_day == 0)
+        for (Node n = 0; n < cfg_.nodes; ++n) redraw(n);
       // Duties fall in the middle half of the epoch, away from the subscription
       // changes at its edges (which reach the observers one link later).
-      const TimePoint start = sim_.now();
+      const TimePoint start = gossip_.now();
       for (std::uint32_t v = 0; v < cfg_.validators; ++v) {
         Duty d;
         d.validator = v;
@@ -130,28 +150,34 @@ class Runner {
         d.due = start + cfg_.epoch_length / 4 + uniform_duration(duty_rng_, cfg_.epoch_length / 2);
         const std::size_t i = duties_.size();
         duties_.push_back(std::move(d));
-        sim_.scheduler().schedule_at(duties_[i].due, [this, i, h = host[v]] { perform(i, h); });
+        gossip_.scheduler().schedule_at(duties_[i].due, [this, i, h = host[v]] { publish(i, h); });
       }
       sim_.run_for(cfg_.epoch_length);
     }
     sim_.run_for(cfg_.epoch_length);  // the last epoch's messages settle
-    sim_.network().set_observer({});
+    gossip_.network().set_observer({});
 
+    for (Node n = 0; n < cfg_.nodes; ++n) {
+      r.announcements += sim_.manager(n).counters().announcements;
+      r.cover_rotations += sim_.manager(n).counters().cover_rotations;
+    }
     score(r, host);
     return r;
   }
 
  private:
-  static pubsub::GossipSimConfig gossip_config(const FingerprintConfig& cfg, std::uint64_t seed) {
-    pubsub::GossipSimConfig g;
+  static shard::ShardSimConfig shard_config(const FingerprintConfig& cfg, std::uint64_t seed) {
+    shard::ShardSimConfig s;
+    pubsub::GossipSimConfig& g = s.gossip;
     g.nodes = cfg.nodes + cfg.observers;
     g.degree = cfg.degree;
     g.link = sim::LinkParams{cfg.latency, 0.0, 0.0, cfg.jitter};
     g.seed = seed;
     // Cover mode runs with the stem (pubsub/stem.h), as a node with both modes on:
     // own messages leave on the stem - on a shard we are not on, to a destination
-    // that is - and are never flood-published. One stem epoch per simulated day; the
-    // embargo is 2 s + Exp(1 s), 80x a link's latency as 30 s is on Tor.
+    // that is - and are never flood-published (node.cpp turns flood publishing off
+    // with cover shards). One stem epoch per simulated day; the embargo is
+    // 2 s + Exp(1 s), 80x a link's latency as 30 s is on Tor.
     if (cfg.mode == SubscriptionMode::cover) {
       g.gossip.flood_publish = false;
       g.gossip.stem.enabled = true;
@@ -160,7 +186,22 @@ class Runner {
       g.gossip.stem.embargo_jitter_mean = std::chrono::seconds(1);
       g.gossip.stem.max_per_peer_per_heartbeat = 1'000'000;  // no honest node floods here
     }
-    return g;
+    // The shard managers: the node's defaults (record TTL, re-announcement, table
+    // requests, jump target) except the shard count, the cover shards and their
+    // epoch, and peers_per_shard (the experiment's topology is fixed: see
+    // FingerprintConfig::peers_per_shard).
+    s.shard.shard_count = cfg.shards;
+    s.shard.peers_per_shard = cfg.peers_per_shard;
+    if (cfg.mode == SubscriptionMode::cover) {
+      s.shard.cover_shards = cfg.cover_shards;
+      s.shard.cover_epoch_ms =
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.epoch_length).count());
+    }
+    // Duty messages are not collations: no collation validators, store or sync.
+    s.collation_validators = false;
+    s.collation.sync_on_join = false;
+    s.collation.auto_propose = false;
+    return s;
   }
 
   bool is_observer(Node n) const { return n >= cfg_.nodes; }
@@ -174,33 +215,35 @@ class Runner {
       for (Node n = 0; n < cfg_.nodes; ++n) honest[n] = n;
       sim::SeededRandom rng = root_.fork(kObserverStream).fork(o);
       rng.shuffle(honest);
-      for (std::uint32_t i = 0; i < links; ++i) sim_.link(obs, honest[i]);
-      for (const pubsub::TopicId& t : topics_) sim_.subscribe(obs, t);
+      for (std::uint32_t i = 0; i < links; ++i) gossip_.link(obs, honest[i]);
     }
-    for (Node n = 0; n < cfg_.nodes; ++n)
-      for (Node peer : sim_.network().neighbors(n)) next_to_observer_[n] = next_to_observer_[n] || is_observer(peer);
   }
 
-  // Replaces n's subscriptions. GossipSim has no unsubscribe: the router's own is
-  // used, and its output (the SUBSCRIBE false and PRUNEs) leaves with the next
-  // GossipSim::subscribe's drain - both draws have the same size, so a dropped
-  // shard always comes with a new one.
-  void resubscribe(Node n, std::vector<std::uint32_t> shards) {
-    for (std::uint32_t k : subs_[n])
-      if (!std::binary_search(shards.begin(), shards.end(), k)) sim_.router(n).unsubscribe(topics_[k], sim_.now());
-    for (std::uint32_t k : shards)
-      if (!std::binary_search(subs_[n].begin(), subs_[n].end(), k)) sim_.subscribe(n, topics_[k]);
-    subs_[n] = std::move(shards);
+  // Plain mode, at a day's start: a fresh draw of n's long-lived shards; each shard
+  // left is paired with one joined, and the manager jumps (one announcement each).
+  void redraw(Node n) {
+    shard::ShardManager& m = sim_.manager(n);
+    const std::set<std::uint32_t> next = draw_shards(sub_rng_, cfg_.shards, cfg_.plain_shards);
+    std::vector<std::uint32_t> leave, join;
+    for (std::uint32_t k : m.shards())
+      if (!next.count(k)) leave.push_back(k);
+    for (std::uint32_t k : next)
+      if (!m.shards().count(k)) join.push_back(k);
+    const std::uint64_t now = sim_.now_ms();
+    for (std::size_t i = 0; i < std::max(leave.size(), join.size()); ++i) {
+      Status st = i < leave.size() && i < join.size() ? m.jump(leave[i], join[i], now)
+                  : i < leave.size()                  ? m.leave(leave[i], now)
+                                                      : m.join(join[i], now);
+      if (!st) throw std::runtime_error("deanon-fingerprint: shard change failed: " + st.error().what());
+    }
   }
-
-  void perform(std::size_t i, Node host) { publish(i, host); }
 
   void publish(std::size_t i, Node from) {
     Duty& d = duties_[i];
-    const pubsub::TopicId& topic = topics_[d.shard];
+    const pubsub::TopicId topic = shard::collation_topic(d.shard);
     for (Node n = 0; n < cfg_.nodes; ++n)
-      if (n != from && sim_.router(n).subscribed(topic)) d.subscribers.push_back(n);
-    auto id = sim_.publish(from, topic, payload(seed_, i));
+      if (n != from && gossip_.router(n).subscribed(topic)) d.subscribers.push_back(n);
+    auto id = gossip_.publish(from, topic, payload(seed_, i));
     if (!id && id.error().code == make_error_code(pubsub::PubsubErrc::no_stem_route)) {
       // Stem, a shard we are not on, and no outbound peer of ours on it.
       ++stem_failures_;
@@ -227,12 +270,17 @@ class Runner {
         if (!d.id) continue;
         ++r.published;
         const auto f = first_.find(*d.id);
-        if (f != first_.end() && !f->second.from_announces) {
+        if (f != first_.end()) {
+          if (f->second.subscribed && !f->second.listed) ++r.announced_by_subscription_only;
+          if (!f->second.subscribed && f->second.listed) ++r.announced_by_record_only;
+        }
+        // A signal: the sender announces the shard neither way.
+        if (f != first_.end() && !f->second.subscribed && !f->second.listed) {
           ++r.signals;
           if (f->second.from == host[d.validator]) ++r.signals_from_host;
           ++counts[d.validator][f->second.from];
         }
-        const auto& rec = sim_.receptions(*d.id);
+        const auto& rec = gossip_.receptions(*d.id);
         double sum = 0.0;
         std::size_t n = 0;
         for (const auto& [node, reception] : rec)
@@ -269,9 +317,14 @@ class Runner {
     r.coverage = r.coverage_by_day.back();
     r.precision = r.attributed ? static_cast<double>(r.correct) / static_cast<double>(r.attributed) : nan;
     r.signals_per_validator = static_cast<double>(r.signals) / static_cast<double>(cfg_.validators);
+    // Linked to an observer by the end of the run (links are only added: by the
+    // observers at the start, and by the managers' dials when peers_per_shard > 0).
+    std::vector<bool> next_to_observer(cfg_.nodes, false);
+    for (Node n = 0; n < cfg_.nodes; ++n)
+      for (Node peer : gossip_.network().neighbors(n)) next_to_observer[n] = next_to_observer[n] || is_observer(peer);
     std::uint32_t exposed = 0;
     for (Node h : host)
-      if (next_to_observer_[h]) ++exposed;
+      if (next_to_observer[h]) ++exposed;
     r.hosts_next_to_observer = static_cast<double>(exposed) / static_cast<double>(cfg_.validators);
     r.latency_ms = latency_messages ? latency_sum / static_cast<double>(latency_messages) : nan;
     r.reach = r.published ? reach_sum / static_cast<double>(r.published) : nan;
@@ -280,12 +333,10 @@ class Runner {
   const FingerprintConfig& cfg_;
   std::uint64_t seed_;
   sim::SeededRandom root_;
-  pubsub::GossipSim sim_;
+  shard::ShardSim sim_;
+  pubsub::GossipSim& gossip_;
   sim::SeededRandom duty_rng_, sub_rng_;
-  std::vector<pubsub::TopicId> topics_;
   pubsub::MessageIdFn message_id_;
-  std::vector<std::vector<std::uint32_t>> subs_;  // per honest node, sorted shard indices
-  std::vector<bool> next_to_observer_;
   std::vector<Duty> duties_;
   std::unordered_map<pubsub::MessageId, FirstReceipt, pubsub::BytesHash> first_;
   std::uint64_t stem_failures_ = 0;
@@ -373,6 +424,7 @@ nlohmann::json to_json(const FingerprintResult& r) {
               {"epoch_length_ms", ms(c.epoch_length)},
               {"plain_shards", c.plain_shards},
               {"cover_shards", c.cover_shards},
+              {"peers_per_shard", c.peers_per_shard},
               {"min_signals", c.min_signals},
               {"latency_ms", ms(c.latency)},
               {"jitter_ms", ms(c.jitter)},
@@ -400,6 +452,10 @@ nlohmann::json to_json(const FingerprintResult& r) {
                         {"stem_via_observer", x.stem_via_observer},
                         {"signals", x.signals},
                         {"signals_from_host", x.signals_from_host},
+                        {"announced_by_subscription_only", x.announced_by_subscription_only},
+                        {"announced_by_record_only", x.announced_by_record_only},
+                        {"announcements", x.announcements},
+                        {"cover_rotations", x.cover_rotations},
                         {"attributed", x.attributed},
                         {"correct", x.correct},
                         {"coverage_by_day", x.coverage_by_day},

@@ -133,7 +133,7 @@ ShardSim::ShardSim(ShardSimConfig cfg) : cfg_(std::move(cfg)), gossip_(cfg_.goss
       return std::optional(m->on_preference_message(msg.data, source, now_ms()));
     });
     CollationRuntime* rt = st->runtime.get();
-    for (std::uint32_t k = 0; k < cfg_.shard.shard_count; ++k) {
+    for (std::uint32_t k = 0; cfg_.collation_validators && k < cfg_.shard.shard_count; ++k) {
       router.set_validator(collation_topic(k), [rt, k](const PeerId& source, const pubsub::Message& msg) {
         return std::optional(rt->validate(k, source, msg.data));
       });

@@ -70,6 +70,11 @@ struct ShardSimConfig {
   std::uint64_t unix_start_ms = 1'800'000'000'000;       // virtual time 0 in unix ms
   SimCollationConfig collation;
   SimBeaconConfig beacon;
+  // false: no validator on the collation topics, so they carry whatever the caller
+  // publishes, unchecked and unstored (experiments that need the shard layer's topics
+  // and announcements but not collations: deanon/fingerprint). Keep
+  // collation.sync_on_join and auto_propose off then.
+  bool collation_validators = true;
 };
 
 class ShardSim {

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "shardnode/core/log.h"
 #include "shardnode/deanon/fingerprint.h"
 
 namespace shardnode::cli {
@@ -16,8 +17,9 @@ CLI::App* add_deanon_fingerprint_command(CLI::App& app, FingerprintCliOptions& o
   auto* c = app.add_subcommand(
       "deanon-fingerprint",
       "Measure subscription fingerprinting (Heimbach et al. 2024): well-connected observers attribute validators to "
-      "their hosts from messages sent on shards the host does not announce, over simulated days of duties; plain "
-      "mode (today) or cover subscriptions; coverage per day, precision and latency with 95% confidence intervals");
+      "their hosts from messages sent on shards the host does not announce, over simulated days of duties, on real "
+      "gossipsub routers and shard managers; plain mode (today) or the manager's cover shards; coverage per day, "
+      "precision and latency with 95% confidence intervals");
   c->add_option("--nodes", o.nodes, "Honest nodes")->check(CLI::Range(2U, 100000U))->capture_default_str();
   c->add_option("--degree", o.degree, "Degree of the random regular graph (honest nodes and observers)")
       ->check(CLI::Range(1U, 1000U))
@@ -44,8 +46,14 @@ CLI::App* add_deanon_fingerprint_command(CLI::App& app, FingerprintCliOptions& o
   c->add_option("--epoch-s", o.epoch_s, "Virtual length of an epoch (s); gossip heartbeats run throughout")
       ->check(CLI::Range(0.001, 86400.0))
       ->capture_default_str();
-  c->add_option("--cover-shards", o.cover_shards, "Cover mode: random shards subscribed per node, redrawn every epoch")
+  c->add_option("--cover-shards", o.cover_shards,
+                "Cover mode: the shard manager's cover shards per node, redrawn every epoch")
       ->check(CLI::Range(1U, 4096U))
+      ->capture_default_str();
+  c->add_option("--peers-per-shard", o.peers_per_shard,
+                "The shard managers' peers_per_shard: dial whom the table lists on our shards (0: the topology "
+                "stays the random graph plus the observers' links; the simulator never closes a link)")
+      ->check(CLI::Range(0U, 1000U))
       ->capture_default_str();
   c->add_option("--mode", o.mode, "plain (long-lived subscriptions, fanout publish) or cover")
       ->check(CLI::IsMember({"plain", "cover"}))
@@ -70,6 +78,7 @@ int cmd_deanon_fingerprint(const FingerprintCliOptions& o) {
   cfg.epochs_per_day = o.epochs_per_day;
   cfg.epoch_length = Duration{static_cast<Duration::rep>(std::llround(o.epoch_s * 1e9))};
   cfg.cover_shards = o.cover_shards;
+  cfg.peers_per_shard = o.peers_per_shard;
   cfg.mode = o.mode == "cover" ? deanon::SubscriptionMode::cover : deanon::SubscriptionMode::plain;
   cfg.runs = o.runs;
   cfg.seed = o.seed;
@@ -77,6 +86,11 @@ int cmd_deanon_fingerprint(const FingerprintCliOptions& o) {
     std::fprintf(stderr, "shardnode: %s\n", st.error().what().c_str());
     return 2;
   }
+  // The simulated nodes' shard managers log every jump at info: not this command's
+  // output.
+  logging::Options log;
+  log.level = "warn";
+  (void)logging::configure(log);
   deanon::FingerprintResult result;
   try {
     result = deanon::run_fingerprint(cfg);

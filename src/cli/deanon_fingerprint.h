@@ -24,6 +24,7 @@ struct FingerprintCliOptions {
   std::uint32_t epochs_per_day = 24;
   double epoch_s = 12.0;
   std::uint32_t cover_shards = 2;
+  std::uint32_t peers_per_shard = 0;
   std::string mode = "plain";  // plain | cover
   std::uint32_t runs = 5;
   std::uint64_t seed = 1;

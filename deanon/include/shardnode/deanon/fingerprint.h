@@ -2,8 +2,10 @@
 // observers that know which shards each neighbour announces link a validator to
 // its host when the host sends a message on a shard it does not announce (a
 // gossipsub fanout publish). Measured over simulated days of validator duties on
-// real gossipsub routers (pubsub/sim/gossip_sim.h), in today's "plain" mode and in
-// the "cover subscriptions" mode. Deterministic from the seed. See deanon/README.md.
+// the shipped code on the simulator - real gossipsub routers and real shard managers
+// (shard/sim/shard_sim.h: announcements, preference tables, cover shards) - in
+// today's "plain" mode and in the "cover subscriptions" mode. Deterministic from the
+// seed. See deanon/README.md.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -20,12 +22,14 @@
 namespace shardnode::deanon {
 
 enum class SubscriptionMode {
-  // Long-lived subscriptions (rotated daily); own duty messages on other shards are
-  // flood-published from the host without subscribing (fanout).
+  // Long-lived shards joined through the shard manager (redrawn daily by jumps);
+  // own duty messages on other shards are flood-published from the host without
+  // subscribing (fanout).
   plain,
-  // Cover subscriptions redrawn every epoch, with the stem phase on (pubsub/stem.h):
-  // own messages leave on the stem - on a shard the host is not on, to an outbound
-  // peer that is - and are never flood-published.
+  // The shard manager's cover shards (ShardManagerConfig::cover_shards), redrawn by
+  // the manager every epoch, with the stem phase on (pubsub/stem.h): own messages
+  // leave on the stem - on a shard the host is not on, to an outbound peer that
+  // is - and are never flood-published.
   cover,
 };
 
@@ -35,7 +39,7 @@ struct FingerprintConfig {
   std::uint32_t nodes = 200;  // honest nodes
   // Random regular graph over the honest nodes and the observers together.
   std::uint32_t degree = 8;
-  std::uint32_t shards = 32;  // topics /shardnode/shard/<k>/collations/1
+  std::uint32_t shards = 32;  // shard::collation_topic(k); the managers' shard_count
   std::uint32_t observers = 4;
   // Each observer is also linked to round(fraction * nodes) random honest nodes.
   double observer_fraction = 0.5;
@@ -49,7 +53,14 @@ struct FingerprintConfig {
   Duration epoch_length = std::chrono::seconds(12);
   SubscriptionMode mode = SubscriptionMode::plain;
   std::uint32_t plain_shards = 2;  // plain: long-lived subscriptions per node
-  std::uint32_t cover_shards = 2;  // cover: k, redrawn every epoch
+  std::uint32_t cover_shards = 2;  // cover: k, redrawn by the manager every epoch
+  // ShardManagerConfig::peers_per_shard: connections a manager keeps to each of its
+  // shards' peers, dialling whom its table lists. 0 (not the node's 4): the
+  // simulator never closes a link (a node caps them, net.max_connections), so the
+  // dials of per-epoch cover redraws would grow the graph towards a complete one,
+  // and observers that announce every shard would be dialled by everyone. The
+  // topology stays the experiment's: the random graph plus the observers' links.
+  std::uint32_t peers_per_shard = 0;
   std::uint32_t min_signals = 2;   // signals needed before a validator is attributed
   Duration latency = std::chrono::milliseconds(20);  // every link: latency + U[0, jitter]
   Duration jitter = std::chrono::milliseconds(10);
@@ -66,8 +77,17 @@ struct FingerprintRun {
   std::uint64_t published = 0;      // reached gossip (cover: minus stem failures)
   std::uint64_t stem_failures = 0;      // cover: no outbound peer of the host on the shard
   std::uint64_t stem_via_observer = 0;  // cover: messages an observer got on the stem
-  std::uint64_t signals = 0;            // first observer receipt from a non-announcing neighbour
+  // First observer receipts from a neighbour that announces the shard neither by its
+  // subscription nor by its preference record (as the receiving observer knows them).
+  std::uint64_t signals = 0;
   std::uint64_t signals_from_host = 0;  // ... whose sender was the validator's true host
+  // First observer receipts whose sender announced the shard one way only: by its
+  // pubsub subscription (not its preference record in the observer's table), or by
+  // its record only. Either suppresses a signal.
+  std::uint64_t announced_by_subscription_only = 0;
+  std::uint64_t announced_by_record_only = 0;
+  std::uint64_t announcements = 0;    // preference records published by the honest managers
+  std::uint64_t cover_rotations = 0;  // cover-shard redraws by the honest managers
   std::uint32_t attributed = 0;         // validators attributed after the last day
   std::uint32_t correct = 0;
   std::vector<double> coverage_by_day;  // correct / validators with the signals up to each day's end
