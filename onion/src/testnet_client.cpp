@@ -37,17 +37,6 @@ bool is_hex40(std::string_view s) {
          std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
-}  // namespace detail
-
-using detail::is_hex40;
-using detail::split_ws;
-
-namespace {
-
-Error err(TestnetErrc c, std::string msg) {
-  return Error{make_error_code(c), std::move(msg)};
-}
-
 std::optional<std::string> read_text(const fs::path& p, std::size_t max_bytes) {
   std::ifstream in(p, std::ios::binary);
   if (!in) return std::nullopt;
@@ -59,6 +48,19 @@ std::optional<std::string> read_text(const fs::path& p, std::size_t max_bytes) {
   }
   return s;
 }
+
+}  // namespace detail
+
+using detail::is_hex40;
+using detail::read_text;
+using detail::split_ws;
+
+namespace {
+
+Error err(TestnetErrc c, std::string msg) {
+  return Error{make_error_code(c), std::move(msg)};
+}
+
 
 }  // namespace
 

@@ -23,18 +23,6 @@ std::string errno_text(int e) {
   return std::strerror(e);
 }
 
-std::optional<std::string> read_text(const fs::path& p, std::size_t max_bytes) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string s;
-  char buf[65536];
-  while (in && s.size() < max_bytes) {
-    in.read(buf, sizeof buf);
-    s.append(buf, static_cast<std::size_t>(in.gcount()));
-  }
-  return s;
-}
-
 Status write_text(const fs::path& p, const std::string& text, mode_t mode) {
   const fs::path tmp = p.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);

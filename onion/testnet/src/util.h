@@ -38,8 +38,6 @@ std::int64_t unix_now();
 // The real monotonic clock (SteadyClock): the launcher's waits on tor processes.
 TimePoint steady_now();
 
-std::optional<std::string> read_text(const std::filesystem::path& p, std::size_t max_bytes = 16u << 20);
-
 // Writes via a temporary file and rename, so readers never see half a file.
 Status write_text(const std::filesystem::path& p, const std::string& text, mode_t mode);
 
@@ -48,6 +46,7 @@ std::string last_lines(const std::string& text, int n);
 
 // Shared with the node's client.torrc check.
 using onion::detail::is_hex40;
+using onion::detail::read_text;
 using onion::detail::split_ws;
 
 }  // namespace shardnode::testnet::detail
