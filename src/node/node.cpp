@@ -436,8 +436,6 @@ void Node::probe() {
   });
 }
 
-// After joining a shard, fetch the collations we missed (the retention window) from
-// one connected peer on it.
 double Node::unix_time() const { return static_cast<double>(wall_.unix_ms()) / 1000.0; }
 
 void Node::propose() {
