@@ -1,4 +1,4 @@
-// The [pubsub] settings: defaults equal the pubsub structs' defaults, a file maps to
+// The [pubsub] settings: the node's defaults are the pubsub structs' own, a file maps to
 // the structs, and bad values are errors naming the keys (and file:line when a
 // single value is out of range).
 #include <catch2/catch.hpp>

@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "shardnode/core/errors.h"
+#include "shardnode/core/keys.h"
 #include "shardnode/node/settings.h"
 
 using namespace shardnode;
@@ -98,6 +100,8 @@ TEST_CASE("setting overrides from --set parse like TOML and are validated", "[co
   REQUIRE(s.set_from_text("log.level=warn"));  // bare word for choices
   CHECK(s.get_string("log.level") == "warn");
   REQUIRE(s.set_from_text("log.modules=[\"onion=debug\"]"));
+  REQUIRE(s.set_from_text("log.file='/tmp/a b.log'"));  // TOML literal string
+  CHECK(s.get_string("log.file") == "/tmp/a b.log");
   CHECK_FALSE(s.set_from_text("tor.start_timeout=abc"));
   CHECK_FALSE(s.set_from_text("tor.start_timeout=99999"));
   CHECK_FALSE(s.set_from_text("no.such=1"));
@@ -133,4 +137,89 @@ TEST_CASE("the shipped configs load", "[config]") {
     auto s = Settings::load_file(std::string(SHARDNODE_SOURCE_DIR) + "/configs/" + name);
     if (!s) FAIL(s.error().message);
   }
+}
+
+namespace {
+// A valid value for `d` other than its default (for bound-field tests).
+std::optional<SettingValue> other_value(const SettingDef& d) {
+  auto ok = [&](const std::string& s) { return !d.check_string || d.check_string(s).empty(); };
+  switch (d.type) {
+    case SettingType::boolean: return SettingValue(!std::get<bool>(d.def));
+    case SettingType::integer: {
+      const auto v = std::get<std::int64_t>(d.def);
+      return SettingValue(v == d.max ? d.min : d.max);
+    }
+    case SettingType::real: {
+      const auto v = std::get<double>(d.def);
+      return SettingValue(v == d.max_real ? d.min_real : d.max_real);
+    }
+    case SettingType::choice:
+      for (const auto& c : d.choices)
+        if (c != std::get<std::string>(d.def)) return SettingValue(c);
+      return std::nullopt;
+    case SettingType::string:
+      for (std::string c : {"x", "unix:/tmp/s", "127.0.0.1:9464"})
+        if (ok(c) && c != std::get<std::string>(d.def)) return SettingValue(c);
+      return std::nullopt;
+    case SettingType::string_list: {
+      const std::string peer = PeerId::from_public_key(Ed25519PublicKey{}).to_string();
+      for (std::string c : {std::string("3"), std::string("node=debug"), std::string("/ip4/127.0.0.1/tcp/1"), peer})
+        if (ok(c)) return SettingValue(std::vector<std::string>{c});
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+TEST_CASE("each setting is bound to a field of its own: setting one changes no other", "[config]") {
+  const Settings defaults = Settings::defaults();
+  for (const auto& d : settings_table()) {
+    INFO(d.key);
+    CHECK(defaults.value(d.key) == d.def);  // the default is the field's
+    const auto v = other_value(d);
+    REQUIRE(v);
+    Settings s = Settings::defaults();
+    REQUIRE(s.set_from_text(d.key + "=" + format_value(*v)));
+    CHECK(s.value(d.key) == *v);  // written to its field and read back
+    for (const auto& other : settings_table())
+      if (other.key != d.key) {
+        INFO("also changed: " << other.key);
+        CHECK(s.value(other.key) == defaults.value(other.key));
+      }
+  }
+}
+
+TEST_CASE("settings land in the typed config the node reads", "[config]") {
+  auto s = Settings::parse(R"(
+[node]
+redial_interval_s = 7
+[shard]
+shards = ["3", "1"]
+announce_interval_s = 30
+[tor]
+mode = "none"
+bootstrap_timeout = 42
+[pubsub]
+heartbeat_ms = 700
+seen_ttl_s = 300
+max_message_size = 4096
+flag_policy = "flag_only"
+)",
+                           "typed.toml");
+  if (!s) FAIL(s.error().message);
+  const Config& c = s->config();
+  CHECK(c.node.redial_interval == std::chrono::seconds(7));
+  CHECK(c.shard.shards == std::set<std::uint32_t>{1, 3});
+  CHECK(c.shard.manager.announce_interval_ms == 30000);
+  CHECK(c.tor.mode == Config::Tor::Mode::none);
+  CHECK(c.tor.bootstrap_timeout == std::chrono::seconds(42));
+  CHECK(c.pubsub.gossip.heartbeat_interval == std::chrono::milliseconds(700));
+  // One setting, two fields that must agree.
+  CHECK(c.pubsub.gossip.seen_ttl == std::chrono::seconds(300));
+  CHECK(c.pubsub.score.seen_ttl == std::chrono::seconds(300));
+  CHECK(c.pubsub.gossip.max_message_size == 4096);
+  CHECK(c.pubsub.limits.max_message_size == 4096);
+  CHECK(c.pubsub.gossip.flag_policy == pubsub::GossipsubConfig::FlagPolicy::flag_only);
+  CHECK(c.shard.manager.record_ttl_ms == Config{}.shard.manager.record_ttl_ms);  // untouched keys keep defaults
 }

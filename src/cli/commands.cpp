@@ -53,10 +53,8 @@ Result<Context> load_context(const GlobalOptions& g) {
     if (Status st = ctx.settings.set_from_text(o); !st) return st.error();
   if (!g.log_level.empty())
     if (Status st = ctx.settings.set_from_text("log.level=" + g.log_level); !st) return st.error();
-  logging::Options lo{ctx.settings.get_string("log.level"), ctx.settings.get_string("log.file"),
-                      ctx.settings.get_list("log.modules")};
-  if (Status st = logging::configure(lo); !st) return st.error();
-  ctx.datadir = node::expand_home(ctx.settings.get_string("node.datadir"));
+  if (Status st = logging::configure(ctx.settings.config().log); !st) return st.error();
+  ctx.datadir = node::expand_home(ctx.settings.config().node.datadir);
   return ctx;
 }
 
@@ -106,13 +104,13 @@ int cmd_selfcheck(const Context& ctx, const IdOptions& o) {
   auto key = load_key_file(identity_key_path(datadir));
   if (!key) return fail(key.error().what());
 
-  const std::string tor_dir_setting = ctx.settings.get_string("tor.data_dir");
+  const auto& tor_settings = ctx.settings.config().tor;
   onion::EmbeddedTorOptions to;
-  to.data_dir = tor_dir_setting.empty() ? datadir / "tor" : node::expand_home(tor_dir_setting);
+  to.data_dir = tor_settings.data_dir.empty() ? datadir / "tor" : node::expand_home(tor_settings.data_dir);
   to.disable_network = true;  // selfcheck never touches any network
-  to.log_level = ctx.settings.get_string("tor.log_level");
-  to.start_timeout = std::chrono::seconds(ctx.settings.get_int("tor.start_timeout"));
-  const auto stop_timeout = std::chrono::seconds(ctx.settings.get_int("tor.stop_timeout"));
+  to.log_level = tor_settings.log_level;
+  to.start_timeout = tor_settings.start_timeout;
+  const auto stop_timeout = tor_settings.stop_timeout;
 
   auto tor = onion::EmbeddedTor::start(to);
   if (!tor) return fail(tor.error().what());

@@ -36,51 +36,51 @@ std::string printable_or_hex(const Bytes& data) {
 }  // namespace
 
 Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir) {
+  const Config& c = s.config();
   NodeOptions o;
   o.datadir = datadir;
-  o.onion_only = s.get_bool("node.onion_only");
-  for (const auto& b : s.get_list("node.bootnodes")) {
+  o.onion_only = c.node.onion_only;
+  for (const auto& b : c.node.bootnodes) {
     auto a = Multiaddr::parse(b);
     if (!a) return config_error("node.bootnodes", a.error().what());
     if (o.onion_only && !a->is_onion())
       return config_error("node.bootnodes", b + " is not an /onion3/ address, and node.onion_only is on");
     o.bootnodes.push_back(*a);
   }
-  o.redial_interval = std::chrono::seconds(s.get_int("node.redial_interval_s"));
-  o.topics = s.get_list("node.topics");
-  o.probe_interval = std::chrono::milliseconds(s.get_int("node.probe_interval_ms"));
+  o.redial_interval = c.node.redial_interval;
+  o.topics = c.node.topics;
+  o.probe_interval = c.node.probe_interval;
   if (o.probe_interval.count() > 0 && o.topics.empty())
     return config_error("node.probe_interval_ms", "probes are published on node.topics, which is empty");
-  if (const auto& e = s.get_string("node.events_file"); !e.empty()) o.events_file = expand_home(e);
-  o.onion_port = static_cast<std::uint16_t>(s.get_int("net.onion_port"));
-  for (const auto& l : s.get_list("net.tcp_listen")) {
+  if (!c.node.events_file.empty()) o.events_file = expand_home(c.node.events_file);
+  o.onion_port = c.net.onion_port;
+  for (const auto& l : c.net.tcp_listen) {
     auto a = Multiaddr::parse(l);
     if (!a || !a->tcp_endpoint()) return config_error("net.tcp_listen", l + " is not an /ip4|ip6/.../tcp/<port> address");
     if (o.onion_only && !a->is_loopback())
       return config_error("net.tcp_listen", l + " is not loopback, and node.onion_only is on");
     o.tcp_listen.push_back(*a);
   }
-  o.host.max_connections = static_cast<std::size_t>(s.get_int("net.max_connections"));
+  o.host.max_connections = c.net.max_connections;
   o.host.max_inbound = std::max<std::size_t>(1, o.host.max_connections * 3 / 4);
   o.host.max_outbound = std::max<std::size_t>(1, o.host.max_connections / 2);
-  o.host.dial_timeout = std::chrono::seconds(s.get_int("net.dial_timeout_s"));
+  o.host.dial_timeout = c.net.dial_timeout;
   o.host.onion_only = o.onion_only;
   o.host.send_observed_addr = !o.onion_only;
 
-  o.tor_embedded = s.get_string("tor.mode") == "embedded";
-  o.tor_none = s.get_string("tor.mode") == "none";
+  o.tor_embedded = c.tor.mode == Config::Tor::Mode::embedded;
+  o.tor_none = c.tor.mode == Config::Tor::Mode::none;
   if (o.tor_none && o.onion_only)
     return config_error("tor.mode", "none (no tor) needs node.onion_only = false: without tor the node can only "
                                     "use clearnet TCP, which is not anonymous");
   if (o.tor_none && o.tcp_listen.empty() && o.bootnodes.empty())
     return config_error("tor.mode", "none (no tor) needs net.tcp_listen or node.bootnodes: the node has no other "
                                     "way to reach anyone");
-  const std::string tor_dir = s.get_string("tor.data_dir");
-  o.tor_data_dir = tor_dir.empty() ? datadir / "tor" : expand_home(tor_dir);
-  o.tor_log_level = s.get_string("tor.log_level");
-  o.tor_public_network = s.get_bool("tor.public_network");
-  if (const auto& t = s.get_string("tor.testnet"); !t.empty()) {
-    auto lines = onion::load_testnet_client_options(expand_home(t));
+  o.tor_data_dir = c.tor.data_dir.empty() ? datadir / "tor" : expand_home(c.tor.data_dir);
+  o.tor_log_level = c.tor.log_level;
+  o.tor_public_network = c.tor.public_network;
+  if (!c.tor.testnet.empty()) {
+    auto lines = onion::load_testnet_client_options(expand_home(c.tor.testnet));
     if (!lines) return config_error("tor.testnet", lines.error().what());
     o.tor_network_options = std::move(*lines);
   }
@@ -90,17 +90,17 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
                         "(`shardnode testnet up`), or tor.public_network = true to join the Tor network");
   if (!o.tor_network_options.empty() && o.tor_public_network)
     return config_error("tor.public_network", "cannot be on together with tor.testnet");
-  o.tor_control = s.get_string("tor.control");
-  o.tor_control_password = s.get_string("tor.control_password");
-  o.tor_socks = s.get_string("tor.socks");
+  o.tor_control = c.tor.control;
+  o.tor_control_password = c.tor.control_password;
+  o.tor_socks = c.tor.socks;
   if (!o.tor_embedded && !o.tor_none && (o.tor_control.empty() || o.tor_socks.empty()))
     return config_error("tor.mode", "external tor needs tor.control and tor.socks");
-  o.pow_defense = s.get_bool("tor.pow_defense");
-  o.max_streams = static_cast<std::uint32_t>(s.get_int("tor.max_streams"));
-  o.tor_start_timeout = std::chrono::seconds(s.get_int("tor.start_timeout"));
-  o.tor_stop_timeout = std::chrono::seconds(s.get_int("tor.stop_timeout"));
-  o.bootstrap_timeout = std::chrono::seconds(s.get_int("tor.bootstrap_timeout"));
-  o.publish_timeout = std::chrono::seconds(s.get_int("tor.publish_timeout"));
+  o.pow_defense = c.tor.pow_defense;
+  o.max_streams = c.tor.max_streams;
+  o.tor_start_timeout = c.tor.start_timeout;
+  o.tor_stop_timeout = c.tor.stop_timeout;
+  o.bootstrap_timeout = c.tor.bootstrap_timeout;
+  o.publish_timeout = c.tor.publish_timeout;
 
   auto ps = pubsub_config_from(s);
   if (!ps) return ps.error();
@@ -110,13 +110,7 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.pubsub.limits = ps->limits;
 
   auto& sh = o.shard.manager;
-  sh.shard_count = static_cast<std::uint32_t>(s.get_int("shard.count"));
-  sh.announce_interval_ms = static_cast<std::uint64_t>(s.get_int("shard.announce_interval_s")) * 1000;
-  sh.record_ttl_ms = static_cast<std::uint64_t>(s.get_int("shard.record_ttl_s")) * 1000;
-  sh.peers_per_shard = static_cast<std::size_t>(s.get_int("shard.peers_per_shard"));
-  sh.jump_timeout_ms = static_cast<std::uint64_t>(s.get_int("shard.jump_timeout_s")) * 1000;
-  sh.cover_shards = static_cast<std::size_t>(s.get_int("shard.cover_shards"));
-  sh.cover_epoch_ms = static_cast<std::uint64_t>(s.get_int("shard.cover_epoch_s")) * 1000;
+  sh = c.shard.manager;
   if (sh.cover_shards >= sh.shard_count)
     return config_error("shard.cover_shards", "must be below shard.count (" + std::to_string(sh.shard_count) + ")");
   // Either privacy mode: our own messages are never flood-published from our
@@ -127,26 +121,25 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   if (sh.record_ttl_ms <= sh.announce_interval_ms)
     return config_error("shard.record_ttl_s", "must be longer than shard.announce_interval_s, or records lapse "
                                               "between announcements");
-  for (const auto& t : s.get_list("shard.shards")) {
-    const auto k = static_cast<std::uint32_t>(std::stoul(t));
+  for (const auto k : c.shard.shards)
     if (k >= sh.shard_count)
-      return config_error("shard.shards", "shard " + t + " does not exist: shard.count is " + std::to_string(sh.shard_count));
-    o.shard.shards.insert(k);
-  }
+      return config_error("shard.shards", "shard " + std::to_string(k) + " does not exist: shard.count is " +
+                                              std::to_string(sh.shard_count));
+  o.shard.shards = c.shard.shards;
   o.shard.onion_port = o.onion_port;
   o.shard.store_file = datadir / "collations.db";
-  o.shard.period_s = static_cast<std::uint64_t>(s.get_int("shard.period_s"));
-  o.shard.genesis_s = static_cast<std::uint64_t>(s.get_int("shard.genesis_s"));
-  o.shard.max_age_periods = static_cast<std::uint64_t>(s.get_int("shard.max_age_periods"));
-  o.validator = s.get_bool("shard.validator");
-  o.collation_interval = std::chrono::milliseconds(s.get_int("shard.collation_interval_ms"));
+  o.shard.period_s = c.shard.period_s;
+  o.shard.genesis_s = c.shard.genesis_s;
+  o.shard.max_age_periods = c.shard.max_age_periods;
+  o.validator = c.shard.validator;
+  o.collation_interval = c.shard.collation_interval;
   if (o.collation_interval.count() > 0 && !o.validator)
     return config_error("shard.collation_interval_ms", "only a validator (shard.validator = true) proposes collations");
-  o.metrics_listen = s.get_string("metrics.listen");
-  o.shard.beacon_proposer = s.get_bool("shard.beacon_proposer");
+  o.metrics_listen = c.metrics.listen;
+  o.shard.beacon_proposer = c.shard.beacon_proposer;
   if (o.shard.beacon_proposer && !o.validator)
     return config_error("shard.beacon_proposer", "only a validator (shard.validator = true) proposes beacon headers");
-  o.misbehave_invalid_collations = s.get_bool("shard.misbehave_invalid_collations");
+  o.misbehave_invalid_collations = c.shard.misbehave_invalid_collations;
   if (o.misbehave_invalid_collations && o.collation_interval.count() == 0)
     return config_error("shard.misbehave_invalid_collations", "needs shard.collation_interval_ms (how often to spam)");
   // The shard layer's topics are scored like every scored topic (invalid records and

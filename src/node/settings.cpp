@@ -163,7 +163,7 @@ class SettingsLoader {
 
   static Status apply(Settings& s, const SettingDef& d, SettingValue v, const std::string& at) {
     if (auto err = validate(d, v); !err.empty()) return Error{ConfigErrc::out_of_range, at + ": " + d.key + ": " + err};
-    s.values_[d.key] = std::move(v);
+    d.set(s.config_, v);
     s.explicitly_set_[d.key] = true;
     return {};
   }
@@ -197,9 +197,8 @@ class SettingsLoader {
 };
 
 Settings Settings::defaults() {
-  Settings s;
-  for (const auto& d : settings_table()) s.values_[d.key] = d.def;
-  return s;
+  settings_table();  // builds the table, which checks every binding
+  return Settings{};
 }
 
 Result<Settings> Settings::parse(std::string_view text, const std::string& source) {
@@ -230,8 +229,10 @@ Status Settings::set_from_text(std::string_view assignment) {
   const std::string at = "--set " + key;
   const SettingDef* d = find_setting(key);
   if (!d) return Error{ConfigErrc::unknown_key, at + ": unknown key '" + key + "'" + suggestion(key)};
-  // Bare words are accepted for strings and choices; everything else is TOML.
-  if ((d->type == SettingType::string || d->type == SettingType::choice) && (value.empty() || value[0] != '"'))
+  // Bare words are accepted for strings and choices; everything else is TOML
+  // (a quoted string, basic "..." or literal '...').
+  if ((d->type == SettingType::string || d->type == SettingType::choice) &&
+      (value.empty() || (value[0] != '"' && value[0] != '\'')))
     return SettingsLoader::apply(*this, *d, SettingValue(value), at);
   toml::table t;
   try {
@@ -244,17 +245,10 @@ Status Settings::set_from_text(std::string_view assignment) {
   return SettingsLoader::apply(*this, *d, std::move(*val), at);
 }
 
-const SettingValue& Settings::raw(std::string_view key) const {
-  auto it = values_.find(key);
-  if (it == values_.end()) throw std::logic_error("no such setting: " + std::string(key));
-  return it->second;
-}
-bool Settings::get_bool(std::string_view k) const { return std::get<bool>(raw(k)); }
-std::int64_t Settings::get_int(std::string_view k) const { return std::get<std::int64_t>(raw(k)); }
-double Settings::get_real(std::string_view k) const { return std::get<double>(raw(k)); }
-const std::string& Settings::get_string(std::string_view k) const { return std::get<std::string>(raw(k)); }
-const std::vector<std::string>& Settings::get_list(std::string_view k) const {
-  return std::get<std::vector<std::string>>(raw(k));
+SettingValue Settings::value(std::string_view key) const {
+  const SettingDef* d = find_setting(key);
+  if (!d) throw std::logic_error("no such setting: " + std::string(key));
+  return d->get(config_);
 }
 
 std::string format_value(const SettingValue& v) {

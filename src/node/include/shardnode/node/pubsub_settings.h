@@ -33,15 +33,8 @@ Result<pubsub::PeerScoreParams> score_params_from(const Settings& s);
 // (score_params_from checks them; so does PeerScore::set_topic_params).
 pubsub::TopicScoreParams topic_score_params_from(const Settings& s);
 
-// Everything above, plus the rules between structs (max_message_size <=
+// Everything above (PubsubConfig is in config.h), plus the rules between structs (max_message_size <=
 // max_rpc_size, prune_peers <= max_px_peers, max_ihave_length <= max_ids_per_control).
-struct PubsubConfig {
-  pubsub::GossipsubConfig gossip;
-  pubsub::CodecLimits limits;
-  pubsub::PeerScoreParams score;
-  pubsub::PeerScoreThresholds thresholds;
-  pubsub::TopicScoreParams topic_defaults;
-};
 Result<PubsubConfig> pubsub_config_from(const Settings& s);
 
 }  // namespace shardnode::node

@@ -1,6 +1,8 @@
-// One typed table of every setting (name, type, default, description, validation),
-// after libtorrent's settings_pack. The TOML loader, `shardnode config
-// --print-defaults` and docs/CONFIG.md all come from this table.
+// One typed table of every setting (name, type, the field it is bound to,
+// description, validation), after libtorrent's settings_pack. Each row reads and
+// writes one field of `Config` (config.h), and its default is that field's
+// default. The TOML loader, `shardnode config --print-defaults` and docs/CONFIG.md
+// all come from this table.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "shardnode/core/result.h"
+#include "shardnode/node/config.h"
 
 namespace shardnode::node {
 
@@ -23,13 +26,17 @@ using SettingValue = std::variant<bool, std::int64_t, double, std::string, std::
 struct SettingDef {
   std::string key;                 // "section.name"
   SettingType type;
-  SettingValue def;
   std::string description;
   std::int64_t min = 0, max = 0;   // integer: inclusive range
   double min_real = 0, max_real = 0;
   std::vector<std::string> choices;  // choice
   // Extra validation; returns an error text ("" when valid). For lists, per element.
   std::function<std::string(const std::string&)> check_string;
+  // The field this setting lives in, read and written as a value of `type`. `set`
+  // is only given values that passed the checks above.
+  std::function<SettingValue(const Config&)> get;
+  std::function<void(Config&, const SettingValue&)> set;
+  SettingValue def;  // get(Config{}), filled in by the table
 };
 
 const std::vector<SettingDef>& settings_table();
@@ -46,18 +53,23 @@ class Settings {
   // or a bare string for string/choice settings.
   Status set_from_text(std::string_view assignment);
 
-  bool get_bool(std::string_view key) const;
-  std::int64_t get_int(std::string_view key) const;
-  double get_real(std::string_view key) const;
-  const std::string& get_string(std::string_view key) const;
-  const std::vector<std::string>& get_list(std::string_view key) const;
+  // Every setting, typed: what the node and the CLI read.
+  const Config& config() const { return config_; }
+
+  // One setting by key, as the table types it (tools and tests; code reads config()).
+  // Throws std::logic_error for a key not in the table.
+  SettingValue value(std::string_view key) const;
+  bool get_bool(std::string_view key) const { return std::get<bool>(value(key)); }
+  std::int64_t get_int(std::string_view key) const { return std::get<std::int64_t>(value(key)); }
+  double get_real(std::string_view key) const { return std::get<double>(value(key)); }
+  std::string get_string(std::string_view key) const { return std::get<std::string>(value(key)); }
+  std::vector<std::string> get_list(std::string_view key) const { return std::get<std::vector<std::string>>(value(key)); }
 
   // Whether the value came from a file or override rather than the default.
   bool is_set(std::string_view key) const { return explicitly_set_.count(std::string(key)) != 0; }
 
  private:
-  const SettingValue& raw(std::string_view key) const;
-  std::map<std::string, SettingValue, std::less<>> values_;
+  Config config_;
   std::map<std::string, bool, std::less<>> explicitly_set_;
   friend class SettingsLoader;
 };

@@ -1,0 +1,90 @@
+// Every setting's home: the typed field the code reads. The settings table
+// (settings_table.cpp) binds each row to one field here, and a row's default is
+// that field's default below (or the library struct's own default, for pubsub and
+// the shard manager), so a setting is declared in one place.
+//
+// Values here are as the file wrote them, range-checked; the rules that span
+// several settings are checked where the config is turned into what runs
+// (pubsub_settings.h, node_options_from()).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "shardnode/core/keys.h"
+#include "shardnode/core/log.h"
+#include "shardnode/pubsub/codec.h"
+#include "shardnode/pubsub/router.h"
+#include "shardnode/pubsub/score.h"
+#include "shardnode/shard/manager.h"
+
+namespace shardnode::node {
+
+// [pubsub] as the pubsub library's structs. `pubsub.seen_ttl_s` sets both
+// gossip.seen_ttl and score.seen_ttl, `pubsub.max_message_size` both
+// gossip.max_message_size and limits.max_message_size (one setting each).
+struct PubsubConfig {
+  pubsub::GossipsubConfig gossip;
+  pubsub::CodecLimits limits;
+  pubsub::PeerScoreParams score = pubsub::PeerScoreParams::defaults();  // no topics; the P5 hook is 0
+  pubsub::PeerScoreThresholds thresholds = pubsub::PeerScoreThresholds::defaults();
+  pubsub::TopicScoreParams topic_defaults = pubsub::TopicScoreParams::defaults();  // every scored topic's
+};
+
+struct Config {
+  struct Node {
+    std::string datadir = "~/.local/share/shardnode";
+    bool onion_only = true;
+    std::vector<std::string> bootnodes;  // multiaddrs, checked by the table
+    std::chrono::seconds redial_interval{15};
+    std::vector<std::string> topics;
+    std::chrono::milliseconds probe_interval{0};
+    std::string events_file;
+  } node;
+
+  struct Shard {
+    shard::ShardManagerConfig manager;  // count, announce/ttl, peers, jumps, cover
+    std::set<std::uint32_t> shards;     // joined at start
+    bool validator = false;
+    std::uint64_t period_s = 12;
+    std::uint64_t genesis_s = 0;
+    std::uint64_t max_age_periods = 64;
+    std::chrono::milliseconds collation_interval{0};
+    bool beacon_proposer = false;
+    bool misbehave_invalid_collations = false;
+  } shard;
+
+  struct Net {
+    std::uint16_t onion_port = 4001;
+    std::vector<std::string> tcp_listen;  // multiaddrs, checked by the table
+    std::size_t max_connections = 128;
+    std::chrono::seconds dial_timeout{150};
+  } net;
+
+  logging::Options log;
+
+  struct Tor {
+    enum class Mode { embedded, external, none };
+    std::string data_dir;  // empty: <node.datadir>/tor
+    std::string log_level = "notice";
+    std::chrono::seconds start_timeout{60};
+    Mode mode = Mode::embedded;
+    std::string testnet;  // a private network's client.torrc
+    bool public_network = false;
+    std::string control, control_password, socks;
+    bool pow_defense = true;
+    std::uint32_t max_streams = 0;
+    std::chrono::seconds bootstrap_timeout{300}, publish_timeout{180}, stop_timeout{10};
+  } tor;
+
+  struct Metrics {
+    std::string listen;  // "" off, else a loopback ip:port
+  } metrics;
+
+  PubsubConfig pubsub;
+};
+
+}  // namespace shardnode::node
