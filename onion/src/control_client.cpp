@@ -135,8 +135,15 @@ SafeCookieHashes safecookie_hashes(std::span<const std::uint8_t> cookie, std::sp
 }
 
 ControlClient::ControlClient(Private, asio::io_context& io, GenericStream::socket socket)
-    : io_(io), socket_(std::move(socket)), timer_(io) {
+    : io_(io), socket_(std::move(socket)), timer_(std::make_unique<ClockTimer>(io, steady_)) {
   closed_ = !socket_.is_open();
+}
+
+void ControlClient::set_clock(const Clock& clock) {
+  clock_ = &clock;
+  timer_ = std::make_unique<ClockTimer>(io_, clock);
+  armed_.reset();
+  arm_timer();
 }
 
 ControlClient::~ControlClient() { shutdown_socket(); }
@@ -431,7 +438,7 @@ void ControlClient::arm_timer() {
   if (closed_) return;
   if (pending_.empty()) {
     if (armed_) {
-      timer_.cancel();
+      timer_->cancel();
       armed_.reset();
     }
     return;
@@ -440,12 +447,8 @@ void ControlClient::arm_timer() {
                                 [](const Pending& a, const Pending& b) { return a.deadline < b.deadline; });
   if (armed_ && *armed_ == first->deadline) return;
   armed_ = first->deadline;
-  const TimePoint now = clock_->now();
-  timer_.expires_after(first->deadline > now ? first->deadline - now : Duration{0});
-  auto self = shared_from_this();
-  timer_.async_wait([self](const boost::system::error_code& ec) {
-    if (ec == asio::error::operation_aborted) return;
-    self->on_timer();
+  timer_->expires_at(first->deadline, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->on_timer();
   });
 }
 
@@ -478,7 +481,7 @@ void ControlClient::shutdown_socket() {
 void ControlClient::teardown(const std::string& why) {
   closed_ = true;
   shutdown_socket();
-  timer_.cancel();
+  timer_->cancel();
   armed_.reset();
   sodium_memzero(wbuf_.data(), wbuf_.size());
   wbuf_.clear();

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <optional>
 
+#include "shardnode/core/clock_timer.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
 #include "shardnode/net/asio_stream.h"
@@ -118,7 +119,7 @@ struct OnionTransport::Listener {
 };
 
 struct OnionTransport::Dial {
-  explicit Dial(asio::io_context& io) : retry_timer(io), deadline_timer(io) {}
+  Dial(asio::io_context& io, const Clock& clock) : retry_timer(io, clock), deadline_timer(io, clock) {}
   Multiaddr addr;          // as given (may carry /p2p/)
   Multiaddr remote;        // /onion3/<addr>:<port>
   std::string host;        // <addr>.onion
@@ -132,7 +133,7 @@ struct OnionTransport::Dial {
   std::optional<onion::Socks5Connect> codec;
   std::vector<std::uint8_t> out;
   std::array<std::uint8_t, 1024> buf{};
-  asio::steady_timer retry_timer, deadline_timer;
+  ClockTimer retry_timer, deadline_timer;  // on the transport's clock
   std::string last_failure = "no attempt finished";
   int attempts = 0;
   bool done = false;
@@ -224,9 +225,9 @@ Result<Multiaddr> OnionTransport::listen(const Multiaddr& addr, AcceptHandler on
     service_id_ = *id;
     log->info("onion service {}.onion registered with tor; waiting for its descriptor upload", service_id_);
   });
-  publish_timer_ = std::make_unique<asio::steady_timer>(io_, cfg_.publish_timeout);
-  publish_timer_->async_wait([this, alive = alive_](const boost::system::error_code& tec) {
-    if (tec || !*alive || published_) return;
+  publish_timer_ = std::make_unique<ClockTimer>(io_, *clock_);
+  publish_timer_->expires_after(cfg_.publish_timeout, [this, alive = alive_] {
+    if (!*alive || published_) return;
     finish_publish(Error{OnionErrc::timeout, "no descriptor of our onion service was uploaded within " +
                                                  duration_text(cfg_.publish_timeout) + " (" +
                                                  std::to_string(uploads_started_) + " upload(s) started, " +
@@ -289,7 +290,7 @@ void OnionTransport::finish_publish(Status s) {
 
 void OnionTransport::dial(const Multiaddr& addr, DialHandler handler) {
   auto ep = addr.onion_endpoint();
-  auto d = std::make_shared<Dial>(io_);
+  auto d = std::make_shared<Dial>(io_, *clock_);
   d->handler = std::move(handler);
   if (!ep || closed_) {
     asio::post(io_, [d, closed = closed_, addr] {
@@ -311,9 +312,8 @@ void OnionTransport::dial(const Multiaddr& addr, DialHandler handler) {
   d->backoff = cfg_.retry_initial;
   dials_.remove_if([](const auto& w) { return w.expired(); });
   dials_.push_back(d);
-  d->deadline_timer.expires_after(cfg_.dial_timeout);
-  d->deadline_timer.async_wait([d](const boost::system::error_code& ec) {
-    if (ec || d->done) return;
+  d->deadline_timer.expires_at(d->deadline, [d] {
+    if (d->done) return;
     d->finish(dial_timeout_error(d->remote, d->attempts, d->last_failure));
   });
   attempt(d);
@@ -395,12 +395,11 @@ void OnionTransport::socks_refused(const std::shared_ptr<Dial>& d) {
     ++counters_.dial_retries;
     logging::get("onion")->debug("onion3: {}: {}; retrying in {} ms", d->remote.to_string(), d->last_failure,
                                  d->backoff.count());
-    d->retry_timer.expires_after(d->backoff);
-    d->backoff = std::min(d->backoff * 2, cfg_.retry_max);
-    d->retry_timer.async_wait([this, d, alive = alive_](const boost::system::error_code& ec) {
-      if (ec || d->done || !*alive || closed_) return;
+    d->retry_timer.expires_after(d->backoff, [this, d, alive = alive_] {
+      if (d->done || !*alive || closed_) return;
       attempt(d);
     });
+    d->backoff = std::min(d->backoff * 2, cfg_.retry_max);
     return;
   }
   // No time left for another attempt: that is the dial timing out, as when the

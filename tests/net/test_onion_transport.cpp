@@ -265,6 +265,7 @@ constexpr std::uint16_t kPort = 4001;
 // One onion transport wired to a fake tor, plus a peer to dial.
 struct Fixture {
   asio::io_context io;
+  ManualClock clock;  // the transport's: its retry, deadline and publish timers run on it
   TempDir dir;
   NodeKey key = NodeKey::generate();
   NodeKey peer_key = NodeKey::generate();
@@ -293,6 +294,7 @@ struct Fixture {
     });
     cfg.socks_endpoint = "unix:" + socks_path.string();
     cfg.service_socket = service_path;
+    cfg.clock = &clock;
     cfg.dial_timeout = 5s;
     cfg.retry_initial = 10ms;
     cfg.retry_max = 40ms;
@@ -405,8 +407,15 @@ TEST_CASE("onion dial retries while tor has no descriptor and then connects", "[
   socks.script.replies = {0xF0, 0xF0, 0x00};
   auto& t = f.make();
   auto d = f.dial(f.peer_addr());
-  REQUIRE(run_until(f.io, [&] { return d->calls > 0; }));
+  // The first refusal arms a 10 ms retry on the transport's clock; nothing more
+  // happens until that clock moves.
+  REQUIRE(run_until(f.io, [&] { return t.counters().dial_retries == 1; }));
+  f.io.restart();
+  f.io.poll();
+  CHECK(t.counters().dial_attempts == 1);
+  REQUIRE(test::run_with_clock_until(f.io, f.clock, 5ms, [&] { return d->calls > 0; }));
   if (!*d->r) FAIL(d->r->error().what());
+  CHECK(f.clock.now() >= TimePoint(30ms));  // backoff 10 ms, then 20 ms
   CHECK(socks.problems == std::vector<std::string>{});
   CHECK(socks.connections == 3);  // a fresh SOCKS connection per attempt
   CHECK(socks.requests == 3);
@@ -443,7 +452,9 @@ TEST_CASE("onion dial fails at once on a reply that retrying cannot fix", "[onio
   CHECK(e.code == make_error_code(SocksErrc::connect_failed));
   CHECK(contains(e.message, reason));
   CHECK(contains(e.message, f.peer));
-  settle(f.io, 60ms);  // longer than the retry backoff: no second attempt comes
+  f.clock.advance(1s);  // far past any retry backoff: no second attempt comes
+  f.io.restart();
+  f.io.poll();
   CHECK(socks.requests == 1);
   CHECK(d->calls == 1);
   const auto& c = t.counters();
@@ -459,48 +470,48 @@ TEST_CASE("onion dial gives up with a timeout when tor keeps lacking the descrip
   socks.script.replies = {0xF0};
   f.cfg.dial_timeout = 300ms;
   auto& t = f.make();
-  const auto start = std::chrono::steady_clock::now();
   auto d = f.dial(f.peer_addr());
-  REQUIRE(run_until(f.io, [&] { return d->calls > 0; }));
-  const auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE(test::run_with_clock_until(f.io, f.clock, 5ms, [&] { return d->calls > 0; }));
   REQUIRE_FALSE(*d->r);
   const Error& e = d->r->error();
   INFO(e.message);
   CHECK(e.code == make_error_code(HostErrc::dial_timeout));
   CHECK(e.code == Condition::timeout);
   CHECK(contains(e.message, "descriptor can not be found"));  // the last failure is named
-  CHECK(took < 5s);
-  settle(f.io, 150ms);
+  CHECK(f.clock.now() <= TimePoint(300ms));  // retries stop once no backoff fits before the deadline
+  f.clock.advance(1s);
+  f.io.restart();
+  f.io.poll();
   CHECK(d->calls == 1);
   const auto& c = t.counters();
+  // At most at 0, 10, 30, 70, 110, 150, 190, 230, 270 ms (backoff 10, 20, then 40 ms;
+  // from 270 ms no 40 ms backoff fits); fewer if the clock moved while a SOCKS
+  // exchange was in flight.
   CHECK(c.dial_attempts >= 3);
-  // The deadline may also pass while a last attempt is still mid-handshake.
-  CHECK(c.dial_attempts >= static_cast<std::uint64_t>(socks.requests));
-  CHECK(c.dial_attempts <= static_cast<std::uint64_t>(socks.requests) + 1);
+  CHECK(c.dial_attempts <= 9);
+  CHECK(c.dial_attempts == static_cast<std::uint64_t>(socks.requests));
   CHECK(c.dial_retries + 1 == c.dial_attempts);
   CHECK(c.dials_failed == 1);
   CHECK(c.dials_succeeded == 0);
 }
 
-TEST_CASE("onion dial deadline is measured on the injected clock: past it, a retryable refusal ends the dial",
+TEST_CASE("onion dial deadline fires on the injected clock, mid-attempt, and never on real time",
           "[onion_transport]") {
   Fixture f;
   auto& socks = f.start_socks();
-  socks.script.replies = {0xF0};  // the descriptor is never found
-  ManualClock clock;
-  f.cfg.clock = &clock;
-  f.cfg.dial_timeout = std::chrono::hours(1);  // the real deadline timer never fires in this test
+  socks.script.hold = true;  // tor never answers the CONNECT
+  f.cfg.dial_timeout = std::chrono::hours(1);
   auto& t = f.make();
   auto d = f.dial(f.peer_addr());
-  // Retries go on while the injected clock stands still.
-  REQUIRE(run_until(f.io, [&] { return t.counters().dial_retries >= 2; }));
+  REQUIRE(run_until(f.io, [&] { return socks.requests == 1; }));
+  f.io.restart();
+  f.io.run_for(50ms);  // real time alone does nothing
   CHECK(d->calls == 0);
-  // An hour later on the injected clock, the next refusal is the last.
-  clock.advance(std::chrono::hours(1));
+  f.clock.advance(std::chrono::hours(1));
   REQUIRE(run_until(f.io, [&] { return d->calls > 0; }));
   REQUIRE_FALSE(*d->r);
   CHECK(d->r->error().code == make_error_code(HostErrc::dial_timeout));
-  CHECK(contains(d->r->error().message, "descriptor can not be found"));
+  CHECK(t.counters().dial_attempts == 1);
   CHECK(t.counters().dials_failed == 1);
 }
 
@@ -701,7 +712,7 @@ TEST_CASE("onion publish fails when tor refuses ADD_ONION", "[onion_transport]")
 
 TEST_CASE("onion publish fails after publish_timeout without a descriptor upload", "[onion_transport]") {
   Fixture f;
-  f.cfg.publish_timeout = 200ms;
+  f.cfg.publish_timeout = 200ms;  // on the transport's clock
   auto& t = f.make();
   int calls = 0;
   std::optional<Status> published;
@@ -713,6 +724,12 @@ TEST_CASE("onion publish fails after publish_timeout without a descriptor upload
   REQUIRE(run_until(f.io, [&] { return t.onion_address() == f.own; }));
   f.inject("HS_DESC UPLOAD " + f.own + " UNKNOWN " + kHsDir + " e3wBvBFZL1aYWjVTbFqW9Qnid0YX0BXkUIhNmhTiAmk");
   f.inject("HS_DESC FAILED " + f.own + " UNKNOWN " + kHsDir + " REASON=UPLOAD_REJECTED");
+  REQUIRE(run_until(f.io, [&] { return t.counters().descriptor_uploads_failed == 1; }));
+  f.clock.advance(199ms);
+  f.io.restart();
+  f.io.poll();
+  CHECK(calls == 0);
+  f.clock.advance(1ms);
   REQUIRE(run_until(f.io, [&] { return calls > 0; }));
   REQUIRE(published);
   REQUIRE_FALSE(published->ok());

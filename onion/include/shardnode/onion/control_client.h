@@ -18,7 +18,6 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <array>
 #include <chrono>
@@ -33,6 +32,7 @@
 #include <vector>
 
 #include "shardnode/core/clock.h"
+#include "shardnode/core/clock_timer.h"
 #include "shardnode/core/result.h"
 #include "shardnode/onion/control_reply.h"
 #include "shardnode/onion/errors.h"
@@ -94,7 +94,8 @@ class ControlClient : public std::enable_shared_from_this<ControlClient> {
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
   // The clock command deadlines are measured on (default: the real monotonic clock;
   // it must outlive the client). Set it before the first command.
-  void set_clock(const Clock& clock) { clock_ = &clock; }
+  // Its timer fires on that clock: a ManualClock's only when advanced.
+  void set_clock(const Clock& clock);
   std::chrono::milliseconds timeout() const { return timeout_; }
   std::size_t pending() const { return pending_.size(); }
 
@@ -122,10 +123,10 @@ class ControlClient : public std::enable_shared_from_this<ControlClient> {
 
   boost::asio::io_context& io_;
   boost::asio::generic::stream_protocol::socket socket_;
-  boost::asio::steady_timer timer_;
-  std::optional<TimePoint> armed_;
   SteadyClock steady_;
   const Clock* clock_ = &steady_;
+  std::unique_ptr<ClockTimer> timer_;  // on clock_
+  std::optional<TimePoint> armed_;
   ReplyParser parser_;
   std::array<char, 16384> rbuf_{};
   std::string wbuf_;     // queued, not yet handed to the socket

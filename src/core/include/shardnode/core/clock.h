@@ -12,6 +12,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
 
 namespace shardnode {
 
@@ -22,6 +25,13 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual TimePoint now() const = 0;
+  // A clock that moves on a test's command calls `f` after each move, until the
+  // returned token is dropped (ClockTimer uses this; see clock_timer.h). Real clocks
+  // never call back and return a null token. The token may outlive the clock.
+  virtual std::shared_ptr<void> watch(std::function<void()> f) const {
+    (void)f;
+    return nullptr;
+  }
 };
 
 // The real monotonic clock (nodes only; tests and the simulator use virtual time).
@@ -37,16 +47,47 @@ class SteadyClock final : public Clock {
   }
 };
 
-// A monotonic clock that moves only when told (tests).
+// A monotonic clock that moves only when told (tests). Timers on it (ClockTimer)
+// fire when a move passes their deadline, never on real time.
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(TimePoint start = TimePoint{0}) : now_(start) {}
   TimePoint now() const override { return now_; }
-  void advance(Duration d) { now_ += d; }
-  void set(TimePoint t) { now_ = t; }
+  void advance(Duration d) {
+    now_ += d;
+    notify();
+  }
+  void set(TimePoint t) {
+    now_ = t;
+    notify();
+  }
+
+  std::shared_ptr<void> watch(std::function<void()> f) const override {
+    const auto id = next_id_++;
+    watchers_->emplace(id, std::move(f));
+    return std::make_shared<Unwatch>(watchers_, id);
+  }
 
  private:
+  using Watchers = std::map<std::uint64_t, std::function<void()>>;
+  struct Unwatch {
+    Unwatch(std::weak_ptr<Watchers> w, std::uint64_t i) : watchers(std::move(w)), id(i) {}
+    ~Unwatch() {
+      if (auto live = watchers.lock()) live->erase(id);
+    }
+    Unwatch(const Unwatch&) = delete;
+    Unwatch& operator=(const Unwatch&) = delete;
+    std::weak_ptr<Watchers> watchers;
+    std::uint64_t id;
+  };
+  void notify() {
+    const Watchers now_watching = *watchers_;  // a watcher may drop its token meanwhile
+    for (const auto& [id, f] : now_watching)
+      if (watchers_->count(id)) f();
+  }
   TimePoint now_;
+  std::shared_ptr<Watchers> watchers_ = std::make_shared<Watchers>();
+  mutable std::uint64_t next_id_ = 1;
 };
 
 class WallClock {

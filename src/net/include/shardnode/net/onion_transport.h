@@ -17,7 +17,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -27,6 +26,7 @@
 #include <string>
 
 #include "shardnode/core/clock.h"
+#include "shardnode/core/clock_timer.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/net/transport.h"
 
@@ -110,7 +110,7 @@ class OnionTransport final : public Transport {
   std::shared_ptr<Listener> listener_;
   std::list<std::weak_ptr<Dial>> dials_;
   PublishedHandler on_published_;
-  std::unique_ptr<boost::asio::steady_timer> publish_timer_;
+  std::unique_ptr<ClockTimer> publish_timer_;
   bool published_ = false, publish_reported_ = false, closed_ = false;
   std::size_t uploads_started_ = 0, uploads_failed_ = 0;
   Counters counters_;
