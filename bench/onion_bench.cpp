@@ -10,88 +10,16 @@
 //
 //   onion_bench --testnet <dir>/client.torrc [--connects 10] [--messages 2000]
 //               [--latency-messages 100] [--size 1024] [--window 200]
-#include <boost/asio/io_context.hpp>
-
-#include <algorithm>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <map>
 
+#include "onion_common.h"
 #include "shardnode/core/log.h"
-#include "shardnode/net/onion_transport.h"
 #include "shardnode/onion/testnet_client.h"
-#include "shardnode/onion/tor_session.h"
 #include "shardnode/pubsub/service.h"
 
 using namespace shardnode;
-namespace asio = boost::asio;
-namespace fs = std::filesystem;
-using Wall = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-namespace {
-
-template <class Pred>
-bool run_until(asio::io_context& io, Pred done, std::chrono::seconds deadline) {
-  const auto end = Wall::now() + deadline;
-  while (!done() && Wall::now() < end) {
-    io.restart();
-    io.run_one_for(50ms);
-  }
-  return done();
-}
-
-double ms(Wall::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
-
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "onion_bench: %s\n", why.c_str());
-  std::exit(1);
-}
-
-// A host with an onion transport on the shared tor; listening when asked.
-struct OnionNode {
-  NodeKey key = NodeKey::generate();
-  std::unique_ptr<net::Host> host;
-  net::OnionTransport* transport = nullptr;
-  std::optional<Status> published;
-
-  OnionNode(asio::io_context& io, onion::TorSession& tor, const fs::path& sock, net::HostConfig hc = {}) {
-    hc.onion_only = true;
-    hc.dial_timeout = 150s;
-    host = std::make_unique<net::Host>(io, key, hc);
-    net::OnionTransportConfig tc;
-    tc.socks_endpoint = tor.socks_endpoint();
-    tc.service_socket = sock;
-    tc.pow_defense = false;  // nothing to defend against here; keeps the figures about transport
-    auto t = std::make_unique<net::OnionTransport>(io, key, tor.control(), tc);
-    transport = t.get();
-    transport->on_published([this](Status s) { published = std::move(s); });
-    tor.on_hs_desc([t = transport, alive = alive](const onion::HsDescEvent& ev) {
-      if (*alive) t->on_hs_desc(ev);
-    });
-    host->add_transport(std::move(t));
-  }
-  ~OnionNode() {
-    *alive = false;
-    host->close();
-  }
-  Multiaddr addr() const { return Multiaddr::onion3(key.public_key(), 4001); }
-  void listen_and_publish(asio::io_context& io) {
-    if (auto r = host->listen(addr()); !r) die(r.error().what());
-    if (!run_until(io, [&] { return published.has_value(); }, 200s) || !*published)
-      die("onion service not published: " + (published ? published->error().what() : std::string("timeout")));
-  }
-  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
-};
-
-}  // namespace
+using namespace shardnode::bench;
 
 int main(int argc, char** argv) {
   std::string testnet;
@@ -223,58 +151,10 @@ int main(int argc, char** argv) {
   raw.dial(raw_addr, [&](Result<std::unique_ptr<net::ByteStream>> x) { dr = std::move(x); });
   if (!run_until(io, [&] { return dr.has_value(); }, 200s) || !*dr) die("raw dial failed");
   client = std::move(**dr);
-  // Tor only connects the service side when the first byte arrives.
-  std::vector<std::uint8_t> rbuf(64 * 1024);
-  std::size_t raw_bytes = 0;
-  std::map<std::uint64_t, Wall::time_point> raw_sent;
-  std::vector<double> raw_lat;
-  std::vector<std::uint8_t> pending;  // partial record on the reading side
-  std::function<void()> read_more = [&] {
-    server->async_read_some(rbuf, [&](std::error_code ec, std::size_t n) {
-      if (ec) return;
-      raw_bytes += n;
-      pending.insert(pending.end(), rbuf.begin(), rbuf.begin() + static_cast<std::ptrdiff_t>(n));
-      while (pending.size() >= size) {
-        std::uint64_t s = 0;
-        std::memcpy(&s, pending.data(), 8);
-        if (auto it = raw_sent.find(s); it != raw_sent.end()) raw_lat.push_back(ms(Wall::now() - it->second));
-        pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(size));
-      }
-      read_more();
-    });
-  };
-  std::uint64_t rseq = 0;
-  std::vector<std::vector<std::uint8_t>> outbox;  // buffers stay alive until written
-  std::size_t writes_pending = 0;
-  auto raw_send = [&] {
-    auto& buf = outbox.emplace_back(size, 0x5a);
-    ++rseq;
-    std::memcpy(buf.data(), &rseq, 8);
-    raw_sent[rseq] = Wall::now();
-    ++writes_pending;
-    client->async_write(buf, [&](std::error_code) { --writes_pending; });
-  };
-  raw_send();
-  if (!run_until(io, [&] { return server != nullptr; }, 60s)) die("raw stream never reached the service");
-  read_more();
-  run_until(io, [&] { return raw_bytes >= size; }, 30s);
-  raw_lat.clear();
-  for (std::size_t i = 0; i < latency_messages; ++i) {
-    const std::size_t want = raw_bytes + size;
-    raw_send();
-    if (!run_until(io, [&] { return raw_bytes >= want; }, 30s)) die("raw latency record lost");
-  }
-  const auto raw_latency = raw_lat;
-  const std::size_t raw_base = raw_bytes;
-  const std::uint64_t rbase = rseq;
-  const auto r0 = Wall::now();
-  run_until(io, [&] {
-    while (rseq - rbase < messages && (rseq - rbase) - (raw_bytes - raw_base) / size < window) raw_send();
-    if (writes_pending == 0) outbox.clear();
-    return (raw_bytes - raw_base) / size >= messages;
-  }, 300s);
-  const double raw_secs = ms(Wall::now() - r0) / 1000;
-  const std::size_t raw_got = (raw_bytes - raw_base) / size;
+  const StreamFigures rawf = measure_raw_stream(io, *client, server, size, latency_messages, messages, window);
+  const auto& raw_latency = rawf.latency_ms;
+  const double raw_secs = rawf.secs;
+  const std::size_t raw_got = rawf.got;
 
   std::printf("\nonion_bench: private Tor network %s, %zu-byte messages\n", testnet.c_str(), size);
   std::printf("connect to a new onion peer (%zu peers, %llu SOCKS retries): p50 %.0f ms  p95 %.0f ms  max %.0f ms\n",
