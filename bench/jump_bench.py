@@ -75,7 +75,7 @@ def wait_for(what, fn, timeout):
     raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
 
 
-def one_round(args, binary, base, torrc, rnd, samples):
+def one_round(args, binary, base, testnet, rnd, samples):
     nodes = localnet.create_nodes(binary, base, args.members + 2, prefix=f"r{rnd}n")
     hub, jumper, members = nodes[0], nodes[1], nodes[2:]
     shard_count = args.members + 1
@@ -85,7 +85,8 @@ def one_round(args, binary, base, torrc, rnd, samples):
             extra = {"shard.count": str(shard_count), "shard.shards": f'["{shard}"]', "shard.validator": "true",
                      "shard.collation_interval_ms": "250", "shard.jump_timeout_s": "60", "net.dial_timeout_s": "60"}
             with open(n.config, "w") as f:
-                f.write(localnet.node_config(n, [] if n is hub else [hub.addr], [], torrc, 0, 5, extra=extra))
+                f.write(localnet.node_config(n, [] if n is hub else [hub.addr], [], testnet.client_torrc_for(i), 0, 5,
+                                             extra=extra))
         localnet.start_nodes(binary, nodes)
         t0 = time.monotonic()
         for n in nodes:
@@ -129,6 +130,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--warm", type=int, default=3, help="extra warm round trips per member shard")
     ap.add_argument("--json", help="write the samples and figures here")
+    ap.add_argument("--latency", choices=["lan", "wan"], default="lan", help="the private network's latency profile")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
     base = tempfile.mkdtemp(prefix="sn-jb-", dir="/tmp")
@@ -136,12 +138,12 @@ def main():
     samples = {"warm": [], "cold": [], "warm_first": [], "cold_first": []}
     rc = 0
     try:
-        up = testnet.up(timeout_s=240)
+        up = testnet.up(timeout_s=300, latency=args.latency)
         if not up.ok:
             raise RuntimeError(f"testnet up failed: {up.stdout[-1000:]}")
         print(f"testnet ready in {up.seconds:.0f} s", flush=True)
         for rnd in range(args.rounds):
-            one_round(args, binary, base, testnet.client_torrc, rnd, samples)
+            one_round(args, binary, base, testnet, rnd, samples)
     except Exception as e:
         print(f"error: {e}", file=sys.stderr)
         rc = 1

@@ -212,7 +212,11 @@ class Demo:
     def start_testnet(self):
         self.say(f"== 1. private Tor network: shardnode testnet up --dir {self.testnet.dir}")
         self.say("   (3 directory authorities + 4 relays, Debian's tor on 127.0.0.1; the public Tor network is never used)")
-        up = self.testnet.up(timeout_s=200, show_progress=True)
+        if self.args.latency == "wan":
+            self.say("   --latency wan: every relay, authority and node sits in a region; a delaying forwarder adds the")
+            self.say("   inter-region latency to every connection (docs/LATENCY.md), as on the live Tor network")
+        up = self.testnet.up(timeout_s=300 if self.args.latency == "wan" else 200, show_progress=True,
+                             latency=self.args.latency)
         if not up.ok:
             self.say(f"testnet up failed (exit {up.returncode}) after {up.seconds:.0f} s")
             if up.stdout.strip():
@@ -233,7 +237,6 @@ class Demo:
         spam = localnet.create_nodes(self.bin, self.tmp, 1, prefix="spam")[0]
         self.nodes = vals + [spam]
         shards = assign_shards(n)
-        torrc = self.testnet.client_torrc
         common = {"shard.count": str(SHARDS), "shard.validator": "true", "shard.announce_interval_s": "30",
                   "shard.record_ttl_s": "120", "node.redial_interval_s": "5"}
         for i, nd in enumerate(vals):
@@ -249,7 +252,8 @@ class Demo:
                               "pubsub.stem_embargo_jitter_ms": "5000", "shard.cover_shards": "1",
                               "shard.cover_epoch_s": "60"})
             with open(nd.config, "w") as f:
-                f.write(localnet.node_config(nd, [vals[(i + 1) % n].addr], [], torrc, 0, 5, extra=extra))
+                f.write(localnet.node_config(nd, [vals[(i + 1) % n].addr], [], self.testnet.client_torrc_for(i), 0, 5,
+                                             extra=extra))
             self.views.append(View(nd, shards[i]))
             self.say(f"   {nd.name:<5} {nd.onion}.onion  shards {','.join(map(str, shards[i]))}"
                      f"  bootnode {vals[(i + 1) % n].name}")
@@ -257,7 +261,7 @@ class Demo:
         extra.update({"shard.shards": f'["{SPAM_SHARD}"]', "shard.collation_interval_ms": "2000", "shard.period_s": "6",
                       "shard.misbehave_invalid_collations": "true"})
         with open(spam.config, "w") as f:
-            f.write(localnet.node_config(spam, [vals[0].addr], [], torrc, 0, 5, extra=extra))
+            f.write(localnet.node_config(spam, [vals[0].addr], [], self.testnet.client_torrc_for(n), 0, 5, extra=extra))
         self.views.append(View(spam, [SPAM_SHARD], spam=True))
         self.say(f"   {spam.name:<5} {spam.onion}.onion  shard {SPAM_SHARD}  bootnode {vals[0].name}"
                  "  (publishes collations with broken signatures every 2 s)")
@@ -523,6 +527,8 @@ def main():
     ap.add_argument("--min-seconds", type=int, default=30,
                     help="keep the live view at least this long once the nodes run (default 30)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs, events)")
+    ap.add_argument("--latency", choices=["lan", "wan"], default="lan",
+                    help="the private network's latency profile: lan (none) or wan (regions, live-Tor-like delays)")
     ap.add_argument("--privacy", action="store_true",
                     help="validators run both privacy modes: the stem phase and one cover shard (docs/PRIVACY.md)")
     args = ap.parse_args()

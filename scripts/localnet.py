@@ -117,13 +117,21 @@ class Testnet:
         """The client.torrc nodes use as `tor.testnet`."""
         return os.path.join(self.dir, "client.torrc")
 
+    def client_torrc_for(self, i: int) -> str:
+        """The client torrc for the i-th node: with `--latency wan` the network writes one
+        per region (client-<region>.torrc, its own outbound address), and nodes are
+        dealt round-robin over them; otherwise client.torrc."""
+        per_region = sorted(f for f in os.listdir(self.dir) if f.startswith("client-") and f.endswith(".torrc")) \
+            if os.path.isdir(self.dir) else []
+        return os.path.join(self.dir, per_region[i % len(per_region)]) if per_region else self.client_torrc
+
     @property
     def exists(self) -> bool:
         """True once `testnet up` has recorded processes (testnet.json): `down()` then has work."""
         return os.path.exists(os.path.join(self.dir, "testnet.json"))
 
     def up(self, timeout_s: int = 200, relays: Optional[int] = None, show_progress: bool = False,
-           grace_s: float = 40) -> TestnetUp:
+           grace_s: float = 40, latency: Optional[str] = None) -> TestnetUp:
         """Start the network and wait until onion services can use it.
 
         `testnet up` itself gives up after `timeout_s`; this call waits at most
@@ -136,6 +144,8 @@ class Testnet:
         args = [self.binary, "testnet", "up", "--dir", self.dir, "--timeout", str(timeout_s), "--json"]
         if relays is not None:
             args += ["--relays", str(relays)]
+        if latency is not None and latency != "lan":
+            args += ["--latency", latency]
         t0 = time.monotonic()
         # Own session: a terminal's Ctrl-C reaches us only, and we cancel it in order.
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE,

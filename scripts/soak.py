@@ -118,10 +118,9 @@ class Soak:
     # ---- setup
     def start(self):
         self.say(f"testnet up in {self.net.dir} (latency {self.a.latency})")
-        extra = ["--latency", self.a.latency] if self.a.latency != "lan" else []
-        r = self._testnet_up(extra)
-        if not r:
-            raise localnet.LocalnetError("testnet up failed")
+        up = self.net.up(timeout_s=300, latency=self.a.latency)
+        if not up.ok:
+            raise localnet.LocalnetError(f"testnet up failed (exit {up.returncode}): {up.stderr[-1500:]}")
         self.nodes = localnet.create_nodes(self.bin, self.base, self.a.validators, prefix="v")
         k = self.a.shards
         for i, n in enumerate(self.nodes):
@@ -140,7 +139,7 @@ class Soak:
                 "log.level": '"info"',
             }
             with open(n.config, "w") as f:
-                f.write(localnet.node_config(n, boots, topics, self.net.client_torrc, probe_interval_ms=0,
+                f.write(localnet.node_config(n, boots, topics, self.net.client_torrc_for(i), probe_interval_ms=0,
                                              redial_interval_s=5, extra=extra_cfg))
             self.tails[n.name] = localnet.EventTail(n.events_file)
             self.received[n.name] = {}
@@ -152,14 +151,6 @@ class Soak:
             self.up_since[n.name] = time.time()
         self.say(f"{len(self.nodes)} validators started on {k} shards: "
                  + ", ".join(f"{n.name}{self.shards[n.name]}" for n in self.nodes))
-
-    def _testnet_up(self, extra):
-        args = [self.bin, "testnet", "up", "--dir", self.net.dir, "--timeout", "300", "--json", *extra]
-        p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=400)
-        if p.returncode != 0:
-            sys.stderr.write(p.stderr[-2000:])
-            return False
-        return True
 
     # ---- observation
     def poll_events(self):
