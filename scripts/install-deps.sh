@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake ninja-build pkg-config dpkg-dev git ca-certificates
+  build-essential cmake ninja-build pkg-config dpkg-dev git ca-certificates ccache
   libboost-dev libboost-system-dev
   libprotobuf-dev protobuf-compiler
   libsodium-dev libspdlog-dev libfmt-dev

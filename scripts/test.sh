@@ -14,7 +14,12 @@ BUILD=${BUILD_DIR:-build-ci}
 # js-libp2p peers for the interop tests, exactly as pinned in package-lock.json.
 ( cd tests/interop && npm ci --no-audit --no-fund --loglevel=error )
 
+# ccache: a second run on the same machine (another clone too: paths are taken
+# relative to the clone, and the working directory is not hashed) recompiles only
+# what changed.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake -S . -B "$BUILD" -G Ninja \
+  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
   -DCMAKE_BUILD_TYPE=Debug \
   -DSHARDNODE_WERROR=ON \
   -DSHARDNODE_SANITIZE=ON \
