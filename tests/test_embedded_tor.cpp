@@ -14,6 +14,7 @@
 #include "shardnode/onion/embedded_tor.h"
 #include "shardnode/onion/onion_service.h"
 #include "shardnode/onion/errors.h"
+#include "support/temp_dir.h"
 
 using namespace shardnode;
 using namespace shardnode::onion;
@@ -21,15 +22,7 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    // Short: tor's unix socket paths must fit in sun_path.
-    std::string tmpl = "/tmp/sn-tor-XXXXXX";
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using test::TempDir;
 
 std::size_t thread_count() {
   return static_cast<std::size_t>(std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator()));

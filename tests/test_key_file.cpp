@@ -7,19 +7,13 @@
 
 #include "shardnode/core/errors.h"
 #include "shardnode/core/key_file.h"
+#include "support/temp_dir.h"
 
 using namespace shardnode;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "shardnode-test-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using test::TempDir;
 
 unsigned mode_of(const fs::path& p) {
   struct stat st {};

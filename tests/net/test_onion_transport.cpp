@@ -30,6 +30,7 @@
 #include "shardnode/onion/control_client.h"
 #include "shardnode/onion/control_events.h"
 #include "shardnode/onion/errors.h"
+#include "../support/temp_dir.h"
 
 using namespace shardnode;
 using namespace shardnode::net;
@@ -50,18 +51,7 @@ void settle(asio::io_context& io, std::chrono::milliseconds d = 100ms) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = "/tmp/snot-XXXXXX";  // short: sun_path is ~108 bytes
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test::TempDir;
 
 // ------------------------------------------------------------------ fake SOCKS port
 

@@ -25,6 +25,7 @@
 #include "shardnode/node/control_server.h"
 #include "shardnode/shard/collation.h"
 #include "shardnode/shard/topics.h"
+#include "../support/temp_dir.h"
 
 using namespace shardnode;
 using namespace std::chrono_literals;
@@ -35,17 +36,7 @@ namespace pb = shardnode::control::v1;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = "/tmp/sn-ctl-XXXXXX";
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test::TempDir;
 
 using Net = test::LiveNet;
 using test::connect;

@@ -24,6 +24,7 @@
 #include "shardnode/core/log.h"
 #include "shardnode/onion/control_client.h"
 #include "shardnode/onion/errors.h"
+#include "../support/temp_dir.h"
 
 using namespace shardnode;
 using namespace shardnode::onion;
@@ -81,18 +82,7 @@ std::string upper(std::string s) {
   return s;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "shardnode-cc-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test::TempDir;
 
 std::array<std::uint8_t, 32> test_cookie() {
   std::array<std::uint8_t, 32> c{};

@@ -11,6 +11,7 @@
 #include "shardnode/core/errors.h"
 #include "shardnode/onion/testnet_client.h"
 #include "shardnode/onion/errors.h"
+#include "../support/temp_dir.h"
 
 using namespace shardnode;
 using namespace shardnode::onion;
@@ -18,18 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "sn-tnc-XXXXXX").string();
-    REQUIRE(::mkdtemp(t.data()) != nullptr);
-    path = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path path;
-};
+using test::TempDir;
 
 const std::string kA0 =
     "DirAuthority a0 orport=18828 no-v2 v3ident=9FDA9299671D353446A2CBF3273D920D998B0F1A 127.0.0.1:18835 "
