@@ -45,8 +45,6 @@ class ClockTimer {
     fn_ = nullptr;
     timer_.cancel();
   }
-  bool armed() const { return static_cast<bool>(fn_); }
-  TimePoint deadline() const { return deadline_; }
 
  private:
   void arm_real() {
