@@ -150,10 +150,18 @@ Result<std::vector<std::pair<std::string, std::string>>> load_testnet_client_opt
       for (std::size_t i = addr + 1; i < t.size(); ++i) fpr += t[i];
       if (!is_hex40(fpr)) return bad("DirAuthority: fingerprint must be 40 hex digits");
       ++authorities;
+    } else if (key == "OutboundBindAddress") {
+      // `testnet up --latency wan`: the client's region, known to the forwarder by
+      // the source address of the client's connections. Loopback IPv4 only.
+      in_addr ia{};
+      if (::inet_pton(AF_INET, value.c_str(), &ia) != 1)
+        return bad("OutboundBindAddress '" + value + "' is not an IPv4 address");
+      if ((ntohl(ia.s_addr) >> 24) != 127u)
+        return bad("OutboundBindAddress '" + value + "' is not on loopback (127.0.0.0/8): refusing a non-local network");
     } else {
       return bad("option '" + key +
                  "' is not allowed in a testnet client torrc (allowed: TestingTorNetwork, DirAuthority, "
-                 "PathsNeededToBuildCircuits)");
+                 "PathsNeededToBuildCircuits, OutboundBindAddress)");
     }
     out.emplace_back(key, value);
   }

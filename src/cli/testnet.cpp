@@ -72,10 +72,13 @@ json state_json(const testnet::TestnetState& s) {
                      {"or_port", n.or_port},
                      {"dir_port", n.dir_port},
                      {"datadir", n.datadir.string()},
-                     {"fingerprint", n.fingerprint}});
+                     {"fingerprint", n.fingerprint},
+                     {"address", n.address},
+                     {"region", n.region}});
   return {{"dir", s.dir.string()},         {"state", s.state},
           {"created", s.created},          {"ready_seconds", s.ready_seconds},
-          {"client_torrc", s.client_torrc.string()}, {"nodes", nodes}};
+          {"client_torrc", s.client_torrc.string()}, {"latency", s.latency},
+          {"forwarder_pid", s.forwarder_pid},      {"nodes", nodes}};
 }
 
 int do_up(const TestnetCliOptions& o) {
@@ -84,6 +87,8 @@ int do_up(const TestnetCliOptions& o) {
   to.relays = o.relays;
   to.ready_timeout = std::chrono::seconds(o.timeout);
   to.cancel = &g_cancel;
+  to.latency = o.latency;
+  to.seed = o.seed;
 
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   std::string last;
@@ -118,8 +123,15 @@ int do_up(const TestnetCliOptions& o) {
   } else {
     int auths = 0;
     for (const auto& n : st->nodes) auths += n.authority ? 1 : 0;
-    std::printf("testnet ready in %.1f s: %d authorities + %d relays on 127.0.0.1\n", st->ready_seconds, auths,
-                static_cast<int>(st->nodes.size()) - auths);
+    std::printf("testnet ready in %.1f s: %d authorities + %d relays on %s\n", st->ready_seconds, auths,
+                static_cast<int>(st->nodes.size()) - auths,
+                st->latency == "wan" ? "loopback, latency wan (docs/LATENCY.md)" : "127.0.0.1");
+    if (st->latency == "wan") {
+      std::printf("  regions:     ");
+      for (const auto& n : st->nodes) std::printf(" %s=%s", n.name.c_str(), n.region.c_str());
+      std::printf("\n  forwarder:    pid %d; per-region client torrcs: %s/client-<region>.torrc\n", st->forwarder_pid,
+                  st->dir.c_str());
+    }
     std::printf("  directory:    %s\n  client torrc: %s\n  stop with:    shardnode testnet down --dir %s\n",
                 st->dir.c_str(), st->client_torrc.c_str(), st->dir.c_str());
   }
@@ -153,6 +165,8 @@ int do_status(const TestnetCliOptions& o) {
              {"relays", s->relays},
              {"relays_with_hsdir", s->relays_with_hsdir}}},
            {"client_torrc", {{"ok", s->client_torrc_ok}, {"error", s->client_torrc_error}}},
+           {"latency", s->latency},
+           {"forwarder", {{"pid", s->forwarder_pid}, {"alive", s->forwarder_alive}}},
            {"nodes", nodes}};
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -170,8 +184,16 @@ int do_status(const TestnetCliOptions& o) {
     std::printf("  %-4s %-9s %8d %-5s %8d%% %6d %7s\n", n.name.c_str(), n.authority ? "authority" : "relay", n.pid,
                 n.alive ? "yes" : "no", n.bootstrap, n.or_port,
                 n.dir_port ? std::to_string(n.dir_port).c_str() : "-");
+  if (s->latency == "wan")
+    std::printf("  latency wan: forwarder pid %d %s\n", s->forwarder_pid, s->forwarder_alive ? "alive" : "not running");
   std::printf("  client torrc: %s\n", s->client_torrc_ok ? "valid" : s->client_torrc_error.c_str());
   std::printf("  ready: %s\n", s->ready ? "yes" : "no");
+  return 0;
+}
+
+int do_forward(const TestnetCliOptions& o) {
+  Status st = testnet::testnet_forward(o.config);
+  if (!st) return fail(st.error());
   return 0;
 }
 
@@ -191,6 +213,11 @@ CLI::App* add_testnet_command(CLI::App& app, TestnetCliOptions& o) {
   up->add_option("--dir", o.dir, "Directory for keys, torrcs, logs and testnet.json")->required();
   up->add_option("--relays", o.relays, "Number of relays (besides 3 authorities)")->check(CLI::Range(3, 64));
   up->add_option("--timeout", o.timeout, "Seconds to wait until ready")->check(CLI::Range(10, 3600));
+  up->add_option("--latency", o.latency,
+                 "lan: every node on 127.0.0.1, no delay; wan: nodes in regions, connections delayed by a "
+                 "forwarder (docs/LATENCY.md)")
+      ->check(CLI::IsMember({"lan", "wan"}));
+  up->add_option("--seed", o.seed, "wan: seed of the placement in regions and of the jitter (default: from --dir)");
   up->add_flag("--json", o.json, "Print the state as JSON");
   auto* status = t->add_subcommand("status", "Show each node's process, bootstrap and the consensus");
   status->add_option("--dir", o.dir, "The testnet directory")->required();
@@ -198,6 +225,11 @@ CLI::App* add_testnet_command(CLI::App& app, TestnetCliOptions& o) {
   auto* down = t->add_subcommand("down", "Stop the network's tor processes (SIGTERM, then SIGKILL)");
   down->add_option("--dir", o.dir, "The testnet directory")->required();
   down->add_option("--timeout", o.stop_timeout, "Seconds between SIGTERM and SIGKILL")->check(CLI::Range(1, 600));
+  // Hidden: the wan forwarder, started detached by `up`, stopped by `down`.
+  auto* forward = t->add_subcommand("forward", "");
+  forward->group("");
+  forward->add_option("--config", o.config, "D/forward.json")->required();
+  forward->callback([&o] { o.action = "forward"; });
   up->callback([&o] { o.action = "up"; });
   status->callback([&o] { o.action = "status"; });
   down->callback([&o] { o.action = "down"; });
@@ -208,6 +240,7 @@ int cmd_testnet(const TestnetCliOptions& o) {
   if (o.action == "up") return do_up(o);
   if (o.action == "status") return do_status(o);
   if (o.action == "down") return do_down(o);
+  if (o.action == "forward") return do_forward(o);
   std::fprintf(stderr, "shardnode: testnet needs one of up, status, down\n");
   return 2;
 }

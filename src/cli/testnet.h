@@ -2,6 +2,7 @@
 // processes on 127.0.0.1 (onion/testnet/: shardnode_testnet). Needs no config file.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace CLI {
@@ -11,8 +12,11 @@ class App;
 namespace shardnode::cli {
 
 struct TestnetCliOptions {
-  std::string action;   // "up", "status" or "down" (set by the parsed sub-subcommand)
+  std::string action;   // "up", "status", "down" or "forward" (set by the parsed sub-subcommand)
   std::string dir;
+  std::string latency = "lan";  // up: lan | wan
+  std::uint64_t seed = 0;       // up, wan: placement and jitter seed (0: from --dir)
+  std::string config;           // forward (hidden): D/forward.json
   int relays = 4;
   int timeout = 180;    // up: seconds until ready
   int stop_timeout = 10;  // down: seconds between SIGTERM and SIGKILL

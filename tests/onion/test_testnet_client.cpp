@@ -58,6 +58,13 @@ TEST_CASE("testnet client torrc: the generated form loads in order", "[testnet]"
   CHECK((*r)[3].second.rfind("a1 orport=18829", 0) == 0);
 }
 
+TEST_CASE("testnet client torrc: a wan client's loopback OutboundBindAddress is accepted", "[testnet]") {
+  TempDir d;
+  auto r = load_testnet_client_options(write(d, "TestingTorNetwork 1\nOutboundBindAddress 127.0.2.3\n" + kA0 + "\n"));
+  REQUIRE(r.ok());
+  CHECK((*r)[1] == std::pair<std::string, std::string>{"OutboundBindAddress", "127.0.2.3"});
+}
+
 TEST_CASE("testnet client torrc: unsafe or incomplete files are rejected with file:line", "[testnet]") {
   CHECK(load_error("PathsNeededToBuildCircuits 0.67\n" + kA0 + "\n").find("missing 'TestingTorNetwork 1'") !=
         std::string::npos);
@@ -89,6 +96,12 @@ TEST_CASE("testnet client torrc: unsafe or incomplete files are rejected with fi
         std::string::npos);
   CHECK(load_error("TestingTorNetwork 1 # yes\n" + kA0 + "\n").find("inline comments") != std::string::npos);
   CHECK(load_error("TestingTorNetwork\n" + kA0 + "\n").find("has no value") != std::string::npos);
+
+  // --latency wan: an outbound address, on loopback only.
+  CHECK(load_error("TestingTorNetwork 1\n" + kA0 + "\nOutboundBindAddress 10.0.0.5\n").find("not on loopback") !=
+        std::string::npos);
+  CHECK(load_error("TestingTorNetwork 1\n" + kA0 + "\nOutboundBindAddress eth0\n").find("not an IPv4 address") !=
+        std::string::npos);
 
   auto missing = load_testnet_client_options("/nonexistent/client.torrc");
   REQUIRE_FALSE(missing.ok());

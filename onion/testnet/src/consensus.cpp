@@ -64,8 +64,8 @@ int last_bootstrap_percent(std::string_view text) {
 namespace detail {
 namespace {
 
-// A tiny HTTP/1.0 GET to 127.0.0.1:port; the body on status 200.
-std::optional<std::string> http_get_loopback(int port, const std::string& path, std::chrono::milliseconds timeout,
+// A tiny HTTP/1.0 GET to addr:port (a loopback address); the body on status 200.
+std::optional<std::string> http_get_loopback(const std::string& addr, int port, const std::string& path, std::chrono::milliseconds timeout,
                                              std::size_t max_bytes = 16u << 20) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return std::nullopt;
@@ -76,7 +76,7 @@ std::optional<std::string> http_get_loopback(int port, const std::string& path, 
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<std::uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  if (::inet_pton(AF_INET, addr.c_str(), &sa.sin_addr) != 1) return std::nullopt;
   const auto deadline = steady_now() + timeout;
   auto wait_for = [&](short events) {
     for (;;) {
@@ -94,7 +94,7 @@ std::optional<std::string> http_get_loopback(int port, const std::string& path, 
     socklen_t len = sizeof so;
     if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &len) != 0 || so != 0) return std::nullopt;
   }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + addr + "\r\n\r\n";
   std::size_t off = 0;
   while (off < req.size()) {
     const ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
@@ -154,7 +154,7 @@ ConsensusView fetch_consensus(const std::vector<TestnetNode>& nodes, std::chrono
   for (const auto& n : nodes) {
     if (!n.authority || n.dir_port <= 0) continue;
     if (require_live && !runs_with_arg(n.pid, n.torrc)) continue;
-    auto body = http_get_loopback(n.dir_port, "/tor/status-vote/current/consensus", timeout);
+    auto body = http_get_loopback(n.address, n.dir_port, "/tor/status-vote/current/consensus", timeout);
     if (!body) body = read_text(n.datadir / "cached-consensus");
     if (!body) continue;
     ConsensusView v{summarize_consensus(*body), 0};

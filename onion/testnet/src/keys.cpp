@@ -23,7 +23,7 @@ Status make_authority_keys(TestnetNode& n, const std::string& tor, const std::st
   pass[32] = '\0';
   auto g = run_tool(gencert,
                     {"--create-identity-key", "--passphrase-fd", "0", "-m", "12", "-a",
-                     "127.0.0.1:" + std::to_string(n.dir_port), "-i", (keys / "authority_identity_key").string(), "-s",
+                     n.address + ":" + std::to_string(n.dir_port), "-i", (keys / "authority_identity_key").string(), "-s",
                      (keys / "authority_signing_key").string(), "-c", (keys / "authority_certificate").string()},
                     std::string(pass) + "\n", std::chrono::seconds(60));
   if (!g) return g.error();

@@ -23,7 +23,10 @@ json state_to_json(const TestnetState& s) {
                      {"dir_port", n.dir_port},
                      {"pid", n.pid},
                      {"fingerprint", n.fingerprint},
-                     {"v3ident", n.v3ident}});
+                     {"v3ident", n.v3ident},
+                     {"address", n.address},
+                     {"real_or_port", n.real_or_port},
+                     {"region", n.region}});
   return {{"version", 1},
           {"dir", s.dir.string()},
           {"state", s.state},
@@ -32,6 +35,10 @@ json state_to_json(const TestnetState& s) {
           {"ready_seconds", s.ready_seconds},
           {"voting_interval", s.voting_interval},
           {"client_torrc", s.client_torrc.string()},
+          {"latency", s.latency},
+          {"seed", s.seed},
+          {"forwarder_pid", s.forwarder_pid},
+          {"forward_config", s.forward_config.string()},
           {"nodes", nodes}};
 }
 
@@ -65,6 +72,12 @@ Result<TestnetState> load_testnet_state(const fs::path& dir_in) {
     s.ready_seconds = j.value("ready_seconds", 0.0);
     s.voting_interval = j.value("voting_interval", 0);
     s.client_torrc = j.value("client_torrc", std::string());
+    s.latency = j.value("latency", std::string("lan"));
+    s.seed = j.value("seed", std::uint64_t{0});
+    s.forwarder_pid = j.value("forwarder_pid", 0);
+    s.forward_config = j.value("forward_config", std::string());
+    if (s.forwarder_pid != 0 && s.forward_config.is_relative())
+      return err(TestnetErrc::bad_state, file.string() + ": forward_config must be an absolute path");
     for (const auto& jn : j.at("nodes")) {
       TestnetNode n;
       n.name = jn.at("name").get<std::string>();
@@ -76,6 +89,9 @@ Result<TestnetState> load_testnet_state(const fs::path& dir_in) {
       n.pid = jn.at("pid").get<int>();
       n.fingerprint = jn.value("fingerprint", std::string());
       n.v3ident = jn.value("v3ident", std::string());
+      n.address = jn.value("address", std::string("127.0.0.1"));
+      n.real_or_port = jn.value("real_or_port", 0);
+      n.region = jn.value("region", std::string());
       if (n.torrc.is_relative() || n.datadir.is_relative())
         return err(TestnetErrc::bad_state, file.string() + ": node " + n.name + " has a relative path");
       s.nodes.push_back(std::move(n));

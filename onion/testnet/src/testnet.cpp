@@ -10,8 +10,14 @@
 #include <sstream>
 #include <thread>
 
+#include <csignal>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "consensus_poll.h"
+#include "forwarder.h"
 #include "keys.h"
+#include "latency.h"
 #include "process.h"
 #include "shardnode/onion/testnet_client.h"
 #include "shardnode/onion/errors.h"
@@ -35,6 +41,8 @@ Status check_options(const TestnetOptions& o, const fs::path& dir) {
     return err(TestnetErrc::bad_options,
                "testnet: voting_interval must be 10..3600 s and divide 24 h, not " + std::to_string(o.voting_interval));
   if (o.ready_timeout.count() < 1) return err(TestnetErrc::bad_options, "testnet: ready_timeout must be positive");
+  if (o.latency != "lan" && o.latency != "wan")
+    return err(TestnetErrc::bad_options, "testnet: latency must be lan or wan, not '" + o.latency + "'");
   // Paths go into torrc lines (Log "notice file <path>") unquoted.
   const std::string s = dir.string();
   if (s.find_first_of(" \t\r\n#\"'\\") != std::string::npos)
@@ -43,10 +51,37 @@ Status check_options(const TestnetOptions& o, const fs::path& dir) {
   return {};
 }
 
-std::vector<OwnedProcess> owned(const std::vector<TestnetNode>& nodes) {
+constexpr const char* kForwardConfig = "forward.json";
+constexpr const char* kForwardOut = "forward.out";
+
+// The tors, and the forwarder (known by D/forward.json in its command line).
+std::vector<OwnedProcess> owned(const TestnetState& st) {
   std::vector<OwnedProcess> v;
-  for (const auto& n : nodes) v.push_back({n.name, n.pid, n.torrc});
+  for (const auto& n : st.nodes) v.push_back({n.name, n.pid, n.torrc});
+  if (st.forwarder_pid > 0) v.push_back({"forwarder", st.forwarder_pid, st.forward_config});
   return v;
+}
+
+std::string forwarder_executable(const TestnetOptions& o) {
+  if (!o.forwarder_binary.empty()) return o.forwarder_binary;
+  std::error_code ec;
+  const auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : p.string();
+}
+
+// D/forward.json for a wan network: one route per node (advertised ORPort -> real one).
+ForwardConfig forward_config_of(const TestnetState& st) {
+  ForwardConfig c;
+  c.profile = wan_profile();
+  c.seed = st.seed;
+  c.default_region = default_client_region();
+  for (int r = 0; r < static_cast<int>(c.profile.regions.size()); ++r) c.sources.push_back({client_address(r), r});
+  for (const auto& n : st.nodes) {
+    const int region = wan_region_index(n.region);
+    c.sources.push_back({n.address, region});
+    c.routes.push_back({n.name, n.address, n.or_port, n.address, n.real_or_port, region});
+  }
+  return c;
 }
 
 }  // namespace
@@ -85,15 +120,18 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
   if (fs::exists(dir / kStateFile)) {
     auto old = load_testnet_state(dir);
     if (!old) return old.error();
-    for (const auto& n : old->nodes)
-      if (runs_with_arg(n.pid, n.torrc))
-        return err(TestnetErrc::already_running, "a testnet is running in " + dir.string() + " (node " + n.name +
-                                                     ", pid " + std::to_string(n.pid) +
+    for (const auto& p : owned(*old))
+      if (runs_with_arg(p.pid, p.marker))
+        return err(TestnetErrc::already_running, "a testnet is running in " + dir.string() + " (" + p.name +
+                                                     ", pid " + std::to_string(p.pid) +
                                                      "); stop it first: shardnode testnet down --dir " + dir.string());
     // Clear what the previous testnet created (only its own node directories).
     for (const auto& n : old->nodes)
       if (n.datadir.parent_path() == dir) fs::remove_all(n.datadir, ec);
     fs::remove(dir / kClientTorrc, ec);
+    fs::remove(dir / kForwardConfig, ec);
+    fs::remove(dir / kForwardOut, ec);
+    for (const auto& r : wan_profile().regions) fs::remove(dir / ("client-" + r + ".torrc"), ec);
     fs::remove(dir / kStateFile, ec);
   }
   for (const auto& n : nodes)
@@ -112,13 +150,26 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
   };
   report("keys");
 
-  // Ports: ORPorts base..base+total-1, then authority DirPorts.
-  auto base = pick_port_block(total + opts.authorities);
+  // Ports: ORPorts base..base+total-1, then authority DirPorts; wan: then the real
+  // (NoAdvertise) ORPorts. wan: each node on its own address, in a region.
+  const bool wan = opts.latency == "wan";
+  const std::uint64_t seed = opts.seed != 0 ? opts.seed : seed_from_dir(dir);
+  auto base = pick_port_block(total + opts.authorities + (wan ? total : 0));
   if (!base) return base.error();
+  const std::vector<int> regions = wan ? place_nodes(opts.authorities, opts.relays, seed) : std::vector<int>{};
   for (int i = 0; i < total; ++i) {
-    nodes[static_cast<std::size_t>(i)].or_port = *base + i;
-    if (i < opts.authorities) nodes[static_cast<std::size_t>(i)].dir_port = *base + total + i;
+    auto& n = nodes[static_cast<std::size_t>(i)];
+    n.or_port = *base + i;
+    if (i < opts.authorities) n.dir_port = *base + total + i;
+    if (wan) {
+      n.address = node_address(i);
+      n.real_or_port = *base + total + opts.authorities + i;
+      n.region = wan_profile().regions[static_cast<std::size_t>(regions[static_cast<std::size_t>(i)])];
+    }
   }
+  const std::string forwarder = wan ? forwarder_executable(opts) : std::string();
+  if (wan && forwarder.empty())
+    return err(TestnetErrc::bad_options, "testnet: cannot find the shardnode executable to run the forwarder");
 
   const fs::path empty = dir / kEmptyTorrc;
   if (Status st = write_text(empty, "", 0644); !st) return st.error();
@@ -142,15 +193,33 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
   state.created = unix_now();
   state.voting_interval = opts.voting_interval;
   state.client_torrc = dir / kClientTorrc;
+  state.latency = opts.latency;
+  if (wan) {
+    state.seed = seed;
+    state.forward_config = dir / kForwardConfig;
+  }
   for (const auto& n : nodes)
     if (Status st = write_text(n.torrc, node_torrc(n, nodes, opts.voting_interval), 0600); !st) return st.error();
   state.nodes = nodes;
-  if (Status st = write_text(state.client_torrc, client_torrc_text(state), 0644); !st) return st.error();
+  if (!wan) {
+    if (Status st = write_text(state.client_torrc, client_torrc_text(state), 0644); !st) return st.error();
+  } else {
+    const auto& names = wan_profile().regions;
+    for (int r = 0; r < static_cast<int>(names.size()); ++r) {
+      const std::string text = client_torrc_text(state, names[static_cast<std::size_t>(r)], client_address(r));
+      if (Status st = write_text(dir / ("client-" + names[static_cast<std::size_t>(r)] + ".torrc"), text, 0644); !st)
+        return st.error();
+      if (r == default_client_region())
+        if (Status st = write_text(state.client_torrc, text, 0644); !st) return st.error();
+    }
+    if (Status st = write_text(state.forward_config, forward_config_json(forward_config_of(state)), 0644); !st)
+      return st.error();
+  }
   if (Status st = save_state(state); !st) return st.error();
 
   // From here on every failure stops what was started.
   auto fail = [&](Error e) -> Error {
-    const auto left = stop_processes(owned(state.nodes), std::chrono::seconds(5));
+    const auto left = stop_processes(owned(state), std::chrono::seconds(5));
     state.state = "failed";
     state.stopped = unix_now();
     (void)save_state(state);
@@ -172,6 +241,14 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
   };
 
   report("starting");
+  // wan: the forwarder first, so the advertised ORPorts listen when the tors start.
+  if (wan) {
+    auto pid = spawn_detached(forwarder, {"testnet", "forward", "--config", state.forward_config.string()},
+                              dir / kForwardOut);
+    if (!pid) return fail(pid.error());
+    state.forwarder_pid = *pid;
+    if (Status st = save_state(state); !st) return fail(st.error());
+  }
   for (std::size_t i = 0; i < state.nodes.size(); ++i) {
     auto& n = state.nodes[i];
     auto pid =
@@ -185,7 +262,19 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
 
   const auto deadline = t0 + opts.ready_timeout;
   for (;;) {
-    // A tor that exits now is a failure (bad config, port taken, ...).
+    // A tor (or the forwarder) that exits now is a failure (bad config, port taken, ...).
+    if (wan) {
+      int st = 0;
+      if (reap(state.forwarder_pid, &st) || !runs_with_arg(state.forwarder_pid, state.forward_config)) {
+        report("failed");
+        std::string log;
+        if (auto t = read_text(dir / kForwardOut); t && !t->empty())
+          log = "\n--- last lines of " + (dir / kForwardOut).string() + ":\n" + last_lines(*t, 12);
+        return fail(err(TestnetErrc::node_exited, "the testnet forwarder (pid " + std::to_string(state.forwarder_pid) +
+                                                      ") exited (" + describe_wait_status(st) +
+                                                      ") while the network was starting" + log));
+      }
+    }
     for (std::size_t i = 0; i < state.nodes.size(); ++i) {
       const auto& n = state.nodes[i];
       int st = 0;
@@ -283,17 +372,25 @@ Result<TestnetStatus> testnet_status(const fs::path& dir) {
       onion::load_testnet_client_options(st->client_torrc.empty() ? st->dir / kClientTorrc : st->client_torrc);
   s.client_torrc_ok = client.ok();
   if (!client) s.client_torrc_error = client.error().what();
+  s.latency = st->latency;
+  s.forwarder_pid = st->forwarder_pid;
+  if (st->forwarder_pid > 0) {
+    reap(st->forwarder_pid);
+    s.forwarder_alive = runs_with_arg(st->forwarder_pid, st->forward_config);
+    s.all_alive = s.all_alive && s.forwarder_alive;
+    s.ready = s.ready && s.forwarder_alive;
+  }
   return s;
 }
 
 Status testnet_down(const fs::path& dir, std::chrono::seconds timeout) {
   auto st = load_testnet_state(dir);
   if (!st) return st.error();
-  const auto left = stop_processes(owned(st->nodes), timeout);
+  const auto left = stop_processes(owned(*st), timeout);
   if (!left.empty()) {
     std::string names;
     for (const auto& s : left) names += " " + s;
-    return err(TestnetErrc::stop_failed, "testnet nodes still running after SIGKILL:" + names);
+    return err(TestnetErrc::stop_failed, "testnet processes still running after SIGKILL:" + names);
   }
   if (st->state != "stopped") {
     if (st->stopped == 0) st->stopped = unix_now();
@@ -301,6 +398,40 @@ Status testnet_down(const fs::path& dir, std::chrono::seconds timeout) {
     if (Status s = save_state(*st); !s) return s;
   }
   return {};
+}
+
+namespace {
+int g_stop_pipe = -1;
+extern "C" void on_forward_signal(int) {
+  const char c = 1;
+  [[maybe_unused]] const ssize_t w = ::write(g_stop_pipe, &c, 1);
+}
+}  // namespace
+
+Status testnet_forward(const fs::path& config) {
+  auto text = read_text(config, 1u << 20);
+  if (!text) return err(TestnetErrc::bad_options, "testnet forward: cannot read " + config.string());
+  auto cfg = parse_forward_config(*text);
+  if (!cfg) return Error{cfg.error().code, config.string() + ": " + cfg.error().message};
+  static const SteadyClock clock;
+  auto fwd = Forwarder::open(std::move(*cfg), clock);
+  if (!fwd) return fwd.error();
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return err(TestnetErrc::io, "pipe: " + errno_text(errno));
+  g_stop_pipe = p[1];
+  struct sigaction sa {};
+  sa.sa_handler = on_forward_signal;
+  ::sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  Status st = (*fwd)->run(p[0]);
+  sa.sa_handler = SIG_DFL;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::close(p[0]);
+  ::close(p[1]);
+  return st;
 }
 
 }  // namespace shardnode::testnet

@@ -16,13 +16,18 @@ namespace shardnode::testnet::detail {
 // testnets on one machine do not collide. Returns the first port.
 Result<int> pick_port_block(int count);
 
-// "DirAuthority <name> orport=N no-v2 v3ident=HEX 127.0.0.1:<dirport> <fingerprint>"
+// "DirAuthority <name> orport=N no-v2 v3ident=HEX <address>:<dirport> <fingerprint>"
 std::string dir_authority_line(const TestnetNode& authority);
 
 // The torrc of node n in a network of `nodes` (all authorities' DirAuthority lines).
+// lan (real_or_port 0): Address and ORPort on 127.0.0.1. wan: Address and
+// OutboundBindAddress n.address, the real listener `ORPort addr:real NoAdvertise`
+// and the advertised `ORPort addr:or_port NoListen` (the forwarder listens there).
 std::string node_torrc(const TestnetNode& n, const std::vector<TestnetNode>& nodes, int voting_interval);
 
-// D/client.torrc: the lines an embedded client tor adds to join the network.
-std::string client_torrc_text(const TestnetState& st);
+// D/client.torrc: the lines an embedded client tor adds to join the network; with an
+// outbound address (wan) also `OutboundBindAddress <outbound>` (its region's).
+std::string client_torrc_text(const TestnetState& st, const std::string& region = {},
+                              const std::string& outbound = {});
 
 }  // namespace shardnode::testnet::detail

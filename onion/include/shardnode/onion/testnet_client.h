@@ -17,7 +17,9 @@ namespace shardnode::onion {
 // Parses and validates D/client.torrc: (key, rest-of-line) pairs in file order;
 // '#' comment lines and blank lines are skipped. Allowed keys: TestingTorNetwork
 // (must be 1, required), DirAuthority (at least one; every address must be on
-// 127.0.0.0/8), PathsNeededToBuildCircuits (0 < x <= 1). Errors
+// 127.0.0.0/8), PathsNeededToBuildCircuits (0 < x <= 1), OutboundBindAddress (an
+// IPv4 address on 127.0.0.0/8: `testnet up --latency wan` gives each client region
+// one). Errors
 // (TestnetErrc::bad_client_config) name file and line.
 Result<std::vector<std::pair<std::string, std::string>>> load_testnet_client_options(
     const std::filesystem::path& client_torrc);

@@ -9,10 +9,15 @@
 //   D/client.torrc     the torrc lines an embedded client tor adds to use this network
 //   D/empty.torrc      the (empty) --defaults-torrc of every node
 //   D/<name>/          each node's DataDirectory (0700): torrc, notice.log, tor.out
+// With --latency wan also (docs/LATENCY.md):
+//   D/client-<region>.torrc  client.torrc plus the OutboundBindAddress of that region
+//                      (D/client.torrc is the default region's)
+//   D/forward.json     the delaying forwarder's routes, regions and matrix
+//   D/forward.out      its output; its PID is in testnet.json
 // Node names: a0..a{A-1} for authorities, then r{A}..r{A+R-1} for relays.
 //
 // Safety: every torrc has TestingTorNetwork 1 and the private DirAuthority lines;
-// every ORPort/DirPort is bound to 127.0.0.1; SocksPort 0, ControlPort 0. Helper tor
+// every ORPort/DirPort is bound to 127.0.0.1 (lan) or to the node's own 127.0.1.N (wan); SocksPort 0, ControlPort 0. Helper tor
 // invocations (--list-fingerprint) run with DisableNetwork 1. Signals go only to the
 // recorded PIDs, and only after /proc/<pid>/cmdline shows that node's torrc path.
 #pragma once
@@ -38,6 +43,16 @@ struct TestnetOptions {
   std::string gencert_binary = "tor-gencert";
   std::chrono::seconds ready_timeout{180};  // from the start of testnet_up
   int voting_interval = 20;                 // seconds; 10..3600, divides 24 h
+  // "lan": every node on 127.0.0.1, no delay (the torrcs of before). "wan": every
+  // node on its own loopback address in a region, connections delayed by the
+  // forwarder (docs/LATENCY.md).
+  std::string latency = "lan";
+  // wan: seeds the placement of nodes in regions and the jitter; 0 = from the
+  // directory's path.
+  std::uint64_t seed = 0;
+  // wan: the executable run as `<it> testnet forward --config D/forward.json`
+  // (the CLI passes its own path). Empty: /proc/self/exe.
+  std::string forwarder_binary;
   // Optional: testnet_up stops the nodes it started and fails with
   // TestnetErrc::cancelled soon after this becomes true (e.g. set from SIGINT).
   const std::atomic<bool>* cancel = nullptr;
@@ -48,8 +63,11 @@ struct TestnetNode {
   bool authority = false;
   std::filesystem::path datadir;  // absolute
   std::filesystem::path torrc;    // absolute; appears in the process's cmdline
-  int or_port = 0;                // 127.0.0.1
-  int dir_port = 0;               // 127.0.0.1; authorities only (0 for relays)
+  int or_port = 0;                // the advertised ORPort (wan: the forwarder listens there)
+  int dir_port = 0;               // authorities only (0 for relays)
+  std::string address = "127.0.0.1";  // wan: 127.0.1.N, the node's own
+  int real_or_port = 0;           // wan: tor's real listener (NoAdvertise); 0 on lan
+  std::string region;             // wan: the node's region; empty on lan
   int pid = 0;                    // 0: never started
   std::string fingerprint;        // relay identity, 40 hex (empty until known)
   std::string v3ident;            // authorities: v3 identity, 40 hex
@@ -64,6 +82,10 @@ struct TestnetState {
   int voting_interval = 0;
   std::vector<TestnetNode> nodes;
   std::filesystem::path client_torrc;  // D/client.torrc
+  std::string latency = "lan";         // "lan" or "wan"
+  std::uint64_t seed = 0;              // wan
+  int forwarder_pid = 0;               // wan: the delaying forwarder (0: none)
+  std::filesystem::path forward_config;  // wan: D/forward.json (in the forwarder's cmdline)
 };
 
 struct TestnetNodeProgress {
@@ -122,12 +144,21 @@ struct TestnetStatus {
   bool ready = false;            // all alive, all 100 %, every relay an HSDir
   bool client_torrc_ok = false;  // onion::load_testnet_client_options accepts D/client.torrc
   std::string client_torrc_error;
+  std::string latency = "lan";
+  int forwarder_pid = 0;          // wan
+  bool forwarder_alive = false;   // wan: running with D/forward.json
 };
 
 Result<TestnetStatus> testnet_status(const std::filesystem::path& dir);
 
-// SIGTERM to the recorded PIDs that still run that node's torrc, wait up to timeout,
-// SIGKILL the rest, then mark the state "stopped". Idempotent.
+// SIGTERM to the recorded PIDs that still run that node's torrc (and the forwarder
+// while it runs with D/forward.json), wait up to timeout, SIGKILL the rest, then mark
+// the state "stopped". Idempotent.
 Status testnet_down(const std::filesystem::path& dir, std::chrono::seconds timeout = std::chrono::seconds(10));
+
+// The wan forwarder (`shardnode testnet forward --config D/forward.json`): runs in
+// the calling process until SIGTERM or SIGINT; errors if the config is bad or a port
+// cannot be bound.
+Status testnet_forward(const std::filesystem::path& config);
 
 }  // namespace shardnode::testnet
