@@ -2,7 +2,7 @@
 # `shardnode testnet up|status|down`: a private Tor network of Debian tor processes
 # on 127.0.0.1. Starts one, checks every node is alive and the consensus lists every
 # relay as an HSDir, that every socket of every tor is on loopback, that a tampered
-# client.torrc is rejected, then stops it and checks every recorded PID is gone.
+# client.torrc is rejected, that restart-node kills a relay and starts it again, then stops it and checks every recorded PID is gone.
 # A trap runs `down` on any failure or interruption.
 # Usage: testnet_test.sh <shardnode binary>
 set -uo pipefail
@@ -119,6 +119,26 @@ for pid in $PIDS; do
 done
 [ "$listeners" = 10 ] && ok "10 listening sockets (7 ORPorts, 3 DirPorts)" || bad "listening sockets: $listeners (want 10)"
 [ -z "$nonloop" ] && ok "every listening and connected TCP socket of every tor is on 127.0.0.1" || bad "non-loopback sockets:$nonloop"
+
+# --- restart-node: a relay killed (SIGKILL) and started again ------------------------
+OLD=$(python3 -c "import json; print([n['pid'] for n in json.load(open('$D/testnet.json'))['nodes'] if n['name']=='r5'][0])")
+if "$BIN" testnet restart-node --dir "$D" --node r5 --kill --timeout 120 --json >"$T/restart.json" 2>"$T/restart.err"; then
+  NEW=$(python3 -c "import json; r=json.load(open('$T/restart.json')); assert r['was_alive'] and r['old_pid']==$OLD; print(r['pid'])")
+  REC=$(python3 -c "import json; print([n['pid'] for n in json.load(open('$D/testnet.json'))['nodes'] if n['name']=='r5'][0])")
+  [ -n "$NEW" ] && [ "$NEW" != "$OLD" ] && [ "$REC" = "$NEW" ] && [ ! -e /proc/"$OLD"/cmdline -o "$(tr '\0' ' ' </proc/"$OLD"/cmdline 2>/dev/null | grep -c "$D/r5/torrc")" = 0 ] &&
+    tr '\0' ' ' </proc/"$NEW"/cmdline | grep -q "$D/r5/torrc" &&
+    ok "restart-node r5 --kill: pid $OLD killed, $NEW runs r5's torrc and is recorded ($(cat "$T/restart.json"))" ||
+    bad "restart-node: old $OLD new '$NEW' recorded '$REC' $(cat "$T/restart.json")"
+  PIDS=$(python3 -c "import json; print(' '.join(str(n['pid']) for n in json.load(open('$D/testnet.json'))['nodes']))")
+  "$BIN" testnet status --dir "$D" --json >"$T/status3.json" 2>&1 &&
+    python3 -c "import json; s=json.load(open('$T/status3.json')); assert all(n['alive'] for n in s['nodes']), s['nodes']" &&
+    ok "status after the restart: every node alive" || bad "status after restart: $(head -c 800 "$T/status3.json")"
+else
+  bad "restart-node exited non-zero: $(tail -c 1500 "$T/restart.err")"
+fi
+"$BIN" testnet restart-node --dir "$D" --node r99 >"$T/restart2.out" 2>&1
+[ $? = 2 ] && grep -q "no node 'r99' (nodes: a0 a1 a2 r3 r4 r5 r6)" "$T/restart2.out" &&
+  ok "restart-node of an unknown node: usage error (exit 2) naming the nodes" || bad "restart r99: $(cat "$T/restart2.out")"
 
 # --- a second up on a running testnet is refused ------------------------------------
 "$BIN" testnet up --dir "$D" --timeout 30 >"$T/up2.out" 2>&1

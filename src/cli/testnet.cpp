@@ -204,6 +204,25 @@ int do_down(const TestnetCliOptions& o) {
   return 0;
 }
 
+int do_restart_node(const TestnetCliOptions& o) {
+  testnet::RestartOptions ro;
+  ro.kill = o.kill;
+  ro.down_for = std::chrono::milliseconds(o.down_for_ms);
+  ro.bootstrap_timeout = std::chrono::seconds(o.timeout);
+  auto r = testnet::testnet_restart_node(o.dir, o.node, ro);
+  if (!r) return fail(r.error());
+  if (o.json) {
+    std::printf("{\"node\":\"%s\",\"old_pid\":%d,\"was_alive\":%s,\"pid\":%d,\"down_s\":%.3f,\"bootstrap_s\":%.3f}\n",
+                r->node.name.c_str(), r->old_pid, r->was_alive ? "true" : "false", r->node.pid, r->down_seconds,
+                r->bootstrap_seconds);
+    return 0;
+  }
+  std::printf("testnet node %s: %s pid %d, restarted as pid %d after %.1f s down, bootstrapped in %.1f s\n",
+              r->node.name.c_str(), r->was_alive ? (o.kill ? "killed (SIGKILL)" : "stopped (SIGTERM)") : "was not running:",
+              r->old_pid, r->node.pid, r->down_seconds, r->bootstrap_seconds);
+  return 0;
+}
+
 }  // namespace
 
 CLI::App* add_testnet_command(CLI::App& app, TestnetCliOptions& o) {
@@ -225,6 +244,16 @@ CLI::App* add_testnet_command(CLI::App& app, TestnetCliOptions& o) {
   auto* down = t->add_subcommand("down", "Stop the network's tor processes (SIGTERM, then SIGKILL)");
   down->add_option("--dir", o.dir, "The testnet directory")->required();
   down->add_option("--timeout", o.stop_timeout, "Seconds between SIGTERM and SIGKILL")->check(CLI::Range(1, 600));
+  auto* restart = t->add_subcommand("restart-node", "Stop one node (tor) of a running network and start it again");
+  restart->add_option("--dir", o.dir, "The testnet directory")->required();
+  restart->add_option("--node", o.node, "The node's name (a0.., r3..: see testnet status)")->required();
+  restart->add_flag("--kill", o.kill, "SIGKILL, as in a crash (default: SIGTERM)");
+  restart->add_option("--down-for-ms", o.down_for_ms, "Milliseconds between the stop and the start")
+      ->check(CLI::Range(0, 3600000));
+  restart->add_option("--timeout", o.timeout, "Seconds to wait for the node to bootstrap again (0: do not wait)")
+      ->check(CLI::Range(0, 3600));
+  restart->add_flag("--json", o.json, "Print the result as JSON");
+  restart->callback([&o] { o.action = "restart-node"; });
   // Hidden: the wan forwarder, started detached by `up`, stopped by `down`.
   auto* forward = t->add_subcommand("forward", "");
   forward->group("");
@@ -240,8 +269,9 @@ int cmd_testnet(const TestnetCliOptions& o) {
   if (o.action == "up") return do_up(o);
   if (o.action == "status") return do_status(o);
   if (o.action == "down") return do_down(o);
+  if (o.action == "restart-node") return do_restart_node(o);
   if (o.action == "forward") return do_forward(o);
-  std::fprintf(stderr, "shardnode: testnet needs one of up, status, down\n");
+  std::fprintf(stderr, "shardnode: testnet needs one of up, status, down, restart-node\n");
   return 2;
 }
 

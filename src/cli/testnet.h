@@ -12,18 +12,21 @@ class App;
 namespace shardnode::cli {
 
 struct TestnetCliOptions {
-  std::string action;   // "up", "status", "down" or "forward" (set by the parsed sub-subcommand)
+  std::string action;   // "up", "status", "down", "restart-node" or "forward" (set by the parsed sub-subcommand)
   std::string dir;
   std::string latency = "lan";  // up: lan | wan
   std::uint64_t seed = 0;       // up, wan: placement and jitter seed (0: from --dir)
   std::string config;           // forward (hidden): D/forward.json
+  std::string node;             // restart-node: its name (a0, r3, ...)
+  bool kill = false;            // restart-node: SIGKILL instead of SIGTERM
+  int down_for_ms = 0;          // restart-node: pause between stop and start
   int relays = 4;
-  int timeout = 180;    // up: seconds until ready
+  int timeout = 180;    // up: seconds until ready; restart-node: seconds until bootstrapped
   int stop_timeout = 10;  // down: seconds between SIGTERM and SIGKILL
   bool json = false;
 };
 
-// Adds the `testnet` subcommand (with up, status, down) to app, filling o.
+// Adds the `testnet` subcommand (with up, status, down, restart-node) to app, filling o.
 CLI::App* add_testnet_command(CLI::App& app, TestnetCliOptions& o);
 
 // Exit codes: 0 ok, 1 failure, 2 usage.

@@ -139,8 +139,9 @@ int count_relays_with_hsdir(const ConsensusSummary& s, const std::vector<Testnet
 
 }  // namespace
 
-int bootstrap_of(const fs::path& log) {
+int bootstrap_of(const fs::path& log, std::uintmax_t from) {
   std::ifstream in(log);
+  if (from > 0) in.seekg(static_cast<std::streamoff>(from));
   int last = 0;
   std::string line;
   while (std::getline(in, line))

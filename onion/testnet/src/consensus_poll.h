@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <vector>
 
@@ -12,8 +13,9 @@
 
 namespace shardnode::testnet::detail {
 
-// The last "Bootstrapped N%" in the log file; 0 if none or unreadable.
-int bootstrap_of(const std::filesystem::path& log);
+// The last "Bootstrapped N%" in the log file from byte `from` on (a restarted node
+// appends to the same log); 0 if none or unreadable.
+int bootstrap_of(const std::filesystem::path& log, std::uintmax_t from = 0);
 
 struct ConsensusView {
   ConsensusSummary summary;

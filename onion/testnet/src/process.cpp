@@ -224,7 +224,8 @@ std::string describe_wait_status(int st) {
   return "status " + std::to_string(st);
 }
 
-std::vector<std::string> stop_processes(const std::vector<OwnedProcess>& procs, std::chrono::milliseconds timeout) {
+std::vector<std::string> stop_processes(const std::vector<OwnedProcess>& procs, std::chrono::milliseconds timeout,
+                                        int first_signal) {
   auto live = [&] {
     std::vector<const OwnedProcess*> v;
     for (const auto& n : procs) {
@@ -241,7 +242,7 @@ std::vector<std::string> stop_processes(const std::vector<OwnedProcess>& procs, 
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   };
-  for (const auto* n : live()) ::kill(n->pid, SIGTERM);
+  for (const auto* n : live()) ::kill(n->pid, first_signal);
   auto left = wait_gone(steady_now() + timeout);
   for (const auto* n : left)
     if (runs_with_arg(n->pid, n->marker)) ::kill(n->pid, SIGKILL);

@@ -51,8 +51,10 @@ struct OwnedProcess {
   std::filesystem::path marker;  // e.g. its torrc path
 };
 
-// SIGTERM, wait up to timeout, SIGKILL, wait up to 5 s: only processes that still
-// run with their marker. Returns "name (pid N)" for each one still running after.
-std::vector<std::string> stop_processes(const std::vector<OwnedProcess>& procs, std::chrono::milliseconds timeout);
+// first_signal (SIGTERM; SIGKILL to simulate a crash), wait up to timeout, SIGKILL,
+// wait up to 5 s: only processes that still run with their marker. Returns
+// "name (pid N)" for each one still running after.
+std::vector<std::string> stop_processes(const std::vector<OwnedProcess>& procs, std::chrono::milliseconds timeout,
+                                        int first_signal = 15 /* SIGTERM */);
 
 }  // namespace shardnode::testnet::detail

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <sstream>
 #include <thread>
@@ -398,6 +399,68 @@ Status testnet_down(const fs::path& dir, std::chrono::seconds timeout) {
     if (Status s = save_state(*st); !s) return s;
   }
   return {};
+}
+
+Result<RestartResult> testnet_restart_node(const fs::path& dir, const std::string& name, const RestartOptions& opts) {
+  auto st = load_testnet_state(dir);
+  if (!st) return st.error();
+  if (st->state != "running")
+    return err(TestnetErrc::bad_options,
+               "testnet in " + st->dir.string() + " is " + st->state + ", not running: nothing to restart");
+  auto it = std::find_if(st->nodes.begin(), st->nodes.end(), [&](const TestnetNode& n) { return n.name == name; });
+  if (it == st->nodes.end()) {
+    std::string names;
+    for (const auto& n : st->nodes) names += " " + n.name;
+    return err(TestnetErrc::bad_options, "testnet has no node '" + name + "' (nodes:" + names + ")");
+  }
+  const auto tor = find_executable("tor");
+  if (!tor) return err(TestnetErrc::bad_options, "testnet: 'tor' not found");
+
+  RestartResult r;
+  r.old_pid = it->pid;
+  reap(it->pid);
+  r.was_alive = runs_with_arg(it->pid, it->torrc);
+  const auto left = stop_processes({{it->name, it->pid, it->torrc}},
+                                   opts.kill ? std::chrono::milliseconds(0) : std::chrono::milliseconds(10000),
+                                   opts.kill ? SIGKILL : SIGTERM);
+  if (!left.empty()) return err(TestnetErrc::stop_failed, "testnet node still running after SIGKILL: " + left[0]);
+  const auto gone = steady_now();
+  if (opts.down_for.count() > 0) std::this_thread::sleep_for(opts.down_for);
+
+  // The new process appends to the same notice log: only what it writes counts.
+  std::error_code ec;
+  const fs::path log = it->datadir / kNoticeLog;
+  const std::uintmax_t log_from = fs::exists(log, ec) ? fs::file_size(log, ec) : 0;
+  auto pid = spawn_detached(*tor, {"-f", it->torrc.string(), "--defaults-torrc", (st->dir / kEmptyTorrc).string()},
+                            it->datadir / kConsoleLog);
+  if (!pid) return pid.error();
+  const auto started = steady_now();
+  r.down_seconds = std::chrono::duration<double>(started - gone).count();
+  it->pid = *pid;
+  if (Status s = save_state(*st); !s) return s.error();
+
+  if (opts.bootstrap_timeout.count() > 0) {
+    const auto deadline = started + opts.bootstrap_timeout;
+    for (;;) {
+      int ws = 0;
+      if (reap(it->pid, &ws) || !runs_with_arg(it->pid, it->torrc)) {
+        std::string tail;
+        if (auto t = read_text(log); t && !t->empty()) tail = "\n--- last lines of " + log.string() + ":\n" + last_lines(*t, 12);
+        return err(TestnetErrc::node_exited, "testnet node " + name + " (pid " + std::to_string(it->pid) +
+                                                 ") exited after its restart (" + describe_wait_status(ws) + ")" + tail);
+      }
+      if (bootstrap_of(log, log_from) == 100) break;
+      if (steady_now() >= deadline)
+        return err(TestnetErrc::timeout, "testnet node " + name + " restarted (pid " + std::to_string(it->pid) +
+                                             ") but did not bootstrap within " +
+                                             std::to_string(opts.bootstrap_timeout.count()) + " s (at " +
+                                             std::to_string(bootstrap_of(log, log_from)) + "%)");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    r.bootstrap_seconds = std::chrono::duration<double>(steady_now() - started).count();
+  }
+  r.node = *it;
+  return r;
 }
 
 namespace {

@@ -156,6 +156,28 @@ Result<TestnetStatus> testnet_status(const std::filesystem::path& dir);
 // the state "stopped". Idempotent.
 Status testnet_down(const std::filesystem::path& dir, std::chrono::seconds timeout = std::chrono::seconds(10));
 
+struct RestartOptions {
+  bool kill = false;  // true: SIGKILL (a crash); false: SIGTERM, then SIGKILL after 10 s
+  std::chrono::milliseconds down_for{0};       // between the process gone and the restart
+  std::chrono::seconds bootstrap_timeout{120};  // wait for "Bootstrapped 100%"; 0: do not wait
+};
+
+struct RestartResult {
+  TestnetNode node;          // with its new pid
+  int old_pid = 0;
+  bool was_alive = false;
+  double down_seconds = 0;       // old process gone -> new one exec'd
+  double bootstrap_seconds = 0;  // new one exec'd -> Bootstrapped 100% (0 if not waited)
+};
+
+// Stops one node of a running testnet (by recorded PID, as down does) and starts it
+// again with the same torrc, keys and data directory, records its new PID in
+// D/testnet.json and waits until it has bootstrapped. For churn experiments
+// (scripts/soak.py --relay-kill). Errors: unknown node, a testnet not running, the
+// node not restarting or exiting, the bootstrap deadline.
+Result<RestartResult> testnet_restart_node(const std::filesystem::path& dir, const std::string& name,
+                                           const RestartOptions& opts = {});
+
 // The wan forwarder (`shardnode testnet forward --config D/forward.json`): runs in
 // the calling process until SIGTERM or SIGINT; errors if the config is bad or a port
 // cannot be bound.
