@@ -83,12 +83,18 @@ int main(int argc, char** argv) {
   pubsub::PubsubService pa(io, *a.host, pc), pb(io, *b.host, pc);
   std::map<std::uint64_t, Wall::time_point> sent_at;
   std::vector<double> gossip_lat;
-  std::size_t received = 0;
+  std::size_t received = 0;      // every arrival
+  std::uint64_t count_from = 0;  // `counted`: arrivals of messages with a seq above this
+  std::size_t counted = 0;
   pb.on_message([&](const pubsub::Delivery& d) {
     std::uint64_t seq = 0;
     std::memcpy(&seq, d.message.data.data(), 8);
-    if (auto it = sent_at.find(seq); it != sent_at.end()) gossip_lat.push_back(ms(Wall::now() - it->second));
+    if (auto it = sent_at.find(seq); it != sent_at.end()) {
+      gossip_lat.push_back(ms(Wall::now() - it->second));
+      sent_at.erase(it);
+    }
     ++received;
+    if (seq > count_from) ++counted;
   });
   pa.start();
   pb.start();
@@ -105,30 +111,39 @@ int main(int argc, char** argv) {
     sent_at[seq] = Wall::now();
     (void)pa.publish(topic, std::move(msg));
   };
-  // Warm up until the mesh carries messages.
-  if (!run_until(io, [&] {
-        if (received == 0) publish();
-        return received > 0;
-      }, 60s))
-    die("gossip over tor never delivered");
-  run_until(io, [] { return false; }, 1s);
+  // Warm up until the mesh carries messages: one message per 500 ms, then wait until
+  // every warm-up message arrived (no backlog skews what follows).
+  {
+    auto next = Wall::now();
+    if (!run_until(io, [&] {
+          if (received == 0 && Wall::now() >= next) {
+            publish();
+            next = Wall::now() + 500ms;
+          }
+          return received > 0;
+        }, 60s))
+      die("gossip over tor never delivered");
+    run_until(io, [&] { return sent_at.empty(); }, 30s);
+  }
   // Latency: one message in flight.
   gossip_lat.clear();
   for (std::size_t i = 0; i < latency_messages; ++i) {
-    const std::size_t want = received + 1;
     publish();
-    if (!run_until(io, [&] { return received >= want; }, 30s)) die("gossip latency message lost");
+    const std::uint64_t mine = seq;
+    if (!run_until(io, [&] { return !sent_at.count(mine); }, 30s)) die("gossip latency message lost");
   }
   const auto gossip_latency = gossip_lat;
   // Throughput: a window of messages in flight.
-  const std::size_t base = received, pub_base = seq;
+  const std::uint64_t pub_base = seq;
+  count_from = seq;
+  counted = 0;
   const auto g0 = Wall::now();
   run_until(io, [&] {
-    while (seq - pub_base < messages && (seq - pub_base) - (received - base) < window) publish();
-    return received - base >= messages;
+    while (seq - pub_base < messages && (seq - pub_base) - counted < window) publish();
+    return counted >= messages;
   }, 300s);
   const double gossip_secs = ms(Wall::now() - g0) / 1000;
-  const std::size_t gossip_got = received - base;
+  const std::size_t gossip_got = counted;
   pa.stop();
   pb.stop();
 

@@ -1,6 +1,7 @@
 // Shared by the benchmarks over a private Tor network (onion_bench, onion_pair_bench):
 // waiting on an io_context, percentiles, an onion host on a tor session, and the
-// raw-stream measurement (1 KiB records written straight to an onion stream).
+// raw-stream measurements (records written straight to an onion stream, and echoed
+// round trips).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -154,7 +155,9 @@ inline StreamFigures measure_raw_stream(asio::io_context& io, net::ByteStream& c
   for (std::size_t i = 0; i < latency_messages; ++i) {
     const std::size_t want = raw_bytes + size;
     send();
-    if (!run_until(io, [&] { return raw_bytes >= want; }, 30s)) die("raw latency record lost");
+    if (!run_until(io, [&] { return raw_bytes >= want; }, 30s))
+      die("raw latency record " + std::to_string(i) + " lost (" + std::to_string(raw_bytes) + " bytes arrived, " +
+          std::to_string(st->writes_pending) + " writes pending)");
   }
   f.latency_ms = lat;
   const std::size_t base = raw_bytes;
@@ -171,6 +174,60 @@ inline StreamFigures measure_raw_stream(asio::io_context& io, net::ByteStream& c
   // with an error (or after this function, with `size` 0, does nothing).
   st->size = 0;
   return f;
+}
+
+// Round trips over an onion stream: `client` writes a `size`-byte record, the
+// service side (`server`, set once the stream reached it) echoes every byte it
+// reads, and the client times the record's return. What onionperf's latency graph
+// times (a small request to its response), without HTTP. Returns one figure per
+// round trip (ms); a lost echo ends the bench.
+inline std::vector<double> measure_round_trips(asio::io_context& io, net::ByteStream& client,
+                                               std::unique_ptr<net::ByteStream>& server, std::size_t size,
+                                               std::size_t count) {
+  struct State {
+    std::vector<std::uint8_t> sbuf = std::vector<std::uint8_t>(16 * 1024);
+    std::vector<std::uint8_t> cbuf = std::vector<std::uint8_t>(16 * 1024);
+    std::size_t back = 0;  // bytes echoed to the client
+    bool stop = false;
+  };
+  auto st = std::make_shared<State>();
+  net::ByteStream* srv = nullptr;
+  std::function<void(std::shared_ptr<State>)> echo = [&srv, &echo](std::shared_ptr<State> s) {
+    srv->async_read_some(s->sbuf, [s, &srv, &echo](std::error_code ec, std::size_t n) {
+      if (ec || s->stop) return;
+      auto out = std::make_shared<std::vector<std::uint8_t>>(s->sbuf.begin(), s->sbuf.begin() + static_cast<std::ptrdiff_t>(n));
+      srv->async_write(*out, [out](std::error_code) {});
+      echo(s);
+    });
+  };
+  std::function<void(std::shared_ptr<State>)> read_back = [&client, &read_back](std::shared_ptr<State> s) {
+    client.async_read_some(s->cbuf, [s, &read_back](std::error_code ec, std::size_t n) {
+      if (ec || s->stop) return;
+      s->back += n;
+      read_back(s);
+    });
+  };
+  auto send = [&] {
+    auto buf = std::make_shared<std::vector<std::uint8_t>>(size, 0x33);
+    client.async_write(*buf, [buf](std::error_code) {});
+  };
+  send();
+  if (!run_until(io, [&] { return server != nullptr; }, 60s)) die("round-trip stream never reached the service");
+  srv = server.get();
+  echo(st);
+  read_back(st);
+  if (!run_until(io, [&] { return st->back >= size; }, 30s)) die("first echo lost");
+  std::vector<double> rtt;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t want = st->back + size;
+    const auto t0 = Wall::now();
+    send();
+    if (!run_until(io, [&] { return st->back >= want; }, 30s)) die("echo lost");
+    rtt.push_back(ms(Wall::now() - t0));
+  }
+  // The caller closes the streams; pending reads then end with an error.
+  st->stop = true;
+  return rtt;
 }
 
 }  // namespace shardnode::bench

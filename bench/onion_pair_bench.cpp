@@ -15,7 +15,13 @@
 // The node processes run the shipped stack (TorSession with the embedded tor, Host
 // with the onion transport, PubsubService) without the shard layer.
 //
-//   onion_pair_bench --testnet <dir>/client.torrc [--messages 2000] [--latency-messages 100]
+//   4. round trips: a second stream between the plain tors, 64-byte records echoed
+//      by the service side, one in flight: the onion round trip (p50/p95).
+// With --receiver-testnet the receiving node and the plain service tor use another
+// client torrc (a `testnet up --latency wan` region: D/client-<region>.torrc).
+//
+//   onion_pair_bench --testnet <dir>/client.torrc [--receiver-testnet <dir>/client-na-east.torrc]
+//                    [--messages 2000] [--latency-messages 100] [--round-trips 100]
 //                    [--size 1024] [--window 200] [--tor tor]
 #include <fcntl.h>
 #include <signal.h>
@@ -167,11 +173,13 @@ void write_torrc(const fs::path& file, const Lines& lines, const std::vector<std
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string testnet, tor_bin = "tor";
-  std::size_t messages = 2000, latency_messages = 100, size = 1024, window = 200;
+  std::string testnet, receiver_testnet, tor_bin = "tor";
+  std::size_t messages = 2000, latency_messages = 100, round_trips = 100, size = 1024, window = 200;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--testnet") testnet = argv[i + 1];
+    else if (a == "--receiver-testnet") receiver_testnet = argv[i + 1];
+    else if (a == "--round-trips") round_trips = std::stoul(argv[i + 1]);
     else if (a == "--messages") messages = std::stoul(argv[i + 1]);
     else if (a == "--latency-messages") latency_messages = std::stoul(argv[i + 1]);
     else if (a == "--size") size = std::stoul(argv[i + 1]);
@@ -185,6 +193,10 @@ int main(int argc, char** argv) {
   auto lines_r = onion::load_testnet_client_options(testnet);
   if (!lines_r) die(lines_r.error().what());
   const Lines lines = *lines_r;
+  if (receiver_testnet.empty()) receiver_testnet = testnet;
+  auto rlines_r = onion::load_testnet_client_options(receiver_testnet);
+  if (!rlines_r) die(rlines_r.error().what());
+  const Lines rlines = *rlines_r;
 
   std::string tmpl = "/tmp/sn-opb-XXXXXX";
   const fs::path dir = ::mkdtemp(tmpl.data());
@@ -199,7 +211,7 @@ int main(int argc, char** argv) {
   if (receiver == 0) {
     ::close(up[0]);
     ::close(down[1]);
-    run_receiver(lines, dir / "b", up[1], down[0]);
+    run_receiver(rlines, dir / "b", up[1], down[0]);
   }
   children().insert(receiver);
   ::close(up[1]);
@@ -218,7 +230,9 @@ int main(int argc, char** argv) {
   std::optional<std::string> b_addr;
   std::map<std::uint64_t, std::int64_t> sent_at;
   std::vector<double> lat;
-  std::size_t received = 0;
+  std::size_t received = 0;      // every arrival
+  std::uint64_t count_from = 0;  // `counted`: arrivals of messages with a seq above this
+  std::size_t counted = 0;
   bool b_gone = false;
   std::array<char, 16 * 256> rbuf{};
   std::function<void()> read_b = [&] {
@@ -238,9 +252,12 @@ int main(int argc, char** argv) {
         std::uint64_t rec[2];
         std::memcpy(rec, inbox.data(), 16);
         inbox.erase(0, 16);
-        if (auto it = sent_at.find(rec[0]); it != sent_at.end())
+        if (auto it = sent_at.find(rec[0]); it != sent_at.end()) {
           lat.push_back(static_cast<double>(static_cast<std::int64_t>(rec[1]) - it->second) / 1e6);
+          sent_at.erase(it);  // arrived (a duplicate would not count twice)
+        }
         ++received;
+        if (rec[0] > count_from) ++counted;
       }
       read_b();
     });
@@ -272,27 +289,38 @@ int main(int argc, char** argv) {
     sent_at[seq] = now_ns();
     (void)pa.publish(kTopic, std::move(msg));
   };
-  if (!run_until(io, [&] {
-        if (received == 0) publish();
-        return received > 0 || b_gone;
-      }, 120s) || b_gone)
-    die("gossip over tor never delivered");
-  run_until(io, [] { return false; }, 1s);
+  // Warm up until the mesh carries messages: one message per 500 ms (a publish per
+  // loop turn would queue a backlog behind a slow path and skew what follows), then
+  // wait until every warm-up message arrived.
+  {
+    auto next = Wall::now();
+    if (!run_until(io, [&] {
+          if (received == 0 && Wall::now() >= next) {
+            publish();
+            next = Wall::now() + 500ms;
+          }
+          return received > 0 || b_gone;
+        }, 120s) || b_gone)
+      die("gossip over tor never delivered");
+    run_until(io, [&] { return sent_at.empty() || b_gone; }, 30s);
+  }
   lat.clear();
   for (std::size_t i = 0; i < latency_messages; ++i) {
-    const std::size_t want = received + 1;
     publish();
-    if (!run_until(io, [&] { return received >= want; }, 60s)) die("gossip latency message lost");
+    const std::uint64_t mine = seq;
+    if (!run_until(io, [&] { return !sent_at.count(mine); }, 60s)) die("gossip latency message lost");
   }
   const auto gossip_latency = lat;
-  const std::size_t base = received, pub_base = seq;
+  const std::uint64_t pub_base = seq;
+  count_from = seq;
+  counted = 0;
   const auto g0 = Wall::now();
   run_until(io, [&] {
-    while (seq - pub_base < messages && (seq - pub_base) - (received - base) < window) publish();
-    return received - base >= messages || b_gone;
+    while (seq - pub_base < messages && (seq - pub_base) - counted < window) publish();
+    return counted >= messages || b_gone;
   }, 600s);
   const double gossip_secs = ms(Wall::now() - g0) / 1000;
-  const std::size_t gossip_got = received - base;
+  const std::size_t gossip_got = counted;
   pa.stop();
   ::close(down[1]);  // the receiver stops
   run_until(io, [&] { return b_gone; }, 30s);
@@ -309,7 +337,7 @@ int main(int argc, char** argv) {
   fs::permissions(ts / "hs", fs::perms::owner_all, fs::perm_options::replace);
   fs::permissions(tc, fs::perms::owner_all, fs::perm_options::replace);
   const fs::path raw_sock = dir / "raw.sock", socks_sock = tc / "socks";
-  write_torrc(ts / "torrc", lines,
+  write_torrc(ts / "torrc", rlines,
               {"DataDirectory " + ts.string(), "SocksPort 0", "HiddenServiceDir " + (ts / "hs").string(),
                "HiddenServicePort 4001 unix:" + raw_sock.string(), "Log notice file " + (ts / "notice.log").string()});
   write_torrc(tc / "torrc", lines,
@@ -317,12 +345,24 @@ int main(int argc, char** argv) {
                "Log notice file " + (tc / "notice.log").string()});
   asio::io_context rio;
   asio::local::stream_protocol::acceptor acceptor(rio, asio::local::stream_protocol::endpoint(raw_sock.string()));
+  // The service tor opens a unix connection per stream it is asked for, and a stream
+  // that the client gave up on (a SOCKS attempt that failed and was retried) may
+  // still have opened one: keep accepting, and measure on the newest (the others stay
+  // open until the end, so nothing points at a closed stream).
   std::unique_ptr<net::ByteStream> server;
-  acceptor.async_accept([&](const boost::system::error_code& ec, asio::local::stream_protocol::socket s) {
-    if (!ec)
+  std::vector<std::unique_ptr<net::ByteStream>> older;
+  std::size_t accepted = 0;
+  std::function<void()> accept_next = [&] {
+    acceptor.async_accept([&](const boost::system::error_code& ec, asio::local::stream_protocol::socket s) {
+      if (ec) return;
+      ++accepted;
+      if (server) older.push_back(std::move(server));
       server = std::make_unique<net::AsioStream<asio::local::stream_protocol::socket>>(std::move(s), Multiaddr{},
                                                                                        Multiaddr{});
-  });
+      accept_next();
+    });
+  };
+  accept_next();
   spawn_tor(tor_bin, ts / "torrc", ts / "stdout.log");
   spawn_tor(tor_bin, tc / "torrc", tc / "stdout.log");
   std::string hostname;
@@ -343,19 +383,32 @@ int main(int argc, char** argv) {
   raw.dial(*hs, [&](Result<std::unique_ptr<net::ByteStream>> x) { dr = std::move(x); });
   if (!run_until(rio, [&] { return dr.has_value(); }, 320s) || !*dr)
     die("raw dial between the plain tors failed: " + (dr ? dr->error().what() : std::string("timeout")));
-  std::printf("plain tors: stream up %.1f s after start (bootstrap, publish, connect; %llu SOCKS retries)\n",
-              ms(Wall::now() - r0) / 1000, static_cast<unsigned long long>(raw.counters().dial_retries));
+  std::printf("plain tors: stream up %.1f s after start (bootstrap, publish, connect; %llu SOCKS retries, %zu "
+              "service-side connections)\n",
+              ms(Wall::now() - r0) / 1000, static_cast<unsigned long long>(raw.counters().dial_retries), accepted);
   auto client = std::move(**dr);
   const StreamFigures rawf = measure_raw_stream(rio, *client, server, size, latency_messages, messages, window);
   client->close();
   if (server) server->close();
+  // 4. Round trips on a second stream (the rendezvous circuit exists by now).
+  std::unique_ptr<net::ByteStream>& server2 = server;  // the next accept replaces it
+  if (server) older.push_back(std::move(server));
+  std::optional<Result<std::unique_ptr<net::ByteStream>>> dr2;
+  raw.dial(*hs, [&](Result<std::unique_ptr<net::ByteStream>> x) { dr2 = std::move(x); });
+  if (!run_until(rio, [&] { return dr2.has_value(); }, 120s) || !*dr2)
+    die("second raw dial failed: " + (dr2 ? dr2->error().what() : std::string("timeout")));
+  auto client2 = std::move(**dr2);
+  const std::vector<double> rtt = measure_round_trips(rio, *client2, server2, 64, round_trips);
+  client2->close();
+  if (server2) server2->close();
+  for (auto& o : older) o->close();
   raw.close();
   rio.restart();
   rio.poll();
   stop_children();
 
-  std::printf("\nonion_pair_bench: private Tor network %s, %zu-byte messages, window %zu\n", testnet.c_str(), size,
-              window);
+  std::printf("\nonion_pair_bench: private Tor network %s (receiver %s), %zu-byte messages, window %zu\n",
+              testnet.c_str(), receiver_testnet.c_str(), size, window);
   std::printf("connect, node to node (two embedded tors): %.0f ms\n", connect_ms);
   std::printf("%-40s %10s %14s %14s\n", "two processes over Tor", "msgs/s", "latency p50", "latency p99");
   std::printf("%-40s %10.0f %11.1f ms %11.1f ms   (%zu/%zu in %.1f s)\n", "gossipsub, two nodes (embedded tors)",
@@ -365,6 +418,9 @@ int main(int argc, char** argv) {
               rawf.rate(), pct(rawf.latency_ms, 0.5), pct(rawf.latency_ms, 0.99), rawf.got, messages, rawf.secs);
   const double ratio = rawf.rate() > 0 ? static_cast<double>(gossip_got) / gossip_secs / rawf.rate() : 0;
   std::printf("gossip / raw throughput: %.0f %%\n", 100 * ratio);
+  std::printf("onion round trip, plain tors, 64 B echoed, one in flight: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms "
+              "(min %.0f, max %.0f, n %zu)\n",
+              pct(rtt, 0.5), pct(rtt, 0.95), pct(rtt, 0.99), pct(rtt, 0.0), pct(rtt, 1.0), rtt.size());
   fs::remove_all(dir);
   return 0;
 }
