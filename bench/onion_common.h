@@ -53,7 +53,12 @@ inline double pct(std::vector<double> v, double p) {
   std::exit(1);
 }
 
-// A host with an onion transport on a tor session; listening when asked.
+// The node's yamux window per stream (net.stream_window_kib's default), which the
+// benches use unless told otherwise: they measure what a validator ships.
+inline constexpr std::uint32_t kNodeStreamWindow = 1024 * 1024;
+
+// A host with an onion transport on a tor session; listening when asked. Its yamux
+// window per stream is `stream_window` (the node's by default).
 struct OnionNode {
   NodeKey key = NodeKey::generate();
   std::unique_ptr<net::Host> host;
@@ -61,9 +66,11 @@ struct OnionNode {
   std::optional<Status> published;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  OnionNode(asio::io_context& io, onion::TorSession& tor, const fs::path& sock, net::HostConfig hc = {}) {
+  OnionNode(asio::io_context& io, onion::TorSession& tor, const fs::path& sock, net::HostConfig hc = {},
+            std::uint32_t stream_window = kNodeStreamWindow) {
     hc.onion_only = true;
     hc.dial_timeout = 150s;
+    hc.connection.yamux.initial_window = stream_window;
     host = std::make_unique<net::Host>(io, key, hc);
     net::OnionTransportConfig tc;
     tc.socks_endpoint = tor.socks_endpoint();

@@ -22,7 +22,7 @@
 //
 //   onion_pair_bench --testnet <dir>/client.torrc [--receiver-testnet <dir>/client-na-east.torrc]
 //                    [--messages 2000] [--latency-messages 100] [--round-trips 100]
-//                    [--size 1024] [--window 200] [--tor tor]
+//                    [--size 1024] [--window 200] [--yamux-window BYTES] [--tor tor]
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -101,6 +101,9 @@ onion::TorSession& start_tor(asio::io_context& io, const Lines& lines, const fs:
   return *holder;
 }
 
+// --yamux-window: both nodes' yamux receive window per stream (default: the node's).
+std::uint32_t g_yamux_window = kNodeStreamWindow;
+
 pubsub::ServiceConfig pubsub_config() {
   pubsub::ServiceConfig pc;
   pc.gossip.heartbeat_interval = 200ms;
@@ -115,7 +118,7 @@ pubsub::ServiceConfig pubsub_config() {
   std::unique_ptr<onion::TorSession> holder;
   auto& tor = start_tor(io, lines, dir, holder);
   {
-    OnionNode b(io, tor, dir / "b.sock");
+    OnionNode b(io, tor, dir / "b.sock", {}, g_yamux_window);
     b.listen_and_publish(io);
     const std::string line = "addr " + b.addr().with_peer_id(b.host->peer_id()).to_string() + "\n";
     write_all(up, line.data(), line.size());
@@ -180,6 +183,7 @@ int main(int argc, char** argv) {
     if (a == "--testnet") testnet = argv[i + 1];
     else if (a == "--receiver-testnet") receiver_testnet = argv[i + 1];
     else if (a == "--round-trips") round_trips = std::stoul(argv[i + 1]);
+    else if (a == "--yamux-window") g_yamux_window = static_cast<std::uint32_t>(std::stoul(argv[i + 1]));
     else if (a == "--messages") messages = std::stoul(argv[i + 1]);
     else if (a == "--latency-messages") latency_messages = std::stoul(argv[i + 1]);
     else if (a == "--size") size = std::stoul(argv[i + 1]);
@@ -268,7 +272,7 @@ int main(int argc, char** argv) {
   auto target = Multiaddr::parse(*b_addr);
   if (!target) die("bad address from the receiver: " + *b_addr);
 
-  OnionNode a(io, tor, dir / "a.sock");
+  OnionNode a(io, tor, dir / "a.sock", {}, g_yamux_window);
   pubsub::PubsubService pa(io, *a.host, pubsub_config());
   pa.start();
   pa.subscribe(kTopic);

@@ -91,6 +91,8 @@ TEST_CASE("out-of-range values are errors naming the line and range", "[config]"
   CHECK_THAT(m.message, Catch::Contains("unknown log module 'gossip'"));
   auto d = parse_error("[node]\ndatadir = \"\"\n");
   CHECK_THAT(d.message, Catch::Contains("must not be empty"));
+  auto w = parse_error("[net]\nstream_window_kib = 64\n");  // below yamux's spec window
+  CHECK_THAT(w.message, Catch::StartsWith("test.toml:2:") && Catch::Contains("256..16384"));
 }
 
 TEST_CASE("setting overrides from --set parse like TOML and are validated", "[config]") {
@@ -200,6 +202,8 @@ announce_interval_s = 30
 [tor]
 mode = "none"
 bootstrap_timeout = 42
+[net]
+stream_window_kib = 2048
 [pubsub]
 heartbeat_ms = 700
 seen_ttl_s = 300
@@ -214,6 +218,8 @@ flag_policy = "flag_only"
   CHECK(c.shard.manager.announce_interval_ms == 30000);
   CHECK(c.tor.mode == Config::Tor::Mode::none);
   CHECK(c.tor.bootstrap_timeout == std::chrono::seconds(42));
+  CHECK(c.net.stream_window_kib == 2048);
+  CHECK(Config{}.net.stream_window_kib == 1024);  // above the spec's 256 KiB: what Tor's round trips need
   CHECK(c.pubsub.gossip.heartbeat_interval == std::chrono::milliseconds(700));
   // One setting, two fields that must agree.
   CHECK(c.pubsub.gossip.seen_ttl == std::chrono::seconds(300));

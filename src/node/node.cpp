@@ -65,6 +65,7 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.host.max_inbound = std::max<std::size_t>(1, o.host.max_connections * 3 / 4);
   o.host.max_outbound = std::max<std::size_t>(1, o.host.max_connections / 2);
   o.host.dial_timeout = c.net.dial_timeout;
+  o.host.connection.yamux.initial_window = c.net.stream_window_kib * 1024;
   o.host.onion_only = o.onion_only;
   o.host.send_observed_addr = !o.onion_only;
 

@@ -608,6 +608,11 @@ std::vector<SettingDef> make_table() {
        .description = "Seconds a dial may take, transport and upgrade together. Onion dials retry inside "
                       "this while the peer's descriptor is not yet available.",
        .min = 1, .max = 3600});
+  add(field(FIELD(net.stream_window_kib)), {.key = "net.stream_window_kib", .type = SettingType::integer,
+       .description = "Receive window per yamux stream, in KiB: what a peer may send on one stream before we "
+                      "read it. Over Tor a stream moves at most this much per round trip (hundreds of ms); "
+                      "256 is the yamux spec's initial window.",
+       .min = 256, .max = 16384});
 
   // [log]
   add(field(FIELD(log.level)), {.key = "log.level", .type = SettingType::choice,
