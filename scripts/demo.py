@@ -225,7 +225,9 @@ class Demo:
             return False
         n_relays = sum(1 for x in up.state.get("nodes", []) if x.get("role") == "relay")
         n_auth = len(up.state.get("nodes", [])) - n_relays
-        self.fact("testnet ready", f"{up.seconds:.1f} s ({n_auth} authorities + {n_relays} relays on 127.0.0.1)")
+        where = ("in regions on loopback, latency wan: docs/LATENCY.md" if self.args.latency == "wan"
+                 else "on 127.0.0.1")
+        self.fact("testnet ready", f"{up.seconds:.1f} s ({n_auth} authorities + {n_relays} relays {where})")
         self.say(f"   testnet ready in {up.seconds:.1f} s")
         return True
 
