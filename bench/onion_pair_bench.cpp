@@ -395,16 +395,16 @@ int main(int argc, char** argv) {
   client->close();
   if (server) server->close();
   // 4. Round trips on a second stream (the rendezvous circuit exists by now).
-  std::unique_ptr<net::ByteStream>& server2 = server;  // the next accept replaces it
+  // The raw stream's service side steps aside; the next accept lands in `server`.
   if (server) older.push_back(std::move(server));
   std::optional<Result<std::unique_ptr<net::ByteStream>>> dr2;
   raw.dial(*hs, [&](Result<std::unique_ptr<net::ByteStream>> x) { dr2 = std::move(x); });
   if (!run_until(rio, [&] { return dr2.has_value(); }, 120s) || !*dr2)
     die("second raw dial failed: " + (dr2 ? dr2->error().what() : std::string("timeout")));
   auto client2 = std::move(**dr2);
-  const std::vector<double> rtt = measure_round_trips(rio, *client2, server2, 64, round_trips);
+  const std::vector<double> rtt = measure_round_trips(rio, *client2, server, 64, round_trips);
   client2->close();
-  if (server2) server2->close();
+  if (server) server->close();
   for (auto& o : older) o->close();
   raw.close();
   rio.restart();

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "delay.h"      // onion/testnet/src
+#include "four_nodes.h"
 #include "forwarder.h"  // onion/testnet/src
 #include "latency.h"    // onion/testnet/src
 #include "shardnode/core/clock.h"
@@ -167,21 +168,12 @@ TEST_CASE("wan profile: symmetric matrix, deterministic placement, forward.json 
 }
 
 TEST_CASE("wan torrcs: each node on its own address, real ORPort NoAdvertise, advertised NoListen", "[testnet][delay]") {
-  TestnetState st;
-  st.dir = "/tmp/sn-wan";
-  for (int i = 0; i < 4; ++i) {
-    TestnetNode n;
-    n.authority = i < 2;
-    n.name = std::string(n.authority ? "a" : "r") + std::to_string(i);
-    n.datadir = st.dir / n.name;
-    n.or_port = 20000 + i;
-    n.dir_port = n.authority ? 20100 + i : 0;
-    n.address = node_address(i);
-    n.real_or_port = 20200 + i;
+  TestnetState st = four_node_state("/tmp/sn-wan");
+  for (std::size_t i = 0; i < st.nodes.size(); ++i) {
+    auto& n = st.nodes[i];
+    n.address = node_address(static_cast<int>(i));
+    n.real_or_port = 20200 + static_cast<int>(i);
     n.region = "eu-west";
-    n.fingerprint = std::string(40, static_cast<char>('A' + i));
-    n.v3ident = n.authority ? std::string(40, static_cast<char>('0' + i)) : "";
-    st.nodes.push_back(n);
   }
   for (const auto& n : st.nodes) {
     const std::string t = node_torrc(n, st.nodes, 20);

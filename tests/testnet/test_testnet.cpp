@@ -13,6 +13,7 @@
 #include "shardnode/testnet/consensus.h"
 #include "shardnode/testnet/testnet.h"
 #include "shardnode/onion/errors.h"
+#include "four_nodes.h"
 #include "torrc.h"  // onion/testnet/src: the launcher's torrc generation
 
 using namespace shardnode;
@@ -97,19 +98,7 @@ TEST_CASE("testnet: bad options and missing state fail before starting anything"
 // different libraries: what `testnet up` writes must be what a node accepts.
 TEST_CASE("testnet: the generated client.torrc passes the node's validation, node torrcs stay local", "[testnet]") {
   TempDir d;
-  TestnetState st;
-  st.dir = d.path;
-  for (int i = 0; i < 4; ++i) {
-    TestnetNode n;
-    n.authority = i < 2;
-    n.name = std::string(n.authority ? "a" : "r") + std::to_string(i);
-    n.datadir = d.path / n.name;
-    n.or_port = 20000 + i;
-    n.dir_port = n.authority ? 20100 + i : 0;
-    n.fingerprint = std::string(40, static_cast<char>('A' + i));
-    n.v3ident = n.authority ? std::string(40, static_cast<char>('0' + i)) : "";
-    st.nodes.push_back(n);
-  }
+  TestnetState st = four_node_state(d.path);
   const fs::path file = d.path / "client.torrc";
   std::ofstream(file) << detail::client_torrc_text(st);
   auto lines = onion::load_testnet_client_options(file);

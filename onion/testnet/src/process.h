@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -55,6 +56,6 @@ struct OwnedProcess {
 // wait up to 5 s: only processes that still run with their marker. Returns
 // "name (pid N)" for each one still running after.
 std::vector<std::string> stop_processes(const std::vector<OwnedProcess>& procs, std::chrono::milliseconds timeout,
-                                        int first_signal = 15 /* SIGTERM */);
+                                        int first_signal = SIGTERM);
 
 }  // namespace shardnode::testnet::detail
