@@ -8,7 +8,7 @@
 # Idempotent: installs and builds only what is missing or changed; each demo run
 # uses a fresh mktemp dir under /tmp, removed at the end (kept with --keep).
 #
-# Usage: bash scripts/demo.sh [--keep] [--nodes N] [--deadline S] [--privacy] [--latency lan|wan]   (passed to demo.py)
+# Usage: bash scripts/demo.sh [--keep] [--nodes N] [--deadline S] [--plain] [--latency lan|wan]   (passed to demo.py)
 # Env: BUILD_DIR (default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -158,7 +158,11 @@ TEST_CASE("pubsub settings: the defaults map to the pubsub structs' defaults", "
   const Settings s = Settings::defaults();
   auto cfg = pubsub_config_from(s);
   if (!cfg) FAIL(cfg.error().message);
-  check_gossip_equal(cfg->gossip, pubsub::GossipsubConfig{});
+  // An onion-only node (the default) gives out no peer exchange (a role default,
+  // settings.h); everything else is the structs' default.
+  pubsub::GossipsubConfig onion_only_gossip;
+  onion_only_gossip.do_px = false;
+  check_gossip_equal(cfg->gossip, onion_only_gossip);
   check_limits_equal(cfg->limits, pubsub::CodecLimits{});
   check_score_equal(cfg->score, pubsub::PeerScoreParams::defaults());
   check_thresholds_equal(cfg->thresholds, pubsub::PeerScoreThresholds::defaults());
@@ -167,7 +171,7 @@ TEST_CASE("pubsub settings: the defaults map to the pubsub structs' defaults", "
   // The single-struct functions agree with the aggregate.
   auto g = gossipsub_config_from(s);
   REQUIRE(g);
-  check_gossip_equal(*g, pubsub::GossipsubConfig{});
+  check_gossip_equal(*g, onion_only_gossip);
   auto t = score_thresholds_from(s);
   REQUIRE(t);
   check_thresholds_equal(*t, pubsub::PeerScoreThresholds::defaults());

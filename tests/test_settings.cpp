@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <map>
+#include <set>
+
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -176,20 +179,83 @@ std::optional<SettingValue> other_value(const SettingDef& d) {
 
 TEST_CASE("each setting is bound to a field of its own: setting one changes no other", "[config]") {
   const Settings defaults = Settings::defaults();
+  // The role defaults (settings.h): these keys' defaults follow another setting.
+  const std::map<std::string, std::set<std::string>> follows{
+      {"shard.validator", {"pubsub.stem", "shard.cover_shards"}}, {"node.onion_only", {"pubsub.do_px"}}};
   for (const auto& d : settings_table()) {
     INFO(d.key);
-    CHECK(defaults.value(d.key) == d.def);  // the default is the field's
+    // The default is the field's, but for a role default (an onion-only node: no PX).
+    if (d.key == "pubsub.do_px")
+      CHECK(defaults.value(d.key) == SettingValue(false));
+    else
+      CHECK(defaults.value(d.key) == d.def);
     const auto v = other_value(d);
     REQUIRE(v);
     Settings s = Settings::defaults();
     REQUIRE(s.set_from_text(d.key + "=" + format_value(*v)));
     CHECK(s.value(d.key) == *v);  // written to its field and read back
     for (const auto& other : settings_table())
-      if (other.key != d.key) {
+      if (other.key != d.key && !(follows.count(d.key) && follows.at(d.key).count(other.key))) {
         INFO("also changed: " << other.key);
         CHECK(s.value(other.key) == defaults.value(other.key));
       }
   }
+}
+
+TEST_CASE("a validator runs both privacy modes unless it turns them off; onion-only gives no PX", "[config]") {
+  const Settings plain = Settings::defaults();
+  CHECK_FALSE(plain.config().pubsub.gossip.stem.enabled);
+  CHECK(plain.config().shard.manager.cover_shards == 0);
+  CHECK_FALSE(plain.config().pubsub.gossip.do_px);  // onion-only by default
+  CHECK(settings_warnings(plain).empty());
+
+  auto v = Settings::parse("[shard]\nvalidator = true\n", "v.toml");
+  REQUIRE(v);
+  CHECK(v->config().pubsub.gossip.stem.enabled);
+  CHECK(v->config().shard.manager.cover_shards == kValidatorCoverShards);
+  CHECK(settings_warnings(*v).empty());
+
+  // Turned off explicitly: stays off whatever the order of file and --set, and warns.
+  for (const bool off_first : {true, false}) {
+    Settings s = Settings::defaults();
+    const std::vector<std::string> sets{"pubsub.stem=false", "shard.cover_shards=0", "shard.validator=true"};
+    if (off_first) {
+      for (const auto& a : sets) REQUIRE(s.set_from_text(a));
+    } else {
+      for (auto it = sets.rbegin(); it != sets.rend(); ++it) REQUIRE(s.set_from_text(*it));
+    }
+    CHECK_FALSE(s.config().pubsub.gossip.stem.enabled);
+    CHECK(s.config().shard.manager.cover_shards == 0);
+    const auto w = settings_warnings(s);
+    REQUIRE(w.size() == 2);
+    CHECK(w[0].find("pubsub.stem") != std::string::npos);
+    CHECK(w[1].find("shard.cover_shards") != std::string::npos);
+  }
+  // A small network leaves room for fewer cover shards.
+  Settings two = Settings::defaults();
+  REQUIRE(two.set_from_text("shard.count=2"));
+  REQUIRE(two.set_from_text("shard.validator=true"));
+  CHECK(two.config().shard.manager.cover_shards == 1);
+  REQUIRE(two.set_from_text("shard.count=1"));
+  CHECK(two.config().shard.manager.cover_shards == 0);
+  // Clearnet allowed (development): PX as gossipsub has it, and a warning for a validator.
+  REQUIRE(two.set_from_text("node.onion_only=false"));
+  CHECK(two.config().pubsub.gossip.do_px);
+  bool ip_warning = false;
+  for (const auto& w : settings_warnings(two)) ip_warning |= w.find("node.onion_only") != std::string::npos;
+  CHECK(ip_warning);
+
+  const std::string toml = print_defaults_toml(true);
+  CHECK(toml.find("\nvalidator = true\n") != std::string::npos);
+  CHECK(toml.find("\nstem = true\n") != std::string::npos);
+  CHECK(toml.find("\ncover_shards = 2\n") != std::string::npos);
+  const std::string plain_toml = print_defaults_toml();
+  CHECK(plain_toml.find("\nstem = false\n") != std::string::npos);
+  // The validator's printed defaults load back to the same config.
+  auto back = Settings::parse(toml, "validator-defaults.toml");
+  REQUIRE(back);
+  CHECK(back->config().pubsub.gossip.stem.enabled);
+  CHECK(back->config().shard.manager.cover_shards == kValidatorCoverShards);
 }
 
 TEST_CASE("settings land in the typed config the node reads", "[config]") {

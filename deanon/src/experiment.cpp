@@ -28,6 +28,8 @@ const pubsub::TopicId kTopic = "/shardnode/deanon/1";
 // its own forks of the same run seed; see pubsub/sim/gossip_sim.cpp).
 constexpr std::uint64_t kSpyStream = 0xdea0'0001;
 constexpr std::uint64_t kValidatorStream = 0xdea0'0002;
+constexpr std::uint64_t kLinkStream = 0xdea0'0003;
+constexpr std::uint64_t kKnowledgeStream = 0xdea0'0004;
 
 Error bad(const std::string& what) {
   return Error{make_error_code(ConfigErrc::out_of_range), "deanon: " + what};
@@ -38,6 +40,7 @@ Error bad(const std::string& what) {
 const char* to_string(TopologyKind t) {
   return t == TopologyKind::line ? "line" : t == TopologyKind::ring ? "ring" : "random";
 }
+const char* to_string(LatencyModelKind m) { return m == LatencyModelKind::tor ? "tor" : "uniform"; }
 const char* to_string(SpyPlacement p) {
   return p == SpyPlacement::most_connected ? "connected" : "uniform";
 }
@@ -57,6 +60,7 @@ Status ExperimentConfig::validate() const {
   if (messages_per_validator < 1) return bad("need at least one message per validator");
   if (runs < 1) return bad("need at least one run");
   if (posterior_probes > 1000) return bad("posterior probes must be at most 1000");
+  if (!(graph_knowledge >= 0.0 && graph_knowledge <= 1.0)) return bad("graph knowledge must be in [0, 1]");
   if (latency < Duration{0} || jitter < Duration{0}) return bad("latency and jitter must not be negative");
   if (message_interval < Duration{0} || warmup < Duration{0} || drain < Duration{0})
     return bad("warm-up, interval and drain must not be negative");
@@ -64,6 +68,7 @@ Status ExperimentConfig::validate() const {
     if (!(fluff_probability >= 0.0 && fluff_probability <= 1.0)) return bad("fluff probability must be in [0, 1]");
     if (embargo <= Duration{0} || embargo_jitter_mean < Duration{0})
       return bad("embargo must be positive and its jitter not negative");
+    if (own_embargo < embargo) return bad("the source's embargo must be at least the relays' embargo");
   }
   return Status::ok_status();
 }
@@ -85,6 +90,7 @@ std::unique_ptr<pubsub::GossipSim> build_sim(const ExperimentConfig& cfg, std::u
     g.gossip.stem.fluff_probability = cfg.fluff_probability;
     g.gossip.stem.embargo = cfg.embargo;
     g.gossip.stem.embargo_jitter_mean = cfg.embargo_jitter_mean;
+    g.gossip.stem.own_embargo = cfg.own_embargo;
     g.gossip.stem.epoch = std::chrono::hours(24 * 365);
     // Spies relay every validator's stem traffic; no honest node floods anyone.
     g.gossip.stem.max_per_peer_per_heartbeat = 1'000'000;
@@ -102,6 +108,19 @@ std::unique_ptr<pubsub::GossipSim> build_sim(const ExperimentConfig& cfg, std::u
   // The supernode's identities dial everyone: to each node they are inbound peers.
   for (NodeIndex s = cfg.nodes; s < total; ++s)
     for (NodeIndex n = 0; n < cfg.nodes; ++n) sim->link(s, n, true);
+  if (cfg.latency_model == LatencyModelKind::tor) {
+    // One draw per link (both directions), in a fixed order from the run's seed, so
+    // the adversary's calibration copy gets the same latencies.
+    sim::SeededRandom rng = sim::seeded_for_simulation(seed).fork(kLinkStream);
+    for (NodeIndex a = 0; a < total; ++a)
+      for (NodeIndex b : sim->network().neighbors(a)) {
+        if (b < a) continue;
+        const double one_way = kTorOneWayMinMs + (kTorOneWayMaxMs - kTorOneWayMinMs) * rng.unit();
+        const sim::LinkParams params{duration_ms(one_way), 0.0, 0.0, cfg.jitter};
+        sim->network().set_link(a, b, params);
+        sim->network().set_link(b, a, params);
+      }
+  }
   return sim;
 }
 
@@ -122,11 +141,11 @@ Adjacency adjacency(pubsub::GossipSim& sim) {
 // the first `cfg.posterior_probes` spies (in `probes` order) each publish a probe;
 // every spy's first receipt from each sender is a (hops, delay) sample, hops counted through
 // the neighbour it came from. Only what spies can do and see.
-LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Adjacency& graph,
+LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Adjacency& graph, const Adjacency& known,
                        const std::vector<bool>& is_spy, const std::vector<NodeIndex>& probes) {
   std::unique_ptr<pubsub::GossipSim> sim = build_sim(cfg, seed, true);
   if (adjacency(*sim) != graph) throw std::logic_error("deanon: the calibration graph differs from the run's");
-  HopDistances dist(graph, transit(cfg));
+  HopDistances dist(known, transit(cfg));  // hops as far as the adversary knows the graph
   const pubsub::MessageIdFn message_id = sim->router(0).config().message_id;
   std::map<pubsub::MessageId, std::pair<NodeIndex, TimePoint>> sent;  // probe -> (spy, publish time)
   std::map<pubsub::MessageId, std::set<std::pair<NodeIndex, NodeIndex>>> heard;  // (spy, sender)
@@ -263,11 +282,26 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     if (!cfg.stem && cfg.flood_publish)
       for (NodeIndex s = cfg.nodes; s < total; ++s) probes.push_back(s);
     const Adjacency graph = adjacency(sim);
-    LatencyModel model = calibrate(cfg, r.seed, graph, is_spy, probes);
+    // The adversary's view: its own edges, and others as far as it learnt them.
+    Adjacency known(graph.size());
+    sim::SeededRandom know_rng = root.fork(kKnowledgeStream);
+    for (NodeIndex a = 0; a < graph.size(); ++a)
+      for (NodeIndex b : graph[a]) {
+        if (b < a) continue;
+        const bool learnt = cfg.graph_knowledge >= 1.0 || know_rng.unit() < cfg.graph_knowledge;
+        if (is_spy[a] || is_spy[b] || learnt) {
+          known[a].push_back(b);
+          known[b].push_back(a);
+        }
+      }
+    for (auto& n : known) std::sort(n.begin(), n.end());
+    LatencyModel model = calibrate(cfg, r.seed, graph, known, is_spy, probes);
     r.calibration_samples = model.samples;
     // No sample (a lone observer never sees its own probe arrive): what it measures
     // on its own links, L + U[0, J] - a supernode has one to every node.
-    const double l = ms(cfg.latency), j = ms(cfg.jitter);
+    const double l = cfg.latency_model == LatencyModelKind::tor ? (kTorOneWayMinMs + kTorOneWayMaxMs) / 2.0
+                                                                  : ms(cfg.latency),
+                 j = ms(cfg.jitter);
     if (model.samples == 0) model = link_latency_model(l + j / 2.0, j * j / 12.0);
     // Nor how often its neighbours hear a source first: with flood publishing (public:
     // gossipsub's default), one hop beats two for sure when J < L, else about
@@ -279,13 +313,13 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
       std::optional<StemKnowledge> stem;
       if (cfg.stem)
         stem = StemKnowledge{cfg.fluff_probability, static_cast<double>(spy_count) / static_cast<double>(cfg.nodes)};
-      timing.emplace(graph, is_spy, std::move(model), stem, transit(cfg));
+      timing.emplace(known, is_spy, std::move(model), stem, transit(cfg));
     }
   }
 
   double entropy_sum = 0.0, inverse_rank_sum = 0.0, degree_sum = 0.0, closed_sum = 0.0;
   double posterior_rank_sum = 0.0, truth_probability_sum = 0.0;
-  std::uint64_t posterior_guesses = 0, posterior_correct = 0;
+  std::uint64_t posterior_guesses = 0, posterior_correct = 0, correct_on_stem = 0;
   Attribution attributed, posterior_attributed;
   std::map<NodeIndex, std::vector<double>> log_posterior;  // validator -> sum over its messages of log P
   std::map<NodeIndex, std::map<NodeIndex, std::uint32_t>> named;              // validator -> estimate -> count
@@ -325,6 +359,13 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     if (!s.guessed) continue;
     ++r.guesses;
     r.correct += s.correct ? 1 : 0;
+    if (s.correct) {
+      // Was the receipt that named it a stem message? (the earliest from the source)
+      const SpyObservation* first = nullptr;
+      for (const SpyObservation& o : it->second)
+        if (o.from == source && (!first || o.at < first->at)) first = &o;
+      if (first && first->stem) ++correct_on_stem;
+    }
     ++named[source][*v.estimate];
     auto& a = attributed[*v.estimate];
     a.first += s.correct ? 1 : 0;
@@ -353,6 +394,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   r.intersection_recall = honest.empty() ? nan : static_cast<double>(validators_named) / static_cast<double>(honest.size());
   r.intersection_precision = dandelion_precision(by_validator, honest.size());
   r.recall = r.messages ? static_cast<double>(r.correct) / msgs : nan;
+  r.recall_on_stem = r.messages ? static_cast<double>(correct_on_stem) / msgs : nan;
   if (timing) {
     r.posterior_recall = r.messages ? static_cast<double>(posterior_correct) / msgs : nan;
     r.posterior_precision = dandelion_precision(posterior_attributed, honest.size());
@@ -380,14 +422,19 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   const double pairs = msgs * static_cast<double>(honest_count - 1);
   r.delivered = pairs > 0.0 ? static_cast<double>(latencies.size()) / pairs : nan;
   if (latencies.empty()) {
-    r.latency_mean_ms = r.latency_p95_ms = nan;
+    r.latency_mean_ms = r.latency_p50_ms = r.latency_p95_ms = r.latency_p99_ms = nan;
   } else {
     double sum = 0.0;
     for (double l : latencies) sum += l;
     r.latency_mean_ms = sum / static_cast<double>(latencies.size());
-    const auto k = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(latencies.size()))) - 1;
-    std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(k), latencies.end());
-    r.latency_p95_ms = latencies[k];
+    std::sort(latencies.begin(), latencies.end());
+    auto quantile = [&](double q) {  // nearest rank
+      const auto k = static_cast<std::size_t>(std::ceil(q * static_cast<double>(latencies.size())));
+      return latencies[std::max<std::size_t>(k, 1) - 1];
+    };
+    r.latency_p50_ms = quantile(0.50);
+    r.latency_p95_ms = quantile(0.95);
+    r.latency_p99_ms = quantile(0.99);
   }
   return r;
 }
@@ -399,6 +446,7 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
       {&RunResult::precision, &ExperimentResult::precision},
       {&RunResult::accuracy, &ExperimentResult::accuracy},
       {&RunResult::recall, &ExperimentResult::recall},
+      {&RunResult::recall_on_stem, &ExperimentResult::recall_on_stem},
       {&RunResult::inverse_rank, &ExperimentResult::inverse_rank},
       {&RunResult::entropy_bits, &ExperimentResult::entropy_bits},
       {&RunResult::posterior_recall, &ExperimentResult::posterior_recall},
@@ -409,7 +457,9 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
       {&RunResult::intersection_recall, &ExperimentResult::intersection_recall},
       {&RunResult::intersection_precision, &ExperimentResult::intersection_precision},
       {&RunResult::latency_mean_ms, &ExperimentResult::latency_mean_ms},
+      {&RunResult::latency_p50_ms, &ExperimentResult::latency_p50_ms},
       {&RunResult::latency_p95_ms, &ExperimentResult::latency_p95_ms},
+      {&RunResult::latency_p99_ms, &ExperimentResult::latency_p99_ms},
       {&RunResult::delivered, &ExperimentResult::delivered}};
   ExperimentResult out;
   out.config = cfg;

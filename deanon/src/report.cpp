@@ -32,6 +32,7 @@ struct Row {
 std::vector<Row> rows(const ExperimentResult& r) {
   return {{"first-spy", "precision", &r.precision},
           {"first-spy", "recall", &r.recall},
+          {"first-spy", "recall_on_stem", &r.recall_on_stem},
           {"first-spy", "accuracy", &r.accuracy},
           {"first-spy", "inverse_rank", &r.inverse_rank},
           {"timing", "posterior_precision", &r.posterior_precision},
@@ -43,7 +44,9 @@ std::vector<Row> rows(const ExperimentResult& r) {
           {"intersection", "intersection_recall", &r.intersection_recall},
           {"intersection", "intersection_precision", &r.intersection_precision},
           {"cost", "latency_mean_ms", &r.latency_mean_ms},
+          {"cost", "latency_p50_ms", &r.latency_p50_ms},
           {"cost", "latency_p95_ms", &r.latency_p95_ms},
+          {"cost", "latency_p99_ms", &r.latency_p99_ms},
           {"cost", "delivered", &r.delivered}};
 }
 
@@ -61,7 +64,10 @@ nlohmann::json to_json(const ExperimentResult& r) {
   json config{{"nodes", c.nodes},
               {"topology", to_string(c.topology)},
               {"degree", c.topology == TopologyKind::random_regular ? json(c.degree) : json(nullptr)},
-              {"latency_ms", ms(c.latency)},
+              {"latency_model", to_string(c.latency_model)},
+              {"latency_ms", c.latency_model == LatencyModelKind::tor ? json(nullptr) : json(ms(c.latency))},
+              {"tor_one_way_ms", c.latency_model == LatencyModelKind::tor
+                                     ? json::array({kTorOneWayMinMs, kTorOneWayMaxMs}) : json(nullptr)},
               {"jitter_ms", ms(c.jitter)},
               {"spy_fraction", c.spy_fraction},
               {"supernode_connections", c.supernode_connections},
@@ -76,10 +82,12 @@ nlohmann::json to_json(const ExperimentResult& r) {
               {"fluff_probability", c.stem ? json(c.fluff_probability) : json(nullptr)},
               {"embargo_ms", c.stem ? json(ms(c.embargo)) : json(nullptr)},
               {"embargo_jitter_mean_ms", c.stem ? json(ms(c.embargo_jitter_mean)) : json(nullptr)},
+              {"own_embargo_ms", c.stem ? json(ms(c.own_embargo)) : json(nullptr)},
               {"warmup_ms", ms(c.warmup)},
               {"message_interval_ms", ms(c.message_interval)},
               {"drain_ms", ms(c.drain)},
-              {"posterior_probes", c.posterior_probes}};
+              {"posterior_probes", c.posterior_probes},
+              {"graph_knowledge", c.graph_knowledge}};
   json metrics = json::object();
   for (const Row& row : rows(r)) metrics[row.name] = summary_json(*row.s);
   json runs = json::array();
@@ -92,6 +100,7 @@ nlohmann::json to_json(const ExperimentResult& r) {
                         {"precision", number(x.precision)},
                         {"accuracy", number(x.accuracy)},
                         {"recall", number(x.recall)},
+                        {"recall_on_stem", number(x.recall_on_stem)},
                         {"inverse_rank", number(x.inverse_rank)},
                         {"posterior_precision", number(x.posterior_precision)},
                         {"posterior_recall", number(x.posterior_recall)},
@@ -102,7 +111,9 @@ nlohmann::json to_json(const ExperimentResult& r) {
                         {"calibration_samples", x.calibration_samples},
                         {"mean_publisher_degree", number(x.mean_publisher_degree)},
                         {"latency_mean_ms", number(x.latency_mean_ms)},
+                        {"latency_p50_ms", number(x.latency_p50_ms)},
                         {"latency_p95_ms", number(x.latency_p95_ms)},
+                        {"latency_p99_ms", number(x.latency_p99_ms)},
                         {"delivered", number(x.delivered)},
                         {"intersection_recall", number(x.intersection_recall)},
                         {"intersection_precision", number(x.intersection_precision)}});
@@ -143,16 +154,21 @@ std::string to_table(const ExperimentResult& r) {
   char line[160];
   o << "first-spy, timing and intersection adversaries: " << c.nodes << " nodes, " << to_string(c.topology);
   if (c.topology == TopologyKind::random_regular) o << " d=" << c.degree;
-  std::snprintf(line, sizeof line, ", latency %.1f ms + U[0, %.1f] ms, spies %.1f %% (%s), ", ms(c.latency),
-                ms(c.jitter), c.spy_fraction * 100.0, to_string(c.placement));
+  if (c.latency_model == LatencyModelKind::tor)
+    std::snprintf(line, sizeof line, ", tor latency: each link U[%.0f, %.0f] ms + U[0, %.1f] ms, spies %.1f %% (%s), ",
+                  kTorOneWayMinMs, kTorOneWayMaxMs, ms(c.jitter), c.spy_fraction * 100.0, to_string(c.placement));
+  else
+    std::snprintf(line, sizeof line, ", latency %.1f ms + U[0, %.1f] ms, spies %.1f %% (%s), ", ms(c.latency),
+                  ms(c.jitter), c.spy_fraction * 100.0, to_string(c.placement));
   o << line << c.validators << " validators x " << c.messages_per_validator << " messages, " << c.runs << " runs, seed "
     << c.seed << "\n";
   if (c.supernode_connections > 0)
     o << "supernode observer: " << c.supernode_connections
       << (c.supernode_connections == 1 ? " identity" : " identities") << ", connected to every node\n";
   if (c.stem) {
-    std::snprintf(line, sizeof line, "privacy mode: stem (Dandelion++), q = %.3g, embargo %.0f ms + Exp(%.0f ms)\n",
-                  c.fluff_probability, ms(c.embargo), ms(c.embargo_jitter_mean));
+    std::snprintf(line, sizeof line,
+                  "privacy mode: stem (Dandelion++), q = %.3g, embargo %.0f ms (source %.0f ms) + Exp(%.0f ms)\n",
+                  c.fluff_probability, ms(c.embargo), ms(c.own_embargo), ms(c.embargo_jitter_mean));
     o << line;
   } else {
     o << "privacy mode: none (" << (c.flood_publish ? "flood publishing" : "mesh-only publishing") << ")\n";

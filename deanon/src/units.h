@@ -6,5 +6,6 @@
 namespace shardnode::deanon {
 
 inline double ms(Duration d) { return static_cast<double>(d.count()) / 1e6; }
+inline Duration duration_ms(double v) { return Duration{static_cast<Duration::rep>(v * 1e6)}; }
 
 }  // namespace shardnode::deanon

@@ -382,9 +382,18 @@ void Router::handle_stem(const PeerId& from, Message msg, TimePoint now) {
   const MessageId id = cfg_.message_id(msg);
   if (seen_.contains(id)) return;  // already in gossip: the stem is over
   if (stem_->holding(id)) {
-    // Round a loop. Say nothing: reacting would tell a prober that we hold it. The
-    // holders' embargoes end the stem.
+    // Round a loop. Pass it on once more, on the route a new message from `from`
+    // would take, so a stem caught in a cycle can still reach a diffuser; then say
+    // nothing. Source and relays do the same, so sending a message back to the peer
+    // it came from tells a prober nothing about who the source is. (A diffuser only
+    // holds its own messages - it fluffs relayed ones at once - and drops the copy,
+    // as it drops one it has already fluffed.) The holders' embargoes end the rest.
     ++stem_->counters().loops;
+    if (stem_->diffuser(now) || !stem_->first_return(id)) return;
+    auto next = stem_->route_relay(from, now);
+    if (!next || !on_topic(*next, msg.topic)) return;
+    ++stem_->counters().loops_passed_on;
+    stem_out_.push_back({*next, std::move(msg)});
     return;
   }
   if (stem_->diffuser(now)) return fluff(id, std::move(msg), false, now);

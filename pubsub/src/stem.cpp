@@ -18,6 +18,7 @@ Status StemConfig::validate() const {
   if (destinations < 1 || destinations > 8) return bad("destinations must be in [1, 8]");
   if (embargo <= Duration{0} || embargo_jitter_mean < Duration{0})
     return bad("embargo must be positive and its jitter not negative");
+  if (own_embargo < embargo) return bad("the source's embargo must be at least the relays' embargo");
   if (max_embargoed < 1 || max_embargoed_bytes < 1) return bad("max_embargoed and its bytes must be at least 1");
   if (max_per_peer_per_heartbeat < 1) return bad("max_per_peer_per_heartbeat must be at least 1");
   return Status::ok_status();
@@ -144,8 +145,8 @@ bool StemState::hold(const MessageId& id, Message msg, std::optional<PeerId> fro
   // first says little about its position on the path.
   const double mean = std::chrono::duration<double>(cfg_.embargo_jitter_mean).count();
   const double jitter = mean > 0.0 ? -mean * std::log1p(-rng_.unit()) : 0.0;
-  const TimePoint deadline =
-      now + cfg_.embargo + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(jitter));
+  const TimePoint deadline = now + (own ? cfg_.own_embargo : cfg_.embargo) +
+                            std::chrono::duration_cast<Duration>(std::chrono::duration<double>(jitter));
   held_bytes_ += msg.data.size();
   held_[id] = Held{std::move(msg), std::move(from), fluff_on_expiry, deadline};
   return true;
@@ -154,6 +155,13 @@ bool StemState::hold(const MessageId& id, Message msg, std::optional<PeerId> fro
 void StemState::erase(std::unordered_map<MessageId, Held, BytesHash>::iterator it) {
   held_bytes_ -= it->second.msg.data.size();
   held_.erase(it);
+}
+
+bool StemState::first_return(const MessageId& id) {
+  auto it = held_.find(id);
+  if (it == held_.end() || it->second.returned) return false;
+  it->second.returned = true;
+  return true;
 }
 
 std::optional<std::optional<PeerId>> StemState::release(const MessageId& id) {

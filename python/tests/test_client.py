@@ -65,7 +65,9 @@ class ClientTest(unittest.TestCase):
             for n in cls.nodes:
                 extra = {"tor.mode": '"none"', "tor.testnet": '""', "node.onion_only": "false",
                          "net.tcp_listen": '["/ip4/127.0.0.1/tcp/0"]', "shard.count": "4",
-                         "shard.validator": "true", "shard.jump_timeout_s": "20", "log.level": '"debug"'}
+                         "shard.validator": "true", "shard.jump_timeout_s": "20", "log.level": '"debug"',
+                         # The client and control API, on plain gossip: exact shards and deliveries.
+                         "pubsub.stem": "false", "shard.cover_shards": "0"}
                 extra.update(roles[n.index])
                 with open(n.config, "w") as f:
                     f.write(localnet.node_config(n, boots, [], "", probe_interval_ms=0,

@@ -69,7 +69,7 @@ int cmd_version(bool as_json) {
 
 int cmd_config(const ConfigOptions& o) {
   if (o.print_defaults) {
-    std::cout << node::print_defaults_toml();
+    std::cout << node::print_defaults_toml(o.validator);
     return 0;
   }
   if (o.reference) {
@@ -78,7 +78,9 @@ int cmd_config(const ConfigOptions& o) {
   }
   auto s = node::Settings::load_file(o.check_file);
   if (!s) return fail(s.error().what(), 2);
-  std::cout << o.check_file << ": ok\n";
+  const auto warnings = node::settings_warnings(*s);
+  for (const auto& w : warnings) std::cerr << o.check_file << ": warning: " << w << "\n";
+  std::cout << o.check_file << (warnings.empty() ? ": ok\n" : ": ok, with warnings\n");
   return 0;
 }
 

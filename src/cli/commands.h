@@ -28,6 +28,7 @@ struct IdOptions {
 
 struct ConfigOptions {
   bool print_defaults = false;
+  bool validator = false;  // --print-defaults --validator
   bool reference = false;
   std::string check_file;
 };

@@ -72,6 +72,11 @@ CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o) {
   c->add_option("--jitter-ms", o.jitter_ms, "Extra link delay, uniform in [0, J] ms")
       ->check(CLI::Range(0.0, 60000.0))
       ->capture_default_str();
+  c->add_option("--latency-model", o.latency_model,
+                "uniform (--latency-ms + U[0, --jitter-ms] on every link) or tor (each link's one-way latency drawn "
+                "once in [130, 360] ms, half the live network's median onion round trips, + U[0, --jitter-ms])")
+      ->check(CLI::IsMember({"uniform", "tor"}))
+      ->capture_default_str();
   c->add_option("--protocol", o.protocol, "Peer protocol of every node: gossipsub (meshsub/1.2) or floodsub")
       ->check(CLI::IsMember({"gossipsub", "floodsub"}))
       ->capture_default_str();
@@ -92,9 +97,25 @@ CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o) {
   c->add_option("--embargo-jitter-ms", o.embargo_jitter_ms, "Stem mode: mean of the embargo's exponential part (ms)")
       ->check(CLI::Range(0.0, 3600000.0))
       ->capture_default_str();
+  c->add_option("--own-embargo-ms", o.own_embargo_ms,
+                "Stem mode: the source's embargo for its own messages (ms, at least --embargo-ms)")
+      ->check(CLI::Range(1.0, 3600000.0))
+      ->capture_default_str();
+  c->add_option("--warmup-ms", o.warmup_ms,
+                "Simulated time for meshes to form before the first publish (default 3000, 10000 with --latency-model tor)")
+      ->check(CLI::Range(0.0, 3600000.0));
+  c->add_option("--drain-ms", o.drain_ms,
+                "Simulated time after the last publish (default 3000; with --latency-model tor, 30000 or the "
+                "source's embargo + 10 jitter means if longer)")
+      ->check(CLI::Range(0.0, 3600000.0));
   c->add_option("--probes", o.probes,
                 "Probes the spies publish to calibrate the timing adversary's latency model (0: no timing adversary)")
       ->check(CLI::Range(0U, 1000U))
+      ->capture_default_str();
+  c->add_option("--graph-knowledge", o.graph_knowledge,
+                "The timing adversary knows its spies' edges and this share of the others (1: the whole graph, as "
+                "peer exchange or a supernode tells it)")
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   c->add_option("--json", o.json_file, "Write the results as JSON to FILE ('-' for stdout instead of the table)");
   c->add_option("--csv", o.csv_file, "Write the results as CSV to FILE");
@@ -123,7 +144,15 @@ int cmd_deanon(const DeanonCliOptions& o) {
   cfg.fluff_probability = o.fluff;
   cfg.embargo = from_ms(o.embargo_ms);
   cfg.embargo_jitter_mean = from_ms(o.embargo_jitter_ms);
+  cfg.own_embargo = from_ms(o.own_embargo_ms);
+  cfg.latency_model = o.latency_model == "tor" ? deanon::LatencyModelKind::tor : deanon::LatencyModelKind::uniform;
+  const bool tor = cfg.latency_model == deanon::LatencyModelKind::tor;
+  cfg.warmup = from_ms(o.warmup_ms >= 0 ? o.warmup_ms : tor ? 10000.0 : 3000.0);
+  cfg.drain = from_ms(o.drain_ms >= 0 ? o.drain_ms
+                      : tor            ? std::max(30000.0, o.own_embargo_ms + 10.0 * o.embargo_jitter_ms)
+                                       : 3000.0);
   cfg.posterior_probes = o.probes;
+  cfg.graph_knowledge = o.graph_knowledge;
   std::vector<deanon::ExperimentConfig> configs;
   for (double p : o.spies) {
     cfg.spy_fraction = p;

@@ -31,6 +31,11 @@ struct DeanonCliOptions {
   double fluff = 0.1;                  // stem: q
   double embargo_ms = 2000.0;          // stem: fixed part of the embargo
   double embargo_jitter_ms = 1000.0;   // stem: mean of its exponential part
+  double own_embargo_ms = 4000.0;      // stem: the source's fixed part
+  std::string latency_model = "uniform";
+  double graph_knowledge = 1.0;  // the timing adversary's share of the edges between honest nodes
+  double warmup_ms = -1.0;  // <0: 3 s (uniform) or 10 s (tor)
+  double drain_ms = -1.0;   // <0: 3 s (uniform), or for tor 30 s or more (the source's embargo + 10 jitter means)
   std::uint32_t probes = 16;           // timing adversary's calibration probes (0: none)
   std::string json_file;
   std::string csv_file;

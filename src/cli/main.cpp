@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   auto* config = app.add_subcommand("config", "Print or check configuration");
   cli::ConfigOptions config_o;
   auto* pd = config->add_flag("--print-defaults", config_o.print_defaults, "Print a TOML file with every default");
+  config->add_flag("--validator", config_o.validator,
+                   "With --print-defaults: a validator's defaults (shard.validator = true: the privacy modes on)")
+      ->needs(pd);
   auto* ref = config->add_flag("--reference", config_o.reference, "Print the Markdown settings reference");
   auto* chk = config->add_option("--check", config_o.check_file, "Validate a config file");
   pd->excludes(ref)->excludes(chk);

@@ -21,6 +21,7 @@ int cmd_run(const Context& ctx) {
     return 2;
   }
   opts->version = kVersion;
+  for (const auto& w : node::settings_warnings(ctx.settings)) log->warn("{}", w);
   asio::io_context io;
   auto n = node::Node::create(io, std::move(*opts));
   if (!n) {

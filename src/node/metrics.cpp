@@ -290,11 +290,12 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
     constexpr std::string_view kStem =
         "Stem-phase (Dandelion++) events: originated (our messages sent on the stem), relayed (others' passed "
         "on), fluffed (stem ended here: into gossip), embargo_fired (a held message gossiped when its embargo "
-        "lapsed), loop (a stem message we already held, dropped), no_route, rate_limited, malformed, "
+        "lapsed), loop (a stem message we already held), loop_passed_on (such a message passed on once more on the relay route), no_route, rate_limited, malformed, "
         "not_our_topic (refused or not gossiped: a topic we are not on), not_held (embargo table full).";
     const std::pair<const char*, std::uint64_t> events[] = {
         {"originated", st.originated},       {"relayed", st.relayed},           {"fluffed", st.fluffed},
-        {"embargo_fired", st.embargo_fired}, {"loop", st.loops},                {"no_route", st.no_route},
+        {"embargo_fired", st.embargo_fired}, {"loop", st.loops},                {"loop_passed_on", st.loops_passed_on},
+        {"no_route", st.no_route},
         {"rate_limited", st.rate_limited},   {"malformed", st.malformed},       {"not_our_topic", st.not_our_topic},
         {"not_held", st.not_held}};
     for (const auto& [event, v] : events) r.counter("shardnode_stem_messages_total", kStem, d(v), {{"event", event}});

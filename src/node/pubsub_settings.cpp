@@ -101,6 +101,11 @@ Result<pubsub::GossipsubConfig> gossipsub_config_from(const Settings& s) {
   if (c.mcache_gossip > c.mcache_len)
     return bad("pubsub.mcache_gossip/pubsub.mcache_len",
                "need mcache_gossip <= mcache_len" + got({c.mcache_gossip, c.mcache_len}));
+  if (c.stem.own_embargo < c.stem.embargo)
+    return bad("pubsub.stem_own_embargo_ms/pubsub.stem_embargo_ms",
+               "need stem_own_embargo_ms >= stem_embargo_ms (the source waits longest)" +
+                   got({static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::milliseconds>(c.stem.own_embargo).count()),
+                        static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::milliseconds>(c.stem.embargo).count())}));
   if (Status st = c.validate(); !st) return rejected("GossipsubConfig::validate", st.error());
   return c;
 }

@@ -295,7 +295,9 @@ void add_pubsub(std::vector<SettingDef>& t) {
           "costs double (go-libp2p-pubsub default 10).");
   boolean("pubsub.do_px", field(FIELD(pubsub.gossip.do_px)),
           "Peer exchange (gossipsub v1.1): offer other peers when pruning one from a mesh, and take the "
-          "peers offered by a peer scoring at least score_accept_px_threshold as dial candidates.");
+          "peers offered by a peer scoring at least score_accept_px_threshold as dial candidates. Default: "
+          "off when node.onion_only is on (a PRUNE would hand out our neighbours' onion addresses: the graph "
+          "a timing adversary needs, docs/PRIVACY.md), on otherwise.");
   integer("pubsub.prune_peers", field(FIELD(pubsub.gossip.prune_peers)), 0, 10000,
           "Peers offered in one PRUNE, and the most taken from one received (go-libp2p-pubsub default 16). "
           "Needs prune_peers <= max_px_peers, or peers with our limits reject the PRUNE.");
@@ -311,7 +313,8 @@ void add_pubsub(std::vector<SettingDef>& t) {
           "Privacy mode: a Dandelion++ stem phase before gossip. Our own messages are never flood-published "
           "from our identity: each walks a random path of peers on /shardnode/stem/1.0.0 before someone "
           "gossips it, so a spy next to us cannot tell our messages from those we relay. Costs latency "
-          "(a few Tor hops) and some bandwidth. See docs/PRIVACY.md.");
+          "(a few Tor hops) and some bandwidth. Default: on when shard.validator is on, off otherwise. "
+          "See docs/PRIVACY.md.");
   real("pubsub.stem_fluff_probability", field(FIELD(pubsub.gossip.stem.fluff_probability)), 0.0, 1.0,
        "Stem: probability q that this node is a diffuser (gossips what it gets) for an epoch; the mean "
        "stem is about 1/q hops (Dandelion++ suggests 0.1).");
@@ -319,9 +322,13 @@ void add_pubsub(std::vector<SettingDef>& t) {
           "Stem: seconds an epoch lasts; each epoch redraws the diffuser role, the 2 stem destinations "
           "(outbound peers) and the per-inbound-edge routes.");
   integer("pubsub.stem_embargo_ms", millis(FIELD(pubsub.gossip.stem.embargo)), 1, 3600000,
-          "Stem: a node that passed a message on gossips it itself if it has not seen it in gossip after "
+          "Stem: a relay that passed a message on gossips it itself if it has not seen it in gossip after "
           "this many milliseconds plus an exponential jitter, so a peer that drops stem messages cannot "
-          "suppress them.");
+          "suppress them (our own messages: stem_own_embargo_ms).");
+  integer("pubsub.stem_own_embargo_ms", millis(FIELD(pubsub.gossip.stem.own_embargo)), 1, 3600000,
+          "Stem: the embargo of our own messages, in milliseconds (plus the same jitter); at least "
+          "stem_embargo_ms. When a stem stalls, a relay's shorter timer fires first, so the first gossip "
+          "comes from a relay rather than from us; ours only guards against relays that drop.");
   integer("pubsub.stem_embargo_jitter_ms", millis(FIELD(pubsub.gossip.stem.embargo_jitter_mean)), 0, 3600000,
           "Stem: mean of the exponential jitter added to each embargo, in milliseconds. Keep it well above "
           "one Tor hop's latency, so which holder fires first says little about who the source is.");
@@ -561,7 +568,8 @@ std::vector<SettingDef> make_table() {
   add(field(FIELD(shard.manager.cover_shards)), {.key = "shard.cover_shards", .type = SettingType::integer,
        .description = "Privacy mode: also join this many shards drawn at random, independent of our duties, "
                       "redrawn every cover_epoch_s, so our announced shards do not give away which we work on. "
-                      "Costs their traffic and connections. Turns flood publishing off. See docs/PRIVACY.md.",
+                      "Costs their traffic and connections. Turns flood publishing off. Default: 2 (at most "
+                      "shard.count - 1) when shard.validator is on, 0 otherwise. See docs/PRIVACY.md.",
        .min = 0, .max = 4095});
   add(ms_as_seconds(FIELD(shard.manager.cover_epoch_ms)), {.key = "shard.cover_epoch_s", .type = SettingType::integer,
        .description = "Seconds between draws of cover shards (shard.cover_shards).", .min = 10, .max = 86400});

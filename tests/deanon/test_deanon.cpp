@@ -187,17 +187,20 @@ TEST_CASE("CSV has a header and one row per metric", "[deanon]") {
   std::string line;
   std::vector<std::string> lines;
   while (std::getline(in, line)) lines.push_back(line);
-  REQUIRE(lines.size() == 16);
+  REQUIRE(lines.size() == 19);
   CHECK(lines[0].rfind("adversary,metric,mean,ci95_low,ci95_high,runs,nodes", 0) == 0);
   CHECK(lines[0].find(",stem,fluff_probability") != std::string::npos);
   CHECK(lines[1].rfind("first-spy,precision,", 0) == 0);
   CHECK(lines[2].rfind("first-spy,recall,", 0) == 0);
-  CHECK(lines[4].rfind("first-spy,inverse_rank,", 0) == 0);
-  CHECK(lines[6].rfind("timing,posterior_recall,", 0) == 0);
-  CHECK(lines[7].rfind("timing,entropy_bits,", 0) == 0);
-  CHECK(lines[10].rfind("timing,posterior_intersection_recall,", 0) == 0);
-  CHECK(lines[11].rfind("intersection,intersection_recall,", 0) == 0);
-  CHECK(lines[15].rfind("cost,delivered,1,", 0) == 0);
+  CHECK(lines[3].rfind("first-spy,recall_on_stem,", 0) == 0);
+  CHECK(lines[5].rfind("first-spy,inverse_rank,", 0) == 0);
+  CHECK(lines[7].rfind("timing,posterior_recall,", 0) == 0);
+  CHECK(lines[8].rfind("timing,entropy_bits,", 0) == 0);
+  CHECK(lines[11].rfind("timing,posterior_intersection_recall,", 0) == 0);
+  CHECK(lines[12].rfind("intersection,intersection_recall,", 0) == 0);
+  CHECK(lines[15].rfind("cost,latency_p50_ms,", 0) == 0);
+  CHECK(lines[17].rfind("cost,latency_p99_ms,", 0) == 0);
+  CHECK(lines[18].rfind("cost,delivered,1,", 0) == 0);
 }
 
 TEST_CASE("no spies: no guesses and recall 0", "[deanon]") {
@@ -342,6 +345,7 @@ ExperimentConfig stem_line(double p, std::uint64_t seed) {
   // Nothing fluffs within the run: spies see stems only, which is all first-spy
   // needs here (2 s is 100 hops; P(no spy in 100 hops) < 1e-4 at p = 0.1).
   c.embargo = 60s;
+  c.own_embargo = 60s;
   c.embargo_jitter_mean = 0ms;
   c.warmup = 1100ms;
   c.message_interval = 1ms;
@@ -375,24 +379,57 @@ TEST_CASE("stem mode hides the source from first-spy that catches it on plain go
   plain.nodes = 200;
   plain.runs = 8;
   plain.jitter = 10ms;
+  // The stem's bound needs a tight interval: more nodes, every honest node a
+  // validator with one message (its messages would share a path all epoch, so more
+  // per validator add no information), 10 runs.
   ExperimentConfig stem = plain;
+  stem.nodes = 300;
+  stem.validators = 270;
+  stem.messages_per_validator = 1;
+  stem.runs = 10;
   stem.stem = true;
   stem.fluff_probability = 0.1;
-  stem.drain = 5s;  // past the 2 s + Exp(1 s) embargo of a stem that ends at a spy that drops it
+  stem.drain = 10s;  // past the source's 4 s + Exp(1 s) embargo of a stem that stalled
   const ExperimentResult a = run_experiment(plain), b = run_experiment(stem);
-  INFO("plain recall " << a.recall.mean << ", stem recall " << b.recall.mean << " +- " << b.recall.half_width);
+  INFO("plain recall " << a.recall.mean << ", stem recall " << b.recall.mean << " [" << b.recall.ci_low << ", "
+                       << b.recall.ci_high << "]");
   CHECK(a.recall.mean > 0.45);
-  CHECK(b.recall.mean <= 0.1 + 0.02);  // the issue's target: at most p + 0.02
+  // The issue's target: at most p + 0.02 by the upper end of the 95 % interval.
+  REQUIRE(b.recall.has_ci());
+  CHECK(b.recall.ci_high <= 0.1 + 0.02);
   CHECK(b.delivered.mean == 1.0);
   CHECK(b.latency_mean_ms.mean > a.latency_mean_ms.mean);  // the price: the walk before gossip
   // The timing adversary, from all spies' receipt times and knowing the stem's q:
-  // sure and right on plain gossip, unsure and mostly wrong with the stem.
-  INFO("timing recall: plain " << a.posterior_recall.mean << ", stem " << b.posterior_recall.mean
-                               << "; entropy: plain " << a.entropy_bits.mean << ", stem " << b.entropy_bits.mean);
+  // sure and right on plain gossip, unsure and mostly wrong with the stem - and
+  // within the same bound.
+  INFO("timing recall: plain " << a.posterior_recall.mean << ", stem " << b.posterior_recall.mean << " ["
+                               << b.posterior_recall.ci_low << ", " << b.posterior_recall.ci_high
+                               << "]; entropy: plain " << a.entropy_bits.mean << ", stem " << b.entropy_bits.mean);
   CHECK(a.posterior_recall.mean > 0.9);
-  CHECK(b.posterior_recall.mean <= 0.1 + 0.05);
+  REQUIRE(b.posterior_recall.has_ci());
+  CHECK(b.posterior_recall.ci_high <= 0.1 + 0.02);
   CHECK(a.entropy_bits.mean < 0.5);
   CHECK(b.entropy_bits.mean > 4.0);
+}
+
+TEST_CASE("peer exchange's gift: the timing adversary needs the graph to name sources on plain gossip",
+          "[deanon][px]") {
+  // Knowing only its spies' own edges (no PX: onion-only's default), the timing
+  // adversary does worse than first spy; with every edge (what PRUNEs with PX leak
+  // over time) it is near certain. docs/PRIVACY.md has the 500-node figures.
+  ExperimentConfig c = flooding(0.1, 37);
+  c.posterior_probes = 16;
+  c.nodes = 150;
+  c.runs = 4;
+  c.validators = 40;
+  c.jitter = 10ms;
+  ExperimentConfig blind = c;
+  blind.graph_knowledge = 0.0;
+  const ExperimentResult full = run_experiment(c), own = run_experiment(blind);
+  INFO("timing recall: whole graph " << full.posterior_recall.mean << ", own edges " << own.posterior_recall.mean);
+  CHECK(full.posterior_recall.mean > 0.9);
+  CHECK(own.posterior_recall.mean < full.posterior_recall.mean - 0.2);
+  CHECK(own.recall.mean == full.recall.mean);  // first spy needs no graph
 }
 
 TEST_CASE("a supernode connected to everyone catches flood publishers, and the stem keeps it out", "[deanon][stem]") {

@@ -1,7 +1,9 @@
 // The Dandelion++ stem phase (pubsub/stem.h) in the router, driven directly, and on
 // the simulator: own messages leave only on the stem, relays keep one next hop per
-// inbound edge per epoch, diffusers and loops fluff, the embargo beats a relay that
-// drops messages, and our own message is forwarded like a relay's when it comes back.
+// inbound edge per epoch, diffusers fluff, a loop is passed on once (the same at the
+// source as at a relay), the embargo beats a relay that drops messages (a relay's
+// fires before the source's), and our own message is forwarded like a relay's when
+// it comes back.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -27,6 +29,7 @@ GossipsubConfig stem_config(double q = 0.0) {
   c.stem.enabled = true;
   c.stem.fluff_probability = q;
   c.stem.embargo = 5s;
+  c.stem.own_embargo = 8s;
   c.stem.embargo_jitter_mean = 0s;
   return c;
 }
@@ -200,16 +203,29 @@ TEST_CASE("stem: our message back from gossip is forwarded like a relay's, not d
   CHECK(f.gossip_copies() == 0);
 }
 
-TEST_CASE("stem: a loop is dropped without a sign, and malformed and excess stem messages are dropped") {
+TEST_CASE("stem: a loop is passed on once on the relay route, then dropped without a sign") {
   StemFixture f(8, stem_config());
   f.r->handle_stem(f.peers[1], msg("round"), f.now);
-  REQUIRE(f.r->take_stem_sends().size() == 1);
-  // Back again (or a prober asking whether we hold it): no reaction at all...
+  auto first = f.r->take_stem_sends();
+  REQUIRE(first.size() == 1);
+  // Back from another peer: passed on once more, where a new message from that
+  // peer would go (never straight back)...
   f.r->handle_stem(f.peers[5], msg("round"), f.now);
+  auto again = f.r->take_stem_sends();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].to != f.peers[5]);
+  f.r->handle_stem(f.peers[5], msg("other message"), f.now);
+  auto other = f.r->take_stem_sends();
+  REQUIRE(other.size() == 1);
+  CHECK(other[0].to == again[0].to);
+  // ...and after that, no reaction at all.
+  f.r->handle_stem(f.peers[3], msg("round"), f.now);
+  f.r->handle_stem(f.peers[1], msg("round"), f.now);
   CHECK(f.r->take_stem_sends().empty());
   CHECK(f.gossip_copies() == 0);
-  CHECK(f.r->stem()->counters().loops == 1);
-  // ...the embargo ends it.
+  CHECK(f.r->stem()->counters().loops == 3);
+  CHECK(f.r->stem()->counters().loops_passed_on == 1);
+  // The embargo ends it.
   f.tick(6s);
   CHECK(f.gossip_copies() > 0);
 
@@ -234,6 +250,44 @@ TEST_CASE("stem: a loop is dropped without a sign, and malformed and excess stem
   CHECK(f.r->stem()->counters().rate_limited + f.r->counters().rpcs_graylisted == cap + 10);
   CHECK(f.r->take_stem_sends().empty());
   CHECK(f.r->score(f.peers[3], f.now) < PeerScoreThresholds::defaults().graylist);
+}
+
+TEST_CASE("stem: the source treats its message coming back on the stem as a relay would") {
+  // A spy that got our message sends it back to us on the stem, as it would to a
+  // relay it suspects: we pass it on once, on the relay route for that peer, like a
+  // relay; we neither gossip it nor stay silent where a relay would not.
+  StemFixture source(8, stem_config());
+  REQUIRE(source.r->publish(kTopic, Bytes{7, 7}, source.now));
+  auto out = source.r->take_stem_sends();
+  REQUIRE(out.size() == 1);
+  StemFixture relay(8, stem_config());
+  relay.r->handle_stem(relay.peers[1], out[0].message, relay.now);
+  REQUIRE(relay.r->take_stem_sends().size() == 1);
+  for (StemFixture* f : {&source, &relay}) {
+    f->r->handle_stem(f->peers[3], out[0].message, f->now);
+    auto back = f->r->take_stem_sends();
+    REQUIRE(back.size() == 1);
+    CHECK(back[0].to != f->peers[3]);
+    CHECK(f->gossip_copies() == 0);
+    f->r->handle_stem(f->peers[3], out[0].message, f->now);
+    CHECK(f->r->take_stem_sends().empty());
+    CHECK(f->r->stem()->counters().loops_passed_on == 1);
+  }
+}
+
+TEST_CASE("stem: a relay's embargo fires before the source's") {
+  StemFixture f(8, stem_config());
+  REQUIRE(f.r->publish(kTopic, Bytes{8, 1}, f.now));
+  f.r->handle_stem(f.peers[1], msg("relayed"), f.now);
+  REQUIRE(f.r->take_stem_sends().size() == 2);
+  f.tick(6s);  // past the relays' 5 s, before our own 8 s
+  CHECK(f.r->stem()->counters().embargo_fired == 1);
+  CHECK(f.gossip_copies() > 0);
+  f.tick(3s);
+  CHECK(f.r->stem()->counters().embargo_fired == 2);
+  StemConfig bad;
+  bad.own_embargo = bad.embargo - 1s;
+  CHECK_FALSE(bad.validate());
 }
 
 TEST_CASE("stem: a peer without the stem protocol is routed around") {

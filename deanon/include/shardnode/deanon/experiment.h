@@ -20,9 +20,19 @@ namespace shardnode::deanon {
 // on, every message walks the ring one way: Dandelion's line without its ends).
 enum class TopologyKind { random_regular, line, ring };
 enum class SpyPlacement { uniform, most_connected };
+// uniform: every link `latency` + U[0, jitter]. tor: each link's one-way latency is
+// drawn once, uniformly in [tor_min_ms, tor_max_ms] (one onion-service-to-onion-
+// service path: half the round trips of docs/LATENCY.md's target range), plus
+// U[0, jitter] per message.
+enum class LatencyModelKind { uniform, tor };
 
 const char* to_string(TopologyKind t);
 const char* to_string(SpyPlacement p);
+const char* to_string(LatencyModelKind m);
+
+// The tor latency model's range of one-way link latencies, in ms: OnionPerf's median
+// onion round trips of 260-720 ms by vantage point (docs/LATENCY.md), halved.
+inline constexpr double kTorOneWayMinMs = 130.0, kTorOneWayMaxMs = 360.0;
 
 struct ExperimentConfig {
   std::uint32_t nodes = 500;
@@ -31,6 +41,7 @@ struct ExperimentConfig {
   // Every link, both directions: latency + U[0, jitter]; no bandwidth limit, no loss.
   Duration latency = std::chrono::milliseconds(20);
   Duration jitter = std::chrono::milliseconds(10);
+  LatencyModelKind latency_model = LatencyModelKind::uniform;
   double spy_fraction = 0.1;  // exactly round(p * nodes) spies, at most nodes - 1
   // The supernode observer: theta more spy nodes (identities), each of which dials
   // every one of the `nodes` nodes. They only listen and relay; 0: none.
@@ -48,6 +59,7 @@ struct ExperimentConfig {
   double fluff_probability = 0.1;  // q
   Duration embargo = std::chrono::seconds(2);
   Duration embargo_jitter_mean = std::chrono::seconds(1);
+  Duration own_embargo = std::chrono::seconds(4);  // the source's (pubsub.stem_own_embargo_ms)
   Duration warmup = std::chrono::seconds(3);  // subscriptions and meshes settle before the first publish
   Duration message_interval = std::chrono::milliseconds(50);
   Duration drain = std::chrono::seconds(3);  // after the last publish
@@ -55,6 +67,10 @@ struct ExperimentConfig {
   // probes published by spies on a plain-gossip copy of the run's graph; 0: no
   // timing adversary (its metrics are NaN).
   std::uint32_t posterior_probes = 16;
+  // What the timing adversary knows of the graph: every edge with a spy at an end,
+  // and each other edge with this probability (1: the whole graph, as peer exchange
+  // or a supernode would tell it; 0: only its own edges).
+  double graph_knowledge = 1.0;
 
   Status validate() const;
 };
@@ -72,6 +88,9 @@ struct RunResult {
   double precision = 0.0;
   double accuracy = 0.0;      // correct / guesses (NaN with no guess)
   double recall = 0.0;        // correct / messages
+  // The part of recall where the first spy heard the source on the stem (the
+  // source's first hop was a spy: about p); the rest heard it in gossip.
+  double recall_on_stem = 0.0;
   double inverse_rank = 0.0;  // mean over all messages (first-spy's ranking)
   // The timing adversary (posterior.h): recall and Dandelion precision of its
   // maximum a posteriori guess, the entropy of its posterior (mean over messages
@@ -91,7 +110,7 @@ struct RunResult {
   double mean_publisher_degree = 0.0;
   // The cost side: publish -> first delivery at each other honest node, in ms, over
   // all (message, node) pairs of the run.
-  double latency_mean_ms = 0.0, latency_p95_ms = 0.0;
+  double latency_mean_ms = 0.0, latency_p50_ms = 0.0, latency_p95_ms = 0.0, latency_p99_ms = 0.0;
   double delivered = 0.0;  // fraction of (message, honest node) pairs delivered
   // Mean over messages of 1 - (1 - p)^deg(source), p = cfg.spy_fraction.
   double flooding_recall_closed_form = 0.0;
@@ -100,7 +119,8 @@ struct RunResult {
 struct ExperimentResult {
   ExperimentConfig config;
   std::vector<RunResult> runs;
-  Summary precision, accuracy, recall, entropy_bits, inverse_rank, latency_mean_ms, latency_p95_ms, delivered;
+  Summary precision, accuracy, recall, recall_on_stem, entropy_bits, inverse_rank, latency_mean_ms, latency_p50_ms, latency_p95_ms,
+      latency_p99_ms, delivered;
   Summary intersection_recall, intersection_precision;
   Summary posterior_recall, posterior_precision, posterior_inverse_rank, truth_probability;
   Summary posterior_intersection_recall;

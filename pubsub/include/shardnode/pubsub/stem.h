@@ -19,7 +19,15 @@
 //   it in gossip; if that has not happened by `embargo + Exp(embargo_jitter_mean)`,
 //   they fluff it themselves, so a relay that drops it cannot suppress it. The
 //   exponential part should be large next to one hop's latency, so which holder
-//   fires first says little about its place on the path.
+//   fires first says little about its place on the path. The source waits longer
+//   (`own_embargo`) than relays: when a stem stalls (a loop with no diffuser on it)
+//   a relay's timer fires first, so the first gossip comes from a relay, not from
+//   the source; the source's own timer is only the last guard against relays that
+//   drop.
+// - Loops: a holder that gets a message back on the stem passes it on once more, on
+//   the route it gives a new message from that peer, then drops further copies
+//   without a sign. Source and relays do exactly this, so a spy that sends a message
+//   back to the peer it came from cannot tell the source from a relay.
 #pragma once
 
 #include <map>
@@ -40,8 +48,13 @@ struct StemConfig {
   double fluff_probability = 0.1;  // q: the chance that a node is a diffuser for an epoch
   Duration epoch = std::chrono::minutes(10);
   std::size_t destinations = 2;
-  Duration embargo = std::chrono::seconds(30);  // a stem over Tor takes seconds per hop
-  Duration embargo_jitter_mean = std::chrono::seconds(30);
+  // Relays' embargo. The defaults come from the latency/anonymity frontier measured
+  // with Tor-like link latencies (docs/PRIVACY.md): about 8 stem hops of an onion
+  // path's one-way trip, and an exponential part 4x one such trip.
+  Duration embargo = std::chrono::seconds(2);
+  Duration embargo_jitter_mean = std::chrono::seconds(1);
+  // The source's embargo for its own messages (plus the same jitter); at least `embargo`.
+  Duration own_embargo = std::chrono::seconds(6);
   std::size_t max_embargoed = 10'000;                  // messages held at once
   std::size_t max_embargoed_bytes = 64 * 1024 * 1024;  // and their bytes
   // Stem messages a peer may send us per heartbeat; beyond, they are dropped, and
@@ -52,7 +65,7 @@ struct StemConfig {
 };
 
 struct StemCounters {
-  std::uint64_t originated = 0, relayed = 0, fluffed = 0, embargo_fired = 0, loops = 0, no_route = 0,
+  std::uint64_t originated = 0, relayed = 0, fluffed = 0, embargo_fired = 0, loops = 0, loops_passed_on = 0, no_route = 0,
                 rate_limited = 0, malformed = 0, unsupported_peers = 0, not_our_topic = 0, not_held = 0;
 };
 
@@ -81,6 +94,9 @@ class StemState {
   // finds none when the table is full (false: the caller passes it on unguarded).
   bool hold(const MessageId& id, Message msg, std::optional<PeerId> from, bool fluff_on_expiry, TimePoint now);
   bool holding(const MessageId& id) const { return held_.count(id) != 0; }
+  // A held message came back on the stem: true the first time (pass it on once
+  // more), false after (drop it).
+  bool first_return(const MessageId& id);
   // Seen in gossip (or passed on again): stop holding it. Returns who gave it to us
   // (nullopt inside: it was ours), or nullopt when we do not hold it.
   std::optional<std::optional<PeerId>> release(const MessageId& id);
@@ -115,6 +131,7 @@ class StemState {
     std::optional<PeerId> from;
     bool fluff_on_expiry = true;
     TimePoint deadline;
+    bool returned = false;  // came back on the stem once already
   };
   void erase(std::unordered_map<MessageId, Held, BytesHash>::iterator it);
 

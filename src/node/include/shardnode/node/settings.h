@@ -69,13 +69,28 @@ class Settings {
   bool is_set(std::string_view key) const { return explicitly_set_.count(std::string(key)) != 0; }
 
  private:
+  // Defaults that follow the node's role, for every key not set explicitly: a
+  // validator (shard.validator) runs both privacy modes (pubsub.stem and
+  // kValidatorCoverShards cover shards), and an onion-only node (node.onion_only)
+  // gives out no peer exchange (pubsub.do_px); see docs/PRIVACY.md. Re-applied after
+  // every assignment, so the order of file and --set does not matter.
+  void apply_role_defaults();
+
   Config config_;
   std::map<std::string, bool, std::less<>> explicitly_set_;
   friend class SettingsLoader;
 };
 
-// A commented TOML file holding every default.
-std::string print_defaults_toml();
+// Cover shards a validator joins unless shard.cover_shards is set (fewer when
+// shard.count leaves no room: at most shard.count - 1).
+inline constexpr std::size_t kValidatorCoverShards = 2;
+
+// A commented TOML file holding every default; with `validator`, the defaults of a
+// node with shard.validator = true (the privacy modes on).
+std::string print_defaults_toml(bool validator = false);
+// Warnings for settings that are valid but weaken what the node is for (a validator
+// without the privacy modes); empty when there is nothing to say.
+std::vector<std::string> settings_warnings(const Settings& s);
 // Markdown reference (docs/CONFIG.md).
 std::string config_reference_markdown();
 // TOML text for a value.
