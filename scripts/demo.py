@@ -61,6 +61,9 @@ class View:
     def __init__(self, node, shards, spam=False):
         self.node = node
         self.shards = list(shards)
+        # The shards it works on (its duties: the assignment, then the demo's jump),
+        # not the cover shards it also joins: delivery is timed to these only.
+        self.duty = list(shards)
         self.spam = spam
         self.tail = localnet.EventTail(node.events_file)
         self.bootstrap = 0
@@ -321,6 +324,7 @@ class Demo:
         j["done_t"] = time.time()
         if j["result"].get("completed"):
             j["who"].shards = sorted((set(j["who"].shards) - {j["from"]}) | {j["to"]})
+            j["who"].duty = sorted((set(j["who"].duty) - {j["from"]}) | {j["to"]})
 
     def jump_received(self):
         """The jumper has collations on its new shard from every validator there, and synced."""
@@ -359,6 +363,7 @@ class Demo:
             settled = want > 0 and got == want
             if settled and self.jump is None:
                 self.t_settled = now
+                self.settled_wall = time.time()  # the nodes' event clock (unix seconds)
                 self.start_jump()
             self.check_jump()
             flagged_all = self.spam_flagged_enough()
@@ -429,17 +434,20 @@ class Demo:
         wrongly = {p for v in self.validators for p in v.flagged} & {v.node.peer_id for v in self.validators}
         self.fact("honest nodes", "none flagged" if not wrongly else f"{len(wrongly)} honest nodes flagged", not wrongly)
 
-    def latencies(self):
+    def latencies(self, since=None):
         """Seconds from a collation's `proposed` event at its validator to its first
-        `collation` event at each other validator (one machine, one clock). A jumper's
-        collations of its new shard proposed before the jump ended came by sync, not
-        gossip: left out."""
+        `collation` event at each other validator working on that shard (one machine,
+        one clock). A jumper's collations of its new shard proposed before the jump
+        ended came by sync, not gossip: left out; so are receipts by validators that
+        joined the shard as a cover shard, often long after (sync on joining)."""
         j = self.jump or {}
         out = []
         for v in self.validators:
             for h, (k, t0) in v.proposed.items():
+                if since is not None and t0 < since:
+                    continue
                 for o in self.validators:
-                    if o is v or h not in o.received:
+                    if o is v or h not in o.received or k not in o.duty:
                         continue
                     if o is j.get("who") and k == j.get("to") and t0 < j.get("done_t", float("inf")):
                         continue
@@ -452,10 +460,20 @@ class Demo:
         if not lat:
             self.fact("latency", f"no collation delivery timed ({mode})", False)
             return
-        q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
+
+        def stats(xs):
+            q = lambda f: xs[min(len(xs) - 1, int(f * len(xs)))]
+            return (f"median {q(0.5):.2f} s, p95 {q(0.95):.2f} s, p99 {q(0.99):.2f} s, max {xs[-1]:.2f} s"
+                    f" over {len(xs)} deliveries")
+
         self.fact("latency", f"collation delivery over Tor ({mode}), proposed -> first receipt at each other"
-                  f" validator: median {q(0.5):.2f} s, p95 {q(0.95):.2f} s, p99 {q(0.99):.2f} s, max {lat[-1]:.2f} s"
-                  f" over {len(lat)} deliveries", True)
+                  f" validator: {stats(lat)}", True)
+        # Once formed: collations proposed after every validator had heard every other
+        # on its shards (before, meshes are still forming and some arrive by IHAVE or sync).
+        settled = getattr(self, "settled_wall", None)
+        steady = self.latencies(since=settled) if settled else []
+        if steady:
+            self.fact("latency", f"  of which proposed after the network formed: {stats(steady)}", True)
 
     def report_leaks(self):
         listeners = unix = conns = 0

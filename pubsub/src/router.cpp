@@ -291,8 +291,10 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
     if (seen_.contains(id) || stem_->holding(id))
       return Error{PubsubErrc::malformed, "duplicate message (same content seen recently)"};
     const bool subscribed = subscriptions_.count(topic) != 0;
-    // On a topic we are not on, the first hop must be: it validates and guards it.
-    auto next = stem_->route_own(now, [&](const PeerId& p) { return subscribed || on_topic(p, topic); });
+    // The first hop must be on the topic: a relay drops a message on a topic it is
+    // not on (it could neither validate it nor see it gossiped), and on a topic we
+    // are not on it is also the only one that guards it.
+    auto next = stem_->route_own(now, topic, [&](const PeerId& p) { return on_topic(p, topic); });
     if (!next && !subscribed)
       return Error{PubsubErrc::no_stem_route, "stem: none of our outbound peers is on " + topic};
     ++counters_.messages_published;
@@ -390,16 +392,17 @@ void Router::handle_stem(const PeerId& from, Message msg, TimePoint now) {
     // as it drops one it has already fluffed.) The holders' embargoes end the rest.
     ++stem_->counters().loops;
     if (stem_->diffuser(now) || !stem_->first_return(id)) return;
-    auto next = stem_->route_relay(from, now);
-    if (!next || !on_topic(*next, msg.topic)) return;
+    auto next = stem_->route_relay(from, msg.topic, now, [&](const PeerId& p) { return on_topic(p, msg.topic); });
+    if (!next) return;
     ++stem_->counters().loops_passed_on;
     stem_out_.push_back({*next, std::move(msg)});
     return;
   }
   if (stem_->diffuser(now)) return fluff(id, std::move(msg), false, now);
-  auto next = stem_->route_relay(from, now);
-  // The next hop must be on the topic, or it would drop the message: end the stem here.
-  if (next && on_topic(*next, msg.topic)) return stem_send(*next, id, std::move(msg), from, now);
+  // The next hop must be on the topic, or it would drop the message: with none, the
+  // stem ends here.
+  auto next = stem_->route_relay(from, msg.topic, now, [&](const PeerId& p) { return on_topic(p, msg.topic); });
+  if (next) return stem_send(*next, id, std::move(msg), from, now);
   ++stem_->counters().no_route;
   fluff(id, std::move(msg), false, now);
 }
@@ -418,10 +421,10 @@ void Router::reroute_stem(Message msg, TimePoint now) {
   if (!held) return;
   const std::optional<PeerId> from = *held;
   const bool subscribed = subscriptions_.count(msg.topic) != 0;
-  std::optional<PeerId> next = from ? stem_->route_relay(*from, now) : stem_->route_own(now, [&](const PeerId& p) {
-    return subscribed || on_topic(p, msg.topic);
-  });
-  if (next && (subscribed || on_topic(*next, msg.topic))) return stem_send(*next, id, std::move(msg), from, now);
+  auto usable = [&](const PeerId& p) { return on_topic(p, msg.topic); };
+  std::optional<PeerId> next =
+      from ? stem_->route_relay(*from, msg.topic, now, usable) : stem_->route_own(now, msg.topic, usable);
+  if (next) return stem_send(*next, id, std::move(msg), from, now);
   ++stem_->counters().no_route;
   if (subscribed) fluff(id, std::move(msg), !from, now);
 }

@@ -42,6 +42,7 @@ void StemState::add_peer(const PeerId& p, bool outbound) {
   if (outbound && inbound != destinations_.end()) {
     std::erase_if(edge_map_, [&](const auto& kv) { return kv.second == *inbound; });
     if (own_destination_ == *inbound) own_destination_.reset();
+    std::erase_if(own_by_topic_, [&](const auto& kv) { return kv.second == *inbound; });
     *inbound = p;
   } else if (destinations_.size() < cfg_.destinations && (outbound || !has_outbound())) {
     destinations_.push_back(p);
@@ -61,8 +62,9 @@ void StemState::peer_unsupported(const PeerId& p) {
 
 void StemState::drop_peer(const PeerId& p) {
   peers_.erase(p);
-  std::erase_if(edge_map_, [&](const auto& kv) { return kv.first == p || kv.second == p; });
+  std::erase_if(edge_map_, [&](const auto& kv) { return kv.first.first == p || kv.second == p; });
   if (own_destination_ == p) own_destination_.reset();
+  std::erase_if(own_by_topic_, [&](const auto& kv) { return kv.second == p; });
   auto it = std::find(destinations_.begin(), destinations_.end(), p);
   if (it == destinations_.end()) return;
   destinations_.erase(it);
@@ -86,6 +88,7 @@ void StemState::draw_epoch(TimePoint now) {
   edge_map_.clear();
   draw_destinations();
   own_destination_.reset();
+  own_by_topic_.clear();
   if (!destinations_.empty())
     own_destination_ = destinations_[static_cast<std::size_t>(rng_.uniform(destinations_.size()))];
 }
@@ -110,18 +113,6 @@ const std::vector<PeerId>& StemState::destinations(TimePoint now) {
 bool StemState::diffuser(TimePoint now) {
   maybe_new_epoch(now);
   return diffuser_;
-}
-
-std::optional<PeerId> StemState::route_relay(const PeerId& from, TimePoint now) {
-  maybe_new_epoch(now);
-  if (auto it = edge_map_.find(from); it != edge_map_.end()) return it->second;
-  std::vector<PeerId> choices;
-  for (const auto& d : destinations_)
-    if (d != from) choices.push_back(d);  // never straight back
-  if (choices.empty()) return std::nullopt;
-  const PeerId next = choices[static_cast<std::size_t>(rng_.uniform(choices.size()))];
-  edge_map_[from] = next;
-  return next;
 }
 
 bool StemState::hold(const MessageId& id, Message msg, std::optional<PeerId> from, bool fluff_on_expiry,

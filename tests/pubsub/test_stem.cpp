@@ -363,6 +363,52 @@ TEST_CASE("stem: topics we are not on are not relayed, and our own goes to a des
   CHECK(f.r->stem()->held_count() == 0);
 }
 
+TEST_CASE("stem: on a topic our destinations are not on, own and relayed messages go to a peer that is") {
+  // Shards: a node's 2 stem destinations are often not on the shard of a message.
+  // A peer off the topic would drop it, so the stem picks an outbound peer on it,
+  // one per topic (and per inbound edge) for the epoch.
+  StemFixture f(8, stem_config());
+  const TopicId other = "/shardnode/shard/7/collations/1";
+  f.r->subscribe(other, f.now);
+  REQUIRE(f.r->publish(kTopic, Bytes{9, 8, 7}, f.now));  // starts the epoch
+  f.r->take_stem_sends();
+  const auto dest = f.r->stem()->current_destinations();
+  REQUIRE(dest.size() == 2);
+  std::vector<PeerId> on_other;
+  for (std::size_t i = 0; i < f.peers.size(); i += 2)  // outbound peers only
+    if (std::find(dest.begin(), dest.end(), f.peers[i]) == dest.end()) on_other.push_back(f.peers[i]);
+  REQUIRE(on_other.size() >= 2);
+  for (const PeerId& p : on_other) {
+    Rpc sub;
+    sub.subscriptions = {{true, other}};
+    f.r->handle_rpc(p, sub, f.now);
+  }
+  f.r->take_sends();
+  std::set<PeerId> own_hops, relay_hops;
+  for (int i = 0; i < 4; ++i) {
+    REQUIRE(f.r->publish(other, Bytes{9, static_cast<std::uint8_t>(i)}, f.now));
+    auto s = f.r->take_stem_sends();
+    REQUIRE(s.size() == 1);
+    own_hops.insert(s[0].to);
+    Message m = msg("relayed on 7 #" + std::to_string(i));
+    m.topic = other;
+    f.r->handle_stem(f.peers[1], m, f.now);
+    auto r = f.r->take_stem_sends();
+    REQUIRE(r.size() == 1);  // passed on, not fluffed for want of a destination on the topic
+    relay_hops.insert(r[0].to);
+  }
+  CHECK(f.gossip_copies() == 0);
+  REQUIRE(own_hops.size() == 1);
+  REQUIRE(relay_hops.size() == 1);
+  CHECK(std::find(on_other.begin(), on_other.end(), *own_hops.begin()) != on_other.end());
+  CHECK(std::find(on_other.begin(), on_other.end(), *relay_hops.begin()) != on_other.end());
+  // Our own messages on the first topic still take the epoch's destination.
+  REQUIRE(f.r->publish(kTopic, Bytes{9, 9, 9}, f.now));
+  auto s = f.r->take_stem_sends();
+  REQUIRE(s.size() == 1);
+  CHECK(std::find(dest.begin(), dest.end(), s[0].to) != dest.end());
+}
+
 TEST_CASE("stem: our own message always finds room in a full embargo table") {
   GossipsubConfig c = stem_config();
   c.stem.max_embargoed = 4;
@@ -390,6 +436,9 @@ TEST_CASE("stem: a peer that refused the protocol is tried again after it reconn
   CHECK(again[0].to == f.peers[1]);
   f.r->remove_peer(f.peers[0], f.now);
   REQUIRE(f.r->add_peer(f.peers[0], PeerProtocol::meshsub_1_2, true, "", f.now));
+  Rpc sub;  // it tells us its topics again
+  sub.subscriptions = {{true, kTopic}};
+  f.r->handle_rpc(f.peers[0], sub, f.now);
   f.tick(11min);  // a new epoch
   REQUIRE(f.r->publish(kTopic, Bytes{4}, f.now));
   auto later = f.r->take_stem_sends();

@@ -80,11 +80,16 @@ class StemState {
   void peer_unsupported(const PeerId& p);
 
   // Next hop for our own message / for one that came from `from`; nullopt: none.
-  // `usable` narrows the choice (peers on the message's topic); our own messages
-  // keep the epoch's own destination while it is usable.
+  // `usable` narrows the choice (peers on the message's topic: a peer off it would
+  // drop the message). Our own messages keep the epoch's own destination while it is
+  // usable, else one per topic for the epoch, so all our messages on a topic take
+  // one path.
   template <class Pred>
-  std::optional<PeerId> route_own(TimePoint now, Pred&& usable);
-  std::optional<PeerId> route_relay(const PeerId& from, TimePoint now);
+  std::optional<PeerId> route_own(TimePoint now, const TopicId& topic, Pred&& usable);
+  // A relay's next hop is kept per inbound edge and topic for the epoch: among the
+  // destinations on the topic, else any outbound peer on it, never straight back.
+  template <class Pred>
+  std::optional<PeerId> route_relay(const PeerId& from, const TopicId& topic, TimePoint now, Pred&& usable);
   bool diffuser(TimePoint now);  // this epoch's role
 
   // A message we passed on (or originated): held until seen in gossip or expiry.
@@ -117,6 +122,8 @@ class StemState {
   const StemCounters& counters() const { return counters_; }
   const StemConfig& config() const { return cfg_; }
   const std::vector<PeerId>& destinations(TimePoint now);
+  // This epoch's destinations without starting one (tests, tools).
+  const std::vector<PeerId>& current_destinations() const { return destinations_; }
   std::size_t held_count() const { return held_.size(); }
 
  private:
@@ -143,7 +150,8 @@ class StemState {
   bool diffuser_ = false;
   std::vector<PeerId> destinations_;
   std::optional<PeerId> own_destination_;
-  std::map<PeerId, PeerId> edge_map_;  // inbound edge -> next hop, this epoch
+  std::map<TopicId, PeerId> own_by_topic_;  // where own_destination_ is not on the topic, this epoch
+  std::map<std::pair<PeerId, TopicId>, PeerId> edge_map_;  // (inbound edge, topic) -> next hop, this epoch
   std::unordered_map<MessageId, Held, BytesHash> held_;
   std::size_t held_bytes_ = 0;
   std::map<PeerId, std::size_t> received_this_heartbeat_;
@@ -151,9 +159,10 @@ class StemState {
 };
 
 template <class Pred>
-std::optional<PeerId> StemState::route_own(TimePoint now, Pred&& usable) {
+std::optional<PeerId> StemState::route_own(TimePoint now, const TopicId& topic, Pred&& usable) {
   maybe_new_epoch(now);
   if (own_destination_ && usable(*own_destination_)) return own_destination_;
+  if (auto it = own_by_topic_.find(topic); it != own_by_topic_.end() && usable(it->second)) return it->second;
   std::vector<PeerId> choices;
   for (const auto& d : destinations_)
     if (usable(d)) choices.push_back(d);
@@ -163,6 +172,24 @@ std::optional<PeerId> StemState::route_own(TimePoint now, Pred&& usable) {
   if (choices.empty()) return std::nullopt;
   const PeerId next = choices[static_cast<std::size_t>(rng_.uniform(choices.size()))];
   if (!own_destination_) own_destination_ = next;
+  else own_by_topic_[topic] = next;
+  return next;
+}
+
+template <class Pred>
+std::optional<PeerId> StemState::route_relay(const PeerId& from, const TopicId& topic, TimePoint now, Pred&& usable) {
+  maybe_new_epoch(now);
+  const auto key = std::make_pair(from, topic);
+  if (auto it = edge_map_.find(key); it != edge_map_.end() && usable(it->second)) return it->second;
+  std::vector<PeerId> choices;
+  for (const auto& d : destinations_)
+    if (d != from && usable(d)) choices.push_back(d);  // never straight back
+  if (choices.empty())  // none of our destinations is on the topic: an outbound peer that is
+    for (const auto& [p, outbound] : peers_)
+      if (outbound && p != from && usable(p)) choices.push_back(p);
+  if (choices.empty()) return std::nullopt;
+  const PeerId next = choices[static_cast<std::size_t>(rng_.uniform(choices.size()))];
+  edge_map_[key] = next;
   return next;
 }
 
