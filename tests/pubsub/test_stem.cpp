@@ -409,6 +409,26 @@ TEST_CASE("stem: on a topic our destinations are not on, own and relayed message
   CHECK(std::find(dest.begin(), dest.end(), s[0].to) != dest.end());
 }
 
+TEST_CASE("stem: on a topic where only inbound peers are, our own message goes to one of them") {
+  // Cover shards: the peers we meet on a shard may all have dialled us. Without an
+  // outbound peer on it our message still leaves on the stem, never from us.
+  StemFixture f(8, stem_config());
+  const TopicId other = "/shardnode/shard/9/collations/1";
+  f.r->subscribe(other, f.now);
+  Rpc sub;
+  sub.subscriptions = {{true, other}};
+  f.r->handle_rpc(f.peers[3], sub, f.now);  // inbound
+  f.r->take_sends();
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(f.r->publish(other, Bytes{6, static_cast<std::uint8_t>(i)}, f.now));
+    auto s = f.r->take_stem_sends();
+    REQUIRE(s.size() == 1);
+    CHECK(s[0].to == f.peers[3]);
+  }
+  CHECK(f.gossip_copies() == 0);
+  CHECK(f.r->stem()->counters().no_route == 0);
+}
+
 TEST_CASE("stem: our own message always finds room in a full embargo table") {
   GossipsubConfig c = stem_config();
   c.stem.max_embargoed = 4;

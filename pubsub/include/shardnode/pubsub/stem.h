@@ -169,6 +169,11 @@ std::optional<PeerId> StemState::route_own(TimePoint now, const TopicId& topic, 
   if (choices.empty())  // a topic none of our destinations is on: any outbound peer on it
     for (const auto& [p, outbound] : peers_)
       if (outbound && usable(p)) choices.push_back(p);
+  // None outbound either: an inbound peer on it. Still a stem hop, where the only
+  // other way would be to gossip it ourselves when our embargo ends.
+  if (choices.empty())
+    for (const auto& [p, outbound] : peers_)
+      if (!outbound && usable(p)) choices.push_back(p);
   if (choices.empty()) return std::nullopt;
   const PeerId next = choices[static_cast<std::size_t>(rng_.uniform(choices.size()))];
   if (!own_destination_) own_destination_ = next;
