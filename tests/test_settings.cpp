@@ -202,7 +202,7 @@ TEST_CASE("each setting is bound to a field of its own: setting one changes no o
   }
 }
 
-TEST_CASE("a validator runs both privacy modes unless it turns them off; onion-only gives no PX", "[config]") {
+TEST_CASE("a validator runs both privacy modes unless it turns them off, and onion-only gives no PX", "[config]") {
   const Settings plain = Settings::defaults();
   CHECK_FALSE(plain.config().pubsub.gossip.stem.enabled);
   CHECK(plain.config().shard.manager.cover_shards == 0);

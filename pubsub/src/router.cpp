@@ -296,7 +296,7 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
     // are not on it is also the only one that guards it.
     auto next = stem_->route_own(now, topic, [&](const PeerId& p) { return on_topic(p, topic); });
     if (!next && !subscribed)
-      return Error{PubsubErrc::no_stem_route, "stem: none of our outbound peers is on " + topic};
+      return Error{PubsubErrc::no_stem_route, "stem: none of our peers is on " + topic};
     ++counters_.messages_published;
     ++stem_->counters().originated;
     if (subscribed) deliveries_.push_back({topic, id, msg, self_});
