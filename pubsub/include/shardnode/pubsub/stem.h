@@ -128,6 +128,10 @@ class StemState {
 
  private:
   void maybe_new_epoch(TimePoint now);
+  // A random usable peer: among the destinations, else the outbound peers, else
+  // (with `inbound_too`) the inbound ones.
+  template <class Pred>
+  std::optional<PeerId> pick(Pred&& usable, bool inbound_too);
   void draw_epoch(TimePoint now);
   void draw_destinations();
   void drop_peer(const PeerId& p);
@@ -159,25 +163,31 @@ class StemState {
 };
 
 template <class Pred>
+std::optional<PeerId> StemState::pick(Pred&& usable, bool inbound_too) {
+  std::vector<PeerId> choices;
+  for (const auto& d : destinations_)
+    if (usable(d)) choices.push_back(d);
+  if (choices.empty())  // none of our destinations is on the topic: an outbound peer that is
+    for (const auto& [p, outbound] : peers_)
+      if (outbound && usable(p)) choices.push_back(p);
+  if (choices.empty() && inbound_too)
+    for (const auto& [p, outbound] : peers_)
+      if (!outbound && usable(p)) choices.push_back(p);
+  if (choices.empty()) return std::nullopt;
+  return choices[static_cast<std::size_t>(rng_.uniform(choices.size()))];
+}
+
+template <class Pred>
 std::optional<PeerId> StemState::route_own(TimePoint now, const TopicId& topic, Pred&& usable) {
   maybe_new_epoch(now);
   if (own_destination_ && usable(*own_destination_)) return own_destination_;
   if (auto it = own_by_topic_.find(topic); it != own_by_topic_.end() && usable(it->second)) return it->second;
-  std::vector<PeerId> choices;
-  for (const auto& d : destinations_)
-    if (usable(d)) choices.push_back(d);
-  if (choices.empty())  // a topic none of our destinations is on: any outbound peer on it
-    for (const auto& [p, outbound] : peers_)
-      if (outbound && usable(p)) choices.push_back(p);
-  // None outbound either: an inbound peer on it. Still a stem hop, where the only
-  // other way would be to gossip it ourselves when our embargo ends.
-  if (choices.empty())
-    for (const auto& [p, outbound] : peers_)
-      if (!outbound && usable(p)) choices.push_back(p);
-  if (choices.empty()) return std::nullopt;
-  const PeerId next = choices[static_cast<std::size_t>(rng_.uniform(choices.size()))];
+  // With no outbound peer on the topic, an inbound one: still a stem hop, where the
+  // only other way would be to gossip it ourselves when our embargo ends.
+  auto next = pick(usable, true);
+  if (!next) return std::nullopt;
   if (!own_destination_) own_destination_ = next;
-  else own_by_topic_[topic] = next;
+  else own_by_topic_[topic] = *next;
   return next;
 }
 
@@ -186,15 +196,8 @@ std::optional<PeerId> StemState::route_relay(const PeerId& from, const TopicId& 
   maybe_new_epoch(now);
   const auto key = std::make_pair(from, topic);
   if (auto it = edge_map_.find(key); it != edge_map_.end() && usable(it->second)) return it->second;
-  std::vector<PeerId> choices;
-  for (const auto& d : destinations_)
-    if (d != from && usable(d)) choices.push_back(d);  // never straight back
-  if (choices.empty())  // none of our destinations is on the topic: an outbound peer that is
-    for (const auto& [p, outbound] : peers_)
-      if (outbound && p != from && usable(p)) choices.push_back(p);
-  if (choices.empty()) return std::nullopt;
-  const PeerId next = choices[static_cast<std::size_t>(rng_.uniform(choices.size()))];
-  edge_map_[key] = next;
+  auto next = pick([&](const PeerId& p) { return p != from && usable(p); }, false);  // never straight back
+  if (next) edge_map_[key] = *next;
   return next;
 }
 
