@@ -208,6 +208,8 @@ class Node:
     config: str                      # the TOML file written by write_configs()
     topics: list = field(default_factory=list)
     proc: Optional[subprocess.Popen] = None
+    run_args: list = field(default_factory=list)   # after `run` (e.g. --test-receipt-log F)
+    env: dict = field(default_factory=dict)        # added to the environment
 
     @property
     def events_file(self) -> str:
@@ -246,8 +248,9 @@ class Node:
         Linux the node is also sent SIGTERM should the caller die without stopping it.
         """
         with open(self.out_file, "w") as out:
-            self.proc = subprocess.Popen([os.path.abspath(binary), "--config", self.config, "run"],
+            self.proc = subprocess.Popen([os.path.abspath(binary), "--config", self.config, "run"] + self.run_args,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         env=dict(os.environ, **self.env) if self.env else None,
                                          start_new_session=new_session, preexec_fn=_die_with_parent)
         return self.proc
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 
 #include "gossip_sim.h"
 #include "payload.h"
@@ -38,7 +39,7 @@ Error bad(const std::string& what) {
 }  // namespace
 
 const char* to_string(TopologyKind t) {
-  return t == TopologyKind::line ? "line" : t == TopologyKind::ring ? "ring" : "random";
+  return t == TopologyKind::line ? "line" : t == TopologyKind::ring ? "ring" : t == TopologyKind::given ? "given" : "random";
 }
 const char* to_string(LatencyModelKind m) { return m == LatencyModelKind::tor ? "tor" : "uniform"; }
 const char* to_string(SpyPlacement p) {
@@ -56,6 +57,19 @@ Status ExperimentConfig::validate() const {
     return bad("degree must be in [1, nodes - 1]");
   if (!(spy_fraction >= 0.0 && spy_fraction < 1.0)) return bad("spy fraction must be in [0, 1)");
   if (validators < 1) return bad("need at least one validator");
+  if (topology == TopologyKind::given) {
+    if (edges.empty()) return bad("a given topology needs edges");
+    std::set<std::pair<std::uint32_t, std::uint32_t>> seen;
+    for (const auto& [a, b] : edges) {
+      if (a >= nodes || b >= nodes || a == b) return bad("an edge names no node or a loop");
+      if (!seen.insert({std::min(a, b), std::max(a, b)}).second) return bad("an edge is given twice");
+    }
+  }
+  std::set<std::uint32_t> spies(fixed_spies.begin(), fixed_spies.end());
+  if (spies.size() != fixed_spies.size() || (!spies.empty() && *spies.rbegin() >= nodes) || spies.size() >= nodes)
+    return bad("fixed spies must be distinct nodes, fewer than all");
+  for (std::uint32_t v : fixed_validators)
+    if (v >= nodes || spies.count(v)) return bad("a fixed validator must be an honest node");
   if (supernode_connections > 64) return bad("supernode connections must be at most 64");
   if (messages_per_validator < 1) return bad("need at least one message per validator");
   if (runs < 1) return bad("need at least one run");
@@ -105,6 +119,8 @@ std::unique_ptr<pubsub::GossipSim> build_sim(const ExperimentConfig& cfg, std::u
     for (const sim::Edge& e : sim::line(cfg.nodes).edges) sim->link(e.a, e.b);
   if (cfg.topology == TopologyKind::ring)
     for (NodeIndex n = 0; n < cfg.nodes; ++n) sim->link(n, (n + 1) % cfg.nodes, true);
+  if (cfg.topology == TopologyKind::given)
+    for (const auto& [a, b] : cfg.edges) sim->link(a, b, true);
   // The supernode's identities dial everyone: to each node they are inbound peers.
   for (NodeIndex s = cfg.nodes; s < total; ++s)
     for (NodeIndex n = 0; n < cfg.nodes; ++n) sim->link(s, n, true);
@@ -139,32 +155,20 @@ Adjacency adjacency(pubsub::GossipSim& sim) {
 
 // The timing adversary's calibration: on a plain-gossip copy of the run's graph,
 // the first `cfg.posterior_probes` spies (in `probes` order) each publish a probe;
-// every spy's first receipt from each sender is a (hops, delay) sample, hops counted through
-// the neighbour it came from. Only what spies can do and see.
+// every spy's receipts of them are fitted by calibrate_from_probes. Only what spies
+// can do and see.
 LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Adjacency& graph, const Adjacency& known,
                        const std::vector<bool>& is_spy, const std::vector<NodeIndex>& probes) {
   std::unique_ptr<pubsub::GossipSim> sim = build_sim(cfg, seed, true);
   if (adjacency(*sim) != graph) throw std::logic_error("deanon: the calibration graph differs from the run's");
-  HopDistances dist(known, transit(cfg));  // hops as far as the adversary knows the graph
   const pubsub::MessageIdFn message_id = sim->router(0).config().message_id;
-  std::map<pubsub::MessageId, std::pair<NodeIndex, TimePoint>> sent;  // probe -> (spy, publish time)
-  std::map<pubsub::MessageId, std::set<std::pair<NodeIndex, NodeIndex>>> heard;  // (spy, sender)
-  // (probe, spy) -> (at, sender) of its earliest receipt, ties to the lowest sender as the adversary breaks them
-  std::map<std::pair<pubsub::MessageId, NodeIndex>, std::pair<TimePoint, NodeIndex>> first_sender;
-  std::vector<HopSample> samples;
+  std::map<pubsub::MessageId, ProbeSent> sent;
+  std::vector<ProbeReceipt> receipts;
   sim->network().set_observer([&](TimePoint at, sim::NodeIndex from, sim::NodeIndex to, const pubsub::SimRpc& rpc) {
     if (!is_spy[to]) return;
     for (const pubsub::Message& m : rpc.rpc.publish) {
-      const pubsub::MessageId id = message_id(m);
-      const auto it = sent.find(id);
-      if (it == sent.end() || to == it->second.first || !heard[id].insert({to, from}).second) continue;
-      const auto [at_first, fresh] = first_sender.try_emplace({id, to}, at, from);
-      if (!fresh && std::tie(at, from) < std::tie(at_first->second.first, at_first->second.second))
-        at_first->second = {at, from};
-      if (is_spy[from] && from != it->second.first) continue;  // as the adversary does with its logs
-      const std::uint32_t d = dist.from(it->second.first)[from];
-      if (d == HopDistances::kUnreachable) continue;
-      samples.push_back(HopSample{d + 1, ms(at - it->second.second)});
+      pubsub::MessageId id = message_id(m);
+      if (sent.count(id)) receipts.push_back(ProbeReceipt{std::move(id), to, from, at});
     }
   });
   sim->subscribe_all(kTopic);
@@ -178,20 +182,7 @@ LatencyModel calibrate(const ExperimentConfig& cfg, std::uint64_t seed, const Ad
   }
   sim->run_for(cfg.drain);
   sim->network().set_observer({});
-  LatencyModel model = fit_latency_model(samples);
-  // How often a spy next to a probe heard the probe first.
-  std::uint64_t next_to = 0, first = 0;
-  for (const auto& [id, who] : sent)
-    for (NodeIndex s : graph[who.first]) {
-      const auto it = first_sender.find({id, s});
-      if (!is_spy[s] || it == first_sender.end()) continue;
-      ++next_to;
-      first += it->second.second == who.first ? 1U : 0U;
-    }
-  if (next_to >= 5)
-    model.first_from_adjacent_source =
-        std::clamp(static_cast<double>(first) / static_cast<double>(next_to), 0.01, 0.99);
-  return model;
+  return calibrate_from_probes(sent, receipts, graph, known, is_spy, transit(cfg));
 }
 
 using Attribution = std::map<NodeIndex, std::pair<std::uint64_t, std::uint64_t>>;  // named node -> (right, all)
@@ -207,6 +198,43 @@ double dandelion_precision(const Attribution& named, std::size_t validators) {
 
 }  // namespace
 
+LatencyModel calibrate_from_probes(const std::map<pubsub::MessageId, ProbeSent>& sent,
+                                   const std::vector<ProbeReceipt>& receipts, const Adjacency& graph,
+                                   const Adjacency& known, const std::vector<bool>& is_spy,
+                                   const std::vector<bool>& transit) {
+  HopDistances dist(known, transit);  // hops as far as the adversary knows the graph
+  std::set<std::tuple<pubsub::MessageId, NodeIndex, NodeIndex>> heard;  // (probe, spy, sender)
+  // (probe, spy) -> (at, sender) of its earliest receipt, ties to the lowest sender as the adversary breaks them
+  std::map<std::pair<pubsub::MessageId, NodeIndex>, std::pair<TimePoint, NodeIndex>> first_sender;
+  std::vector<HopSample> samples;
+  for (const ProbeReceipt& r : receipts) {
+    const auto it = sent.find(r.id);
+    if (it == sent.end() || r.spy == it->second.spy || !is_spy.at(r.spy)) continue;
+    if (!heard.insert({r.id, r.spy, r.from}).second) continue;
+    const auto [at_first, fresh] = first_sender.try_emplace({r.id, r.spy}, r.at, r.from);
+    if (!fresh && std::tie(r.at, r.from) < std::tie(at_first->second.first, at_first->second.second))
+      at_first->second = {r.at, r.from};
+    if (is_spy.at(r.from) && r.from != it->second.spy) continue;  // as the adversary does with its logs
+    const std::uint32_t d = dist.from(it->second.spy)[r.from];
+    if (d == HopDistances::kUnreachable) continue;
+    samples.push_back(HopSample{d + 1, ms(r.at - it->second.at)});
+  }
+  LatencyModel model = fit_latency_model(samples);
+  // How often a spy next to a probe heard the probe first.
+  std::uint64_t next_to = 0, first = 0;
+  for (const auto& [id, who] : sent)
+    for (NodeIndex s : graph.at(who.spy)) {
+      const auto it = first_sender.find({id, s});
+      if (!is_spy.at(s) || it == first_sender.end()) continue;
+      ++next_to;
+      first += it->second.second == who.spy ? 1U : 0U;
+    }
+  if (next_to >= 5)
+    model.first_from_adjacent_source =
+        std::clamp(static_cast<double>(first) / static_cast<double>(next_to), 0.01, 0.99);
+  return model;
+}
+
 RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
   RunResult r;
@@ -220,13 +248,19 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
 
   // Spies: exactly round(p * N) of them (at most N - 1).
   const auto rounded = static_cast<std::uint32_t>(std::llround(cfg.spy_fraction * static_cast<double>(cfg.nodes)));
-  const std::uint32_t spy_count = std::min(rounded, cfg.nodes - 1);
+  const std::uint32_t spy_count =
+      cfg.fixed_spies.empty() ? std::min(rounded, cfg.nodes - 1) : static_cast<std::uint32_t>(cfg.fixed_spies.size());
   std::vector<NodeIndex> order(cfg.nodes);
   for (NodeIndex n = 0; n < cfg.nodes; ++n) order[n] = n;
   sim::SeededRandom spy_rng = root.fork(kSpyStream);
   spy_rng.shuffle(order);  // uniform placement; random tie-break for most-connected
   if (cfg.placement == SpyPlacement::most_connected)
     std::stable_sort(order.begin(), order.end(), [&](NodeIndex a, NodeIndex b) { return degree(a) > degree(b); });
+  if (!cfg.fixed_spies.empty()) {  // the given spies first, in their order
+    const std::set<NodeIndex> fixed(cfg.fixed_spies.begin(), cfg.fixed_spies.end());
+    std::stable_partition(order.begin(), order.end(), [&](NodeIndex n) { return fixed.count(n) > 0; });
+    std::copy(cfg.fixed_spies.begin(), cfg.fixed_spies.end(), order.begin());
+  }
   std::vector<bool> is_spy(total, true);  // the supernode's identities are spies
   for (NodeIndex n = 0; n < cfg.nodes; ++n) is_spy[n] = false;
   for (std::uint32_t i = 0; i < spy_count; ++i) is_spy[order[i]] = true;
@@ -239,6 +273,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   sim::SeededRandom val_rng = root.fork(kValidatorStream);
   val_rng.shuffle(honest);
   honest.resize(std::min<std::size_t>(honest.size(), cfg.validators));
+  if (!cfg.fixed_validators.empty()) honest.assign(cfg.fixed_validators.begin(), cfg.fixed_validators.end());
 
   // The spies' logs: each spy's first receipt of each message from each sender.
   std::map<pubsub::MessageId, std::vector<SpyObservation>> logs;
@@ -317,21 +352,40 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
     }
   }
 
+  RunLogs run;
+  run.graph = adjacency(sim);
+  run.is_spy = is_spy;
+  run.validators = honest.size();
+  run.honest = cfg.nodes - spy_count;
+  run.spy_fraction = cfg.spy_fraction;
+  run.truth = std::move(truth);
+  run.observations = std::move(logs);
+  for (const auto& [id, source] : run.truth)
+    for (const auto& [node, rec] : sim.receptions(id))
+      if (!is_spy[node] && node != source) run.latencies_ms.push_back(ms(rec.at - published_at[id]));
+  RunResult scored = score_run(run, timing ? &*timing : nullptr);
+  scored.seed = r.seed;
+  scored.spies = r.spies;
+  scored.calibration_samples = r.calibration_samples;
+  return scored;
+}
+
+RunResult score_run(const RunLogs& in, PosteriorAdversary* timing) {
+  RunResult r;
+  const auto& is_spy = in.is_spy;
+  const auto& logs = in.observations;
+  auto degree = [&](NodeIndex n) { return in.graph.at(n).size(); };
   double entropy_sum = 0.0, inverse_rank_sum = 0.0, degree_sum = 0.0, closed_sum = 0.0;
   double posterior_rank_sum = 0.0, truth_probability_sum = 0.0;
   std::uint64_t posterior_guesses = 0, posterior_correct = 0, correct_on_stem = 0;
   Attribution attributed, posterior_attributed;
   std::map<NodeIndex, std::vector<double>> log_posterior;  // validator -> sum over its messages of log P
   std::map<NodeIndex, std::map<NodeIndex, std::uint32_t>> named;              // validator -> estimate -> count
-  std::vector<double> latencies;
-  const std::size_t honest_count = cfg.nodes - spy_count;
-  for (const auto& [id, source] : truth) {
-    for (const auto& [node, rec] : sim.receptions(id))
-      if (!is_spy[node] && node != source)
-        latencies.push_back(ms(rec.at - published_at[id]));
+  std::vector<double> latencies = in.latencies_ms;
+  for (const auto& [id, source] : in.truth) {
     ++r.messages;
     degree_sum += static_cast<double>(degree(source));
-    closed_sum += 1.0 - std::pow(1.0 - cfg.spy_fraction, static_cast<double>(degree(source)));
+    closed_sum += 1.0 - std::pow(1.0 - in.spy_fraction, static_cast<double>(degree(source)));
     const auto it = logs.find(id);
     if (it == logs.end()) continue;
     if (timing) {
@@ -375,7 +429,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const auto msgs = static_cast<double>(r.messages);
   const auto guesses = static_cast<double>(r.guesses);
-  r.precision = dandelion_precision(attributed, honest.size());
+  r.precision = dandelion_precision(attributed, in.validators);
   r.accuracy = r.guesses ? static_cast<double>(r.correct) / guesses : nan;
   // Intersection: each validator's most named node.
   Attribution by_validator;
@@ -391,13 +445,13 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
       ++validators_named;
     }
   }
-  r.intersection_recall = honest.empty() ? nan : static_cast<double>(validators_named) / static_cast<double>(honest.size());
-  r.intersection_precision = dandelion_precision(by_validator, honest.size());
+  r.intersection_recall = in.validators == 0 ? nan : static_cast<double>(validators_named) / static_cast<double>(in.validators);
+  r.intersection_precision = dandelion_precision(by_validator, in.validators);
   r.recall = r.messages ? static_cast<double>(r.correct) / msgs : nan;
   r.recall_on_stem = r.messages ? static_cast<double>(correct_on_stem) / msgs : nan;
   if (timing) {
     r.posterior_recall = r.messages ? static_cast<double>(posterior_correct) / msgs : nan;
-    r.posterior_precision = dandelion_precision(posterior_attributed, honest.size());
+    r.posterior_precision = dandelion_precision(posterior_attributed, in.validators);
     r.posterior_inverse_rank = r.messages ? posterior_rank_sum / msgs : nan;
     r.truth_probability = r.messages ? truth_probability_sum / msgs : nan;
     r.entropy_bits = posterior_guesses ? entropy_sum / static_cast<double>(posterior_guesses) : nan;
@@ -411,7 +465,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
         ++named_right;
     }
     r.posterior_intersection_recall =
-        honest.empty() ? nan : static_cast<double>(named_right) / static_cast<double>(honest.size());
+        in.validators == 0 ? nan : static_cast<double>(named_right) / static_cast<double>(in.validators);
   } else {
     r.posterior_recall = r.posterior_precision = r.posterior_inverse_rank = r.truth_probability = r.entropy_bits = nan;
     r.posterior_intersection_recall = nan;
@@ -419,7 +473,7 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
   r.inverse_rank = r.messages ? inverse_rank_sum / msgs : nan;
   r.mean_publisher_degree = r.messages ? degree_sum / msgs : nan;
   r.flooding_recall_closed_form = r.messages ? closed_sum / msgs : nan;
-  const double pairs = msgs * static_cast<double>(honest_count - 1);
+  const double pairs = msgs * static_cast<double>(in.honest > 0 ? in.honest - 1 : 0);
   r.delivered = pairs > 0.0 ? static_cast<double>(latencies.size()) / pairs : nan;
   if (latencies.empty()) {
     r.latency_mean_ms = r.latency_p50_ms = r.latency_p95_ms = r.latency_p99_ms = nan;
@@ -441,6 +495,15 @@ RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index) {
 
 ExperimentResult run_experiment(const ExperimentConfig& cfg) {
   if (Status st = cfg.validate(); !st) throw std::invalid_argument(st.error().what());
+  std::vector<RunResult> runs;
+  for (std::uint32_t i = 0; i < cfg.runs; ++i) runs.push_back(run_once(cfg, i));
+  return summarize_runs(cfg, std::move(runs));
+}
+
+ExperimentResult summarize_runs(const ExperimentConfig& cfg, std::vector<RunResult> runs) {
+  ExperimentResult out;
+  out.config = cfg;
+  out.runs = std::move(runs);
   // Each per-run figure and the summary over runs it feeds.
   constexpr std::pair<double RunResult::*, Summary ExperimentResult::*> kSummaries[] = {
       {&RunResult::precision, &ExperimentResult::precision},
@@ -461,9 +524,6 @@ ExperimentResult run_experiment(const ExperimentConfig& cfg) {
       {&RunResult::latency_p95_ms, &ExperimentResult::latency_p95_ms},
       {&RunResult::latency_p99_ms, &ExperimentResult::latency_p99_ms},
       {&RunResult::delivered, &ExperimentResult::delivered}};
-  ExperimentResult out;
-  out.config = cfg;
-  for (std::uint32_t i = 0; i < cfg.runs; ++i) out.runs.push_back(run_once(cfg, i));
   auto over_runs = [&](double RunResult::*field) {
     std::vector<double> v;
     for (const RunResult& r : out.runs) v.push_back(r.*field);

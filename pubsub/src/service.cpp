@@ -146,6 +146,7 @@ void PubsubService::on_inbound(std::shared_ptr<net::Stream> s) {
       ++counters_.rpcs_in;
       auto it = peers_.find(peer);
       if (it == peers_.end()) continue;
+      report_receipts(peer, rpc->publish, Receipt::Kind::gossip);
       if (!it->second->added) {
         // Their stream can beat ours: keep the first RPCs (subscriptions) for later.
         if (it->second->early_in.size() < kMaxEarlyRpcs) it->second->early_in.push_back(std::move(*rpc));
@@ -179,6 +180,7 @@ void PubsubService::on_stem_inbound(std::shared_ptr<net::Stream> s) {
       ++counters_.stem_in;
       auto it = peers_.find(peer);
       if (it == peers_.end() || !it->second->added) continue;  // not a pubsub peer (yet)
+      report_receipts(peer, rpc->publish, Receipt::Kind::stem);
       router_.handle_stem(peer, std::move(rpc->publish.front()), now());
     }
     flush();
@@ -292,8 +294,14 @@ void PubsubService::unsubscribe(const TopicId& topic) {
 
 Result<MessageId> PubsubService::publish(const TopicId& topic, Bytes data) {
   auto r = router_.publish(topic, std::move(data), now());
+  if (r && on_receipt_) on_receipt_(Receipt{Receipt::Kind::own, host_.peer_id(), topic, *r});
   flush();
   return r;
+}
+
+void PubsubService::report_receipts(const PeerId& from, const std::vector<Message>& msgs, Receipt::Kind kind) {
+  if (!on_receipt_) return;
+  for (const Message& m : msgs) on_receipt_(Receipt{kind, from, m.topic, cfg_.gossip.message_id(m)});
 }
 
 void PubsubService::report_validation(const MessageId& id, ValidationResult r) {

@@ -41,7 +41,13 @@ int cmd_config(const ConfigOptions& o);
 int cmd_keygen(const Context& ctx, const IdOptions& o);
 int cmd_id(const Context& ctx, const IdOptions& o);
 int cmd_selfcheck(const Context& ctx, const IdOptions& o);
+struct RunOptions {
+  // Test-only (hidden from --help): the live deanonymization experiment's receipt log
+  // (NodeOptions::test_receipt_log). Needs SHARDNODE_TEST_ONLY=1 in the environment too.
+  std::string test_receipt_log;
+};
+
 // The node: tor, onion service, bootnodes, pubsub; until SIGINT/SIGTERM.
-int cmd_run(const Context& ctx);
+int cmd_run(const Context& ctx, const RunOptions& o = {});
 
 }  // namespace shardnode::cli

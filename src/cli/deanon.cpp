@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
 
 #include "shardnode/deanon/experiment.h"
+#include "shardnode/deanon/live.h"
 #include "shardnode/deanon/plot.h"
 #include "shardnode/deanon/report.h"
 
@@ -205,6 +207,34 @@ int cmd_deanon(const DeanonCliOptions& o) {
                      [](const auto& a, const auto& b) { return a.config.spy_fraction < b.config.spy_fraction; });
     if (!write_file(o.svg_file, deanon::to_svg(sorted))) return 1;
   }
+  return 0;
+}
+
+CLI::App* add_deanon_live_command(CLI::App& app, DeanonLiveCliOptions& o) {
+  auto* c = app.add_subcommand(
+      "deanon-live",
+      "The deanon adversaries (first spy, timing) on receipt logs recorded by live `shardnode run` processes "
+      "(scripts/deanon_live.py): precision, recall, posterior entropy and delivery latency with 95% intervals over "
+      "runs, beside the simulator's prediction on each run's graph, spies, validators and measured link latency");
+  c->add_option("dirs", o.dirs, "Run directories (each with run.json), all of one mode")->required();
+  c->add_option("--sim-runs", o.sim_runs, "Simulator runs per live run")
+      ->check(CLI::Range(1U, 10000U))
+      ->capture_default_str();
+  c->add_option("--seed", o.seed, "Seed of the simulator runs")->capture_default_str();
+  c->add_option("--json", o.json_file, "Write JSON to FILE ('-': stdout, instead of the table)");
+  return c;
+}
+
+int cmd_deanon_live(const DeanonLiveCliOptions& o) {
+  std::vector<std::filesystem::path> dirs(o.dirs.begin(), o.dirs.end());
+  auto c = deanon::compare_live(dirs, o.sim_runs, o.seed);
+  if (!c) {
+    std::fprintf(stderr, "shardnode: %s\n", c.error().what().c_str());
+    return 1;
+  }
+  if (o.json_file != "-") std::fputs(deanon::to_table(*c).c_str(), stdout);
+  if (o.json_file == "-") std::cout << deanon::to_json(*c) << "\n";
+  else if (!o.json_file.empty() && !write_file(o.json_file, deanon::to_json(*c) + "\n")) return 1;
   return 0;
 }
 

@@ -42,6 +42,17 @@ struct DeanonCliOptions {
   std::string svg_file;  // metric vs p (most useful with several --spies values)
 };
 
+// `shardnode deanon-live`: the adversaries on live runs' receipt logs (deanon/live.h;
+// scripts/deanon_live.py records them) and the simulator's twin of each run.
+struct DeanonLiveCliOptions {
+  std::vector<std::string> dirs;  // run directories of one mode
+  std::uint32_t sim_runs = 10;    // simulator runs per live run
+  std::uint64_t seed = 1;
+  std::string json_file;
+};
+CLI::App* add_deanon_live_command(CLI::App& app, DeanonLiveCliOptions& o);
+int cmd_deanon_live(const DeanonLiveCliOptions& o);
+
 // Adds the `deanon` subcommand to app, filling o.
 CLI::App* add_deanon_command(CLI::App& app, DeanonCliOptions& o);
 

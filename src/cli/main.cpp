@@ -70,12 +70,20 @@ int main(int argc, char** argv) {
   cli::DeanonCliOptions deanon_o;
   auto* deanon = cli::add_deanon_command(app, deanon_o);  // the deanonymization harness (deanon.cpp)
 
+  cli::DeanonLiveCliOptions deanon_live_o;
+  auto* deanon_live = cli::add_deanon_live_command(app, deanon_live_o);  // live runs' logs (deanon.cpp)
+
   cli::FingerprintCliOptions fingerprint_o;
   auto* fingerprint = cli::add_deanon_fingerprint_command(app, fingerprint_o);  // (deanon_fingerprint.cpp)
 
   auto* run = app.add_subcommand(
       "run", "Run the node: tor (embedded or external), our onion service, bootnodes and pubsub, until "
              "SIGINT or SIGTERM. Needs tor.testnet (a private network) or tor.public_network = true.");
+  cli::RunOptions run_o;
+  // Test-only: no help line (group ""), no setting, and SHARDNODE_TEST_ONLY=1 as well.
+  run->add_option("--test-receipt-log", run_o.test_receipt_log,
+                  "Test only: record every message receipt with its sending peer")
+      ->group("");
 
   try {
     app.parse(argc, argv);
@@ -89,6 +97,7 @@ int main(int argc, char** argv) {
   if (*testnet) return cli::cmd_testnet(testnet_o);
   if (*deanon) return cli::cmd_deanon(deanon_o);
   if (*fingerprint) return cli::cmd_deanon_fingerprint(fingerprint_o);
+  if (*deanon_live) return cli::cmd_deanon_live(deanon_live_o);
 
   auto ctx = cli::load_context(g);
   if (!ctx) {
@@ -99,6 +108,6 @@ int main(int argc, char** argv) {
   if (*id) return cli::cmd_id(*ctx, id_o);
   if (*selfcheck) return cli::cmd_selfcheck(*ctx, selfcheck_o);
   if (*ctl) return cli::cmd_ctl(*ctx, ctl_o);
-  if (*run) return cli::cmd_run(*ctx);
+  if (*run) return cli::cmd_run(*ctx, run_o);
   return 2;
 }

@@ -4,6 +4,8 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "commands.h"
 #include "shardnode/version.h"
@@ -13,12 +15,22 @@
 namespace shardnode::cli {
 namespace asio = boost::asio;
 
-int cmd_run(const Context& ctx) {
+int cmd_run(const Context& ctx, const RunOptions& o) {
   auto log = logging::get("cli");
   auto opts = node::node_options_from(ctx.settings, ctx.datadir);
   if (!opts) {
     std::fprintf(stderr, "shardnode: %s\n", opts.error().what().c_str());
     return 2;
+  }
+  if (!o.test_receipt_log.empty()) {
+    const char* ok = std::getenv("SHARDNODE_TEST_ONLY");
+    if (!ok || std::string(ok) != "1") {
+      std::fprintf(stderr,
+                   "shardnode: --test-receipt-log is a test-only switch (it logs the peer every message came "
+                   "from); set SHARDNODE_TEST_ONLY=1 as well\n");
+      return 2;
+    }
+    opts->test_receipt_log = o.test_receipt_log;
   }
   opts->version = kVersion;
   for (const auto& w : node::settings_warnings(ctx.settings)) log->warn("{}", w);

@@ -173,6 +173,16 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
     n->events_.open(n->opts_.events_file, std::ios::app);
     if (!n->events_) return Error{CoreErrc::io, "cannot open node.events_file " + n->opts_.events_file.string()};
   }
+  if (!n->opts_.test_receipt_log.empty()) {
+    if (n->opts_.tor_public_network)
+      return Error{ConfigErrc::invalid_value,
+                   "--test-receipt-log records the peer every message came from (a spy's log): refused with "
+                   "tor.public_network"};
+    n->receipts_.open(n->opts_.test_receipt_log, std::ios::app);
+    if (!n->receipts_) return Error{CoreErrc::io, "cannot open the receipt log " + n->opts_.test_receipt_log.string()};
+    logging::get("node")->warn("test receipt log on ({}): every message's sending peer is recorded",
+                               n->opts_.test_receipt_log.string());
+  }
   n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
   n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
   // Discovery: bootnodes first; then, without tor, the TCP addresses peers advertised
@@ -221,6 +231,13 @@ void Node::emit(const std::string& line) {
   events_.flush();
 }
 
+void Node::record_receipt(const char* kind, const std::string& from, const std::string& topic, const Bytes& id) {
+  json line{{"t", static_cast<double>(wall_.unix_us()) / 1e6}, {"kind", kind}, {"topic", topic}, {"id", hex_encode(id)}};
+  if (!from.empty()) line["from"] = from;
+  receipts_ << line.dump() << '\n';
+  receipts_.flush();
+}
+
 void Node::fatal(const Error& e) {
   logging::get("node")->error("{}", e.what());
   emit(json{{"t", unix_time()}, {"event", "fatal"}, {"error", e.what()}}.dump());
@@ -253,7 +270,14 @@ Status Node::start() {
               {"observed_addr", i.observed_addr ? json(i.observed_addr->to_string()) : json(nullptr)}}
              .dump());
   });
+  if (receipts_.is_open())
+    pubsub_->on_receipt([this](const pubsub::Receipt& r) {
+      using K = pubsub::Receipt::Kind;
+      const char* kind = r.kind == K::own ? "own" : r.kind == K::stem ? "stem" : "gossip";
+      record_receipt(kind, r.kind == K::own ? std::string() : r.from.to_string(), r.topic, r.id);
+    });
   pubsub_->on_message([this](const pubsub::Delivery& d) {
+    if (receipts_.is_open()) record_receipt("deliver", {}, d.topic, d.id);
     // Deliberately without the forwarding peer: the log must not tie a message to a peer.
     emit(json{{"t", unix_time()}, {"event", "message"}, {"topic", d.topic}, {"id", hex_encode(d.id)},
               {"data", printable_or_hex(d.message.data)}}

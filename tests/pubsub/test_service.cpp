@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <map>
 
 #include "../support/io_wait.h"
 #include "shardnode/net/framing.h"
@@ -105,9 +106,30 @@ TEST_CASE("stem mode on live nodes: our message walks the stem, around a peer wi
     return n0.ps->router().mesh(kTopic).size() == 2 && n2.ps->router().mesh(kTopic).size() == 2 &&
            n3.ps->router().mesh(kTopic).size() == 2;
   }));
+  // The test-only receipt hook (the live experiment's spy log) on every node.
+  std::map<const LiveNode*, std::vector<Receipt>> receipts;
+  for (LiveNode* n : {&n0, &n1, &n2, &n3})
+    n->ps->on_receipt([&receipts, n](const Receipt& r) { receipts[n].push_back(r); });
   const Bytes data = {7, 7, 7};
-  REQUIRE(n0.ps->publish(kTopic, data));
+  const auto id = n0.ps->publish(kTopic, data);
+  REQUIRE(id);
   REQUIRE(run_until(io, [&] { return n1.has(data) && n2.has(data) && n3.has(data); }));
+  auto first = [&](const LiveNode& n, Receipt::Kind kind) -> const Receipt* {
+    for (const Receipt& r : receipts[&n])
+      if (r.kind == kind && r.id == *id) return &r;
+    return nullptr;
+  };
+  REQUIRE(first(n0, Receipt::Kind::own));
+  CHECK(first(n0, Receipt::Kind::own)->from == n0.host->peer_id());
+  CHECK(first(n0, Receipt::Kind::own)->topic == kTopic);
+  REQUIRE(first(n1, Receipt::Kind::stem));
+  CHECK(first(n1, Receipt::Kind::stem)->from == n0.host->peer_id());
+  REQUIRE(first(n2, Receipt::Kind::stem));
+  CHECK(first(n2, Receipt::Kind::stem)->from == n1.host->peer_id());
+  CHECK(!first(n3, Receipt::Kind::stem));
+  REQUIRE(first(n3, Receipt::Kind::gossip));
+  CHECK(first(n3, Receipt::Kind::gossip)->from == n2.host->peer_id());
+  CHECK(!first(n1, Receipt::Kind::own));
   // n0 sent it on the stem only (to n1 at once, or to n3 first, which refused the
   // protocol); n1 relayed it to n2; n2's only destination, n3, refused: n2 gossiped it.
   CHECK(n0.ps->router().stem()->counters().originated == 1);

@@ -6,10 +6,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "shardnode/core/result.h"
+#include "shardnode/deanon/first_spy.h"
+#include "shardnode/deanon/posterior.h"
 #include "shardnode/deanon/stats.h"
 #include "shardnode/pubsub/types.h"
 #include "shardnode/sim/network.h"
@@ -18,7 +21,8 @@ namespace shardnode::deanon {
 
 // ring: a line closed into a cycle, each node dialling the next (so with the stem
 // on, every message walks the ring one way: Dandelion's line without its ends).
-enum class TopologyKind { random_regular, line, ring };
+// given: `ExperimentConfig::edges` (e.g. a live run's connection graph, live.h).
+enum class TopologyKind { random_regular, line, ring, given };
 enum class SpyPlacement { uniform, most_connected };
 // uniform: every link `latency` + U[0, jitter]. tor: each link's one-way latency is
 // drawn once, uniformly in [tor_min_ms, tor_max_ms] (one onion-service-to-onion-
@@ -38,6 +42,11 @@ struct ExperimentConfig {
   std::uint32_t nodes = 500;
   std::uint32_t degree = 8;  // random_regular only
   TopologyKind topology = TopologyKind::random_regular;
+  // topology == given: (dialler, listener) pairs over [0, nodes); each pair once.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> edges;
+  // When not empty: exactly these nodes are the spies (spy_fraction and placement
+  // are then ignored), and these honest nodes the validators (`validators` ignored).
+  std::vector<std::uint32_t> fixed_spies, fixed_validators;
   // Every link, both directions: latency + U[0, jitter]; no bandwidth limit, no loss.
   Duration latency = std::chrono::milliseconds(20);
   Duration jitter = std::chrono::milliseconds(10);
@@ -129,6 +138,43 @@ struct ExperimentResult {
   double flooding_recall_closed_form = 0.0;
 };
 
+// The timing adversary's calibration from its own probes: each spy's first receipt
+// of a probe from each sender (`receipts` in time order; later copies from the same
+// sender are skipped) is a sample, hops = dist(probe's spy, sender) + 1 through
+// `known` (paths through `transit` nodes only), delay = receipt - publish; receipts
+// from other spies are skipped. Also alpha (LatencyModel::first_from_adjacent_source):
+// how often a spy next to a probe (in `graph`) heard it first, with 5 such pairs or
+// more. Used on the simulator (run_once) and on live nodes' logs (live.h).
+struct ProbeSent {
+  NodeIndex spy = 0;
+  TimePoint at{0};
+};
+struct ProbeReceipt {
+  pubsub::MessageId id;
+  NodeIndex spy = 0, from = 0;
+  TimePoint at{0};
+};
+LatencyModel calibrate_from_probes(const std::map<pubsub::MessageId, ProbeSent>& sent,
+                                   const std::vector<ProbeReceipt>& receipts, const Adjacency& graph,
+                                   const Adjacency& known, const std::vector<bool>& is_spy,
+                                   const std::vector<bool>& transit);
+
+// What one run leaves for scoring: the truth, the spies' logs and the deliveries.
+// run_once fills it on the simulator; live.h from node processes' receipt logs.
+struct RunLogs {
+  Adjacency graph;             // the connection graph (every node, spies included)
+  std::vector<bool> is_spy;    // graph.size() entries
+  std::size_t validators = 0;  // honest publishers (Dandelion precision's denominator)
+  std::size_t honest = 0;      // honest nodes (deliveries are counted over the other honest ones)
+  double spy_fraction = 0.0;   // p of the closed form 1 - (1 - p)^deg
+  std::map<pubsub::MessageId, NodeIndex> truth;                         // honest sources only
+  std::map<pubsub::MessageId, std::vector<SpyObservation>> observations;  // first receipt per (spy, sender)
+  std::vector<double> latencies_ms;  // publish -> first delivery, per (message, other honest node) delivered
+};
+// Scores `logs` with first spy and, when given, the timing adversary (RunResult's
+// seed, spies and calibration_samples are left for the caller).
+RunResult score_run(const RunLogs& logs, PosteriorAdversary* timing);
+
 // First-spy precision on a line graph with an endless stem (Dandelion, Bojja
 // Venkatakrishnan et al. 2017): p^2 ln(1/p) / (1 - p), every honest node publishing
 // one message; 0 for p = 0. (The recall there is p.)
@@ -139,5 +185,7 @@ double stem_line_precision(double p);
 RunResult run_once(const ExperimentConfig& cfg, std::uint32_t run_index);
 // All cfg.runs runs and their summaries. Throws std::invalid_argument on a bad config.
 ExperimentResult run_experiment(const ExperimentConfig& cfg);
+// The summaries of `runs` (mean and 95 % interval per metric), under `cfg`.
+ExperimentResult summarize_runs(const ExperimentConfig& cfg, std::vector<RunResult> runs);
 
 }  // namespace shardnode::deanon

@@ -32,6 +32,18 @@ struct ServiceConfig {
 
 inline constexpr const char* kStemProtocolId = "/shardnode/stem/1.0.0";
 
+// One message copy as it reached us, for the live deanonymization experiment's
+// test-only receipt log (`shardnode run --test-receipt-log`): a copy a peer sent us
+// in gossip or on the stem (before the router sees it, duplicates included), or a
+// message we published (`from` is then our own id).
+struct Receipt {
+  enum class Kind { gossip, stem, own };
+  Kind kind = Kind::gossip;
+  PeerId from;
+  TopicId topic;
+  MessageId id;
+};
+
 struct ServiceCounters {
   std::uint64_t rpcs_in = 0, rpcs_out = 0, rpcs_malformed = 0, rpcs_dropped_queue_full = 0;
   std::uint64_t stem_in = 0, stem_out = 0, stem_malformed = 0, stem_dropped = 0;
@@ -56,6 +68,10 @@ class PubsubService {
   // Peer exchange: the candidates of PRUNEs we accepted PX from (Router::take_px_candidates).
   void on_px(std::function<void(const std::vector<PeerId>&)> f) { on_px_ = std::move(f); }
 
+  // Test-only: every Receipt, as it happens. Costs a message-id computation per
+  // copy received; unset (the default), nothing is computed or recorded.
+  void on_receipt(std::function<void(const Receipt&)> f) { on_receipt_ = std::move(f); }
+
   Router& router() { return router_; }
   const ServiceCounters& counters() const { return counters_; }
   TimePoint now() const { return clock_.now(); }
@@ -67,6 +83,7 @@ class PubsubService {
   void on_inbound(std::shared_ptr<net::Stream> s);
   void on_stem_inbound(std::shared_ptr<net::Stream> s);
   void send_stem(const PeerId& peer, Message msg);
+  void report_receipts(const PeerId& from, const std::vector<Message>& msgs, Receipt::Kind kind);
   void flush();
   void flush_once();
   void schedule_heartbeat(Duration after);
@@ -83,6 +100,7 @@ class PubsubService {
   std::function<void(const Delivery&)> on_message_;
   std::function<void(const MessageId&)> on_own_gossiped_;
   std::function<void(const std::vector<PeerId>&)> on_px_;
+  std::function<void(const Receipt&)> on_receipt_;
   ServiceCounters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool started_ = false;

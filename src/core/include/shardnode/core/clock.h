@@ -94,6 +94,8 @@ class WallClock {
  public:
   virtual ~WallClock() = default;
   virtual std::uint64_t unix_ms() const = 0;
+  // Microseconds, where the clock has them (receipt logs of the live experiment).
+  virtual std::uint64_t unix_us() const { return unix_ms() * 1000; }
 };
 
 // The system's real-time clock (nodes only).
@@ -102,6 +104,11 @@ class SystemWallClock final : public WallClock {
   std::uint64_t unix_ms() const override {
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+  }
+  std::uint64_t unix_us() const override {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count());
   }
 };

@@ -52,6 +52,10 @@ struct NodeOptions {
   std::vector<std::string> topics;
   std::chrono::milliseconds probe_interval{0};
   std::filesystem::path events_file;
+  // Test-only, never from a config (`run --test-receipt-log`, refused on the public
+  // network): one JSON line per message copy received (time, peer, stem or gossip),
+  // published and delivered - a spy's log for the live deanonymization experiment.
+  std::filesystem::path test_receipt_log;
   std::uint16_t onion_port = 4001;
   std::vector<Multiaddr> tcp_listen;
   net::HostConfig host;
@@ -113,6 +117,7 @@ class Node {
   void propose();
   double unix_time() const;  // event timestamps: the wall clock, in seconds
   void emit(const std::string& json_line);  // one line of node.events_file
+  void record_receipt(const char* kind, const std::string& from, const std::string& topic, const Bytes& id);
 
   boost::asio::io_context& io_;
   NodeOptions opts_;
@@ -135,6 +140,7 @@ class Node {
   std::uint64_t collation_seq_ = 0;
   std::unique_ptr<shard::ValidatorKey> spam_key_;  // shard.misbehave_invalid_collations
   std::ofstream events_;
+  std::ofstream receipts_;  // opts_.test_receipt_log
   std::uint64_t probe_seq_ = 0;
   Discovery discovery_;  // bootnodes, identify-learnt addresses, table dials' addresses, PX
   bool bootstrapped_ = false, stopped_ = false;
