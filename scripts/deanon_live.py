@@ -13,9 +13,10 @@ Usage: deanon_live.py [--bin PATH] [--nodes N] [--spies P] [--runs R] [--modes p
 2. Per run and mode: N nodes (default 20), each a `shardnode run` process with its own
    embedded tor, all validators on shard 0 of 4 (`shard.validator = true`), each signing a
    collation every --collation-ms. round(P x N) of them (default 10 %, drawn from the seed)
-   are spies: they run the same binary with both privacy modes off (an adversary publishes
-   plainly: its own collations are the timing adversary's calibration probes) and relay
-   honestly. Honest nodes run plain (`pubsub.stem = false`, `shard.cover_shards = 0`) or
+   are spies: they run the same binary as validators without cover shards and with the
+   test-only `--test-spy`: they relay stems like any validator, but publish their own
+   collations plainly (flooded; an adversary's choice): these are the timing adversary's
+   calibration probes. Honest nodes run plain (`pubsub.stem = false`, `shard.cover_shards = 0`) or
    private (a validator's defaults: the stem and cover shards). Every node runs with the
    test-only switch `--test-receipt-log` (and SHARDNODE_TEST_ONLY=1): one JSON line per
    message copy received (time, sending peer, stem or gossip), published and delivered.
@@ -85,12 +86,17 @@ class Run:
                   "shard.announce_interval_s": "30", "shard.record_ttl_s": "120", "node.redial_interval_s": "5"}
         for i, nd in enumerate(self.nodes):
             extra = dict(common)
-            if i in self.spies or self.mode == "plain":
+            if i in self.spies:
+                # A validator's stem (they relay honestly), no cover shards; --test-spy
+                # publishes their own collations plainly (flooded): the probes.
+                extra.update({"shard.cover_shards": "0"})
+            elif self.mode == "plain":
                 extra.update({"pubsub.stem": "false", "shard.cover_shards": "0"})
             with open(nd.config, "w") as f:
                 f.write(localnet.node_config(nd, [self.nodes[(i + 1) % a.nodes].addr], [],
                                              self.testnet.client_torrc_for(i), 0, 5, extra=extra))
-            nd.run_args = ["--test-receipt-log", os.path.join(nd.datadir, "receipts.jsonl")]
+            nd.run_args = ["--test-receipt-log", os.path.join(nd.datadir, "receipts.jsonl")] \
+                + (["--test-spy"] if i in self.spies else [])
             nd.env = {"SHARDNODE_TEST_ONLY": "1"}
 
     def wait_formed(self, deadline_s):

@@ -64,6 +64,34 @@ expect_rc 2 "$BIN" --set node.datadir="$D" run && grep -q "tor.testnet" "$T/err"
 expect_rc 2 "$BIN" --set 'node.bootnodes=["/ip4/127.0.0.1/tcp/1"]' --set tor.mode=none --set node.onion_only=true --set node.datadir="$D" run &&
   grep -q "node.bootnodes.*not an /onion3/" "$T/err" && ok "clearnet bootnode refused in onion-only mode" || bad "clearnet bootnode"
 
+# run --test-receipt-log: test-only (the live deanonymization experiment's spy log)
+RL="--set node.datadir=$D --set tor.mode=none --set node.onion_only=false --set net.tcp_listen=[\"/ip4/127.0.0.1/tcp/0\"]"
+# shellcheck disable=SC2086
+expect_rc 2 timeout 20 "$BIN" $RL run --test-receipt-log "$T/receipts.jsonl" && grep -q "test-only switch.*SHARDNODE_TEST_ONLY=1" "$T/err" &&
+  [ ! -e "$T/receipts.jsonl" ] && ok "--test-receipt-log needs SHARDNODE_TEST_ONLY=1" || bad "receipt log without the variable"
+# shellcheck disable=SC2086
+expect_rc 2 timeout 20 "$BIN" $RL run --test-spy && grep -q "test-spy is a test-only switch" "$T/err" &&
+  ok "--test-spy needs SHARDNODE_TEST_ONLY=1" || bad "--test-spy without the variable"
+"$BIN" run --help 2>&1 | grep -q "receipt\|test-spy" && bad "run --help lists a test-only switch" || ok "run --help does not list the test-only switches"
+# An external tor that is not there: nothing could reach the public network even were the check gone.
+expect_rc 2 env SHARDNODE_TEST_ONLY=1 timeout 20 "$BIN" --set node.datadir="$D" --set tor.mode=external --set tor.control="unix:$T/none" \
+  --set tor.socks=127.0.0.1:1 --set tor.public_network=true run --test-receipt-log "$T/receipts.jsonl" &&
+  grep -q "refused with tor.public_network" "$T/err" && [ ! -e "$T/receipts.jsonl" ] &&
+  ok "--test-receipt-log refused on the public network" || bad "receipt log on the public network"
+# A lone validator over loopback TCP records its own collations.
+# shellcheck disable=SC2086
+SHARDNODE_TEST_ONLY=1 "$BIN" $RL --set shard.validator=true --set shard.collation_interval_ms=200 --set 'shard.shards=["0"]' \
+  run --test-receipt-log "$T/receipts.jsonl" >"$T/rl.out" 2>&1 &
+RLPID=$!
+for _ in $(seq 1 100); do grep -q '"kind":"own".*collations' "$T/receipts.jsonl" 2>/dev/null && break; sleep 0.2; done
+kill "$RLPID" 2>/dev/null; wait "$RLPID"
+python3 - "$T/receipts.jsonl" <<'PY' && ok "the receipt log holds our own collations (t, kind, topic, id)" || bad "receipt log content"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+own = [l for l in lines if l["kind"] == "own" and l["topic"] == "/shardnode/shard/0/collations/1"]
+assert own and all(len(l["id"]) > 0 and l["t"] > 1.7e9 and "from" not in l for l in own), lines[:3]
+PY
+
 # version
 expect_rc 0 "$BIN" version --json &&
   python3 -c "import json; d=json.load(open('$T/out')); assert d['tor'].startswith('tor 0.4.'), d" && ok "version names the linked tor: $(tr -d '\n' < "$T/out")" || bad "version"

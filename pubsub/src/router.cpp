@@ -285,7 +285,7 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
   msg.data = std::move(data);
   msg.topic = topic;
   const MessageId id = cfg_.message_id(msg);
-  if (stem_) {
+  if (stem_ && cfg_.stem.own_messages) {
     // Never from our own identity into gossip: the stem carries it away first. It
     // is not "seen" yet, so when it comes back in gossip we forward it like a relay.
     if (seen_.contains(id) || stem_->holding(id))
@@ -313,6 +313,7 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
   if (!seen_.add(id, now)) return Error{PubsubErrc::malformed, "duplicate message (same content seen recently)"};
   mcache_.put(id, msg);
   ++counters_.messages_published;
+  if (stem_) own_gossiped_.push_back(id);  // stem on, own messages off it: in gossip now
 
   std::set<PeerId> to;
   const bool flood = cfg_.flood_publish && !cfg_.flood_publish_off.count(topic);

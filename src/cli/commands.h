@@ -45,6 +45,9 @@ struct RunOptions {
   // Test-only (hidden from --help): the live deanonymization experiment's receipt log
   // (NodeOptions::test_receipt_log). Needs SHARDNODE_TEST_ONLY=1 in the environment too.
   std::string test_receipt_log;
+  // Test-only (hidden): the live experiment's spy - relays others' stems, publishes
+  // its own messages plainly (StemConfig::own_messages = false, flood publishing on).
+  bool test_spy = false;
 };
 
 // The node: tor, onion service, bootnodes, pubsub; until SIGINT/SIGTERM.

@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   run->add_option("--test-receipt-log", run_o.test_receipt_log,
                   "Test only: record every message receipt with its sending peer")
       ->group("");
+  run->add_flag("--test-spy", run_o.test_spy, "Test only: relay stems, publish our own messages plainly")->group("");
 
   try {
     app.parse(argc, argv);

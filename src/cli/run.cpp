@@ -22,15 +22,27 @@ int cmd_run(const Context& ctx, const RunOptions& o) {
     std::fprintf(stderr, "shardnode: %s\n", opts.error().what().c_str());
     return 2;
   }
-  if (!o.test_receipt_log.empty()) {
+  if (!o.test_receipt_log.empty() || o.test_spy) {
+    // The live deanonymization experiment's switches: never in a config, never by accident.
+    const char* which = o.test_spy ? "--test-spy" : "--test-receipt-log";
     const char* ok = std::getenv("SHARDNODE_TEST_ONLY");
     if (!ok || std::string(ok) != "1") {
       std::fprintf(stderr,
-                   "shardnode: --test-receipt-log is a test-only switch (it logs the peer every message came "
-                   "from); set SHARDNODE_TEST_ONLY=1 as well\n");
+                   "shardnode: %s is a test-only switch (the live deanonymization experiment's spies); set "
+                   "SHARDNODE_TEST_ONLY=1 as well\n",
+                   which);
+      return 2;
+    }
+    if (opts->tor_public_network) {
+      std::fprintf(stderr, "shardnode: %s is test-only: refused with tor.public_network\n", which);
       return 2;
     }
     opts->test_receipt_log = o.test_receipt_log;
+    if (o.test_spy) {
+      opts->pubsub.gossip.stem.own_messages = false;
+      opts->pubsub.gossip.flood_publish = true;
+      log->warn("--test-spy: our own messages skip the stem (a spy of the live experiment)");
+    }
   }
   opts->version = kVersion;
   for (const auto& w : node::settings_warnings(ctx.settings)) log->warn("{}", w);

@@ -119,6 +119,26 @@ TEST_CASE("stem: our own message leaves on the stem only, to one outbound peer p
   CHECK_FALSE(f.r->publish(kTopic, Bytes{1, 2, 0}, f.now));  // same content again
 }
 
+TEST_CASE("stem: with own_messages off (the live experiment's spies) ours go out plainly, others' still relay") {
+  GossipsubConfig cfg = stem_config();
+  cfg.stem.own_messages = false;
+  cfg.flood_publish = true;
+  StemFixture f(8, cfg);
+  auto id = f.r->publish(kTopic, Bytes{9, 9}, f.now);
+  REQUIRE(id);
+  CHECK(f.r->take_stem_sends().empty());
+  CHECK(f.gossip_copies() == 8);  // flood-published to every topic peer
+  CHECK(f.r->stem()->counters().originated == 0);
+  const auto gossiped = f.r->take_own_gossiped();  // in gossip at once: the node may store it
+  REQUIRE(gossiped.size() == 1);
+  CHECK(gossiped[0] == *id);
+  f.r->handle_stem(f.peers[1], msg("relay me"), f.now);
+  auto s = f.r->take_stem_sends();
+  REQUIRE(s.size() == 1);
+  CHECK(f.outbound(s[0].to));
+  CHECK(f.r->stem()->counters().relayed == 1);
+}
+
 TEST_CASE("stem: a relay keeps one next hop per inbound edge, never straight back") {
   StemFixture f(8, stem_config());
   for (const PeerId& from : f.peers) {

@@ -60,6 +60,10 @@ struct StemConfig {
   // Stem messages a peer may send us per heartbeat; beyond, they are dropped, and
   // beyond twice as many each costs the peer behaviour penalty (P7).
   std::size_t max_per_peer_per_heartbeat = 64;
+  // false: our own messages skip the stem and go out as without it, while we relay
+  // others' stems as usual. Only the live experiment's spies run so (`shardnode run
+  // --test-spy`, test-only): an adversary's relays that publish plainly. No setting.
+  bool own_messages = true;
 
   Status validate() const;
 };
