@@ -6,7 +6,7 @@ the same graph.
 
 Usage: deanon_live.py [--bin PATH] [--nodes N] [--spies P] [--runs R] [--modes plain,private]
                       [--latency lan|wan] [--window-s S] [--collation-ms MS] [--sim-runs K]
-                      [--seed S] [--out DIR]
+                      [--seed S] [--stem-set pubsub.stem_...=V ...] [--out DIR]
 
 1. `shardnode testnet up` (3 authorities, 4 relays, Debian's tor; `--latency wan` adds the
    inter-region delays of docs/LATENCY.md). Nothing reaches the public Tor network.
@@ -60,11 +60,17 @@ def say(text=""):
     print(text, flush=True)
 
 
-def validator_defaults(binary):
-    """The stem timers a validator runs with, from `config --print-defaults --validator`."""
+STEM_KEYS = {"stem_fluff_probability", "stem_embargo_ms", "stem_embargo_jitter_ms", "stem_own_embargo_ms"}
+
+
+def validator_stem(binary, overrides):
+    """The stem timers an honest private node runs with: `config --print-defaults
+    --validator` with `overrides` ({"pubsub.stem_...": value}) applied."""
     out = subprocess.run([binary, "config", "--print-defaults", "--validator"], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     p = tomllib.loads(out)["pubsub"]
+    for k, v in overrides.items():
+        p[k.split(".", 1)[1]] = float(v)
     return {"fluff": p["stem_fluff_probability"], "embargo_ms": p["stem_embargo_ms"],
             "embargo_jitter_ms": p["stem_embargo_jitter_ms"], "own_embargo_ms": p["stem_own_embargo_ms"]}
 
@@ -92,6 +98,8 @@ class Run:
                 extra.update({"shard.cover_shards": "0"})
             elif self.mode == "plain":
                 extra.update({"pubsub.stem": "false", "shard.cover_shards": "0"})
+            else:
+                extra.update(a.stem_set)  # a point of the frontier other than the defaults
             with open(nd.config, "w") as f:
                 f.write(localnet.node_config(nd, [self.nodes[(i + 1) % a.nodes].addr], [],
                                              self.testnet.client_torrc_for(i), 0, 5, extra=extra))
@@ -184,6 +192,9 @@ def main():
     ap.add_argument("--form-deadline-s", type=int, default=360)
     ap.add_argument("--sim-runs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--stem-set", action="append", default=[], metavar="pubsub.stem_...=V",
+                    help="private mode: a stem setting for the honest nodes (repeatable; q and the embargoes"
+                         " of a frontier point)")
     ap.add_argument("--out", default=None, help="results and logs (default: a new /tmp/sn-live-* directory)")
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
@@ -192,7 +203,13 @@ def main():
         ap.error("--nodes in 3..60, --spies in (0, 1), --modes of plain and private")
     out = os.path.abspath(args.out) if args.out else tempfile.mkdtemp(prefix="sn-live-", dir="/tmp")
     os.makedirs(out, exist_ok=True)
-    stem = validator_defaults(args.bin)
+    try:
+        args.stem_set = dict(kv.split("=", 1) for kv in args.stem_set)
+        if any(k.split(".", 1)[-1] not in STEM_KEYS or not k.startswith("pubsub.") for k in args.stem_set):
+            raise ValueError
+    except ValueError:
+        ap.error(f"--stem-set takes pubsub.KEY=VALUE, KEY one of {sorted(STEM_KEYS)}")
+    stem = validator_stem(args.bin, args.stem_set)
     testnet = localnet.Testnet(args.bin, os.path.join(out, "net"))
     ok = True
     dirs = {m: [] for m in modes}

@@ -35,6 +35,12 @@ void StemState::add_peer(const PeerId& p, bool outbound) {
   // with no peers at all) or replaces an inbound stand-in; an inbound one fills a
   // slot only while we have no outbound peer at all.
   if (!epoch_start_ || std::find(destinations_.begin(), destinations_.end(), p) != destinations_.end()) return;
+  if (outbound && unsettled_) {
+    // Routes drawn from the few peers met first (the bootnodes): draw them again
+    // over every outbound peer we have now. The epoch and our role in it stay.
+    draw_routes();
+    return;
+  }
   auto inbound = std::find_if(destinations_.begin(), destinations_.end(), [&](const PeerId& d) {
     auto it = peers_.find(d);
     return it != peers_.end() && !it->second;
@@ -85,12 +91,21 @@ void StemState::maybe_new_epoch(TimePoint now) {
 void StemState::draw_epoch(TimePoint now) {
   epoch_start_ = now;
   diffuser_ = rng_.unit() < cfg_.fluff_probability;
+  draw_routes();
+}
+
+std::size_t StemState::outbound_count() const {
+  return static_cast<std::size_t>(std::count_if(peers_.begin(), peers_.end(), [](const auto& kv) { return kv.second; }));
+}
+
+void StemState::draw_routes() {
   edge_map_.clear();
   draw_destinations();
   own_destination_.reset();
   own_by_topic_.clear();
   if (!destinations_.empty())
     own_destination_ = destinations_[static_cast<std::size_t>(rng_.uniform(destinations_.size()))];
+  unsettled_ = outbound_count() < 2 * cfg_.destinations;
 }
 
 void StemState::draw_destinations() {

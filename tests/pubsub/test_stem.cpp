@@ -11,6 +11,7 @@
 #include "gossip_sim.h"
 #include "shardnode/pubsub/codec.h"
 #include "shardnode/pubsub/router.h"
+#include "shardnode/pubsub/stem.h"
 #include "shardnode/sim/rng.h"
 #include "shardnode/sim/seeding.h"
 
@@ -137,6 +138,44 @@ TEST_CASE("stem: with own_messages off (the live experiment's spies) ours go out
   REQUIRE(s.size() == 1);
   CHECK(f.outbound(s[0].to));
   CHECK(f.r->stem()->counters().relayed == 1);
+}
+
+TEST_CASE("stem: routes drawn while we knew only our bootnode are redrawn as outbound peers arrive") {
+  // A node starts knowing its bootnode; its first own message must not fix the
+  // bootnode as its first hop for the whole epoch (the live experiment found every
+  // node whose bootnode was a spy named by it). Until 2 x destinations outbound peers
+  // are met, each one redraws the routes; then they hold.
+  StemConfig cfg;
+  cfg.enabled = true;
+  cfg.fluff_probability = 0.0;
+  const TopicId topic = "/t";
+  auto any = [](const PeerId&) { return true; };
+  int bootnode_first = 0;
+  constexpr int kSeeds = 400;
+  for (int seed = 0; seed < kSeeds; ++seed) {
+    sim::SeededRandom rng = sim::seeded_for_simulation(static_cast<std::uint64_t>(seed));
+    StemState st(cfg, rng);
+    const PeerId boot = new_peer();
+    st.add_peer(boot, true);
+    TimePoint now{0};
+    REQUIRE(st.route_own(now, topic, any) == boot);  // all we have
+    std::vector<PeerId> later;
+    for (int i = 0; i < 3; ++i) {
+      later.push_back(new_peer());
+      st.add_peer(later.back(), true);
+    }
+    now += 1s;
+    const auto hop = st.route_own(now, topic, any);
+    REQUIRE(hop);
+    bootnode_first += *hop == boot ? 1 : 0;
+    // Settled (4 outbound peers): a fifth changes nothing this epoch.
+    st.add_peer(new_peer(), true);
+    CHECK(st.route_own(now + 1s, topic, any) == hop);
+    CHECK(st.destinations(now + 1s).size() == 2);
+  }
+  // Uniform over the four outbound peers: 1/4 (it was 1 before the redraw).
+  CHECK(bootnode_first > kSeeds * 15 / 100);
+  CHECK(bootnode_first < kSeeds * 35 / 100);
 }
 
 TEST_CASE("stem: a relay keeps one next hop per inbound edge, never straight back") {

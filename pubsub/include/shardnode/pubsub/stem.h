@@ -138,6 +138,8 @@ class StemState {
   std::optional<PeerId> pick(Pred&& usable, bool inbound_too);
   void draw_epoch(TimePoint now);
   void draw_destinations();
+  void draw_routes();  // destinations and our own first hop, afresh; forgets the epoch's routes
+  std::size_t outbound_count() const;
   void drop_peer(const PeerId& p);
   bool has_outbound() const;
 
@@ -156,6 +158,10 @@ class StemState {
   std::set<PeerId> unsupported_;
   std::optional<TimePoint> epoch_start_;
   bool diffuser_ = false;
+  // The epoch's routes were drawn while we had fewer than 2 x destinations outbound
+  // peers (a node that just started knows its bootnodes first): each new outbound
+  // peer redraws them, so our first hop is not the bootnode for a whole epoch.
+  bool unsettled_ = false;
   std::vector<PeerId> destinations_;
   std::optional<PeerId> own_destination_;
   std::map<TopicId, PeerId> own_by_topic_;  // where own_destination_ is not on the topic, this epoch
