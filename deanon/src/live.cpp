@@ -202,7 +202,18 @@ Result<LiveRun> load_live_run(const fs::path& dir) {
     }
   std::sort(probe_receipts.begin(), probe_receipts.end());
   for (auto& [t, spy, from, id] : probe_receipts) run.probe_receipts.push_back(ProbeReceipt{id, spy, from, at(t)});
-  for (const auto& [key, d] : first_from_source) run.one_hop_ms.push_back(d);
+  if (private_mode) {
+    // On the stem only the source's first send is one hop: a later stem copy from the
+    // source is its message come back round a loop and passed on again.
+    std::map<pubsub::MessageId, double> first_hop;
+    for (const auto& [key, d] : first_from_source) {
+      const auto [it, fresh] = first_hop.try_emplace(key.first, d);
+      if (!fresh) it->second = std::min(it->second, d);
+    }
+    for (const auto& [id, d] : first_hop) run.one_hop_ms.push_back(d);
+  } else {
+    for (const auto& [key, d] : first_from_source) run.one_hop_ms.push_back(d);
+  }
 
   // Deliveries at the other honest nodes.
   for (NodeIndex n = 0; n < nodes; ++n) {

@@ -34,8 +34,9 @@ struct LiveRun {
   std::vector<NodeIndex> spies, validators;
   std::map<pubsub::MessageId, ProbeSent> probes;  // the spies' own messages on the topic
   std::vector<ProbeReceipt> probe_receipts;       // spies' gossip receipts of them, in time order
-  // One-hop delay: each neighbour's first receipt of a message straight from its
-  // source (on the stem in private mode, in gossip in plain mode), minus the publish.
+  // One-hop delay minus the publish: in plain mode each neighbour's first gossip
+  // receipt straight from the source; in private mode the source's first stem send
+  // (the earliest stem receipt from it; later ones are loops passed on again).
   std::vector<double> one_hop_ms;
   StemKnowledge stem;  // q from the manifest; p = spies / nodes
   ExperimentConfig sim;  // the simulator's twin: graph, spies, validators, latency, stem
