@@ -482,13 +482,9 @@ RunResult score_run(const RunLogs& in, PosteriorAdversary* timing) {
     for (double l : latencies) sum += l;
     r.latency_mean_ms = sum / static_cast<double>(latencies.size());
     std::sort(latencies.begin(), latencies.end());
-    auto quantile = [&](double q) {  // nearest rank
-      const auto k = static_cast<std::size_t>(std::ceil(q * static_cast<double>(latencies.size())));
-      return latencies[std::max<std::size_t>(k, 1) - 1];
-    };
-    r.latency_p50_ms = quantile(0.50);
-    r.latency_p95_ms = quantile(0.95);
-    r.latency_p99_ms = quantile(0.99);
+    r.latency_p50_ms = nearest_rank(latencies, 0.50);
+    r.latency_p95_ms = nearest_rank(latencies, 0.95);
+    r.latency_p99_ms = nearest_rank(latencies, 0.99);
   }
   return r;
 }

@@ -53,8 +53,7 @@ Result<std::vector<json>> read_json_lines(const fs::path& p) {
 double quantile(std::vector<double> v, double q) {
   if (v.empty()) return std::nan("");
   std::sort(v.begin(), v.end());
-  const auto k = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
-  return v[std::max<std::size_t>(k, 1) - 1];
+  return nearest_rank(v, q);
 }
 
 struct Receipt {

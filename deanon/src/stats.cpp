@@ -1,10 +1,16 @@
 #include "shardnode/deanon/stats.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
 
 namespace shardnode::deanon {
+
+double nearest_rank(const std::vector<double>& sorted, double q) {
+  const auto k = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  return sorted.at(std::max<std::size_t>(k, 1) - 1);
+}
 
 double t_quantile_975(std::size_t df) {
   static constexpr std::array<double, 31> kTable{

@@ -20,6 +20,9 @@ struct Summary {
 // df <= 30, a Cornish-Fisher style expansion beyond, 1.96 as df -> infinity).
 double t_quantile_975(std::size_t df);
 
+// The nearest-rank q-quantile of `sorted` (ascending, not empty).
+double nearest_rank(const std::vector<double>& sorted, double q);
+
 // Mean and 95 % t interval of the finite values; with fewer than two values the
 // interval collapses to the mean (has_ci() false); with none, mean is NaN.
 Summary summarize(const std::vector<double>& values);
