@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package shardnode needs to build and test, and makes sure
 # apt has a deb-src entry so tor's source package can be fetched. Idempotent: a
-# second run installs nothing and changes nothing.
+# second run installs nothing and changes nothing. Arguments name further packages
+# (scripts/fuzz.sh and scripts/tsan.sh add clang's).
 set -euo pipefail
 
 PKGS=(
@@ -15,6 +16,7 @@ PKGS=(
   # tor's build dependencies (for libtor.a)
   libevent-dev zlib1g-dev liblzma-dev libzstd-dev
 )
+PKGS+=("$@")
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -45,14 +45,6 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-// Exactly `out.size()` bytes of hex (either case).
-bool from_hex(std::string_view hex, std::span<std::uint8_t> out) {
-  if (hex.size() != out.size() * 2) return false;
-  std::size_t len = 0;
-  return sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &len, nullptr) == 0 &&
-         len == out.size();
-}
-
 // Key material that wipes itself, shared between the steps of authenticate().
 struct Secret32 {
   std::array<std::uint8_t, 32> bytes{};
@@ -61,38 +53,6 @@ struct Secret32 {
   Secret32& operator=(const Secret32&) = delete;
   ~Secret32() { sodium_memzero(bytes.data(), bytes.size()); }
 };
-
-struct ProtocolInfo {
-  std::vector<std::string> methods;
-  std::string cookie_file;
-  bool offers(std::string_view m) const { return std::find(methods.begin(), methods.end(), m) != methods.end(); }
-};
-
-// 250-PROTOCOLINFO 1 / 250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="..." /
-// 250-VERSION Tor="0.4.9.11" / 250 OK
-Result<ProtocolInfo> parse_protocolinfo(const Reply& r) {
-  if (!r.is_success())
-    return Error{OnionErrc::command_failed,
-                 "tor refused PROTOCOLINFO: " + std::to_string(r.code) + " " + r.final_text()};
-  for (const auto& l : r.lines) {
-    if (l.text.rfind("AUTH ", 0) != 0) continue;
-    auto kv = parse_key_values(l.text);
-    if (!kv) return protocol_error("malformed PROTOCOLINFO AUTH line: " + kv.error().what());
-    auto it = kv->values.find("METHODS");
-    if (it == kv->values.end() || it->second.empty()) return protocol_error("PROTOCOLINFO AUTH line without METHODS");
-    ProtocolInfo info;
-    std::string_view m = it->second;
-    while (!m.empty()) {
-      auto comma = m.find(',');
-      info.methods.emplace_back(m.substr(0, comma));
-      if (comma == std::string_view::npos) break;
-      m.remove_prefix(comma + 1);
-    }
-    if (auto c = kv->values.find("COOKIEFILE"); c != kv->values.end()) info.cookie_file = c->second;
-    return info;
-  }
-  return protocol_error("PROTOCOLINFO reply without an AUTH line");
-}
 
 Status read_cookie(const std::string& path, Secret32& out) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -320,19 +280,12 @@ void ControlClient::authenticate(std::optional<std::string> password, std::funct
                 h(rr.error());
                 return;
               }
-              if (!rr->is_success()) {
-                h(Error{OnionErrc::command_failed,
-                        "tor refused AUTHCHALLENGE: " + std::to_string(rr->code) + " " + rr->final_text()});
+              auto challenge = parse_authchallenge(*rr);
+              if (!challenge) {
+                h(challenge.error());
                 return;
               }
-              auto kv = parse_key_values(rr->final_text());
-              std::array<std::uint8_t, 32> server_hash{}, server_nonce{};
-              if (!kv || kv->positional.size() != 1 || kv->positional[0] != "AUTHCHALLENGE" ||
-                  !from_hex(kv->values["SERVERHASH"], server_hash) ||
-                  !from_hex(kv->values["SERVERNONCE"], server_nonce)) {
-                h(protocol_error("malformed AUTHCHALLENGE reply"));
-                return;
-              }
+              const auto& [server_hash, server_nonce] = *challenge;
               static_assert(kNonceLen == 32);
               SafeCookieHashes expect = safecookie_hashes(cookie->bytes, nonce->bytes, server_nonce);
               const bool match = sodium_memcmp(expect.server_hash.data(), server_hash.data(), 32) == 0;

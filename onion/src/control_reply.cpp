@@ -1,6 +1,10 @@
 #include "shardnode/onion/control_reply.h"
 
+#include <sodium.h>
+
+#include <algorithm>
 #include <cctype>
+#include <span>
 
 #include "shardnode/core/errors.h"
 #include "shardnode/onion/errors.h"
@@ -215,6 +219,61 @@ std::string redact_reply_text(std::string_view text) {
   redact_after(s, "ClientAuthV3=");
   redact_after(s, "x25519:");
   return s;
+}
+
+namespace {
+
+Error control_protocol(std::string msg) { return Error{OnionErrc::control_protocol, "tor control: " + std::move(msg)}; }
+
+// Exactly `out.size()` bytes of hex (either case).
+bool from_hex(std::string_view hex, std::span<std::uint8_t> out) {
+  if (hex.size() != out.size() * 2) return false;
+  std::size_t len = 0;
+  return sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &len, nullptr) == 0 &&
+         len == out.size();
+}
+
+}  // namespace
+
+bool ProtocolInfo::offers(std::string_view m) const {
+  return std::find(methods.begin(), methods.end(), m) != methods.end();
+}
+
+Result<ProtocolInfo> parse_protocolinfo(const Reply& r) {
+  if (!r.is_success())
+    return Error{OnionErrc::command_failed,
+                 "tor refused PROTOCOLINFO: " + std::to_string(r.code) + " " + r.final_text()};
+  for (const auto& l : r.lines) {
+    if (l.text.rfind("AUTH ", 0) != 0) continue;
+    auto kv = parse_key_values(l.text);
+    if (!kv) return control_protocol("malformed PROTOCOLINFO AUTH line: " + kv.error().what());
+    auto it = kv->values.find("METHODS");
+    if (it == kv->values.end() || it->second.empty())
+      return control_protocol("PROTOCOLINFO AUTH line without METHODS");
+    ProtocolInfo info;
+    std::string_view m = it->second;
+    while (!m.empty()) {
+      auto comma = m.find(',');
+      info.methods.emplace_back(m.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      m.remove_prefix(comma + 1);
+    }
+    if (auto c = kv->values.find("COOKIEFILE"); c != kv->values.end()) info.cookie_file = c->second;
+    return info;
+  }
+  return control_protocol("PROTOCOLINFO reply without an AUTH line");
+}
+
+Result<AuthChallenge> parse_authchallenge(const Reply& r) {
+  if (!r.is_success())
+    return Error{OnionErrc::command_failed,
+                 "tor refused AUTHCHALLENGE: " + std::to_string(r.code) + " " + r.final_text()};
+  auto kv = parse_key_values(r.final_text());
+  AuthChallenge c;
+  if (!kv || kv->positional.size() != 1 || kv->positional[0] != "AUTHCHALLENGE" ||
+      !from_hex(kv->values["SERVERHASH"], c.server_hash) || !from_hex(kv->values["SERVERNONCE"], c.server_nonce))
+    return control_protocol("malformed AUTHCHALLENGE reply");
+  return c;
 }
 
 }  // namespace shardnode::onion

@@ -91,6 +91,20 @@ Bytes encode_rpc(const Rpc& rpc) {
 
 std::size_t encoded_size(const Rpc& rpc) { return to_pb(rpc).ByteSizeLong(); }
 
+Bytes encode_stem_frame(const Message& msg) {
+  Rpc rpc;
+  rpc.publish.push_back(msg);
+  return encode_rpc(rpc);
+}
+
+Result<Message> decode_stem_frame(ByteView bytes, const CodecLimits& limits) {
+  auto rpc = decode_rpc(bytes, limits);
+  if (!rpc) return rpc.error();
+  if (rpc->publish.size() != 1 || !rpc->subscriptions.empty() || !rpc->control.empty())
+    return Error{PubsubErrc::malformed, "stem frame: exactly one message and nothing else"};
+  return std::move(rpc->publish.front());
+}
+
 Result<Rpc> decode_rpc(ByteView bytes, const CodecLimits& lim) {
   if (bytes.size() > lim.max_rpc_size)
     return too_large(std::to_string(bytes.size()) + " bytes exceeds " + std::to_string(lim.max_rpc_size));

@@ -173,15 +173,13 @@ void PubsubService::on_stem_inbound(std::shared_ptr<net::Stream> s) {
     };
     if (Status st = reader->received_bytes(b); !st) return fail(st.error().what());
     while (auto body = reader->next()) {
-      auto rpc = decode_rpc(*body, cfg_.limits);
-      if (!rpc) return fail(rpc.error().what());
-      if (rpc->publish.size() != 1 || !rpc->subscriptions.empty() || !rpc->control.empty())
-        return fail("a stem frame carries exactly one message and nothing else");
+      auto msg = decode_stem_frame(*body, cfg_.limits);
+      if (!msg) return fail(msg.error().what());
       ++counters_.stem_in;
       auto it = peers_.find(peer);
       if (it == peers_.end() || !it->second->added) continue;  // not a pubsub peer (yet)
-      report_receipts(peer, rpc->publish, Receipt::Kind::stem);
-      router_.handle_stem(peer, std::move(rpc->publish.front()), now());
+      report_receipts(peer, std::span<const Message>(&*msg, 1), Receipt::Kind::stem);
+      router_.handle_stem(peer, std::move(*msg), now());
     }
     flush();
   });
@@ -199,9 +197,7 @@ void PubsubService::send_stem(const PeerId& peer, Message msg) {
   }
   auto& ps = *it->second;
   if (ps.stem_out) {
-    Rpc rpc;
-    rpc.publish.push_back(std::move(msg));
-    Bytes wire = net::length_prefixed(encode_rpc(rpc));
+    Bytes wire = net::length_prefixed(encode_stem_frame(msg));
     if (ps.stem_out->write_capacity() >= wire.size() && ps.stem_out->write(wire)) {
       ++counters_.stem_out;
     } else {
@@ -299,7 +295,7 @@ Result<MessageId> PubsubService::publish(const TopicId& topic, Bytes data) {
   return r;
 }
 
-void PubsubService::report_receipts(const PeerId& from, const std::vector<Message>& msgs, Receipt::Kind kind) {
+void PubsubService::report_receipts(const PeerId& from, std::span<const Message> msgs, Receipt::Kind kind) {
   if (!on_receipt_) return;
   for (const Message& m : msgs) on_receipt_(Receipt{kind, from, m.topic, cfg_.gossip.message_id(m)});
 }

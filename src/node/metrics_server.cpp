@@ -4,6 +4,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <optional>
 #include <set>
 
@@ -69,26 +70,99 @@ struct MetricsServer::State {
   bool listening = false, stopped = false;
 };
 
+struct MetricsHttp::Parser {
+  http::request_parser<http::string_body> p;
+};
+
+MetricsHttp::MetricsHttp(const MetricsServerLimits& limits, const MetricsServer::Renderer& render,
+                         MetricsServer::Counters& counters)
+    : limits_(limits), render_(render), counters_(counters) {}
+
+MetricsHttp::~MetricsHttp() = default;
+
+std::size_t MetricsHttp::feed(std::string_view bytes, std::optional<Answer>& answer) {
+  answer.reset();
+  if (finished_) return 0;
+  auto finish = [&](unsigned status, std::string body, bool keep,
+                    std::string_view type = "text/plain; charset=utf-8") {
+    answer = Answer{status, std::move(body), type, keep};
+    parser_.reset();
+    if (!keep) finished_ = true;
+  };
+  if (!parser_) {
+    parser_ = std::make_unique<Parser>();
+    parser_->p.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    parser_->p.body_limit(limits_.max_body_bytes);
+    parser_->p.eager(true);
+  }
+  beast::error_code ec;
+  const std::size_t used = parser_->p.put(asio::buffer(bytes.data(), bytes.size()), ec);
+  if (ec == http::error::need_more) return used;
+  if (ec == http::error::header_limit) {
+    ++counters_.bad_requests;
+    finish(431, "request header too large\n", false);
+    return used;
+  }
+  if (ec) {  // any other parse error, a body over its limit included
+    ++counters_.bad_requests;
+    finish(400, "bad request\n", false);
+    return used;
+  }
+  if (!parser_->p.is_done()) return used;
+
+  ++counters_.requests;
+  ++requests_;
+  const auto& req = parser_->p.get();
+  const bool keep = req.keep_alive() && requests_ < limits_.max_requests_per_connection;
+  const std::string_view target(req.target().data(), req.target().size());
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path != "/metrics") {
+    ++counters_.not_found;
+    finish(404, "not found: try /metrics\n", keep);
+  } else if (req.method() != http::verb::get) {
+    ++counters_.bad_method;
+    finish(405, "method not allowed: use GET\n", keep);
+  } else {
+    try {
+      std::string body = render_();
+      ++counters_.scrapes;
+      finish(200, std::move(body), keep, kMetricsContentType);
+    } catch (const std::exception& e) {
+      logging::get("node")->warn("metrics: rendering failed: {}", e.what());
+      finish(500, "internal error\n", false);
+    }
+  }
+  return used;
+}
+
 class MetricsServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(std::shared_ptr<State> st, tcp::socket s)
       : st_(std::move(st)),
         stream_(std::move(s)),
-        buffer_(st_->limits.max_header_bytes + st_->limits.max_body_bytes + 1024) {
+        buffer_(st_->limits.max_header_bytes + st_->limits.max_body_bytes + 1024),
+        http_(st_->limits, st_->render, st_->counters) {
     st_->sessions.insert(this);
   }
   ~Session() { st_->sessions.erase(this); }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  // Answers what is buffered, or reads more. A request's deadline runs from the
+  // moment we start waiting for it (bytes trickling in do not extend it).
   void read() {
     if (closed_) return;
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(st_->limits.max_header_bytes));
-    parser_->body_limit(st_->limits.max_body_bytes);
-    stream_.expires_after(st_->limits.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    if (process()) return;
+    if (!deadline_set_) {
+      stream_.expires_after(st_->limits.read_timeout);
+      deadline_set_ = true;
+    }
+    if (buffer_.size() >= buffer_.max_size()) return respond({431, "request header too large\n", {}, false});
+    stream_.async_read_some(buffer_.prepare(std::min<std::size_t>(4096, buffer_.max_size() - buffer_.size())),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              self->on_read(ec);
+                            });
   }
 
   void close() {
@@ -100,61 +174,42 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // Feeds the buffered bytes; true when an answer is on its way.
+  bool process() {
+    const auto data = buffer_.data();
+    std::optional<MetricsHttp::Answer> answer;
+    const std::size_t used =
+        http_.feed(std::string_view(static_cast<const char*>(data.data()), data.size()), answer);
+    buffer_.consume(used);
+    if (!answer) return false;
+    respond(std::move(*answer));
+    return true;
+  }
+
   void on_read(beast::error_code ec) {
     if (closed_ || st_->stopped) return close();
-    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset)
-      return close();
     if (ec == beast::error::timeout) {
       ++st_->counters.timeouts;
       return close();
     }
-    if (ec == http::error::header_limit) {
-      ++st_->counters.bad_requests;
-      return respond(http::status::request_header_fields_too_large, "request header too large\n", false);
-    }
-    if (ec && ec.category() == http::make_error_code(http::error::header_limit).category()) {  // any other HTTP parse error
-      ++st_->counters.bad_requests;
-      return respond(http::status::bad_request, "bad request\n", false);
-    }
-    if (ec) return close();
-
-    ++st_->counters.requests;
-    ++requests_;
-    const auto& req = parser_->get();
-    const bool keep = req.keep_alive() && requests_ < st_->limits.max_requests_per_connection;
-    const std::string_view target(req.target().data(), req.target().size());
-    const std::string_view path = target.substr(0, target.find('?'));
-    if (path != "/metrics") {
-      ++st_->counters.not_found;
-      return respond(http::status::not_found, "not found: try /metrics\n", keep);
-    }
-    if (req.method() != http::verb::get) {
-      ++st_->counters.bad_method;
-      return respond(http::status::method_not_allowed, "method not allowed: use GET\n", keep);
-    }
-    std::string body;
-    try {
-      body = st_->render();
-    } catch (const std::exception& e) {
-      logging::get("node")->warn("metrics: rendering failed: {}", e.what());
-      return respond(http::status::internal_server_error, "internal error\n", false);
-    }
-    ++st_->counters.scrapes;
-    respond(http::status::ok, std::move(body), keep, kMetricsContentType);
+    if (ec) return close();  // end of stream, reset, or another read error
+    read();
   }
 
-  void respond(http::status status, std::string body, bool keep,
-               std::string_view content_type = "text/plain; charset=utf-8") {
+  void respond(MetricsHttp::Answer a) {
+    if (a.status == 431 && !http_.finished()) ++st_->counters.bad_requests;  // our own buffer cap
     res_ = {};
     res_.version(11);
-    res_.result(status);
-    res_.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
-    if (status == http::status::method_not_allowed) res_.set(http::field::allow, "GET");
-    res_.keep_alive(keep);
-    res_.body() = std::move(body);
+    res_.result(static_cast<http::status>(a.status));
+    const std::string_view type = a.content_type.empty() ? std::string_view("text/plain; charset=utf-8") : a.content_type;
+    res_.set(http::field::content_type, beast::string_view(type.data(), type.size()));
+    if (a.status == 405) res_.set(http::field::allow, "GET");
+    res_.keep_alive(a.keep_alive);
+    res_.body() = std::move(a.body);
     res_.prepare_payload();
+    deadline_set_ = false;
     stream_.expires_after(st_->limits.write_timeout);
-    http::async_write(stream_, res_, [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
+    http::async_write(stream_, res_, [self = shared_from_this(), keep = a.keep_alive](beast::error_code ec, std::size_t) {
       if (ec || !keep || self->st_->stopped) return self->close();
       self->read();
     });
@@ -163,9 +218,9 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<State> st_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  MetricsHttp http_;
   http::response<http::string_body> res_;
-  std::size_t requests_ = 0;
+  bool deadline_set_ = false;
   bool closed_ = false;
 };
 

@@ -364,6 +364,30 @@ TEST_CASE("metrics server: connection cap and read timeout", "[metrics]") {
   CHECK(r.status == 200);
 }
 
+// A request trickling in a byte at a time does not extend its deadline: the read
+// timeout counts from when the server starts waiting for the request.
+TEST_CASE("metrics server: a byte at a time does not hold a connection past the read timeout", "[metrics]") {
+  asio::io_context io;
+  node::MetricsServerLimits lim;
+  lim.read_timeout = 400ms;
+  node::MetricsServer server(io, [] { return std::string("ok 1\n"); }, lim);
+  REQUIRE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  Client slow(io);
+  REQUIRE(slow.connect(server.local_endpoint()));
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (std::size_t i = 0; i < 40 && !closed; ++i) {  // 40 x 50 ms = 2 s of trickle, 5x the timeout
+    boost::system::error_code ec;
+    asio::write(slow.sock, asio::buffer(kGet.data() + (i % 8), 1), ec);
+    closed = static_cast<bool>(ec);
+    run_until(io, [&] { return server.counters().timeouts > 0; }, 50ms);
+    closed = closed || server.counters().timeouts > 0;
+  }
+  CHECK(closed);
+  CHECK(server.counters().timeouts == 1);
+  CHECK(std::chrono::steady_clock::now() - start < 1500ms);
+}
+
 TEST_CASE("metrics server: refuses every non-loopback address", "[metrics]") {
   asio::io_context io;
   node::MetricsServer server(io, [] { return std::string(); });

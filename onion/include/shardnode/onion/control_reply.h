@@ -2,7 +2,9 @@
 // free functions that read and write the protocol's text forms. No sockets here.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <optional>
@@ -71,6 +73,22 @@ struct KeyValues {
   std::map<std::string, std::string> values;
 };
 Result<KeyValues> parse_key_values(std::string_view text);
+
+// PROTOCOLINFO's answer (control-spec §3.21): the AUTH line's methods and cookie file.
+//   250-PROTOCOLINFO 1 / 250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="..." / 250 OK
+struct ProtocolInfo {
+  std::vector<std::string> methods;
+  std::string cookie_file;
+  bool offers(std::string_view m) const;
+};
+Result<ProtocolInfo> parse_protocolinfo(const Reply& r);
+
+// AUTHCHALLENGE's answer (§3.24): "250 AUTHCHALLENGE SERVERHASH=<64 hex> SERVERNONCE=<64 hex>".
+struct AuthChallenge {
+  std::array<std::uint8_t, 32> server_hash{};
+  std::array<std::uint8_t, 32> server_nonce{};
+};
+Result<AuthChallenge> parse_authchallenge(const Reply& r);
 
 // A command line with secrets replaced by "<redacted>", for logs: key blobs in
 // ADD_ONION / ONION_CLIENT_AUTH_ADD, AUTHENTICATE's argument.

@@ -31,6 +31,11 @@ std::error_code make_error_code(PubsubErrc e) noexcept;
 Bytes encode_rpc(const Rpc& rpc);
 Result<Rpc> decode_rpc(ByteView bytes, const CodecLimits& limits = {});
 
+// One frame body of the stem protocol (/shardnode/stem/1.0.0): an RPC carrying exactly
+// one message and nothing else. PubsubErrc::malformed for anything else.
+Bytes encode_stem_frame(const Message& msg);
+Result<Message> decode_stem_frame(ByteView bytes, const CodecLimits& limits = {});
+
 // StrictNoSign (the node's only policy): from, seqno, signature and key must be absent.
 Status check_strict_no_sign(const Message& m);
 

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 
 #include "shardnode/core/random.h"
 #include "shardnode/net/host.h"
@@ -83,7 +84,7 @@ class PubsubService {
   void on_inbound(std::shared_ptr<net::Stream> s);
   void on_stem_inbound(std::shared_ptr<net::Stream> s);
   void send_stem(const PeerId& peer, Message msg);
-  void report_receipts(const PeerId& from, const std::vector<Message>& msgs, Receipt::Kind kind);
+  void report_receipts(const PeerId& from, std::span<const Message> msgs, Receipt::Kind kind);
   void flush();
   void flush_once();
   void schedule_heartbeat(Duration after);

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -170,6 +171,44 @@ class MetricsServer {
   class Session;
   static void accept(const std::shared_ptr<State>& st);
   std::shared_ptr<State> state_;
+};
+
+// The server's HTTP exchange without sockets (MetricsServer drives it; so does the
+// fuzz target): request bytes in, one answer per request out. Beast parses each
+// request within the limits; a request over them (431) or one that does not parse
+// (400) is answered and ends the connection. GET /metrics renders; any other path
+// 404, any other method 405.
+class MetricsHttp {
+ public:
+  struct Answer {
+    unsigned status = 200;  // 200, 400, 404, 405, 431, 500
+    std::string body;
+    std::string_view content_type;
+    bool keep_alive = false;  // false: close once it is sent
+  };
+  MetricsHttp(const MetricsServerLimits& limits, const MetricsServer::Renderer& render,
+              MetricsServer::Counters& counters);
+  ~MetricsHttp();
+  MetricsHttp(const MetricsHttp&) = delete;
+  MetricsHttp& operator=(const MetricsHttp&) = delete;
+
+  // Parses what it can of `bytes` and returns how many it used. Bytes of a request
+  // header not yet complete are not used: present them again with more. Sets
+  // `answer` when a request is complete or broken; bytes after it are not used.
+  std::size_t feed(std::string_view bytes, std::optional<Answer>& answer);
+  // Requests answered so far.
+  std::size_t requests() const { return requests_; }
+  // After an answer that does not keep the connection alive: nothing more is parsed.
+  bool finished() const { return finished_; }
+
+ private:
+  struct Parser;
+  const MetricsServerLimits& limits_;
+  const MetricsServer::Renderer& render_;
+  MetricsServer::Counters& counters_;
+  std::unique_ptr<Parser> parser_;
+  std::size_t requests_ = 0;
+  bool finished_ = false;
 };
 
 // ---------------------------------------------------------------- collector
