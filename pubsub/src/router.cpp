@@ -177,7 +177,14 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
     return;
   }
   if (!subscriptions_.count(msg.topic)) {
+    // Dropped unhashed and unvalidated; its sender pays unless the message crossed
+    // our unsubscription in flight (shard jumps and cover shards leave topics often).
     ++counters_.messages_ignored;
+    ++counters_.messages_unsubscribed;
+    auto left = left_.find(msg.topic);
+    const bool in_flight = left != left_.end() && now < left->second + cfg_.unsubscribe_backoff + cfg_.heartbeat_interval;
+    if (score_ && !in_flight && cfg_.unsubscribed_message_penalty > 0.0)
+      score_->add_penalty(from, cfg_.unsubscribed_message_penalty);
     return;
   }
   const MessageId id = cfg_.message_id(msg);

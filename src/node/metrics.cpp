@@ -265,12 +265,13 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
   const auto& rc = router.counters();
   constexpr std::string_view kMsgs =
       "Pubsub messages by kind, node-wide (received: from peers, before duplicate detection; duplicate, "
-      "invalid, ignored: by validation; delivered: to the application; published: ours; forwarded: "
-      "sends of others' messages).";
+      "invalid, ignored: by validation; unsubscribed: on a topic we are not on, dropped and penalised, also "
+      "counted as ignored; delivered: to the application; published: ours; forwarded: sends of others' "
+      "messages).";
   const std::pair<const char*, std::uint64_t> kinds[] = {
       {"received", rc.messages_received},   {"delivered", rc.messages_delivered}, {"duplicate", rc.messages_duplicate},
       {"invalid", rc.messages_invalid},     {"ignored", rc.messages_ignored},     {"published", rc.messages_published},
-      {"forwarded", rc.messages_forwarded}};
+      {"forwarded", rc.messages_forwarded}, {"unsubscribed", rc.messages_unsubscribed}};
   for (const auto& [kind, v] : kinds) r.counter("shardnode_pubsub_messages_total", kMsgs, d(v), {{"kind", kind}});
   const auto& sc = src_.pubsub.counters();
   constexpr std::string_view kRpcs =

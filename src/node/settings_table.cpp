@@ -388,6 +388,10 @@ void add_pubsub(std::vector<SettingDef>& t) {
   real("pubsub.unknown_topic_graft_penalty", field(FIELD(pubsub.gossip.unknown_topic_graft_penalty)), 0.0, 1000.0,
        "Behaviour penalty (P7 units) for a GRAFT on a topic we are not subscribed to. go-libp2p-pubsub ignores "
        "these GRAFTs; we also count them, so a peer spraying GRAFTs ends up flagged. 0: no penalty.");
+  real("pubsub.unsubscribed_message_penalty", field(FIELD(pubsub.gossip.unsubscribed_message_penalty)), 0.0, 1000.0,
+       "Behaviour penalty (P7 units) per message on a topic we are not subscribed to (nor left within "
+       "pubsub.unsubscribe_backoff_s). Nobody honest sends one; go-libp2p-pubsub drops them silently. 0: no "
+       "penalty.");
   real("pubsub.iwant_excess_penalty", field(FIELD(pubsub.gossip.iwant_excess_penalty)), 0.0, 1000.0,
        "Behaviour penalty (P7 units) per RPC asking again for a message already sent to the peer "
        "gossip_retransmission times (IWANT spam; go-libp2p-pubsub only caps the replies). 0: no penalty.");

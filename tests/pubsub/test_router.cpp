@@ -394,3 +394,33 @@ TEST_CASE("a GRAFT that crossed our unsubscription costs nothing, a later one co
   CHECK(f.r->score(f.peers[1], f.now) < 0.0);
   CHECK(f.r->mesh(kTopic).empty());
 }
+
+// A message on a topic we are not on is dropped before hashing or validation and its
+// sender pays P7 - unless it crossed our unsubscription in flight.
+TEST_CASE("a message on a topic we are not subscribed to is dropped and penalised", "[router][score][spam]") {
+  Fixture f(2);
+  f.r->subscribe(kTopic, f.now);
+  f.r->take_sends();
+  const PeerId spammer = f.peers[0];
+  Rpc rpc;
+  for (int i = 0; i < 3; ++i) rpc.publish.push_back(Fixture::msg("off-topic " + std::to_string(i), "never-announced"));
+  f.r->handle_rpc(spammer, rpc, f.now);
+  CHECK(f.r->counters().messages_unsubscribed == 3);
+  CHECK(f.r->take_deliveries().empty());
+  CHECK(f.r->scoring()->breakdown(spammer, f.now).behaviour_penalty == 3.0);
+  CHECK(f.r->scoring()->breakdown(f.peers[1], f.now).behaviour_penalty == 0.0);
+
+  // Crossed in flight: we left the topic a moment ago; no penalty.
+  f.r->unsubscribe(kTopic, f.now);
+  f.tick(1s);
+  Rpc late;
+  late.publish.push_back(Fixture::msg("late"));
+  f.r->handle_rpc(f.peers[1], late, f.now);
+  CHECK(f.r->counters().messages_unsubscribed == 4);
+  CHECK(f.r->scoring()->breakdown(f.peers[1], f.now).behaviour_penalty == 0.0);
+
+  // Long after we left it, the topic is like any other we are not on.
+  f.tick(f.cfg.unsubscribe_backoff + 5s);
+  f.r->handle_rpc(f.peers[1], late, f.now);
+  CHECK(f.r->scoring()->breakdown(f.peers[1], f.now).behaviour_penalty > 0.0);
+}

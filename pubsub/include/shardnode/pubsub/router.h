@@ -76,6 +76,10 @@ struct GossipsubConfig {
   // Penalty (P7 units) for a GRAFT on a topic we do not know: go ignores these; we
   // also count them, so a peer that sprays GRAFTs ends up flagged.
   double unknown_topic_graft_penalty = 1.0;
+  // Penalty (P7 units) per message on a topic we are not subscribed to (and did not
+  // leave within unsubscribe_backoff): nobody honest sends us one, so it is dropped
+  // before any hashing or validation and its sender pays.
+  double unsubscribed_message_penalty = 1.0;
   // Penalty (P7 units) per RPC that asks again for a message already sent
   // gossip_retransmission times (IWANT spam; go only caps the replies).
   double iwant_excess_penalty = 1.0;
@@ -114,7 +118,8 @@ struct FlaggedPeer {
 
 struct RouterCounters {
   std::uint64_t messages_received = 0, messages_duplicate = 0, messages_delivered = 0, messages_invalid = 0,
-                messages_ignored = 0, messages_published = 0, messages_forwarded = 0;
+                messages_ignored = 0, messages_published = 0, messages_forwarded = 0,
+                messages_unsubscribed = 0;  // on a topic we are not on (also counted as ignored)
   std::uint64_t validation_queue_dropped = 0, rpcs_graylisted = 0, sign_policy_rejected = 0;
   std::uint64_t ihave_ignored = 0, iwant_ignored = 0, idontwant_ignored = 0, broken_promises = 0;
   std::uint64_t graft_rejected = 0, graft_backoff_violations = 0, peers_flagged = 0, subscriptions_ignored = 0;
