@@ -13,7 +13,7 @@
 #   TARGET...    default: every target (build-fuzz/fuzz/shardnode_fuzz lists them)
 #
 # Prints one line per target (executions, edges covered, features, corpus size,
-# crashes) and writes them to build-fuzz/fuzz-summary.tsv. A crash, leak or timeout
+# crashes) and writes them to build-fuzz/fuzz-summary.tsv (or $FUZZ_SUMMARY). A crash, leak or timeout
 # leaves its input in build-fuzz/work/<target>/ and makes the script exit 1: turn
 # it into a regression (fuzz/regressions/<target>/) and fix it.
 set -euo pipefail
@@ -50,7 +50,7 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
-SUMMARY=$BUILD/fuzz-summary.tsv
+SUMMARY=${FUZZ_SUMMARY:-$BUILD/fuzz-summary.tsv}
 printf 'target\texecutions\tseconds\tcov\tft\tcorpus\tcrashes\n' > "$SUMMARY"
 failed=0
 for t in "${TARGETS[@]}"; do

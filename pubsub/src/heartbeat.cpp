@@ -232,9 +232,14 @@ std::vector<Outgoing> Router::take_sends() {
     v.push_back({p, std::move(rpc)});
   }
   idontwant_out_.clear();
-  for (auto& [p, rpc] : outbox_)
-    if (!rpc.empty()) v.push_back({p, std::move(rpc)});
+  for (auto& [p, rpc] : outbox_) {
+    if (rpc.empty()) continue;
+    auto own = own_out_.find(p);
+    const std::size_t k = own == own_out_.end() ? 0 : std::min(own->second, rpc.publish.size());
+    v.push_back({p, std::move(rpc), k});
+  }
   outbox_.clear();
+  own_out_.clear();
   return v;
 }
 

@@ -104,6 +104,7 @@ void Router::remove_peer(const PeerId& p, TimePoint now) {
   for (auto& [t, m] : mesh_) m.erase(p);
   peers_.erase(it);
   outbox_.erase(p);
+  own_out_.erase(p);
   idontwant_out_.erase(p);
   if (stem_) {
     stem_->remove_peer(p);
@@ -345,7 +346,12 @@ Result<MessageId> Router::publish(const TopicId& topic, Bytes data, TimePoint no
       fanout_last_publish_[topic] = now;
     }
   }
-  for (const auto& p : to) out(p).publish.push_back(msg);
+  for (const auto& p : to) {  // ours go ahead of any forward already waiting for p
+    auto& pub = out(p).publish;
+    auto& k = own_out_[p];
+    pub.insert(pub.begin() + static_cast<std::ptrdiff_t>(std::min(k, pub.size())), msg);
+    ++k;
+  }
   if (subscriptions_.count(topic)) deliveries_.push_back({topic, id, msg, self_});
   return id;
 }

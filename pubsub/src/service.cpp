@@ -16,6 +16,8 @@ struct PubsubService::PeerStreams {
   std::shared_ptr<net::Stream> stem_out;  // opened on the first stem message to this peer
   bool stem_opening = false;
   std::vector<Message> stem_queue;        // waiting for stem_out (bounded)
+  OutboundQueue queue;                    // frames waiting for room on `out`
+  explicit PeerStreams(const OutboundLimits& l) : queue(l) {}
 };
 
 namespace {
@@ -76,6 +78,7 @@ void PubsubService::schedule_heartbeat(Duration after) {
     if (ec || !*alive || !started_) return;
     router_.heartbeat(now());
     flush();
+    drop_stalled_peers();
     schedule_heartbeat(cfg_.gossip.heartbeat_interval);
   });
 }
@@ -83,7 +86,7 @@ void PubsubService::schedule_heartbeat(Duration after) {
 void PubsubService::on_connected(const PeerId& peer) {
   if (peers_.count(peer)) return;
   auto& entry = peers_[peer];
-  entry = std::make_unique<PeerStreams>();
+  entry = std::make_unique<PeerStreams>(cfg_.outbound);
   entry->generation = ++generation_;
   host_.new_stream(peer, {kMeshsub12Id, kMeshsub11Id, kFloodsubId},
                    [this, alive = alive_, peer, gen = entry->generation](Result<std::shared_ptr<net::Stream>> r) {
@@ -100,6 +103,11 @@ void PubsubService::on_connected(const PeerId& peer) {
                      ps.out = *r;
                      ps.proto = protocol_of((*r)->protocol());
                      ps.out->on_data([](ByteView) {});  // nothing comes back on our stream
+                     ps.out->on_writable([this, alive = alive_, peer, gen] {
+                       if (!*alive) return;
+                       auto at = peers_.find(peer);
+                       if (at != peers_.end() && at->second->generation == gen) pump(peer, *at->second);
+                     });
                      auto info = host_.connection_info(peer);
                      // P6 is keyed on the remote IP for TCP; onion peers have none (empty key: P6 off).
                      std::string coloc;
@@ -256,17 +264,18 @@ void PubsubService::flush() {
 }
 
 void PubsubService::flush_once() {
+  const TimePoint t = now();
   for (auto& o : router_.take_sends()) {
     auto it = peers_.find(o.to);
     if (it == peers_.end() || !it->second->out) continue;
-    Bytes wire = net::length_prefixed(encode_rpc(o.rpc));
-    auto& out = *it->second->out;
-    if (out.write_capacity() < wire.size()) {
+    const PeerId peer = o.to;
+    auto& ps = *it->second;
+    for (auto& f : split_into_lanes(std::move(o))) {
+      if (ps.queue.push(f.lane, std::move(f.frame), t)) continue;
       ++counters_.rpcs_dropped_queue_full;
-      continue;
+      ++counters_.dropped_by_lane[static_cast<std::size_t>(f.lane)];
     }
-    if (out.write(wire)) ++counters_.rpcs_out;
-    else ++counters_.rpcs_dropped_queue_full;
+    pump(peer, ps);
   }
   for (auto& o : router_.take_stem_sends()) send_stem(o.to, std::move(o.message));
   for (auto& d : router_.take_deliveries())
@@ -276,6 +285,33 @@ void PubsubService::flush_once() {
   for (const auto& p : router_.take_disconnects()) host_.disconnect(p);
   // PX candidates go to the node's discovery (which has no trusted addresses for them yet).
   if (auto px = router_.take_px_candidates(); !px.empty() && on_px_) on_px_(px);
+}
+
+void PubsubService::pump(const PeerId& peer, PeerStreams& ps) {
+  if (!ps.out) return;
+  const TimePoint t = now();
+  while (auto f = ps.queue.pop(ps.out->write_capacity(), t)) {
+    if (ps.out->write(*f)) {
+      ++counters_.rpcs_out;
+    } else {
+      ++counters_.rpcs_dropped_queue_full;
+      logging::get("pubsub")->debug("{}: write failed with room reported", peer.to_string());
+    }
+  }
+}
+
+void PubsubService::drop_stalled_peers() {
+  const TimePoint t = now();
+  std::vector<PeerId> slow;
+  for (const auto& [p, ps] : peers_)
+    if (ps->queue.stalled(t)) slow.push_back(p);
+  for (const auto& p : slow) {
+    ++counters_.slow_peers_dropped;
+    logging::get("pubsub")->warn("{}: slow peer: {} bytes waited {} s without it taking any; disconnecting",
+                                 p.to_string(), peers_[p]->queue.bytes(),
+                                 std::chrono::duration_cast<std::chrono::seconds>(cfg_.outbound.stall_after).count());
+    host_.disconnect(p);
+  }
 }
 
 void PubsubService::subscribe(const TopicId& topic) {

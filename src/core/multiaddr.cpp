@@ -189,6 +189,8 @@ Result<Multiaddr> Multiaddr::from_bytes(ByteView b) {
     off += len;
   }
   if (ma.parts_.empty()) return bad("no components");
+  // One limit for both forms: what we accept as bytes we can print and read back.
+  if (ma.to_string().size() > 1024) return bad("text form longer than 1024 characters");
   return ma;
 }
 

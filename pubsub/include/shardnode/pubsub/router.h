@@ -101,6 +101,9 @@ struct Delivery {
 struct Outgoing {
   PeerId to;
   Rpc rpc;
+  // The first `own` entries of rpc.publish are our own messages (a sender's queue
+  // puts them ahead of forwards, pubsub/outbound_queue.h).
+  std::size_t own = 0;
 };
 
 // One message on the stem protocol (not part of a gossipsub RPC).
@@ -251,6 +254,7 @@ class Router {
   std::map<PeerId, FlaggedPeer> flagged_;
   std::map<PeerId, TimePoint> banned_until_;
   std::map<PeerId, Rpc> outbox_;
+  std::map<PeerId, std::size_t> own_out_;  // how many of outbox_[p].publish, at the front, are ours
   std::map<PeerId, std::vector<MessageId>> idontwant_out_;  // sent as their own RPCs, first
   std::vector<Delivery> deliveries_;
   std::vector<PeerId> disconnects_;

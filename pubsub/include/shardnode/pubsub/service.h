@@ -11,6 +11,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 
 #include "shardnode/core/random.h"
 #include "shardnode/net/host.h"
+#include "shardnode/pubsub/outbound_queue.h"
 #include "shardnode/pubsub/codec.h"
 #include "shardnode/pubsub/router.h"
 
@@ -29,6 +31,9 @@ struct ServiceConfig {
   PeerScoreThresholds thresholds = PeerScoreThresholds::defaults();
   CodecLimits limits;
   Duration heartbeat_initial_delay = std::chrono::milliseconds(100);
+  // Each peer's outbound lanes (outbound_queue.h); a peer stalled past
+  // outbound.stall_after is disconnected.
+  OutboundLimits outbound;
 };
 
 inline constexpr const char* kStemProtocolId = "/shardnode/stem/1.0.0";
@@ -46,7 +51,11 @@ struct Receipt {
 };
 
 struct ServiceCounters {
+  // rpcs_out counts frames written (an RPC of the router's may go out as one frame
+  // per lane); rpcs_dropped_queue_full the frames a full lane refused, also by lane.
   std::uint64_t rpcs_in = 0, rpcs_out = 0, rpcs_malformed = 0, rpcs_dropped_queue_full = 0;
+  std::array<std::uint64_t, kLanes> dropped_by_lane{};
+  std::uint64_t slow_peers_dropped = 0;  // disconnected: their queue did not move for outbound.stall_after
   std::uint64_t stem_in = 0, stem_out = 0, stem_malformed = 0, stem_dropped = 0;
 };
 
@@ -87,6 +96,8 @@ class PubsubService {
   void report_receipts(const PeerId& from, std::span<const Message> msgs, Receipt::Kind kind);
   void flush();
   void flush_once();
+  void pump(const PeerId& peer, PeerStreams& ps);  // writes from ps's queue while its stream has room
+  void drop_stalled_peers();
   void schedule_heartbeat(Duration after);
 
   boost::asio::io_context& io_;
