@@ -93,10 +93,24 @@ std::size_t MetricsHttp::feed(std::string_view bytes, std::optional<Answer>& ans
     parser_ = std::make_unique<Parser>();
     parser_->p.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser_->p.body_limit(limits_.max_body_bytes);
-    parser_->p.eager(true);
   }
   beast::error_code ec;
-  const std::size_t used = parser_->p.put(asio::buffer(bytes.data(), bytes.size()), ec);
+  // Not eager: put() stops after the header, so a chunked body is refused before Beast
+  // parses any chunk (its chunk-header parser asserts on some inputs, found by fuzzing:
+  // fuzz/regressions/metrics_http). A scrape has no body; a short one with a length
+  // is read and ignored.
+  std::size_t used = 0;
+  for (;;) {
+    const std::size_t n = parser_->p.put(asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+    used += n;
+    if (ec || parser_->p.is_done() || n == 0 || used == bytes.size()) break;
+    if (parser_->p.is_header_done() && parser_->p.chunked()) break;
+  }
+  if (!ec && parser_->p.is_header_done() && parser_->p.chunked()) {
+    ++counters_.bad_requests;
+    finish(400, "bad request: no chunked bodies\n", false);
+    return used;
+  }
   if (ec == http::error::need_more) return used;
   if (ec == http::error::header_limit) {
     ++counters_.bad_requests;
