@@ -1,5 +1,7 @@
 #include "shardnode/pubsub/service.h"
 
+#include <boost/asio/post.hpp>
+
 #include "shardnode/core/log.h"
 #include "shardnode/net/errors.h"
 #include "shardnode/net/framing.h"
@@ -37,6 +39,7 @@ PubsubService::PubsubService(asio::io_context& io, net::Host& host, ServiceConfi
       host_(host),
       cfg_(std::move(cfg)),
       router_(host.peer_id(), cfg_.gossip, rng_, cfg_.score, cfg_.thresholds),
+      gate_(cfg_.inbound),
       heartbeat_(io) {}
 
 PubsubService::~PubsubService() {
@@ -77,6 +80,7 @@ void PubsubService::schedule_heartbeat(Duration after) {
   heartbeat_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive || !started_) return;
     router_.heartbeat(now());
+    gate_.heartbeat(now(), [this](const PeerId& p) { return router_.score(p, now()); });
     flush();
     drop_stalled_peers();
     schedule_heartbeat(cfg_.gossip.heartbeat_interval);
@@ -85,6 +89,15 @@ void PubsubService::schedule_heartbeat(Duration after) {
 
 void PubsubService::on_connected(const PeerId& peer) {
   if (peers_.count(peer)) return;
+  const auto conn = host_.connection_info(peer);
+  if (!gate_.admit(peer, conn && conn->outbound, now())) {
+    // A new inbound identity past the admission rate: not read, not routed to.
+    logging::get("pubsub")->debug("{}: inbound admission rate reached, disconnecting", peer.to_string());
+    asio::post(io_, [this, alive = alive_, peer] {
+      if (*alive) host_.disconnect(peer);
+    });
+    return;
+  }
   auto& entry = peers_[peer];
   entry = std::make_unique<PeerStreams>(cfg_.outbound);
   entry->generation = ++generation_;
@@ -125,6 +138,7 @@ void PubsubService::on_connected(const PeerId& peer) {
 }
 
 void PubsubService::on_disconnected(const PeerId& peer) {
+  gate_.remove(peer);
   auto it = peers_.find(peer);
   if (it == peers_.end()) return;
   if (it->second->added) router_.remove_peer(peer, now());
@@ -132,66 +146,118 @@ void PubsubService::on_disconnected(const PeerId& peer) {
   flush();
 }
 
+// A peer's inbound stream (gossipsub RPCs or stem frames), read through the gate:
+// while the peer's budget is spent the stream is paused and a timer resumes it.
+struct PubsubService::Inbound {
+  PeerId peer;
+  bool stem = false;
+  std::weak_ptr<net::Stream> stream;
+  net::LengthPrefixedReader reader;
+  asio::steady_timer timer;
+  bool paused = false;
+  Inbound(asio::io_context& io, PeerId p, bool is_stem, std::weak_ptr<net::Stream> s, std::size_t max)
+      : peer(std::move(p)), stem(is_stem), stream(std::move(s)), reader(max), timer(io) {}
+};
+
 void PubsubService::on_inbound(std::shared_ptr<net::Stream> s) {
-  const PeerId peer = s->remote_peer();
-  auto reader = std::make_shared<net::LengthPrefixedReader>(cfg_.limits.max_rpc_size);
-  std::weak_ptr<net::Stream> weak = s;
-  s->on_data([this, alive = alive_, peer, reader, weak](ByteView b) {
+  auto in = std::make_shared<Inbound>(io_, s->remote_peer(), false, s, cfg_.limits.max_rpc_size);
+  s->on_data([this, alive = alive_, in](ByteView b) {
     if (!*alive) return;
-    if (Status st = reader->received_bytes(b); !st) {
+    if (Status st = in->reader.received_bytes(b); !st) {
       ++counters_.rpcs_malformed;
-      logging::get("pubsub")->debug("{}: {}", peer.to_string(), st.error().what());
-      if (auto strm = weak.lock()) strm->reset();
+      logging::get("pubsub")->debug("{}: {}", in->peer.to_string(), st.error().what());
+      if (auto strm = in->stream.lock()) strm->reset();
       return;
     }
-    while (auto body = reader->next()) {
-      auto rpc = decode_rpc(*body, cfg_.limits);
-      if (!rpc) {
-        ++counters_.rpcs_malformed;
-        logging::get("pubsub")->debug("{}: {}", peer.to_string(), rpc.error().what());
-        continue;
-      }
-      ++counters_.rpcs_in;
-      auto it = peers_.find(peer);
-      if (it == peers_.end()) continue;
-      report_receipts(peer, rpc->publish, Receipt::Kind::gossip);
-      if (!it->second->added) {
-        // Their stream can beat ours: keep the first RPCs (subscriptions) for later.
-        if (it->second->early_in.size() < kMaxEarlyRpcs) it->second->early_in.push_back(std::move(*rpc));
-        else ++counters_.rpcs_dropped_queue_full;
-        continue;
-      }
-      router_.handle_rpc(peer, std::move(*rpc), now());
-    }
-    flush();
+    read_inbound(in);
   });
-  s->on_close([](std::error_code) {});
+  s->on_close([in](std::error_code) { in->timer.cancel(); });
 }
 
 void PubsubService::on_stem_inbound(std::shared_ptr<net::Stream> s) {
-  const PeerId peer = s->remote_peer();
-  auto reader = std::make_shared<net::LengthPrefixedReader>(cfg_.limits.max_rpc_size);
-  std::weak_ptr<net::Stream> weak = s;
-  s->on_data([this, alive = alive_, peer, reader, weak](ByteView b) {
+  auto in = std::make_shared<Inbound>(io_, s->remote_peer(), true, s, cfg_.limits.max_rpc_size);
+  s->on_data([this, alive = alive_, in](ByteView b) {
     if (!*alive || !started_) return;
-    auto fail = [&](const std::string& why) {
+    if (Status st = in->reader.received_bytes(b); !st) {
       ++counters_.stem_malformed;
-      logging::get("pubsub")->debug("{}: stem: {}", peer.to_string(), why);
-      if (auto strm = weak.lock()) strm->reset();
-    };
-    if (Status st = reader->received_bytes(b); !st) return fail(st.error().what());
-    while (auto body = reader->next()) {
+      logging::get("pubsub")->debug("{}: stem: {}", in->peer.to_string(), st.error().what());
+      if (auto strm = in->stream.lock()) strm->reset();
+      return;
+    }
+    read_inbound(in);
+  });
+  s->on_close([in](std::error_code) { in->timer.cancel(); });
+}
+
+// Decodes and hands on the frames `in` holds while the peer's budget allows; when it
+// does not, pauses the stream until it will. A frame is charged once decoded (its
+// size, and its messages plus control entries), so the decoder runs at most one
+// frame past the budget; nothing past that frame is read.
+void PubsubService::read_inbound(const std::shared_ptr<Inbound>& in) {
+  const PeerId& peer = in->peer;
+  bool handled = false;
+  while (true) {
+    if (const Duration w = gate_.wait(peer, now()); w > Duration::zero()) {
+      if (in->paused) break;
+      auto strm = in->stream.lock();
+      if (!strm) break;
+      strm->pause();
+      in->paused = true;
+      in->timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(w));
+      in->timer.async_wait([this, alive = alive_, in](const boost::system::error_code& ec) {
+        if (ec || !*alive) return;
+        in->paused = false;
+        read_inbound(in);
+        // Frames buffered in the reader are done (or we paused again): take more.
+        if (!in->paused)
+          if (auto st = in->stream.lock()) st->resume();
+      });
+      break;
+    }
+    auto body = in->reader.next();
+    if (!body) break;
+    if (in->stem) {
       auto msg = decode_stem_frame(*body, cfg_.limits);
-      if (!msg) return fail(msg.error().what());
+      if (!msg) {
+        ++counters_.stem_malformed;
+        logging::get("pubsub")->debug("{}: stem: {}", peer.to_string(), msg.error().what());
+        if (auto strm = in->stream.lock()) strm->reset();
+        break;
+      }
       ++counters_.stem_in;
+      gate_.charge(peer, body->size(), 1, now());
       auto it = peers_.find(peer);
       if (it == peers_.end() || !it->second->added) continue;  // not a pubsub peer (yet)
       report_receipts(peer, std::span<const Message>(&*msg, 1), Receipt::Kind::stem);
       router_.handle_stem(peer, std::move(*msg), now());
+      handled = true;
+      continue;
     }
-    flush();
-  });
-  s->on_close([](std::error_code) {});
+    auto rpc = decode_rpc(*body, cfg_.limits);
+    if (!rpc) {
+      ++counters_.rpcs_malformed;
+      gate_.charge(peer, body->size(), 1, now());
+      logging::get("pubsub")->debug("{}: {}", peer.to_string(), rpc.error().what());
+      continue;
+    }
+    ++counters_.rpcs_in;
+    const auto& c = rpc->control;
+    const std::size_t entries = rpc->publish.size() + rpc->subscriptions.size() + c.ihave.size() + c.iwant.size() +
+                                c.graft.size() + c.prune.size() + c.idontwant.size();
+    gate_.charge(peer, body->size(), std::max<std::size_t>(entries, 1), now());
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) continue;
+    report_receipts(peer, rpc->publish, Receipt::Kind::gossip);
+    if (!it->second->added) {
+      // Their stream can beat ours: keep the first RPCs (subscriptions) for later.
+      if (it->second->early_in.size() < kMaxEarlyRpcs) it->second->early_in.push_back(std::move(*rpc));
+      else ++counters_.rpcs_dropped_queue_full;
+      continue;
+    }
+    router_.handle_rpc(peer, std::move(*rpc), now());
+    handled = true;
+  }
+  if (handled) flush();
 }
 
 // A message that cannot go out (no stream, a full buffer, a failed write) is dropped:

@@ -281,6 +281,18 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
   r.counter("shardnode_pubsub_rpcs_total", kRpcs, d(sc.rpcs_out), {{"kind", "out"}});
   r.counter("shardnode_pubsub_rpcs_total", kRpcs, d(sc.rpcs_malformed), {{"kind", "malformed"}});
   r.counter("shardnode_pubsub_rpcs_total", kRpcs, d(sc.rpcs_dropped_queue_full), {{"kind", "dropped"}});
+  const auto& ic = src_.pubsub.inbound().counters();
+  constexpr std::string_view kBudgets =
+      "Inbound budgets (pubsub.inbound_budgets): admitted and refused inbound identities (admission rate), "
+      "throttled reads (a peer paused until its budget refills), demoted peers (back to the new-peer budget "
+      "after a negative score).";
+  r.counter("shardnode_pubsub_inbound_total", kBudgets, d(ic.admitted), {{"kind", "admitted"}});
+  r.counter("shardnode_pubsub_inbound_total", kBudgets, d(ic.refused), {{"kind", "refused"}});
+  r.counter("shardnode_pubsub_inbound_total", kBudgets, d(ic.throttled), {{"kind", "throttled"}});
+  r.counter("shardnode_pubsub_inbound_total", kBudgets, d(ic.demoted), {{"kind", "demoted"}});
+  r.counter("shardnode_pubsub_slow_peers_dropped_total",
+            "Peers disconnected because their outbound queue did not move for the stall time.",
+            d(sc.slow_peers_dropped));
   r.counter("shardnode_pubsub_validation_dropped_total",
             "Messages dropped unvalidated because the validation queue was full.", d(rc.validation_queue_dropped));
 

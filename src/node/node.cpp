@@ -109,6 +109,7 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.pubsub.score = ps->score;
   o.pubsub.thresholds = ps->thresholds;
   o.pubsub.limits = ps->limits;
+  o.pubsub.inbound = ps->inbound;
 
   auto& sh = o.shard.manager;
   sh = c.shard.manager;

@@ -165,7 +165,9 @@ Result<PubsubConfig> pubsub_config_from(const Settings& s) {
                "need max_ihave_length <= max_ids_per_control, or peers with our limits reject our IHAVEs (got " +
                    std::to_string(gossip->max_ihave_length) + ", " + std::to_string(limits->max_ids_per_control) +
                    ")");
-  return PubsubConfig{std::move(*gossip), *limits, std::move(*score), *thresholds, topic_score_params_from(s)};
+  const pubsub::InboundLimits inbound = s.config().pubsub.inbound;
+  if (Status st = inbound.validate(); !st) return rejected("InboundLimits::validate", st.error());
+  return PubsubConfig{std::move(*gossip), *limits, std::move(*score), *thresholds, topic_score_params_from(s), inbound};
 }
 
 }  // namespace shardnode::node

@@ -396,6 +396,40 @@ void add_pubsub(std::vector<SettingDef>& t) {
        "Behaviour penalty (P7 units) per RPC asking again for a message already sent to the peer "
        "gossip_retransmission times (IWANT spam; go-libp2p-pubsub only caps the replies). 0: no penalty.");
 
+  // Inbound budgets and admission (pubsub::InboundLimits): what holds when identities are free.
+  boolean("pubsub.inbound_budgets", field(FIELD(pubsub.inbound.enabled)),
+          "Read peers through budgets: per-peer and node-wide token buckets for RPCs, messages and bytes a "
+          "second (a peer that has spent its budget is not read until they refill, so it is the sender that "
+          "waits), and a bounded admission rate for new inbound identities. Off: read everything, admit "
+          "everyone.");
+  real("pubsub.peer_rpcs_per_s", field(FIELD(pubsub.inbound.peer_rpcs_per_s)), 0.001, 1e9,
+       "RPCs a second read from one peer at full standing (a new peer gets new_peer_budget_fraction of it).");
+  real("pubsub.peer_messages_per_s", field(FIELD(pubsub.inbound.peer_messages_per_s)), 0.001, 1e9,
+       "Messages a second read from one peer at full standing; an RPC counts its messages, subscriptions "
+       "and control entries.");
+  real("pubsub.peer_bytes_per_s", field(FIELD(pubsub.inbound.peer_bytes_per_s)), 1.0, 1e12,
+       "Bytes a second read from one peer at full standing (4 MiB by default). One RPC of any size is read "
+       "from an empty bucket, and the peer then waits until it is paid for.");
+  real("pubsub.node_rpcs_per_s", field(FIELD(pubsub.inbound.node_rpcs_per_s)), 0.001, 1e9,
+       "RPCs a second read from all peers together.");
+  real("pubsub.node_messages_per_s", field(FIELD(pubsub.inbound.node_messages_per_s)), 0.001, 1e9,
+       "Messages a second read from all peers together.");
+  real("pubsub.node_bytes_per_s", field(FIELD(pubsub.inbound.node_bytes_per_s)), 1.0, 1e12,
+       "Bytes a second read from all peers together (32 MiB by default).");
+  integer("pubsub.budget_burst_ms", millis(FIELD(pubsub.inbound.burst)), 1, 60000,
+          "Each budget bucket holds this long's worth of its rate: the burst a quiet peer may send at once.");
+  real("pubsub.new_peer_budget_fraction", field(FIELD(pubsub.inbound.start_fraction)), 0.0001, 1.0,
+       "The share of the per-peer budget a new identity starts with; it doubles every budget_growth_s while "
+       "the peer's score stays >= 0, and falls back here when it goes negative. A spammer that reconnects "
+       "with a fresh key starts here every time.");
+  integer("pubsub.budget_growth_s", seconds(FIELD(pubsub.inbound.grow_after)), 1, kDay,
+          "Seconds of score >= 0 after which a peer's budget doubles (up to full standing).");
+  real("pubsub.admit_per_minute", field(FIELD(pubsub.inbound.admit_per_minute)), 0.001, 1e6,
+       "New inbound identities admitted a minute (peers we dial are always admitted). Past it, an inbound "
+       "connection is closed before pubsub reads from it.");
+  real("pubsub.admit_burst", field(FIELD(pubsub.inbound.admit_burst)), 1.0, 1e6,
+       "How many inbound identities may be admitted at once before admit_per_minute applies.");
+
   // The RPC decoder's caps (pubsub::CodecLimits); max_message_size above is one too.
   integer("pubsub.max_rpc_size", field(FIELD(pubsub.limits.max_rpc_size)), 1024, 256 * kMiB,
           "Largest RPC in bytes read from a peer; a larger one is rejected (default: a 1 MiB message plus "

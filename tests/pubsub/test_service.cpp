@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <string>
 
 #include "../support/io_wait.h"
 #include "shardnode/net/framing.h"
@@ -22,6 +24,15 @@ const TopicId kTopic = "/shardnode/shard/0/collations/1";
 
 using shardnode::test::run_until;
 
+// This process's resident set in KiB (Linux), for memory figures.
+std::size_t rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  return 0;
+}
+
 struct LiveNode {
   NodeKey key = NodeKey::generate();
   std::unique_ptr<net::Host> host;
@@ -29,7 +40,7 @@ struct LiveNode {
   Multiaddr addr;
   std::vector<Delivery> got;
 
-  explicit LiveNode(asio::io_context& io, bool stem = false) {
+  explicit LiveNode(asio::io_context& io, bool stem = false, const std::function<void(ServiceConfig&)>& tweak = {}) {
     host = std::make_unique<net::Host>(io, key);
     host->add_transport(std::make_unique<net::TcpTransport>(io));
     addr = host->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0"))->with_peer_id(host->peer_id());
@@ -38,6 +49,7 @@ struct LiveNode {
     cfg.score.topics[kTopic] = TopicScoreParams::defaults();
     cfg.gossip.stem.enabled = stem;
     cfg.gossip.stem.fluff_probability = 0.0;  // relays pass stem messages on: a fixed path
+    if (tweak) tweak(cfg);
     ps = std::make_unique<PubsubService>(io, *host, cfg);
     ps->on_message([this](const Delivery& d) { got.push_back(d); });
     ps->start();
@@ -168,4 +180,93 @@ TEST_CASE("a malformed stem frame resets that stream and nothing else", "[servic
   REQUIRE(a.ps->publish(kTopic, Bytes{2, 2}));
   REQUIRE(run_until(io, [&] { return b.has(Bytes{2, 2}); }));
   CHECK(b.ps->counters().stem_in == 1);
+}
+
+TEST_CASE("a peer flooding RPCs is throttled while an honest peer's messages arrive; memory stays bounded",
+          "[service][spam][flood]") {
+  asio::io_context io;
+  auto limits = [](ServiceConfig& c) {
+    c.inbound.peer_rpcs_per_s = 100;
+    c.inbound.peer_messages_per_s = 200;
+    c.inbound.peer_bytes_per_s = 256 * 1024;
+    c.inbound.start_fraction = 0.25;  // a new peer: 25 RPCs, 50 messages, 64 KiB a second
+  };
+  LiveNode victim(io, false, limits), honest(io);
+  // The flooder: a bare host that speaks /meshsub/1.1.0 and writes valid, distinct
+  // 1 KiB messages as fast as its stream takes them.
+  NodeKey fkey = NodeKey::generate();
+  net::Host flooder(io, fkey);
+  flooder.add_transport(std::make_unique<net::TcpTransport>(io));
+  flooder.set_handler(kMeshsub11Id, [](std::shared_ptr<net::Stream> s) { s->on_data([](ByteView) {}); });
+  connect(io, honest, victim);
+  bool up = false;
+  flooder.connect(victim.addr, [&](Result<PeerId> r) { up = r.ok(); });
+  REQUIRE(run_until(io, [&] { return up; }));
+  std::shared_ptr<net::Stream> fs;
+  flooder.new_stream(victim.host->peer_id(), {kMeshsub11Id}, [&](Result<std::shared_ptr<net::Stream>> r) {
+    REQUIRE(r);
+    fs = *r;
+  });
+  REQUIRE(run_until(io, [&] { return fs != nullptr; }));
+  REQUIRE(run_until(io, [&] { return victim.ps->router().mesh(kTopic).size() == 1; }));
+
+  std::uint64_t frames_written = 0, counter = 0;
+  std::function<void()> pump = [&] {
+    while (true) {
+      Rpc rpc;
+      for (int i = 0; i < 10; ++i) {
+        Message m;
+        m.topic = kTopic;
+        m.data = Bytes(1024, 0xF1);
+        for (int k = 0; k < 8; ++k) m.data[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(counter >> (8 * k));
+        ++counter;
+        rpc.publish.push_back(std::move(m));
+      }
+      Bytes frame = net::length_prefixed(encode_rpc(rpc));
+      if (fs->write_capacity() < frame.size() || !fs->write(frame)) return;
+      ++frames_written;
+    }
+  };
+  fs->on_writable([&] { pump(); });
+  const std::size_t rss_before = rss_kib();
+  pump();
+
+  // The honest peer publishes one message every 100 ms, 30 in all, during the flood.
+  std::vector<Bytes> sent;
+  asio::steady_timer tick(io);
+  std::function<void()> publish_next = [&] {
+    Bytes b = {0xAB, static_cast<std::uint8_t>(sent.size())};
+    REQUIRE(honest.ps->publish(kTopic, b));
+    sent.push_back(b);
+    if (sent.size() == 30) return;
+    tick.expires_after(100ms);
+    tick.async_wait([&](boost::system::error_code ec) {
+      if (!ec) publish_next();
+    });
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  publish_next();
+  REQUIRE(run_until(io, [&] {
+    return sent.size() == 30 && std::all_of(sent.begin(), sent.end(), [&](const Bytes& b) { return victim.has(b); });
+  }, 30s));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::size_t from_flooder = 0;
+  for (const auto& d : victim.got) from_flooder += d.source == flooder.peer_id();
+  const std::size_t rss_after = rss_kib();
+  const auto& gc = victim.ps->inbound().counters();
+  INFO("flood: " << frames_written << " RPCs (" << frames_written * 10 << " messages) written in " << secs
+                 << " s; victim delivered " << from_flooder << " of them, throttled " << gc.throttled
+                 << " times; RSS " << rss_before << " -> " << rss_after << " KiB");
+  WARN("flood figure: " << frames_written * 10 << " messages written, " << from_flooder << " delivered in " << secs
+                        << " s; RSS " << rss_before << " -> " << rss_after << " KiB");
+  CHECK(gc.throttled > 0);
+  // 50 messages a second and 64 KiB a second for a new peer: the bytes bind (~6
+  // 10-message RPCs a second), plus the first second's burst and one RPC of deficit.
+  CHECK(from_flooder <= static_cast<std::size_t>(10 * (64.0 * 1024 / 10300 * (secs + 1.0) + 2)));
+  // The flooder is back-pressured: what it wrote and we did not take is what fits in
+  // its own yamux send buffer (4 MiB), our window (256 KiB) and one read (64 KiB).
+  CHECK((frames_written * 10 - from_flooder) * 1030 < (4u << 20) + 320 * 1024 + 20 * 1030);
+  CHECK(rss_after < rss_before + 64 * 1024);
+  CHECK(victim.host->connected(flooder.peer_id()));  // throttled, not flagged: its messages are valid
+  flooder.close();
 }

@@ -19,6 +19,7 @@
 
 #include "shardnode/core/random.h"
 #include "shardnode/net/host.h"
+#include "shardnode/pubsub/inbound_gate.h"
 #include "shardnode/pubsub/outbound_queue.h"
 #include "shardnode/pubsub/codec.h"
 #include "shardnode/pubsub/router.h"
@@ -34,6 +35,9 @@ struct ServiceConfig {
   // Each peer's outbound lanes (outbound_queue.h); a peer stalled past
   // outbound.stall_after is disconnected.
   OutboundLimits outbound;
+  // Budgets for what we read from peers, and the admission rate of new inbound
+  // identities (inbound_gate.h).
+  InboundLimits inbound;
 };
 
 inline constexpr const char* kStemProtocolId = "/shardnode/stem/1.0.0";
@@ -84,10 +88,13 @@ class PubsubService {
 
   Router& router() { return router_; }
   const ServiceCounters& counters() const { return counters_; }
+  const InboundGate& inbound() const { return gate_; }
   TimePoint now() const { return clock_.now(); }
 
  private:
   struct PeerStreams;
+  struct Inbound;
+  void read_inbound(const std::shared_ptr<Inbound>& in);
   void on_connected(const PeerId& peer);
   void on_disconnected(const PeerId& peer);
   void on_inbound(std::shared_ptr<net::Stream> s);
@@ -106,6 +113,7 @@ class PubsubService {
   SecureRandom rng_;
   SteadyClock clock_;
   Router router_;
+  InboundGate gate_;
   std::map<PeerId, std::unique_ptr<PeerStreams>> peers_;
   std::uint64_t generation_ = 0;
   boost::asio::steady_timer heartbeat_;

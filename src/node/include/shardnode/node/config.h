@@ -17,6 +17,7 @@
 #include "shardnode/core/keys.h"
 #include "shardnode/core/log.h"
 #include "shardnode/pubsub/codec.h"
+#include "shardnode/pubsub/inbound_gate.h"
 #include "shardnode/pubsub/router.h"
 #include "shardnode/pubsub/score.h"
 #include "shardnode/shard/manager.h"
@@ -32,6 +33,7 @@ struct PubsubConfig {
   pubsub::PeerScoreParams score = pubsub::PeerScoreParams::defaults();  // no topics; the P5 hook is 0
   pubsub::PeerScoreThresholds thresholds = pubsub::PeerScoreThresholds::defaults();
   pubsub::TopicScoreParams topic_defaults = pubsub::TopicScoreParams::defaults();  // every scored topic's
+  pubsub::InboundLimits inbound;  // budgets for what we read, admission of inbound identities
 };
 
 struct Config {
