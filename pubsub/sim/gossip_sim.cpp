@@ -5,36 +5,63 @@
 
 namespace shardnode::pubsub {
 
-GossipSim::GossipSim(GossipSimConfig cfg) : cfg_(std::move(cfg)) {
-  sim::SeededRandom root = sim::seeded_for_simulation(cfg_.seed);
-  net_ = std::make_unique<sim::Network<SimRpc>>(sched_, root.fork(0));
-  nodes_.resize(cfg_.nodes);
-  for (Node n = 0; n < cfg_.nodes; ++n) {
-    auto& ns = nodes_[n];
-    // Deterministic identities: a node key from the seeded stream.
-    sim::SeededRandom key_rng = root.fork(1'000'000 + n);
-    Bytes seed(32);
-    for (auto& b : seed) b = static_cast<std::uint8_t>(key_rng.next());
-    ns.key = std::make_unique<NodeKey>(NodeKey::from_seed(seed).value());
-    ns.id = PeerId::from_public_key(ns.key->public_key());
-    ns.rng = std::make_unique<sim::SeededRandom>(root.fork(2'000'000 + n));
-    ns.router = std::make_unique<Router>(ns.id, cfg_.gossip, *ns.rng, cfg_.score, cfg_.thresholds);
-    index_[ns.id] = n;
-    net_->add_node([this, n](sim::NodeIndex from, const SimRpc& rpc) { on_rpc(n, from, rpc); });
-  }
-  sim::SeededRandom topo_rng = root.fork(1);
+namespace {
+// An RPC's cost in the gate's units (as the service counts them).
+std::size_t gate_entries(const SimRpc& r) {
+  const auto& c = r.rpc.control;
+  return std::max<std::size_t>(1, r.rpc.publish.size() + r.rpc.subscriptions.size() + r.stem.size() + c.ihave.size() +
+                                      c.iwant.size() + c.graft.size() + c.prune.size() + c.idontwant.size());
+}
+
+}  // namespace
+
+GossipSim::GossipSim(GossipSimConfig cfg)
+    : cfg_(std::move(cfg)), root_(std::make_unique<sim::SeededRandom>(sim::seeded_for_simulation(cfg_.seed))) {
+  net_ = std::make_unique<sim::Network<SimRpc>>(sched_, root_->fork(0));
+  for (Node n = 0; n < cfg_.nodes; ++n) make_node();
+  sim::SeededRandom topo_rng = root_->fork(1);
   auto topo = sim::random_regular(cfg_.graph_nodes ? cfg_.graph_nodes : cfg_.nodes, cfg_.degree, topo_rng);
   for (const auto& e : topo.edges) link(e.a, e.b);
   // Heartbeats at a random phase per node, like real nodes started at different times.
-  sim::SeededRandom phase = root.fork(2);
+  sim::SeededRandom phase = root_->fork(2);
   const auto period = cfg_.gossip.heartbeat_interval;
   for (Node n = 0; n < cfg_.nodes; ++n) {
     const Duration first{static_cast<Duration::rep>(phase.uniform(static_cast<std::uint64_t>(period.count())))};
-    heartbeats_.push_back(sched_.every(period, first, [this, n] {
-      nodes_[n].router->heartbeat(sched_.now());
-      drain(n);
-    }));
+    start_heartbeat(n, first);
   }
+}
+
+GossipSim::Node GossipSim::make_node() {
+  const Node n = static_cast<Node>(nodes_.size());
+  auto& ns = nodes_.emplace_back();
+  // Deterministic identities: a node key from the seeded stream.
+  sim::SeededRandom key_rng = root_->fork(1'000'000 + n);
+  Bytes seed(32);
+  for (auto& b : seed) b = static_cast<std::uint8_t>(key_rng.next());
+  ns.key = std::make_unique<NodeKey>(NodeKey::from_seed(seed).value());
+  ns.id = PeerId::from_public_key(ns.key->public_key());
+  ns.rng = std::make_unique<sim::SeededRandom>(root_->fork(2'000'000 + n));
+  ns.router = std::make_unique<Router>(ns.id, cfg_.gossip, *ns.rng, cfg_.score, cfg_.thresholds);
+  if (cfg_.inbound) ns.gate = std::make_unique<InboundGate>(*cfg_.inbound);
+  index_[ns.id] = n;
+  net_->add_node([this, n](sim::NodeIndex from, const SimRpc& rpc) { on_rpc(n, from, rpc); });
+  return n;
+}
+
+void GossipSim::start_heartbeat(Node n, Duration first) {
+  heartbeats_.push_back(sched_.every(cfg_.gossip.heartbeat_interval, first, [this, n] {
+    auto& ns = nodes_[n];
+    ns.router->heartbeat(sched_.now());
+    if (ns.gate) ns.gate->heartbeat(sched_.now(), [&](const PeerId& p) { return ns.router->score(p, sched_.now()); });
+    drain(n);
+  }));
+}
+
+GossipSim::Node GossipSim::add_node() {
+  const Node n = make_node();
+  ++cfg_.nodes;
+  start_heartbeat(n, cfg_.gossip.heartbeat_interval);
+  return n;
 }
 
 GossipSim::~GossipSim() = default;
@@ -45,14 +72,49 @@ std::optional<GossipSim::Node> GossipSim::node_of(const PeerId& p) const {
   return it->second;
 }
 
-void GossipSim::link(Node a, Node b) { link(a, b, a < b); }
+bool GossipSim::link(Node a, Node b) { return link(a, b, a < b); }
 
-void GossipSim::link(Node a, Node b, bool a_dials) {
-  if (net_->connected(a, b)) return;
-  net_->connect(a, b, cfg_.link);
+bool GossipSim::link(Node a, Node b, bool a_dials) {
+  if (net_->connected(a, b)) return true;
+  const auto now = sched_.now();
+  auto& na = nodes_[a];
+  auto& nb = nodes_[b];
+  // Each side admits the other as the service would: the dialled side takes an
+  // admission token; a router refuses a peer it has banned.
+  if ((na.gate && !na.gate->admit(nb.id, a_dials, now)) || (nb.gate && !nb.gate->admit(na.id, !a_dials, now))) {
+    if (na.gate) na.gate->remove(nb.id);
+    if (nb.gate) nb.gate->remove(na.id);
+    ++stats_.links_refused;
+    return false;
+  }
   // Outbound matters for D_out and for stem destinations.
-  nodes_[a].router->add_peer(nodes_[b].id, cfg_.protocol, a_dials, "", sched_.now());
-  nodes_[b].router->add_peer(nodes_[a].id, cfg_.protocol, !a_dials, "", sched_.now());
+  const bool ok_a = na.router->add_peer(nb.id, cfg_.protocol, a_dials, "", now);
+  const bool ok_b = nb.router->add_peer(na.id, cfg_.protocol, !a_dials, "", now);
+  if (!ok_a || !ok_b) {
+    if (ok_a) na.router->remove_peer(nb.id, now);
+    if (ok_b) nb.router->remove_peer(na.id, now);
+    if (na.gate) na.gate->remove(nb.id);
+    if (nb.gate) nb.gate->remove(na.id);
+    ++stats_.links_refused;
+    drain(a);
+    drain(b);
+    return false;
+  }
+  net_->connect(a, b, cfg_.link);
+  drain(a);
+  drain(b);
+  return true;
+}
+
+void GossipSim::unlink(Node a, Node b) {
+  if (!net_->connected(a, b)) return;
+  net_->disconnect(a, b);
+  for (auto [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
+    auto& nx = nodes_[x];
+    nx.router->remove_peer(nodes_[y].id, sched_.now());
+    if (nx.gate) nx.gate->remove(nodes_[y].id);
+    nx.waiting.erase(y);
+  }
   drain(a);
   drain(b);
 }
@@ -86,6 +148,54 @@ void GossipSim::send_raw(Node from, Node to, Rpc rpc) {
 }
 
 void GossipSim::on_rpc(Node self, Node from, const SimRpc& in) {
+  auto& ns = nodes_[self];
+  if (!ns.gate || ns.interceptor) return handle(self, from, in);
+  // Read through the gate, in order: wait behind earlier RPCs from this sender.
+  auto& w = ns.waiting[from];
+  const std::size_t size = encoded_size(in.rpc) + 4;
+  if (w.rpcs.empty() && ns.gate->wait(nodes_[from].id, sched_.now()) == Duration::zero()) {
+    ns.gate->charge(nodes_[from].id, size, gate_entries(in), sched_.now());
+    return handle(self, from, in);
+  }
+  if (w.bytes + size > cfg_.inbound_window) {
+    // The sender's transport would not have taken it.
+    ++stats_.rpcs_blocked;
+    return;
+  }
+  w.bytes += size;
+  w.rpcs.emplace_back(in, size);
+  read_waiting(self, from);
+}
+
+void GossipSim::read_waiting(Node self, Node from) {
+  auto& ns = nodes_[self];
+  const PeerId& peer = nodes_[from].id;
+  while (true) {
+    auto it = ns.waiting.find(from);  // handle() may have disconnected the sender
+    if (it == ns.waiting.end() || it->second.rpcs.empty()) return;
+    auto& w = it->second;
+    const Duration d = ns.gate->wait(peer, sched_.now());
+    if (d > Duration::zero()) {
+      if (!w.scheduled) {
+        w.scheduled = true;
+        sched_.schedule_after(d, [this, self, from] {
+          auto at = nodes_[self].waiting.find(from);
+          if (at == nodes_[self].waiting.end()) return;
+          at->second.scheduled = false;
+          read_waiting(self, from);
+        });
+      }
+      return;
+    }
+    auto [rpc, size] = std::move(w.rpcs.front());
+    w.rpcs.pop_front();
+    w.bytes -= size;
+    ns.gate->charge(peer, size, gate_entries(rpc), sched_.now());
+    handle(self, from, rpc);
+  }
+}
+
+void GossipSim::handle(Node self, Node from, const SimRpc& in) {
   auto& ns = nodes_[self];
   ++stats_.rpcs;
   ns.receipts += in.rpc.publish.size();
@@ -125,6 +235,10 @@ void GossipSim::drain(Node n) {
     net_->disconnect(n, *other);
     ns.router->remove_peer(p, sched_.now());
     nodes_[*other].router->remove_peer(ns.id, sched_.now());
+    for (auto [x, y] : {std::pair{n, *other}, std::pair{*other, n}}) {
+      if (nodes_[x].gate) nodes_[x].gate->remove(nodes_[y].id);
+      nodes_[x].waiting.erase(y);
+    }
   }
   ns.router->take_px_candidates();
   for (auto& o : ns.router->take_sends()) {

@@ -3,6 +3,7 @@
 // deanonymization harness. Never linked into a node.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "shardnode/pubsub/inbound_gate.h"
 #include "shardnode/pubsub/router.h"
 #include "shardnode/sim/sim.h"
 
@@ -26,6 +28,12 @@ struct GossipSimConfig {
   PeerScoreThresholds thresholds = PeerScoreThresholds::defaults();
   PeerProtocol protocol = PeerProtocol::meshsub_1_2;
   std::uint64_t seed = 1;
+  // Each node reads through an InboundGate (the pubsub service's budgets and
+  // admission, pubsub/inbound_gate.h) when set. What a peer sends past its budget
+  // waits at the receiver, up to `inbound_window` bytes per link (the transport's
+  // window); beyond that the sender is blocked and the RPC never leaves it.
+  std::optional<InboundLimits> inbound;
+  std::size_t inbound_window = 256 * 1024;
 };
 
 // What travels on a simulated link: an RPC, or messages on the stem protocol
@@ -43,6 +51,8 @@ struct SimStats {
   std::uint64_t first_deliveries = 0;   // deliveries to the application (not counting the publisher)
   std::uint64_t rpcs = 0, bytes = 0;
   std::uint64_t stem_messages = 0;      // sent on the stem protocol
+  std::uint64_t rpcs_blocked = 0;       // with inbound budgets: not sent, the receiver's window was full
+  std::uint64_t links_refused = 0;      // with inbound budgets: link() refused by admission (or a ban)
 };
 
 class GossipSim {
@@ -55,6 +65,9 @@ class GossipSim {
   ~GossipSim();
 
   std::uint32_t size() const { return cfg_.nodes; }
+  // A new node with a fresh identity (deterministic from the seed and its index),
+  // linked to nobody, its heartbeat running. References to other nodes stay valid.
+  Node add_node();
   Router& router(Node n) { return *nodes_[n].router; }
   const PeerId& peer(Node n) const { return nodes_[n].id; }
   // The node key behind peer(n) (deterministic from the seed), for signing
@@ -79,8 +92,14 @@ class GossipSim {
   void send_raw(Node from, Node to, Rpc rpc);
   // Connect two nodes after start (both routers learn of each other). The lower
   // index is the side that dialled (outbound), unless `a_dials` says otherwise.
-  void link(Node a, Node b);
-  void link(Node a, Node b, bool a_dials);
+  // Returns false when b refuses a: it has banned a, or (with inbound budgets) b's
+  // admission rate for inbound identities is spent. The nodes stay unlinked.
+  bool link(Node a, Node b);
+  bool link(Node a, Node b, bool a_dials);
+  // Cut a link (both routers forget each other), as a disconnect would.
+  void unlink(Node a, Node b);
+  // The node's inbound gate (nullptr without GossipSimConfig::inbound).
+  const InboundGate* gate(Node n) const { return nodes_[n].gate.get(); }
 
   // First-delivery time and hop count per node for a message.
   struct Reception {
@@ -101,14 +120,26 @@ class GossipSim {
     std::unordered_map<MessageId, std::uint32_t, BytesHash> hops;  // hop count we received each message at
     std::unordered_set<MessageId, BytesHash> published;  // our own (not counted as receptions)
     std::uint64_t receipts = 0;
+    std::unique_ptr<InboundGate> gate;
+    struct Waiting {
+      std::deque<std::pair<SimRpc, std::size_t>> rpcs;  // with their sizes
+      std::size_t bytes = 0;
+      bool scheduled = false;
+    };
+    std::map<Node, Waiting> waiting;  // by sender: RPCs read once its budget allows
   };
+  Node make_node();
+  void start_heartbeat(Node n, Duration first);
   void on_rpc(Node self, Node from, const SimRpc& rpc);
+  void handle(Node self, Node from, const SimRpc& rpc);
+  void read_waiting(Node self, Node from);
   void drain(Node n);
 
   GossipSimConfig cfg_;
+  std::unique_ptr<sim::SeededRandom> root_;
   sim::Scheduler sched_;
   std::unique_ptr<sim::Network<SimRpc>> net_;
-  std::vector<NodeState> nodes_;
+  std::deque<NodeState> nodes_;  // a deque: add_node() must not move the others
   std::map<PeerId, Node> index_;
   std::unordered_map<MessageId, std::map<Node, Reception>, BytesHash> receptions_;
   std::vector<sim::EventHandle> heartbeats_;

@@ -133,7 +133,18 @@ void Router::handle_rpc(const PeerId& from, Rpc rpc, TimePoint now) {
   // that just told us it has it.
   if (is_gossipsub(*ps))
     for (const auto& d : rpc.control.idontwant) handle_idontwant(from, *ps, d, now);
-  for (auto& m : rpc.publish) handle_message(from, std::move(m), now);
+  for (std::size_t i = 0; i < rpc.publish.size(); ++i) {
+    const auto bad_before = counters_.messages_invalid + counters_.messages_unsubscribed;
+    handle_message(from, std::move(rpc.publish[i]), now);
+    // A message that cost its sender (P4, P7) may have taken it below the graylist:
+    // the rest of its RPC is not worth hashing or validating.
+    if (score_ && counters_.messages_invalid + counters_.messages_unsubscribed != bad_before &&
+        peer_score(from, now) < thresholds_.graylist) {
+      counters_.messages_graylisted += rpc.publish.size() - i - 1;
+      flag(from, now);
+      return;
+    }
+  }
   if (!is_gossipsub(*ps)) return;  // floodsub has no control messages
   std::vector<ControlPrune> prunes;
   for (const auto& ih : rpc.control.ihave) handle_ihave(from, *ps, ih, now);

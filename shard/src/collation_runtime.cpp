@@ -84,15 +84,31 @@ void CollationRuntime::accept(const Collation& c, const Hash32& id) {
 }
 
 pubsub::ValidationResult CollationRuntime::validate(std::uint32_t shard, const PeerId& source, ByteView data) {
+  auto pre = precheck(shard, source, data);
+  if (pre.result != pubsub::ValidationResult::accept || !pre.collation || !pre.hash) return pre.result;
+  return finish(shard, source, *pre.collation, *pre.hash, check_body_and_signature(*pre.collation));
+}
+
+CollationCheck CollationRuntime::precheck(std::uint32_t shard, const PeerId& source, ByteView data) {
   auto check = check_collation(data, shard, current_period(), cfg_.max_age_periods, cfg_.limits,
-                               [this](const Hash32& h) { return known(h); });
+                               [this](const Hash32& h) { return known(h); }, /*verify=*/false);
   if (check.result == pubsub::ValidationResult::reject) {
     ++counters_.rejected;
     log()->info("rejected a collation on shard {} from {}: {}", shard, source.to_string(), check.reason);
   }
-  if (check.result == pubsub::ValidationResult::accept && check.collation && check.hash)
-    accept(*check.collation, *check.hash);
-  return check.result;
+  return check;
+}
+
+pubsub::ValidationResult CollationRuntime::finish(std::uint32_t shard, const PeerId& source, const Collation& c,
+                                                  const Hash32& id, const Status& verified) {
+  if (!verified) {
+    ++counters_.rejected;
+    log()->info("rejected a collation on shard {} from {}: {}", shard, source.to_string(), verified.error().what());
+    return pubsub::ValidationResult::reject;
+  }
+  if (known(id)) return pubsub::ValidationResult::ignore;
+  accept(c, id);
+  return pubsub::ValidationResult::accept;
 }
 
 // ---- serve ----

@@ -267,11 +267,12 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
       "Pubsub messages by kind, node-wide (received: from peers, before duplicate detection; duplicate, "
       "invalid, ignored: by validation; unsubscribed: on a topic we are not on, dropped and penalised, also "
       "counted as ignored; delivered: to the application; published: ours; forwarded: sends of others' "
-      "messages).";
+      "messages; graylisted: left unread, the rest of an RPC whose sender fell below the graylist in it).";
   const std::pair<const char*, std::uint64_t> kinds[] = {
       {"received", rc.messages_received},   {"delivered", rc.messages_delivered}, {"duplicate", rc.messages_duplicate},
       {"invalid", rc.messages_invalid},     {"ignored", rc.messages_ignored},     {"published", rc.messages_published},
-      {"forwarded", rc.messages_forwarded}, {"unsubscribed", rc.messages_unsubscribed}};
+      {"forwarded", rc.messages_forwarded}, {"unsubscribed", rc.messages_unsubscribed},
+      {"graylisted", rc.messages_graylisted}};
   for (const auto& [kind, v] : kinds) r.counter("shardnode_pubsub_messages_total", kMsgs, d(v), {{"kind", kind}});
   const auto& sc = src_.pubsub.counters();
   constexpr std::string_view kRpcs =
@@ -357,9 +358,11 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
   r.counter("shardnode_shard_records_total", kRecords, d(mc.records_accepted), {{"result", "accepted"}});
   r.counter("shardnode_shard_records_total", kRecords, d(mc.records_rejected), {{"result", "rejected"}});
   r.counter("shardnode_shard_records_total", kRecords, d(mc.records_ignored), {{"result", "ignored"}});
-  constexpr std::string_view kCollations = "Collations on our shards' topics, by verdict (each counted once).";
+  constexpr std::string_view kCollations = "Collations on our shards' topics, by verdict (each counted once; throttled: ignored unchecked, the "
+      "validation workers' queue was full).";
   r.counter("shardnode_collations_total", kCollations, d(src_.shards.collations_accepted()), {{"result", "accepted"}});
   r.counter("shardnode_collations_total", kCollations, d(src_.shards.collations_rejected()), {{"result", "rejected"}});
+  r.counter("shardnode_collations_total", kCollations, d(src_.shards.validations_refused()), {{"result", "throttled"}});
 
   // Tor.
   if (src_.tor_bootstrap_percent)

@@ -133,6 +133,7 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.shard.period_s = c.shard.period_s;
   o.shard.genesis_s = c.shard.genesis_s;
   o.shard.max_age_periods = c.shard.max_age_periods;
+  o.shard.validation_threads = c.shard.validation_threads;
   o.validator = c.shard.validator;
   o.collation_interval = c.shard.collation_interval;
   if (o.collation_interval.count() > 0 && !o.validator)

@@ -625,6 +625,11 @@ std::vector<SettingDef> make_table() {
   add(field(FIELD(shard.max_age_periods)), {.key = "shard.max_age_periods", .type = SettingType::integer,
        .description = "Collations older than this many periods are ignored (not relayed, not stored).",
        .min = 1, .max = 1000000});
+  add(field(FIELD(shard.validation_threads)), {.key = "shard.validation_threads", .type = SettingType::integer,
+      .description = "Worker threads that check collation signatures off the network thread (up to 1,024 "
+                     "waiting; a collation arriving to a full queue is ignored, as go-libp2p-pubsub's "
+                     "validation throttle does). 0: checked on the network thread.",
+      .min = 0, .max = 64});
   add(millis(FIELD(shard.collation_interval)), {.key = "shard.collation_interval_ms", .type = SettingType::integer,
        .description = "Tests and the demo: as a validator, publish a collation with a generated body on each "
                       "joined shard this often (0: off).",

@@ -148,6 +148,8 @@ ShardService::~ShardService() {
 }
 
 Status ShardService::start() {
+  if (cfg_.validation_threads > 0 && !pool_)
+    pool_ = std::make_unique<WorkerPool>(cfg_.validation_threads, cfg_.validation_queue);
   if (!cfg_.store_file.empty()) {
     shard::StoreLimits sl;
     sl.collation = cfg_.collation_limits;
@@ -201,11 +203,29 @@ void ShardService::stop() {
 
 // The validator of a collation topic: the runtime's verdict (accepted collations are
 // stored and handed to the listeners before the router forwards them).
+// With validation workers, the cheap checks run here and the signature on a worker;
+// the verdict comes back to the io thread and to the router (asynchronous validation).
 void ShardService::watch_collations(std::uint32_t k) {
   ps_.set_validator(shard::collation_topic(k), [this, k, alive = alive_](const PeerId& source,
-                                                                          const pubsub::Message& m) {
-    if (!*alive) return std::optional(pubsub::ValidationResult::ignore);
-    return std::optional(collations_->validate(k, source, m.data));
+                                                                          const pubsub::Message& m)
+                                                   -> std::optional<pubsub::ValidationResult> {
+    if (!*alive) return pubsub::ValidationResult::ignore;
+    if (!pool_) return collations_->validate(k, source, m.data);
+    auto pre = collations_->precheck(k, source, m.data);
+    if (pre.result != pubsub::ValidationResult::accept || !pre.collation || !pre.hash) return pre.result;
+    auto job = [this, alive, k, source, mid = ps_.router().config().message_id(m),
+                c = std::make_shared<shard::Collation>(std::move(*pre.collation)), id = *pre.hash] {
+      Status verdict = shard::check_body_and_signature(*c);
+      boost::asio::post(io_, [this, alive, k, source, mid, c, id, verdict = std::move(verdict)] {
+        if (!*alive) return;
+        ps_.report_validation(mid, collations_->finish(k, source, *c, id, verdict));
+      });
+    };
+    if (!pool_->try_submit(std::move(job))) {
+      ++validations_refused_;
+      return pubsub::ValidationResult::ignore;
+    }
+    return std::nullopt;
   });
 }
 

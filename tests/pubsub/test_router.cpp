@@ -424,3 +424,35 @@ TEST_CASE("a message on a topic we are not subscribed to is dropped and penalise
   f.r->handle_rpc(f.peers[1], late, f.now);
   CHECK(f.r->scoring()->breakdown(f.peers[1], f.now).behaviour_penalty > 0.0);
 }
+
+TEST_CASE("the rest of an RPC is left unread once its sender falls below the graylist in it", "[router][spam]") {
+  Fixture f(3);
+  f.r->subscribe(kTopic, f.now);
+  std::size_t validated = 0;
+  f.r->set_validator(kTopic, [&](const PeerId&, const Message& m) {
+    ++validated;
+    return m.data[0] == 'b' ? ValidationResult::reject : ValidationResult::accept;
+  });
+  Rpc rpc;
+  for (int i = 0; i < 500; ++i) {
+    Message m = Fixture::msg("bad.");
+    m.data[1] = static_cast<std::uint8_t>(i);
+    m.data[2] = static_cast<std::uint8_t>(i >> 8);
+    rpc.publish.push_back(m);
+  }
+  f.from(f.peers[0], rpc);
+  // P4 is -100 per squared invalid delivery under the default topic weight: one or
+  // two rejects take the sender below -80, and the remaining messages are not validated.
+  CHECK(validated <= 2);
+  CHECK(f.r->counters().messages_graylisted == 500 - validated);
+  CHECK(f.r->is_flagged(f.peers[0]));
+  // A valid message in an honest peer's large RPC is unaffected.
+  Rpc good;
+  for (int i = 0; i < 50; ++i) {
+    Message m = Fixture::msg("good");
+    m.data[1] = static_cast<std::uint8_t>(i);
+    good.publish.push_back(m);
+  }
+  f.from(f.peers[1], good);
+  CHECK(f.r->take_deliveries().size() == 50);
+}

@@ -122,7 +122,8 @@ struct FlaggedPeer {
 struct RouterCounters {
   std::uint64_t messages_received = 0, messages_duplicate = 0, messages_delivered = 0, messages_invalid = 0,
                 messages_ignored = 0, messages_published = 0, messages_forwarded = 0,
-                messages_unsubscribed = 0;  // on a topic we are not on (also counted as ignored)
+                messages_unsubscribed = 0,  // on a topic we are not on (also counted as ignored)
+                messages_graylisted = 0;    // left unread: the rest of an RPC whose sender fell below graylist in it
   std::uint64_t validation_queue_dropped = 0, rpcs_graylisted = 0, sign_policy_rejected = 0;
   std::uint64_t ihave_ignored = 0, iwant_ignored = 0, idontwant_ignored = 0, broken_promises = 0;
   std::uint64_t graft_rejected = 0, graft_backoff_violations = 0, peers_flagged = 0, subscriptions_ignored = 0;

@@ -63,6 +63,9 @@ Collation make_collation(const ValidatorKey& key, std::uint32_t shard, std::uint
                          Bytes body);
 // Body hash and signature (no limits, shard or period checks).
 bool verify(const Collation& c);
+// The same, with the reason: body_mismatch or bad_signature. Pure and thread-safe:
+// the node runs it on its validation workers.
+Status check_body_and_signature(const Collation& c);
 
 Bytes encode(const Collation& c);
 // Size caps (oversize), canonical protobuf and field sizes (malformed), body hash
@@ -86,9 +89,11 @@ struct CollationCheck {
 //   reject: body hash mismatch (body_mismatch), bad signature (bad_signature)
 //   accept: otherwise; `collation` and `hash` are set.
 // `seen` answers whether a collation id is already known (stored or in flight); an
-// empty function means nothing is.
+// empty function means nothing is. With `verify` false the last two checks are left
+// to the caller (check_body_and_signature, on a worker thread): an accept then means
+// "accept if they pass".
 CollationCheck check_collation(ByteView data, std::uint32_t topic_shard, std::uint64_t current_period,
                                std::uint64_t max_age_periods, const CollationLimits& limits,
-                               const std::function<bool(const Hash32&)>& seen);
+                               const std::function<bool(const Hash32&)>& seen, bool verify = true);
 
 }  // namespace shardnode::shard

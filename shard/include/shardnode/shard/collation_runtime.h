@@ -113,6 +113,14 @@ class CollationRuntime {
   // ---- validate, serve, propose, fetch ----
   // The verdict for a message on shard k's collation topic.
   pubsub::ValidationResult validate(std::uint32_t shard, const PeerId& source, ByteView data);
+  // validate() in two halves, for a driver that checks signatures on worker threads:
+  // precheck() is everything but the body hash and signature (its accept carries the
+  // collation and id); finish() takes check_body_and_signature's verdict and accepts
+  // (a copy accepted meanwhile makes it a duplicate: ignore). Rejects are counted and
+  // logged by whichever half finds them.
+  CollationCheck precheck(std::uint32_t shard, const PeerId& source, ByteView data);
+  pubsub::ValidationResult finish(std::uint32_t shard, const PeerId& source, const Collation& c, const Hash32& id,
+                                  const Status& verified);
   // The answer to a /shardnode/collations/1 request (an error resets the stream).
   Result<Bytes> answer(const PeerId& peer, ByteView request);
   // Signs and publishes a collation for the current period on `shard`. Without the

@@ -54,6 +54,7 @@ struct Config {
     std::uint64_t period_s = 12;
     std::uint64_t genesis_s = 0;
     std::uint64_t max_age_periods = 64;
+    std::size_t validation_threads = 2;
     std::chrono::milliseconds collation_interval{0};
     bool beacon_proposer = false;
     bool misbehave_invalid_collations = false;

@@ -18,6 +18,7 @@
 #include <set>
 
 #include "shardnode/core/clock.h"
+#include "shardnode/core/worker_pool.h"
 #include "shardnode/net/host.h"
 #include "shardnode/net/request_response.h"
 #include "shardnode/pubsub/service.h"
@@ -56,6 +57,11 @@ struct ShardServiceConfig {
   // a validator with beacon_proposer signs one per slot (slot = one period).
   bool beacon = true;
   bool beacon_proposer = false;
+  // Collation signatures (and body hashes) are checked on this many worker threads,
+  // off the network thread, with at most validation_queue waiting; a collation that
+  // finds the queue full is ignored (not forwarded, no penalty). 0: checked inline.
+  std::size_t validation_threads = 2;
+  std::size_t validation_queue = 1024;
 };
 
 class ShardService {
@@ -110,6 +116,8 @@ class ShardService {
   void on_beacon_head(std::function<void(const shard::BeaconHead&)> f) { on_beacon_head_ = std::move(f); }
   std::uint64_t collations_accepted() const { return collations_->counters().accepted; }
   std::uint64_t collations_rejected() const { return collations_->counters().rejected; }
+  // Collations ignored unchecked because the validation workers' queue was full.
+  std::uint64_t validations_refused() const { return validations_refused_; }
   // Unix milliseconds from the injected wall clock (records carry unix time).
   std::uint64_t now_ms() const { return wall_->unix_ms(); }
   const Clock& clock() const { return *clock_; }
@@ -148,6 +156,9 @@ class ShardService {
   bool proposed_beacon_ = false;
   std::function<void(const shard::BeaconHead&)> on_beacon_head_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::uint64_t validations_refused_ = 0;
+  // Last: destroyed (its workers joined) before anything its jobs' results touch.
+  std::unique_ptr<WorkerPool> pool_;
 };
 
 }  // namespace shardnode::node
