@@ -91,7 +91,8 @@ void op_jump(const OpEnv& env, Connection& c, const pb::Request& req) {
 // ---------------------------------------------------------------------------------
 // Jumps being waited for.
 
-JumpWaiters::JumpWaiters(boost::asio::io_context& io, ShardService& shards) : shards_(shards), sweep_timer_(io) {}
+JumpWaiters::JumpWaiters(boost::asio::io_context& io, ShardService& shards)
+    : shards_(shards), sweep_timer_(io, shards.clock()) {}
 
 JumpWaiters::~JumpWaiters() {
   stop();
@@ -151,11 +152,11 @@ void JumpWaiters::sweep() {
 void JumpWaiters::schedule_sweep() {
   if (stopped_ || waiters_.empty() || sweep_armed_) return;
   sweep_armed_ = true;
-  sweep_timer_.expires_after(std::chrono::seconds(1));
-  sweep_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+  // On the shard service's clock, like the jumps it watches.
+  sweep_timer_.expires_after(std::chrono::seconds(1), [this, alive = alive_] {
     if (!*alive) return;
     sweep_armed_ = false;
-    if (ec || stopped_) return;
+    if (stopped_) return;
     sweep();
   });
 }

@@ -18,6 +18,7 @@
 #include <set>
 
 #include "shardnode/core/clock.h"
+#include "shardnode/core/clock_timer.h"
 #include "shardnode/core/worker_pool.h"
 #include "shardnode/net/host.h"
 #include "shardnode/net/request_response.h"
@@ -144,7 +145,7 @@ class ShardService {
   std::unique_ptr<shard::ShardManager> manager_;
   std::unique_ptr<shard::CollationStore> store_;
   std::unique_ptr<shard::CollationRuntime> collations_;  // after the manager and store it uses
-  boost::asio::steady_timer tick_;
+  ClockTimer tick_;
   bool stopped_ = false;
   std::unique_ptr<shard::ValidatorKey> validator_;
   std::function<void(const shard::Collation&, const shard::Hash32&)> on_collation_;

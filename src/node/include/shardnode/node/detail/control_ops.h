@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "shardnode/core/clock_timer.h"
 #include "shardnode/node/control_server.h"
 #include "shardnode/node/detail/control_socket.h"
 #include "shardnode/shard/manager.h"
@@ -108,7 +109,7 @@ class JumpWaiters {
   void schedule_sweep();
 
   ShardService& shards_;
-  boost::asio::steady_timer sweep_timer_;
+  ClockTimer sweep_timer_;
   std::vector<Waiter> waiters_;
   bool sweep_armed_ = false, stopped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
