@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "control.pb.h"
+#include "fixed_keys.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/core/multiaddr.h"
 #include "shardnode/core/varint.h"
@@ -67,7 +68,7 @@ Bytes chunked(const Bytes& stream, std::size_t piece = 255) {
 // A little-endian u16, as fuzz::Input::u16() reads it.
 Bytes le16(std::size_t v) { return {static_cast<std::uint8_t>(v & 0xff), static_cast<std::uint8_t>((v >> 8) & 0xff)}; }
 
-NodeKey key(std::uint8_t fill) { return NodeKey::from_seed(Bytes(32, fill)).value(); }
+NodeKey key(std::uint8_t fill) { return fuzz::fixed_key(fill); }
 
 void core_seeds() {
   const auto k = key(7);
@@ -280,15 +281,7 @@ void stateful_seeds() {
   // Noise mode 0: an initiator's messages 1 and 3 and a transport frame, made with
   // the fixed keys the target's responder expects; mode 1: an untouched exchange.
   {
-    auto opts = [](std::uint8_t st, std::uint8_t e) {
-      net::NoiseHandshakeOptions o;
-      o.static_private = std::array<std::uint8_t, 32>{};
-      o.static_private->fill(st);
-      o.ephemeral_private = std::array<std::uint8_t, 32>{};
-      o.ephemeral_private->fill(e);
-      o.stream_muxers = {"/yamux/1.0.0"};
-      return o;
-    };
+    const auto opts = fuzz::fixed_noise_options;
     const auto ki = key(11), kr = key(12);
     net::NoiseHandshake a(net::NoiseHandshake::Role::initiator, ki, opts(3, 4));
     net::NoiseHandshake b(net::NoiseHandshake::Role::responder, kr, opts(1, 2));

@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "../fixed_keys.h"
 #include "../fuzz.h"
 #include "shardnode/core/random.h"
 #include "shardnode/net/noise.h"
@@ -32,7 +33,6 @@ class FuzzRandom final : public Random {
   std::uint64_t s_;
 };
 
-NodeKey fixed_key(std::uint8_t fill) { return NodeKey::from_seed(Bytes(32, fill)).value(); }
 
 }  // namespace
 
@@ -99,15 +99,7 @@ SHARDNODE_FUZZ_TARGET(yamux) {
 SHARDNODE_FUZZ_TARGET(noise) {
   static const NodeKey ki = fixed_key(11), kr = fixed_key(12);
   Input in(data, size);
-  auto opts = [](std::uint8_t s, std::uint8_t e) {
-    net::NoiseHandshakeOptions o;
-    o.static_private = std::array<std::uint8_t, 32>{};
-    o.static_private->fill(s);
-    o.ephemeral_private = std::array<std::uint8_t, 32>{};
-    o.ephemeral_private->fill(e);
-    o.stream_muxers = {"/yamux/1.0.0"};
-    return o;
-  };
+  const auto opts = fixed_noise_options;
   if (in.u8() % 2 == 0) {
     net::NoiseHandshake r(net::NoiseHandshake::Role::responder, kr, opts(1, 2));
     r.start();
