@@ -563,6 +563,54 @@ TEST_CASE("control server: malformed input, limits and the socket file", "[contr
     CHECK(r.has_identity());
   }
 
+  SECTION("a client flooding requests unread, and one sending a byte at a time, do not stop the others") {
+    Client good(a.sock), flood(a.sock), trickle(a.sock);
+    // 300,000 requests (1.5 MB) in one go; the flooder does not read its answers.
+    pb::Request q;
+    q.set_id(7);
+    q.mutable_identity();
+    const Bytes one = frame_of(q);
+    Bytes all;
+    for (int i = 0; i < 300000; ++i) all.insert(all.end(), one.begin(), one.end());
+    std::size_t off = 0;
+    int stuck = 0;
+    while (off < all.size() && stuck < 20) {
+      const auto n = ::send(flood.fd, all.data() + off, all.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        off += static_cast<std::size_t>(n);
+        stuck = 0;
+      } else {
+        ++stuck;
+      }
+      run_until(io, [] { return false; }, 10ms);
+    }
+    // The server stopped reading it once its answers backed up (64 KiB queued):
+    // the rest waits in the flooder's socket, not in our memory.
+    CHECK(off < all.size());
+    const auto read_while_blocked = a.ctl->counters().requests;
+    CHECK(read_while_blocked < 300000);
+    // Others are answered meanwhile, and so is a frame trickling in a byte at a time.
+    CHECK(call(io, good, [](pb::Request& r) { r.mutable_identity(); }).has_identity());
+    pb::Request tq;
+    tq.set_id(9);
+    tq.mutable_identity();
+    const Bytes slow = frame_of(tq);
+    for (std::size_t i = 0; i < slow.size(); ++i) {
+      trickle.raw(ByteView(slow).subspan(i, 1));
+      run_until(io, [] { return false; }, 5ms);
+      if (i % 8 == 0) CHECK(call(io, good, [](pb::Request& r) { r.mutable_identity(); }).has_identity());
+    }
+    CHECK(await(io, trickle, 9).has_identity());
+    // Once the flooder reads, the server goes on with its requests.
+    std::size_t answered = 0;
+    REQUIRE(run_until(io, [&] {
+      flood.pump();
+      answered += flood.got.size();
+      flood.got.clear();
+      return a.ctl->counters().requests > read_while_blocked + 1000 && answered > 1000;
+    }, 30s));
+  }
+
   SECTION("too many clients") {
     Client c1(a.sock), c2(a.sock), c3(a.sock);
     REQUIRE(call(io, c3, [](pb::Request& q) { q.mutable_identity(); }).has_identity());
