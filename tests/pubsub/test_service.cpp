@@ -270,3 +270,44 @@ TEST_CASE("a peer flooding RPCs is throttled while an honest peer's messages arr
   CHECK(victim.host->connected(flooder.peer_id()));  // throttled, not flagged: its messages are valid
   flooder.close();
 }
+
+TEST_CASE("a peer that stops reading is disconnected once its queue has not moved for stall_after",
+          "[service][slow]") {
+  asio::io_context io;
+  LiveNode node(io, false, [](ServiceConfig& c) { c.outbound.stall_after = 1s; });
+  // The slow peer: a bare host that subscribes to the topic and never reads what the
+  // node sends it (its inbound stream is held paused: our window fills).
+  NodeKey skey = NodeKey::generate();
+  net::Host slow(io, skey);
+  slow.add_transport(std::make_unique<net::TcpTransport>(io));
+  std::vector<std::shared_ptr<net::Stream>> held;
+  slow.set_handler(kMeshsub11Id, [&](std::shared_ptr<net::Stream> s) {
+    s->pause();
+    held.push_back(std::move(s));
+  });
+  bool up = false;
+  slow.connect(node.addr, [&](Result<PeerId> r) { up = r.ok(); });
+  REQUIRE(run_until(io, [&] { return up; }));
+  std::shared_ptr<net::Stream> out;
+  slow.new_stream(node.host->peer_id(), {kMeshsub11Id}, [&](Result<std::shared_ptr<net::Stream>> r) {
+    REQUIRE(r);
+    out = *r;
+  });
+  REQUIRE(run_until(io, [&] { return out != nullptr; }));
+  Rpc sub;
+  sub.subscriptions = {{true, kTopic}};
+  REQUIRE(out->write(net::length_prefixed(encode_rpc(sub))));
+  REQUIRE(run_until(io, [&] { return node.ps->router().topic_peers(kTopic).size() == 1; }));
+  // Our own messages go to every subscribed peer (flood publishing): 64 KiB each,
+  // more than its window holds; the rest waits in its lane and our send buffer.
+  for (int i = 0; i < 100; ++i) {
+    Bytes b(64 * 1024, static_cast<std::uint8_t>(i));
+    b[0] = static_cast<std::uint8_t>(i);
+    REQUIRE(node.ps->publish(kTopic, std::move(b)));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(run_until(io, [&] { return !node.host->connected(slow.peer_id()); }, 20s));
+  CHECK(std::chrono::steady_clock::now() - t0 >= 1s);  // not before stall_after
+  CHECK(node.ps->counters().slow_peers_dropped == 1);
+  slow.close();
+}
