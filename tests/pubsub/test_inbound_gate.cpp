@@ -65,7 +65,7 @@ TEST_CASE("inbound gate: a new peer gets the start budget, the burst and then th
   CHECK(n <= 26);
 }
 
-TEST_CASE("inbound gate: bytes and messages are budgets of their own; one big RPC goes through into deficit",
+TEST_CASE("inbound gate: bytes and messages are budgets of their own, and one big RPC goes through into deficit",
           "[pubsub][inbound]") {
   InboundGate g(small());
   const auto p = new_peer();
@@ -162,7 +162,7 @@ TEST_CASE("inbound gate: the node budget caps all peers together", "[pubsub][inb
   CHECK(n <= 106);
 }
 
-TEST_CASE("inbound gate: off, nothing waits and everyone is admitted; unknown peers never wait; bad limits refused",
+TEST_CASE("inbound gate: off, nothing waits and everyone is admitted, unknown peers never wait, bad limits are refused",
           "[pubsub][inbound]") {
   auto l = small();
   l.enabled = false;

@@ -182,7 +182,7 @@ TEST_CASE("a malformed stem frame resets that stream and nothing else", "[servic
   CHECK(b.ps->counters().stem_in == 1);
 }
 
-TEST_CASE("a peer flooding RPCs is throttled while an honest peer's messages arrive; memory stays bounded",
+TEST_CASE("a peer flooding RPCs is throttled while an honest peer's messages arrive, and memory stays bounded",
           "[service][spam][flood]") {
   asio::io_context io;
   auto limits = [](ServiceConfig& c) {
