@@ -7,11 +7,7 @@ namespace shardnode::pubsub {
 
 namespace {
 // An RPC's cost in the gate's units (as the service counts them).
-std::size_t gate_entries(const SimRpc& r) {
-  const auto& c = r.rpc.control;
-  return std::max<std::size_t>(1, r.rpc.publish.size() + r.rpc.subscriptions.size() + r.stem.size() + c.ihave.size() +
-                                      c.iwant.size() + c.graft.size() + c.prune.size() + c.idontwant.size());
-}
+std::size_t gate_entries(const SimRpc& r) { return inbound_entries(r.rpc) + r.stem.size(); }
 
 }  // namespace
 

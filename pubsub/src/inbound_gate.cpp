@@ -12,6 +12,12 @@ namespace {
 double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 }  // namespace
 
+std::size_t inbound_entries(const Rpc& rpc) {
+  const auto& c = rpc.control;
+  return std::max<std::size_t>(1, rpc.publish.size() + rpc.subscriptions.size() + c.ihave.size() + c.iwant.size() +
+                                      c.graft.size() + c.prune.size() + c.idontwant.size());
+}
+
 Status InboundLimits::validate() const {
   auto bad = [](std::string m) { return Error{PubsubErrc::malformed, "inbound limits: " + std::move(m)}; };
   for (double r : {peer_rpcs_per_s, peer_messages_per_s, peer_bytes_per_s, node_rpcs_per_s, node_messages_per_s,

@@ -241,10 +241,7 @@ void PubsubService::read_inbound(const std::shared_ptr<Inbound>& in) {
       continue;
     }
     ++counters_.rpcs_in;
-    const auto& c = rpc->control;
-    const std::size_t entries = rpc->publish.size() + rpc->subscriptions.size() + c.ihave.size() + c.iwant.size() +
-                                c.graft.size() + c.prune.size() + c.idontwant.size();
-    gate_.charge(peer, body->size(), std::max<std::size_t>(entries, 1), now());
+    gate_.charge(peer, body->size(), inbound_entries(*rpc), now());
     auto it = peers_.find(peer);
     if (it == peers_.end()) continue;
     report_receipts(peer, rpc->publish, Receipt::Kind::gossip);

@@ -54,6 +54,10 @@ struct InboundCounters {
   std::uint64_t demoted = 0;                  // peers sent back to the start budget
 };
 
+// What an RPC costs the messages budget: its messages, subscriptions and control
+// entries (at least 1).
+std::size_t inbound_entries(const Rpc& rpc);
+
 class InboundGate {
  public:
   explicit InboundGate(InboundLimits limits = {});
