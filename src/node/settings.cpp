@@ -63,23 +63,32 @@ std::string toml_type_name(const toml::node& n) {
   }
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
+// Levenshtein distance between a and b, or `limit` if it is `limit` or more (a
+// length difference, or a row whose smallest entry reaches it, ends the count early:
+// suggestions only care about close keys, and a config's unknown keys may be long).
+std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t limit) {
+  const std::size_t diff = a.size() > b.size() ? a.size() - b.size() : b.size() - a.size();
+  if (diff >= limit) return limit;
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j)
+    std::size_t row_min = cur[0];
+    for (std::size_t j = 1; j <= b.size(); ++j) {
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      row_min = std::min(row_min, cur[j]);
+    }
+    if (row_min >= limit) return limit;
     std::swap(prev, cur);
   }
-  return prev[b.size()];
+  return std::min(prev[b.size()], limit);
 }
 
 std::string suggestion(std::string_view key) {
   const SettingDef* best = nullptr;
   std::size_t best_d = 4;
   for (const auto& d : settings_table()) {
-    auto dist = edit_distance(key, d.key);
+    auto dist = edit_distance(key, d.key, best_d);
     if (dist < best_d) { best_d = dist; best = &d; }
   }
   return best ? " (did you mean '" + best->key + "'?)" : "";
