@@ -160,10 +160,10 @@ std::string describe(const SybilResult& r) {
 
 TEST_CASE("50 sybil spammers with fresh identities against 200 honest nodes: delivery holds, spam costs little",
           "[scenario][spam][sybil]") {
-  // CI runs 30 s of spam; docs/FUZZING.md's figures are from
+  // CI runs 20 s of spam; docs/SPAM.md's figures are from
   // SHARDNODE_SYBIL_SECONDS=300 build/tests/pubsub_tests "[sybil]".
   SybilParams p;
-  p.spam_for = 30s;
+  p.spam_for = 20s;
   if (const char* e = std::getenv("SHARDNODE_SYBIL_SECONDS")) p.spam_for = std::chrono::seconds(std::atoi(e));
   const auto with = run_sybil(p);
   p.gate = false;
