@@ -111,6 +111,13 @@ TEST_CASE("setting overrides from --set parse like TOML and are validated", "[co
   CHECK_FALSE(s.set_from_text("tor.start_timeout=99999"));
   CHECK_FALSE(s.set_from_text("no.such=1"));
   CHECK_FALSE(s.set_from_text("novalue"));
+  // What a config file may not hold, --set may not either (toml++ parses the value):
+  // non-ASCII (fuzz/regressions/settings/set-non-ascii), control characters, a line break.
+  auto bad = s.set_from_text("node.topics=\xcc\xa7:x");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().what(), Catch::Contains("non-ASCII"));
+  CHECK_FALSE(s.set_from_text(std::string("node.topics=[\"a\"]\nnode.onion_only=false")));
+  CHECK_FALSE(s.set_from_text(std::string("log.level=warn\x01")));
 }
 
 TEST_CASE("unreadable config file is a clear error", "[config]") {

@@ -241,6 +241,23 @@ std::vector<std::string> settings_warnings(const Settings& s) {
   return w;
 }
 
+namespace {
+// Text for toml++ is printable ASCII plus tab (and CR, LF where lines are allowed):
+// see Settings::parse.
+Status check_ascii(std::string_view text, const std::string& source, bool lines) {
+  for (std::size_t i = 0, line = 1; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') ++line;
+    const std::string at = lines ? source + ":" + std::to_string(line) : source;
+    if (c >= 0x80) return Error{ConfigErrc::parse_error, at + ": a non-ASCII byte; shardnode configs are ASCII"};
+    if ((c < 0x20 && c != '\t' && !(lines && (c == '\n' || c == '\r'))) || c == 0x7F)
+      return Error{ConfigErrc::parse_error,
+                   at + ": control character 0x" + fmt::format("{:02X}", c) + " (not allowed in TOML)"};
+  }
+  return {};
+}
+}  // namespace
+
 Result<Settings> Settings::parse(std::string_view text, const std::string& source) {
   toml::table root;
   // Configs are printable ASCII (plus tab, CR, LF). toml++ 3.3 (Debian 12) reaches
@@ -250,16 +267,7 @@ Result<Settings> Settings::parse(std::string_view text, const std::string& sourc
   // so such text never reaches it. TOML allows no other control character anyway. A
   // UTF-8 byte order mark (some editors write one) is skipped.
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-  for (std::size_t i = 0, line = 1; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '\n') ++line;
-    if (c >= 0x80)
-      return Error{ConfigErrc::parse_error, source + ":" + std::to_string(line) +
-                                                ": a non-ASCII byte; shardnode configs are ASCII"};
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
-      return Error{ConfigErrc::parse_error, source + ":" + std::to_string(line) + ": control character 0x" +
-                                                fmt::format("{:02X}", c) + " (not allowed in TOML)"};
-  }
+  if (Status st = check_ascii(text, source, true); !st) return st.error();
   // A table header must start its key with a key character or a quote: toml++ 3.3
   // assumes it does (TOML_ASSERT_ASSUME in parse_key), so "[[.x]" was undefined
   // behaviour (fuzz/corpus/settings).
@@ -304,6 +312,9 @@ Status Settings::set_from_text(std::string_view assignment) {
   std::string key(assignment.substr(0, eq));
   std::string value(assignment.substr(eq + 1));
   const std::string at = "--set " + key;
+  // The same bytes a config file may hold, on one line: the value goes to toml++ too
+  // (a non-ASCII byte there was undefined behaviour, found by fuzzing).
+  if (Status st = check_ascii(assignment, at, false); !st) return st.error();
   const SettingDef* d = find_setting(key);
   if (!d) return Error{ConfigErrc::unknown_key, at + ": unknown key '" + key + "'" + suggestion(key)};
   // Bare words are accepted for strings and choices; everything else is TOML
