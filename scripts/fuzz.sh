@@ -4,12 +4,14 @@
 # fuzz/corpus/<target> and fuzz/regressions/<target>. Idempotent; installs clang-14
 # and its runtime (libFuzzer) if missing.
 #
-#   bash scripts/fuzz.sh [--seconds S | --runs N] [--jobs J] [--merge] [TARGET...]
+#   bash scripts/fuzz.sh [--seconds S | --runs N] [--jobs J] [--merge] [--debug] [TARGET...]
 #
 #   --seconds S  time per target (default 60)
 #   --runs N     executions per target instead of a time
 #   --jobs J     libFuzzer processes per target (default 1)
 #   --merge      fold the new inputs that add coverage into fuzz/corpus/<target>
+#   --debug      a Debug build (assertions on: libraries' own, e.g. toml++ and Beast,
+#                catch what release builds assume) in build-fuzz-debug/
 #   TARGET...    default: every target (build-fuzz/fuzz/shardnode_fuzz lists them)
 #
 # Prints one line per target (executions, edges covered, features, corpus size,
@@ -19,14 +21,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECONDS_PER=60 RUNS="" JOBS=1 MERGE=0 TARGETS=()
+SECONDS_PER=60 RUNS="" JOBS=1 MERGE=0 BUILD_TYPE=RelWithDebInfo TARGETS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_PER=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;
     --merge) MERGE=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --debug) BUILD_TYPE=Debug; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
   esac
@@ -34,11 +37,13 @@ done
 
 bash scripts/install-deps.sh clang-14 libclang-rt-14-dev
 TOR_DIR=$(bash scripts/build-libtor.sh | tail -n1)
-BUILD=${BUILD_DIR:-build-fuzz}
+DEFAULT_BUILD=build-fuzz
+[ "$BUILD_TYPE" = Debug ] && DEFAULT_BUILD=build-fuzz-debug
+BUILD=${BUILD_DIR:-$DEFAULT_BUILD}
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD" -G Ninja \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHARDNODE_FUZZ=ON -DSHARDNODE_BUILD_TESTS=OFF \
+  -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DSHARDNODE_FUZZ=ON -DSHARDNODE_BUILD_TESTS=OFF \
   -DSHARDNODE_TOR_DIR="$TOR_DIR" >/dev/null
 cmake --build "$BUILD" --target shardnode_fuzz -j"$(nproc)"
 BIN=$PWD/$BUILD/fuzz/shardnode_fuzz
