@@ -12,7 +12,7 @@ PKGS=(
   libsodium-dev libspdlog-dev libfmt-dev
   catch2 libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libssl-dev libsqlite3-dev
-  python3 python3-protobuf
+  python3 python3-protobuf python3-cryptography
   # tor's build dependencies (for libtor.a)
   libevent-dev zlib1g-dev liblzma-dev libzstd-dev
 )

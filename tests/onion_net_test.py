@@ -17,6 +17,8 @@ Usage: onion_net_test.py <shardnode binary>
   request; a fifth node floods invalid collations on shard 0 and `shardnode ctl scores`
   on the honest shard-0 nodes lists it as flagged; node 0, killed with SIGKILL,
   restarts with every collation it had stored;
+- node 0's and the external node's onion descriptors, decrypted as a client does,
+  publish pow-params (tor's proof-of-work defence);
 - SIGTERM stops every node cleanly; `testnet down` stops the network.
 Every wait has a deadline; every process started is stopped by PID.
 """
@@ -32,6 +34,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 import localnet  # noqa: E402  (scripts/localnet.py: testnet, nodes, events, /proc helpers)
 from localnet import read_events  # noqa: E402
+import onion_desc  # noqa: E402  (scripts/onion_desc.py: a v3 descriptor read as a client reads it)
 
 BIN = os.path.abspath(sys.argv[1])
 N = 4
@@ -219,6 +222,25 @@ def main():
     check(bool(lat) and lat[0] >= 0, "collations proposed by one node were received by another: "
           + (f"delivery median {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s over {len(lat)} deliveries"
              if lat else "none timed"))
+
+    # Proof-of-work defences (proposal 327): read as a client reads them, node 0's
+    # descriptor (the external tor fetched it to dial node 0, its bootnode) and the
+    # external node's own (ADD_ONION ... PoWDefensesEnabled=1 on a Debian tor) carry
+    # pow-params in their second, encrypted layer (MACs checked).
+    try:
+        ctl = onion_desc.Control(f"{ext_dir}/control.sock", f"{ext_dir}/control_auth_cookie")
+        try:
+            for i, n in ((0, nodes[0]), (N - 1, ext)):
+                desc = ctl.descriptor(n.onion)
+                params = onion_desc.pow_params(desc, n.onion) if desc else None
+                check(params is not None and params[0] == "v1" and len(params) == 4,
+                      f"node {i}'s onion descriptor publishes its proof-of-work parameters: "
+                      + (f"pow-params {' '.join(params)}" if params else
+                         "no descriptor" if desc is None else "no pow-params line"))
+        finally:
+            ctl.close()
+    except (OSError, onion_desc.DescriptorError) as e:
+        bad(f"reading onion descriptors from the external tor: {e}")
 
     # 5. Node 1 jumps from shard 1 to shard 0 (`shardnode ctl jump`, waiting for the
     # mesh), then receives shard 0's collations and syncs its past ones by request.

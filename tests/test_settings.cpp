@@ -62,6 +62,27 @@ TEST_CASE("malformed TOML names the file and line", "[config]") {
   CHECK_THAT(dup.message, Catch::StartsWith("test.toml:3:"));
 }
 
+TEST_CASE("text that breaks toml++'s own parser checks is malformed TOML, not a crash", "[config]") {
+  // Found by the settings fuzz campaign (fuzz/regressions/settings/toml-*): toml++ 3.3
+  // asserted (Debug) or assumed (clang, optimised) each of these could not happen.
+  for (const char* text : {"i=3317-07-03t-nod:dd\n",          // a time after a lowercase 't' must start with a digit
+                           "_=3717-07-02T:edd\n",             // ... after 'T' too
+                           "node.topics=[}\n",                // a value after '['
+                           "s = [}#\n",                       //
+                           "hr=3$ao-eo-n1 3,\n",              // a number's scan
+                           "[\nA #x\n[\n  # y\n",             // a key after '[' on another line
+                           "x={n=20,0i=3317-07-02terv:dd\n"}) {  // inside an inline table
+    INFO(text);
+    const auto e = parse_error(text);
+    CHECK(e.code == ConfigErrc::parse_error);
+    CHECK_THAT(e.message, Catch::StartsWith("test.toml") && Catch::Contains("malformed TOML"));
+  }
+  Settings s;
+  auto bad = s.set_from_text("shard.record_ttl_s=3317-07-02t-x:dd");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().what(), Catch::Contains("malformed value"));
+}
+
 TEST_CASE("a wrong type names line, key and what was expected", "[config]") {
   auto e = parse_error("[tor]\n\nstart_timeout = \"soon\"\n");
   CHECK(e.code == ConfigErrc::wrong_type);

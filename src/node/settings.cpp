@@ -3,7 +3,29 @@
 #include <cctype>
 
 #include <fmt/format.h>
+
+#include <stdexcept>
+
+// toml++ 3.3 (Debian 12) checks its parser's own invariants with TOML_ASSERT_ASSUME:
+// assert() in a Debug build, __builtin_assume under clang with NDEBUG. Malformed text
+// breaks some of them (a date such as 3317-07-02t-x, "[}", a key after '[' that is no
+// key character: fuzz/regressions/settings/toml-*), which aborted a Debug build and was
+// undefined behaviour in an optimised clang one. Here each check throws instead, in
+// every build (NDEBUG is lifted while toml++ is read, so TOML_ASSERT_ASSUME means
+// TOML_ASSERT), and Settings::parse reports malformed TOML. Only this file includes
+// toml++, so no other translation unit sees another definition of its inline code.
+namespace shardnode::node::detail {
+struct TomlInvariantBroken : std::logic_error {
+  using std::logic_error::logic_error;
+};
+[[noreturn]] void toml_invariant_broken(const char* expr);
+}  // namespace shardnode::node::detail
+#pragma push_macro("NDEBUG")
+#undef NDEBUG
+#undef TOML_ASSERT
+#define TOML_ASSERT(expr) ((expr) ? static_cast<void>(0) : ::shardnode::node::detail::toml_invariant_broken(#expr))
 #include <toml++/toml.h>
+#pragma pop_macro("NDEBUG")
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +37,8 @@
 
 namespace shardnode::node {
 namespace fs = std::filesystem;
+
+void detail::toml_invariant_broken(const char* expr) { throw TomlInvariantBroken(expr); }
 
 namespace {
 
@@ -293,6 +317,10 @@ Result<Settings> Settings::parse(std::string_view text, const std::string& sourc
   } catch (const toml::parse_error& e) {
     return Error{ConfigErrc::parse_error,
                  where(source, e.source()) + ": malformed TOML: " + std::string(e.description())};
+  } catch (const detail::TomlInvariantBroken&) {
+    return Error{ConfigErrc::parse_error,
+                 source + ": malformed TOML (toml++ could not place the error: look at dates, inline tables, arrays "
+                          "and table headers)"};
   }
   return SettingsLoader::load(root, source);
 }
@@ -327,6 +355,8 @@ Status Settings::set_from_text(std::string_view assignment) {
     t = toml::parse("v = " + value, at);
   } catch (const toml::parse_error& e) {
     return Error{ConfigErrc::parse_error, at + ": malformed value: " + std::string(e.description())};
+  } catch (const detail::TomlInvariantBroken&) {
+    return Error{ConfigErrc::parse_error, at + ": malformed value"};
   }
   auto val = SettingsLoader::convert(*d, *t.get("v"), at);
   if (!val) return val.error();
