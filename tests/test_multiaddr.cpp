@@ -56,6 +56,12 @@ TEST_CASE("multiaddr accessors: peer id, tcp and onion endpoints, loopback", "[m
   auto mine = Multiaddr::onion3(k.public_key(), 4001);
   CHECK(mine.onion_endpoint()->address == onion_address(k.public_key()));
   CHECK(ma(mine.to_string()) == mine);
+  // An address written with its ".onion" suffix means the same service (it crashed the
+  // parser before: fuzz/regressions/multiaddr/onion-suffix, finding 9 in docs/FUZZING.md).
+  auto suffixed = ma("/onion3/" + onion_address(k.public_key()) + ".onion:4001");
+  CHECK(suffixed == mine);
+  CHECK(suffixed.to_string() == mine.to_string());
+  CHECK_FALSE(Multiaddr::parse("/onion3/" + onion_address(k.public_key()) + ".onion"));
 }
 
 TEST_CASE("malformed or unsupported multiaddr text is rejected with a reason", "[multiaddr]") {

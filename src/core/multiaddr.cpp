@@ -69,7 +69,9 @@ Result<MaComponent> parse_value(MaProto proto, std::string_view v) {
       if (!pk) return bad(pk.error().message);
       auto port = parse_port(v.substr(colon + 1), false);
       if (!port) return bad("invalid onion3 port '" + std::string(v.substr(colon + 1)) + "' (1..65535)");
-      Bytes b = *base32_decode(v.substr(0, colon));
+      // The 35 bytes of the address as parsed: the text may end in ".onion", which
+      // base32 cannot decode (dereferencing that failed decode was finding 9).
+      Bytes b = *base32_decode(onion_address(*pk));
       b.push_back(static_cast<std::uint8_t>(*port >> 8));
       b.push_back(static_cast<std::uint8_t>(*port & 0xff));
       return MaComponent{proto, std::move(b)};
