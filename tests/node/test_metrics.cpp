@@ -364,6 +364,42 @@ TEST_CASE("metrics server: connection cap and read timeout", "[metrics]") {
   CHECK(r.status == 200);
 }
 
+// A client pipelining requests and never reading its answers is not read once they
+// back up (one answer in flight per connection), so it costs the server at most what
+// the socket buffers hold, and a scrape on another connection is answered meanwhile.
+TEST_CASE("metrics server: a client flooding requests without reading does not stop another's scrape",
+          "[metrics]") {
+  asio::io_context io;
+  const std::string body(64 * 1024, '#');
+  node::MetricsServer server(io, [&] { return body; });
+  REQUIRE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  const auto ep = server.local_endpoint();
+  Client flood(io), honest(io);
+  REQUIRE(flood.connect(ep));
+  REQUIRE(honest.connect(ep));
+  constexpr std::size_t kFlood = 20000;
+  std::string burst;
+  for (std::size_t i = 0; i < kFlood; ++i) burst += kGet;
+  // (All of it may fit in the loopback socket buffers: what counts is what the server reads.)
+  asio::async_write(flood.sock, asio::buffer(burst), [](boost::system::error_code, std::size_t) {});
+  // The flood's answers back up: the server reads no more of it.
+  REQUIRE(run_until(io, [&] { return server.counters().requests >= 10; }));
+  bool stalled = false;
+  for (int i = 0; i < 100 && !stalled; ++i) {  // until the count stops moving for 200 ms
+    const auto before = server.counters().requests;
+    stalled = !run_until(io, [&] { return server.counters().requests > before; }, 200ms);
+  }
+  CHECK(stalled);
+  CHECK(server.counters().requests < 1000);
+  for (int i = 0; i < 3; ++i) {
+    auto r = honest.request(kGet);
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.status == 200);
+    CHECK(r.body.size() == body.size());
+  }
+  CHECK(server.counters().requests < 1000 + 3);
+}
+
 // A request trickling in a byte at a time does not extend its deadline: the read
 // timeout counts from when the server starts waiting for the request.
 TEST_CASE("metrics server: a byte at a time does not hold a connection past the read timeout", "[metrics]") {
