@@ -63,6 +63,9 @@ expect_rc 2 "$BIN" --set tor.mode=none --set node.onion_only=false --set node.da
 expect_rc 2 "$BIN" --set node.datadir="$D" run && grep -q "tor.testnet" "$T/err" && ok "embedded tor without a network refused" || bad "no network"
 expect_rc 2 "$BIN" --set 'node.bootnodes=["/ip4/127.0.0.1/tcp/1"]' --set tor.mode=none --set node.onion_only=true --set node.datadir="$D" run &&
   grep -q "node.bootnodes.*not an /onion3/" "$T/err" && ok "clearnet bootnode refused in onion-only mode" || bad "clearnet bootnode"
+expect_rc 2 "$BIN" --set tor.mode=none --set node.onion_only=false --set 'net.tcp_listen=["/ip4/127.0.0.1/tcp/0"]' \
+  --set node.datadir="$D" --set shard.known_validators_only=true run && grep -q "shard.known_validators_only.*empty" "$T/err" &&
+  ok "known_validators_only without known validators refused" || bad "known_validators_only without keys"
 
 # run --test-receipt-log: test-only (the live deanonymization experiment's spy log)
 RL="--set node.datadir=$D --set tor.mode=none --set node.onion_only=false --set net.tcp_listen=[\"/ip4/127.0.0.1/tcp/0\"]"

@@ -196,7 +196,8 @@ std::optional<SettingValue> other_value(const SettingDef& d) {
       return std::nullopt;
     case SettingType::string_list: {
       const std::string peer = PeerId::from_public_key(Ed25519PublicKey{}).to_string();
-      for (std::string c : {std::string("3"), std::string("node=debug"), std::string("/ip4/127.0.0.1/tcp/1"), peer})
+      for (std::string c : {std::string("3"), std::string("node=debug"), std::string("/ip4/127.0.0.1/tcp/1"), peer,
+                            std::string(64, 'a')})
         if (ok(c)) return SettingValue(std::vector<std::string>{c});
       return std::nullopt;
     }
@@ -322,4 +323,19 @@ flag_policy = "flag_only"
   CHECK(c.pubsub.limits.max_message_size == 4096);
   CHECK(c.pubsub.gossip.flag_policy == pubsub::GossipsubConfig::FlagPolicy::flag_only);
   CHECK(c.shard.manager.record_ttl_ms == Config{}.shard.manager.record_ttl_ms);  // untouched keys keep defaults
+}
+
+TEST_CASE("shard.known_validators: 64 hex digits each", "[config]") {
+  Settings s;
+  auto bad = s.set_from_text("shard.known_validators=[\"abcd\"]");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().what(), Catch::Contains("shard.known_validators") && Catch::Contains("64 hex digits"));
+  const auto file = parse_error("[shard]\nknown_validators = [\"" + std::string(63, 'a') + "g\"]\n");
+  CHECK_THAT(file.message, Catch::StartsWith("test.toml:2:") && Catch::Contains("64 hex digits"));
+  const std::string key = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+  REQUIRE(s.set_from_text("shard.known_validators=[\"" + key + "\"]"));
+  REQUIRE(s.set_from_text("shard.known_validators_only=true"));
+  CHECK(s.config().shard.known_validators == std::vector<std::string>{key});
+  CHECK(s.config().shard.known_validators_only);
+  // (known_validators_only without a key is refused by `shardnode run`: tests/cli_test.sh.)
 }

@@ -1,6 +1,7 @@
 #include "shardnode/shard/collation_runtime.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "shardnode/core/errors.h"
 #include "shardnode/core/log.h"
@@ -92,6 +93,12 @@ pubsub::ValidationResult CollationRuntime::validate(std::uint32_t shard, const P
 CollationCheck CollationRuntime::precheck(std::uint32_t shard, const PeerId& source, ByteView data) {
   auto check = check_collation(data, shard, current_period(), cfg_.max_age_periods, cfg_.limits,
                                [this](const Hash32& h) { return known(h); }, /*verify=*/false);
+  if (check.result == pubsub::ValidationResult::accept && check.collation && !proposer_allowed(*check.collation)) {
+    check.result = pubsub::ValidationResult::reject;
+    check.code = make_error_code(ShardErrc::unknown_proposer);
+    check.reason = "its proposer is not a known validator";
+    check.collation.reset();
+  }
   if (check.result == pubsub::ValidationResult::reject) {
     ++counters_.rejected;
     log()->info("rejected a collation on shard {} from {}: {}", shard, source.to_string(), check.reason);
@@ -108,7 +115,37 @@ pubsub::ValidationResult CollationRuntime::finish(std::uint32_t shard, const Pee
   }
   if (known(id)) return pubsub::ValidationResult::ignore;
   accept(c, id);
+  credit(source, c);
   return pubsub::ValidationResult::accept;
+}
+
+// ---- known validators: P5 ----
+
+bool CollationRuntime::proposer_allowed(const Collation& c) const {
+  return !cfg_.known_validators_only || cfg_.known_validators.count(c.header.proposer.bytes) != 0;
+}
+
+void CollationRuntime::credit(const PeerId& source, const Collation& c) {
+  if (source == self_ || cfg_.known_validators.count(c.header.proposer.bytes) == 0) return;
+  decay_credit(clock_.now());
+  double& v = credit_[source];
+  v = std::min(cfg_.validator_credit_cap, v + 1.0);
+}
+
+void CollationRuntime::decay_credit(TimePoint now) {
+  if (now <= credit_decayed_at_) return;
+  const double half_lives = std::chrono::duration<double>(now - credit_decayed_at_).count() /
+                            std::max(1e-3, std::chrono::duration<double>(cfg_.validator_credit_half_life).count());
+  credit_decayed_at_ = now;
+  if (credit_.empty()) return;
+  const double f = std::exp2(-half_lives);
+  for (auto& [peer, v] : credit_) v *= f;
+  std::erase_if(credit_, [](const auto& e) { return e.second < 0.01; });
+}
+
+double CollationRuntime::app_score(const PeerId& peer) const {
+  auto it = credit_.find(peer);
+  return it == credit_.end() ? 0.0 : it->second;
 }
 
 // ---- serve ----
@@ -203,7 +240,7 @@ void CollationRuntime::fetch(const PeerId& peer, const CollationRequest& req,
                 std::size_t fresh = 0, invalid = 0;
                 for (const auto& e : resp->collations) {
                   auto c = decode_collation(e, cfg_.limits);
-                  if (!c || (want_shard && c->header.shard != *want_shard)) {
+                  if (!c || (want_shard && c->header.shard != *want_shard) || !proposer_allowed(*c)) {
                     ++invalid;
                     continue;
                   }
@@ -245,6 +282,7 @@ void CollationRuntime::on_jump_done(const JumpRecord& j) {
 
 void CollationRuntime::tick() {
   const auto now = clock_.now();
+  decay_credit(now);
   // Requests past their deadline count as failures; their late answers are dropped.
   std::vector<std::uint32_t> expired;
   for (const auto& [k, f] : in_flight_)
@@ -359,7 +397,8 @@ void CollationRuntime::on_sync_answer(std::uint32_t shard, std::uint64_t rid, co
   for (const auto& e : resp->collations) {
     auto c = decode_collation(e, cfg_.limits);
     // Verified, and what we asked for: this shard, within the window.
-    if (!c || c->header.shard != shard || c->header.period < from || c->header.period > s.to_period) {
+    if (!c || c->header.shard != shard || c->header.period < from || c->header.period > s.to_period ||
+        !proposer_allowed(*c)) {
       ++invalid;
       continue;
     }

@@ -22,6 +22,7 @@ class ShardCategory final : public std::error_category {
       case ShardErrc::duplicate: return "collation already seen";
       case ShardErrc::future: return "too far in the future";
       case ShardErrc::body_mismatch: return "collation body does not match its hash";
+      case ShardErrc::unknown_proposer: return "collation proposer is not a known validator";
     }
     return "unknown shard error";
   }
@@ -32,7 +33,8 @@ class ShardCategory final : public std::error_category {
       case ShardErrc::wrong_shard_count:
       case ShardErrc::wrong_shard:
       case ShardErrc::future:
-      case ShardErrc::body_mismatch: return Condition::invalid_input;
+      case ShardErrc::body_mismatch:
+      case ShardErrc::unknown_proposer: return Condition::invalid_input;
       case ShardErrc::oversize: return Condition::resource_exhausted;
       case ShardErrc::stale:
       case ShardErrc::duplicate: return Condition::already_exists;

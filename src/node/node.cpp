@@ -3,8 +3,10 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 
+#include "shardnode/core/bytes.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/key_file.h"
 #include "shardnode/core/log.h"
@@ -134,6 +136,17 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.shard.genesis_s = c.shard.genesis_s;
   o.shard.max_age_periods = c.shard.max_age_periods;
   o.shard.validation_threads = c.shard.validation_threads;
+  for (const auto& k : c.shard.known_validators) {
+    const auto b = hex_decode(k);
+    if (!b || b->size() != 32) return config_error("shard.known_validators", k + " is not 64 hex digits");
+    Ed25519PublicKey pk;
+    std::copy(b->begin(), b->end(), pk.bytes.begin());
+    o.shard.known_validators.push_back(pk);
+  }
+  o.shard.known_validators_only = c.shard.known_validators_only;
+  if (o.shard.known_validators_only && o.shard.known_validators.empty())
+    return config_error("shard.known_validators_only", "is on but shard.known_validators is empty: no collation "
+                                                       "would be accepted");
   o.validator = c.shard.validator;
   o.collation_interval = c.shard.collation_interval;
   if (o.collation_interval.count() > 0 && !o.validator)

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "shardnode/core/bytes.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/core/log.h"
 #include "shardnode/core/multiaddr.h"
@@ -170,6 +171,11 @@ void bind_row(std::vector<SettingDef>& t, Binding b, SettingDef d) {
 std::string check_log_module(const std::string& entry) { return logging::check_module_level(entry); }
 
 std::string check_not_empty(const std::string& s) { return s.empty() ? "must not be empty" : ""; }
+
+std::string check_validator_key(const std::string& s) {
+  const auto b = hex_decode(s);
+  return b && b->size() == 32 ? "" : "not a validator key (64 hex digits, as `shardnode ctl identity` shows it)";
+}
 
 std::string check_multiaddr(const std::string& s) {
   auto a = Multiaddr::parse(s);
@@ -466,7 +472,8 @@ void add_pubsub(std::vector<SettingDef>& t) {
        "Cap on the positive part of the summed topic scores (P1-P4), so topic credit cannot outweigh the "
        "penalties of P5-P7 (rust-libp2p default 3600; 0: no cap).");
   real("pubsub.score_app_specific_weight", field(FIELD(pubsub.score.app_specific_weight)), -kBig, kBig,
-       "P5 weight: times the application's own score for a peer (the node's hook gives every peer 0).");
+       "P5 weight: times the application's own score for a peer (the shard layer's credit for first "
+       "deliveries of shard.known_validators' collations; 0 without them).");
   real("pubsub.score_ip_colocation_factor_weight", field(FIELD(pubsub.score.ip_colocation_factor_weight)), -kBig, 0.0,
        "P6 weight (<= 0): with more than score_ip_colocation_factor_threshold connected peers sharing one "
        "IP, each costs weight x (count - threshold)^2. Applies to TCP peers, keyed on their IP, and never to "
@@ -618,6 +625,15 @@ std::vector<SettingDef> make_table() {
   add(field(FIELD(shard.validator)), {.key = "shard.validator", .type = SettingType::boolean,
        .description = "Propose collations: load (or create) <node.datadir>/validator.key, an Ed25519 key "
                       "separate from the node identity, never tied to it on the wire."});
+  add(field(FIELD(shard.known_validators)), {.key = "shard.known_validators", .type = SettingType::string_list,
+       .description = "Validator public keys the network knows (its genesis list; 64 hex digits each, as "
+                      "`shardnode ctl identity` shows them). A peer that is first to deliver a collation one of "
+                      "them signed earns P5 credit in its score (1 each, at most 10, halving every 10 minutes), "
+                      "which a fresh identity cannot mint with keys of its own. Empty: none known, P5 is 0.",
+       .check_string = check_validator_key});
+  add(field(FIELD(shard.known_validators_only)), {.key = "shard.known_validators_only", .type = SettingType::boolean,
+       .description = "Accept only collations signed by shard.known_validators: others are rejected on gossip "
+                      "(the sender is penalised) and count as invalid in a sync."});
   add(field(FIELD(shard.period_s)), {.key = "shard.period_s", .type = SettingType::integer,
        .description = "Collation period length in seconds, counted from shard.genesis_s.", .min = 1, .max = 86400});
   add(field(FIELD(shard.genesis_s)), {.key = "shard.genesis_s", .type = SettingType::integer,

@@ -84,6 +84,8 @@ shard::CollationRuntimeConfig runtime_config(const ShardServiceConfig& c, bool s
   r.sync_max_count = static_cast<std::uint32_t>(c.collation_protocol.max_count);
   r.request_timeout = c.request_timeout;
   r.stem = stem;
+  for (const auto& k : c.known_validators) r.known_validators.insert(k.bytes);
+  r.known_validators_only = c.known_validators_only;
   return r;
 }
 
@@ -108,6 +110,12 @@ ShardService::ShardService(asio::io_context& io, net::Host& host, pubsub::Pubsub
   collations_->add_collation_listener([this](const shard::Collation& c, const shard::Hash32& id) {
     if (on_collation_) on_collation_(c, id);
   });
+  // P5: credit for first deliveries of known validators' collations.
+  if (!cfg_.known_validators.empty())
+    if (auto* sc = ps_.router().scoring())
+      sc->set_app_specific_score([this, alive = alive_](const PeerId& p) {
+        return *alive ? collations_->app_score(p) : 0.0;
+      });
   collations_->on_sync_done([this](const shard::SyncRecord& s) {
     if (on_sync_done_) on_sync_done_(s);
   });
@@ -144,6 +152,8 @@ void ShardService::remove_jump_listener(std::uint64_t id) { jump_listeners_.eras
 
 ShardService::~ShardService() {
   *alive_ = false;
+  if (!cfg_.known_validators.empty())
+    if (auto* sc = ps_.router().scoring()) sc->set_app_specific_score(nullptr);
   stop();
 }
 

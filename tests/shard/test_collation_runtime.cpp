@@ -277,3 +277,71 @@ TEST_CASE("collation propose: on a joined shard, parent is the tip, and the stem
   stem.on_own_gossiped(mid);
   CHECK(f.store.contains(*held));
 }
+
+// P5 from known validators: a peer earns credit only by being first to deliver a
+// collation a known validator signed; a key of its own earns nothing.
+TEST_CASE("known validators: first deliveries of their collations earn P5 credit, capped and decaying",
+          "[shard][collation][p5]") {
+  Fixture f;
+  f.rcfg.known_validators.insert(f.vkey.public_key().bytes);
+  f.rt = std::make_unique<CollationRuntime>(f.rcfg, PeerId::from_public_key(f.key.public_key()), f.io, f.manager,
+                                            f.clock, f.wall, &f.store);
+  const PeerId a = PeerId::from_public_key(NodeKey::generate().public_key());
+  const PeerId b = PeerId::from_public_key(NodeKey::generate().public_key());
+  const PeerId sybil = PeerId::from_public_key(NodeKey::generate().public_key());
+  const PeerId self = PeerId::from_public_key(f.key.public_key());
+  const ValidatorKey own_key = ValidatorKey::generate();  // the sybil's: not a known validator
+
+  const auto c1 = encode(f.collation(1, 0, 1));
+  CHECK(f.rt->validate(1, a, c1) == pubsub::ValidationResult::accept);
+  CHECK(f.rt->app_score(a) == 1.0);
+  CHECK(f.rt->validate(1, b, c1) == pubsub::ValidationResult::ignore);  // second: no credit
+  CHECK(f.rt->app_score(b) == 0.0);
+  // Self-signed collations are valid (not known_validators_only) and earn nothing.
+  for (std::uint8_t t = 0; t < 5; ++t)
+    CHECK(f.rt->validate(1, sybil, encode(make_collation(own_key, 1, 0, Hash32{}, Bytes{'s', t}))) ==
+          pubsub::ValidationResult::accept);
+  CHECK(f.rt->app_score(sybil) == 0.0);
+  // What we deliver to ourselves earns nothing.
+  CHECK(f.rt->validate(1, self, encode(f.collation(1, 0, 2))) == pubsub::ValidationResult::accept);
+  CHECK(f.rt->app_score(self) == 0.0);
+  // Capped at validator_credit_cap.
+  for (std::uint8_t t = 10; t < 30; ++t)
+    CHECK(f.rt->validate(1, a, encode(f.collation(1, 0, t))) == pubsub::ValidationResult::accept);
+  CHECK(f.rt->app_score(a) == f.rcfg.validator_credit_cap);
+  // Halves every half-life.
+  f.clock.advance(f.rcfg.validator_credit_half_life);
+  f.rt->tick();
+  CHECK(f.rt->app_score(a) == Approx(f.rcfg.validator_credit_cap / 2));
+  f.clock.advance(20 * f.rcfg.validator_credit_half_life);
+  f.rt->tick();
+  CHECK(f.rt->app_score(a) == 0.0);  // forgotten once below 0.01
+}
+
+TEST_CASE("known validators only: others' collations are rejected on gossip and invalid in a sync",
+          "[shard][collation][p5][malformed]") {
+  Fixture f;
+  f.rcfg.known_validators.insert(f.vkey.public_key().bytes);
+  f.rcfg.known_validators_only = true;
+  f.rt = std::make_unique<CollationRuntime>(f.rcfg, PeerId::from_public_key(f.key.public_key()), f.io, f.manager,
+                                            f.clock, f.wall, &f.store);
+  const ValidatorKey stranger = ValidatorKey::generate();
+  f.clock.advance(20s);
+  const PeerId from = PeerId::from_public_key(NodeKey::generate().public_key());
+  const auto theirs = make_collation(stranger, 3, 19, Hash32{}, Bytes{'x'});
+  auto pre = f.rt->precheck(3, from, encode(theirs));
+  CHECK(pre.result == pubsub::ValidationResult::reject);
+  CHECK(pre.code == ShardErrc::unknown_proposer);
+  CHECK(f.rt->validate(3, from, encode(theirs)) == pubsub::ValidationResult::reject);
+  CHECK(f.rt->validate(3, from, encode(f.collation(3, 19, 1))) == pubsub::ValidationResult::accept);
+  // In a sync answer it counts as invalid: the sender is penalised and dropped.
+  const auto a = f.member(NodeKey::generate(), 3);
+  f.member(NodeKey::generate(), 3);
+  f.join_and_complete(3);
+  const PeerId first = f.io.requests.front().peer;
+  f.answer({f.collation(3, 18, 2), make_collation(stranger, 3, 18, Hash32{}, Bytes{'y'})});
+  CHECK(f.io.penalties[first] == 1);
+  CHECK(f.rt->sync(3)->invalid == 1);
+  CHECK_FALSE(f.store.contains(collation_hash(theirs.header)));
+  (void)a;
+}

@@ -288,6 +288,6 @@ TEST_CASE("shard errors have their own category and map to conditions", "[shard]
   CHECK(std::error_code(ShardErrc::stale) == Condition::already_exists);
   CHECK(std::error_code(ShardErrc::expired) == Condition::state_violation);
   CHECK(std::error_code(ShardErrc::too_old) == Condition::state_violation);
-  for (int c = 1; c <= static_cast<int>(ShardErrc::body_mismatch); ++c)
+  for (int c = 1; c <= static_cast<int>(ShardErrc::unknown_proposer); ++c)
     CHECK(std::error_code(c, shard_category()).message().find("unknown") == std::string::npos);
 }

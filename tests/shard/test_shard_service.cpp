@@ -359,3 +359,39 @@ TEST_CASE("live stem mode: our collation is stored and served only once it is in
   }
   std::filesystem::remove_all(dir);
 }
+
+// P5 on live nodes: b knows a's validator key; a's collations reach b from a, and
+// b's score for a carries the credit, while c, publishing collations under a key of
+// its own, earns none.
+TEST_CASE("live shard service: delivering a known validator's collations raises P5", "[shard][live][p5]") {
+  asio::io_context io;
+  Net net;
+  auto vkey = std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::generate());
+  const auto vpub = vkey->public_key();
+  ShardNode a(io, net, {5}), c(io, net, {5});
+  ShardNode b(io, net, {5}, [vpub](node::ShardServiceConfig& sc, pubsub::ServiceConfig&) {
+    sc.known_validators = {vpub};
+  });
+  connect(io, a, b);
+  connect(io, c, b);
+  for (auto* x : {&a, &b, &c}) REQUIRE(x->shards->start());
+  a.shards->set_validator_key(std::move(vkey));
+  c.shards->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::generate()));
+  REQUIRE(run_until(io, [&] { return b.ps->router().mesh(shard::collation_topic(5)).size() == 2; }));
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(a.shards->publish_collation(5, Bytes{'a', static_cast<std::uint8_t>(i)}));
+    REQUIRE(c.shards->publish_collation(5, Bytes{'c', static_cast<std::uint8_t>(i)}));
+  }
+  auto* scoring = b.ps->router().scoring();
+  REQUIRE(scoring);
+  // Three first deliveries, a little decayed (half-life 10 minutes).
+  REQUIRE(run_until(io, [&] { return b.shards->collations().counters().accepted == 6; }));
+  INFO(pubsub::describe(scoring->breakdown(a.host->peer_id(), b.ps->now())));
+  CHECK(scoring->breakdown(a.host->peer_id(), b.ps->now()).p5 == Approx(3.0).epsilon(0.05));
+  CHECK(scoring->breakdown(c.host->peer_id(), b.ps->now()).p5 == 0.0);
+  for (auto* x : {&a, &b, &c}) {
+    x->shards->stop();
+    x->ps->stop();
+    x->host->close();
+  }
+}

@@ -180,6 +180,10 @@ class PeerScore {
   static Result<PeerScore> create(PeerScoreParams params);
 
   const PeerScoreParams& params() const { return params_; }
+  // Replaces P5's hook (the application's opinion of a peer, e.g. the shard layer's
+  // credit for collations by known validators); null: P5 is 0. The hook must outlive
+  // its use: its owner sets null before it goes.
+  void set_app_specific_score(std::function<double(const PeerId&)> f) { params_.app_specific_score = std::move(f); }
   // Adds or replaces a topic's parameters; lowered caps re-cap existing counters.
   Status set_topic_params(const TopicId& topic, TopicScoreParams p);
 

@@ -25,6 +25,7 @@
 // after a leave, a re-join or a deadline are dropped.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -60,6 +61,16 @@ struct CollationRuntimeConfig {
   std::uint32_t sync_max_count = 256;  // max_count of each range request (at most protocol.max_count)
   Duration request_timeout = std::chrono::seconds(30);  // deadline of one sync request
   bool stem = false;  // our collations leave on the stem (held until gossiped; any shard)
+  // Known validators (a network's genesis list; empty: none known). A gossiped
+  // collation one of them signed credits the peer that delivered it first with 1, up
+  // to validator_credit_cap, halving every validator_credit_half_life: app_score(), the
+  // pubsub score's P5. A fresh identity cannot mint that credit with keys of its own.
+  // With known_validators_only, a collation signed by anyone else is rejected (gossip)
+  // or invalid (sync, fetch).
+  std::set<std::array<std::uint8_t, 32>> known_validators;
+  bool known_validators_only = false;
+  double validator_credit_cap = 10.0;
+  Duration validator_credit_half_life = std::chrono::minutes(10);
 };
 
 // One sync of one shard's retention window (the current join).
@@ -136,6 +147,11 @@ class CollationRuntime {
   std::map<std::uint32_t, Hash32> tips() const;
   const SyncRecord* sync(std::uint32_t shard) const;
   const CollationCounters& counters() const { return counters_; }
+  // P5 for `peer`: its decayed credit for first deliveries of known validators'
+  // collations (0 when none are known).
+  double app_score(const PeerId& peer) const;
+  // Whether the collation's proposer may propose here (known_validators_only).
+  bool proposer_allowed(const Collation& c) const;
   const CollationRuntimeConfig& config() const { return cfg_; }
   CollationStore* store() const { return store_; }
 
@@ -157,6 +173,8 @@ class CollationRuntime {
   void on_sync_answer(std::uint32_t shard, std::uint64_t request_id, const PeerId& peer, std::uint64_t from,
                       Result<Bytes> r);
   void drop_sync_peer(SyncRecord& s, const PeerId& peer, bool bad);
+  void credit(const PeerId& source, const Collation& c);
+  void decay_credit(TimePoint now);
 
   CollationRuntimeConfig cfg_;
   PeerId self_;
@@ -189,6 +207,8 @@ class CollationRuntime {
   std::uint64_t next_listener_id_ = 1;
   std::function<void(const SyncRecord&)> on_sync_done_;
   CollationCounters counters_;
+  std::map<PeerId, double> credit_;  // known validators' collations delivered first, decayed
+  TimePoint credit_decayed_at_{};
 };
 
 }  // namespace shardnode::shard

@@ -22,6 +22,7 @@ enum class ShardErrc {
   duplicate,             // a collation already seen
   future,                // a collation period too far ahead, or a record TTL over the cap
   body_mismatch,         // a collation body whose SHA-256 differs from header.body_hash
+  unknown_proposer,      // a collation signed by a key not among the known validators
 };
 
 const std::error_category& shard_category() noexcept;

@@ -58,6 +58,8 @@ struct Config {
     std::chrono::milliseconds collation_interval{0};
     bool beacon_proposer = false;
     bool misbehave_invalid_collations = false;
+    std::vector<std::string> known_validators;  // validator public keys, 64 hex digits each
+    bool known_validators_only = false;
   } shard;
 
   struct Net {

@@ -63,6 +63,11 @@ struct ShardServiceConfig {
   // finds the queue full is ignored (not forwarded, no penalty). 0: checked inline.
   std::size_t validation_threads = 2;
   std::size_t validation_queue = 1024;
+  // Known validators' keys (empty: none known): collations they signed give the peer
+  // that delivered them first P5 credit in the pubsub score (CollationRuntimeConfig);
+  // with known_validators_only nobody else's collations are accepted.
+  std::vector<Ed25519PublicKey> known_validators;
+  bool known_validators_only = false;
 };
 
 class ShardService {
