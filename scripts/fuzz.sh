@@ -85,7 +85,12 @@ for t in "${TARGETS[@]}"; do
   crashes=$(find "$work" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   corpus=$(find "$work/corpus" fuzz/corpus/"$t" -type f | wc -l)
   if [ "$MERGE" = 1 ]; then
-    SHARDNODE_FUZZ_TARGET=$t "$BIN" -merge=1 -max_len=8192 fuzz/corpus/"$t" "$work/corpus" >>"$log" 2>&1 || true
+    SHARDNODE_FUZZ_TARGET=$t "$BIN" -merge=1 -max_len=8192 -artifact_prefix="$work/merge-" fuzz/corpus/"$t" "$work/corpus" \
+      >>"$log" 2>&1 || true
+    if find "$work" -maxdepth 1 -type f -name 'merge-*' | grep -q .; then
+      echo "fuzz.sh: $t: an input crashed the merge; see $work/merge-*" >&2
+      failed=1
+    fi
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${execs:-0}" "$secs" "$cov" "$ft" "$corpus" "$crashes" | tee -a "$SUMMARY"
   if [ "$rc" != 0 ] || [ "$crashes" != 0 ]; then
