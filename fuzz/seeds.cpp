@@ -19,6 +19,7 @@
 #include "shardnode/net/identify.h"
 #include "shardnode/net/multistream.h"
 #include "shardnode/net/noise.h"
+#include "shardnode/net/peer_record.h"
 #include "shardnode/net/yamux.h"
 #include "shardnode/pubsub/codec.h"
 #include "shardnode/shard/beacon.h"
@@ -125,6 +126,14 @@ void net_seeds() {
   info.observed_addr = Multiaddr::tcp("127.0.0.1", 50000);
   info.protocols = {"/ipfs/id/1.0.0", "/meshsub/1.1.0", "/meshsub/1.2.0", "/shardnode/stem/1.0.0"};
   write("identify", "node", net::encode_identify(info));
+  info.signed_record = net::seal_peer_record(k, 1700000000000, info.listen_addrs);
+  write("identify", "node-with-record", net::encode_identify(info));
+
+  write("peer_record", "onion-and-tcp", net::seal_peer_record(k, 1700000000000, info.listen_addrs).envelope);
+  write("peer_record", "no-addresses", net::seal_peer_record(k, 1, {}).envelope);
+  // Another domain's envelope around a peer record: must not open as one.
+  write("peer_record", "other-domain",
+        net::seal_envelope(k, "libp2p-routing-state", net::kPeerRecordPayloadType, Bytes{0x0a, 0x00}));
 }
 
 void pubsub_seeds() {

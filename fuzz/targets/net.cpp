@@ -1,5 +1,5 @@
 // Wire decoders: multistream-select (both roles), the Noise handshake payload,
-// identify.
+// identify, signed peer records.
 #include <string>
 #include <vector>
 
@@ -8,6 +8,7 @@
 #include "shardnode/net/identify.h"
 #include "shardnode/net/multistream.h"
 #include "shardnode/net/noise.h"
+#include "shardnode/net/peer_record.h"
 
 namespace shardnode::fuzz {
 
@@ -52,6 +53,22 @@ SHARDNODE_FUZZ_TARGET(identify) {
   SHARDNODE_FUZZ_CHECK(static_cast<bool>(again));
   SHARDNODE_FUZZ_CHECK(again->listen_addrs.size() == info->listen_addrs.size() &&
                        again->protocols == info->protocols && again->agent_version == info->agent_version);
+  // A record that was kept is the remote's own and survives the round trip.
+  SHARDNODE_FUZZ_CHECK(!info->signed_record || info->signed_record->record.peer == remote);
+  SHARDNODE_FUZZ_CHECK(static_cast<bool>(again->signed_record) == static_cast<bool>(info->signed_record));
+}
+
+// A signed envelope holding a peer record (RFC 0002/0003): whatever opens is
+// signed by the peer it names, and opens again from its own bytes.
+SHARDNODE_FUZZ_TARGET(peer_record) {
+  auto r = net::open_peer_record(ByteView(data, size));
+  if (!r) return;
+  SHARDNODE_FUZZ_CHECK(r->record.peer == PeerId::from_public_key(r->key));
+  SHARDNODE_FUZZ_CHECK(r->record.addrs.size() <= net::kMaxRecordAddresses);
+  for (const auto& a : r->record.addrs) SHARDNODE_FUZZ_CHECK(!a.peer_id().has_value());
+  auto again = net::open_peer_record(r->envelope);
+  SHARDNODE_FUZZ_CHECK(static_cast<bool>(again) && again->record.seq == r->record.seq &&
+                       again->record.addrs == r->record.addrs);
 }
 
 }  // namespace shardnode::fuzz

@@ -245,7 +245,7 @@ std::vector<Outgoing> Router::take_sends() {
 
 std::vector<Delivery> Router::take_deliveries() { return std::exchange(deliveries_, {}); }
 std::vector<PeerId> Router::take_disconnects() { return std::exchange(disconnects_, {}); }
-std::vector<PeerId> Router::take_px_candidates() { return std::exchange(px_candidates_, {}); }
+std::vector<Router::PxCandidate> Router::take_px_candidates() { return std::exchange(px_candidates_, {}); }
 
 std::set<PeerId> Router::mesh(const TopicId& t) const {
   auto it = mesh_.find(t);

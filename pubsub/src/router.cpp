@@ -636,7 +636,7 @@ void Router::handle_prune(const PeerId& from, PeerState& ps, const ControlPrune&
     if (taken >= cfg_.prune_peers) break;
     auto id = PeerId::from_bytes(info.peer_id);
     if (!id || *id == self_ || peers_.count(*id)) continue;
-    px_candidates_.push_back(*id);
+    px_candidates_.push_back({*id, info.signed_peer_record});
     ++taken;
   }
 }
@@ -665,7 +665,7 @@ ControlPrune Router::make_prune(const TopicId& topic, const PeerId& to, bool px,
     auto picks = select_peers(topic, cfg_.prune_peers, [&](const PeerId& q, const PeerState&) {
       return q != to && peer_score(q, now) >= 0.0;
     });
-    for (const auto& pk : picks) p.peers.push_back({pk.bytes(), std::nullopt});
+    for (const auto& pk : picks) p.peers.push_back({pk.bytes(), record_source_ ? record_source_(pk) : std::nullopt});
   }
   return p;
 }

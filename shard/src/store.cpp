@@ -1,81 +1,31 @@
 #include "shardnode/shard/store.h"
 
-#include <fcntl.h>
-#include <sqlite3.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <utility>
 
 #include "shardnode/core/errors.h"
 #include "shardnode/shard/errors.h"
+#include "shardnode/shard/sqlite_file.h"
 
 namespace shardnode::shard {
 
+using sqlite::bind_blob;
+using sqlite::bind_u64;
+using sqlite::kMaxSqlInt;
+using sqlite::StmtPtr;
+using sqlite::StmtUse;
+
 namespace {
 
-constexpr std::uint64_t kMaxSqlInt = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-
-struct DbCloser {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-};
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
-};
-using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
-using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
-
-// Resets a prepared statement (and clears its bindings) when a call using it ends.
-class StmtUse {
- public:
-  explicit StmtUse(sqlite3_stmt* s) : s_(s) {}
-  ~StmtUse() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  StmtUse(const StmtUse&) = delete;
-  StmtUse& operator=(const StmtUse&) = delete;
-  sqlite3_stmt* get() const { return s_; }
-
- private:
-  sqlite3_stmt* s_;
-};
-
-StoreErrc errc_of(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_NOTADB: return StoreErrc::not_a_database;
-    case SQLITE_CORRUPT: return StoreErrc::corrupt;
-    default: return StoreErrc::io;
-  }
-}
-
 Error sql_error(const std::filesystem::path& file, sqlite3* db, int rc, const std::string& what) {
-  std::string msg = "collation store " + file.string() + ": " + what + ": " + sqlite3_errstr(rc);
-  if (db != nullptr) {
-    const char* detail = sqlite3_errmsg(db);
-    if (detail != nullptr && std::strcmp(detail, sqlite3_errstr(rc)) != 0) msg += std::string(" (") + detail + ")";
-  }
-  const StoreErrc e = errc_of(rc);
-  if (e == StoreErrc::not_a_database) msg += " - refusing it; the file is left as it is";
-  if (e == StoreErrc::corrupt) msg += " - refusing it; the file is left as it is (move it away to start afresh)";
-  return Error{e, std::move(msg)};
-}
-
-int bind_blob(sqlite3_stmt* s, int idx, const std::uint8_t* data, std::size_t n) {
-  return sqlite3_bind_blob64(s, idx, data, static_cast<sqlite3_uint64>(n), SQLITE_STATIC);
-}
-
-int bind_u64(sqlite3_stmt* s, int idx, std::uint64_t v) {
-  return sqlite3_bind_int64(s, idx, static_cast<sqlite3_int64>(v < kMaxSqlInt ? v : kMaxSqlInt));
+  return sqlite::sql_error({"collation store", file}, db, rc, what);
 }
 
 }  // namespace
 
 struct SqliteCollationStore::Impl {
-  DbPtr db;  // declared first: destroyed after the statements
+  sqlite::DbPtr db;  // declared first: destroyed after the statements
   StmtPtr put;
   StmtPtr get;
   StmtPtr contains;
@@ -85,58 +35,6 @@ struct SqliteCollationStore::Impl {
 };
 
 namespace {
-
-// Runs SQL that returns no rows of interest.
-Status exec(sqlite3* db, const std::filesystem::path& file, const char* sql) {
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  if (rc != SQLITE_OK) {
-    std::string msg = "collation store " + file.string() + ": " + sql + ": " + sqlite3_errstr(rc);
-    if (err != nullptr) msg += std::string(" (") + err + ")";
-    sqlite3_free(err);
-    return Error{errc_of(rc), std::move(msg)};
-  }
-  return {};
-}
-
-// Runs a statement returning one integer (PRAGMA user_version, count(*)).
-Result<std::int64_t> query_int(sqlite3* db, const std::filesystem::path& file, const char* sql) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  StmtPtr s(raw);
-  if (rc != SQLITE_OK) return sql_error(file, db, rc, sql);
-  rc = sqlite3_step(s.get());
-  if (rc != SQLITE_ROW) return sql_error(file, db, rc == SQLITE_DONE ? SQLITE_ERROR : rc, sql);
-  return static_cast<std::int64_t>(sqlite3_column_int64(s.get(), 0));
-}
-
-Status quick_check(sqlite3* db, const std::filesystem::path& file) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(5)", -1, &raw, nullptr);
-  StmtPtr s(raw);
-  if (rc != SQLITE_OK) return sql_error(file, db, rc, "PRAGMA quick_check");
-  std::string problems;
-  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    const unsigned char* t = sqlite3_column_text(s.get(), 0);
-    const std::string line = t == nullptr ? "" : reinterpret_cast<const char*>(t);
-    if (line == "ok") continue;
-    if (!problems.empty()) problems += "; ";
-    problems += line;
-  }
-  if (rc != SQLITE_DONE) return sql_error(file, db, rc, "PRAGMA quick_check");
-  if (!problems.empty())
-    return Error{StoreErrc::corrupt, "collation store " + file.string() + " is corrupt (PRAGMA quick_check: " +
-                                         problems + ") - refusing it; the file is left as it is (move it away to start afresh)"};
-  return {};
-}
-
-Result<StmtPtr> prepare(sqlite3* db, const std::filesystem::path& file, const char* sql) {
-  sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-  StmtPtr s(raw);
-  if (rc != SQLITE_OK) return sql_error(file, db, rc, std::string("preparing ") + sql);
-  return s;
-}
 
 constexpr const char* kSchema =
     "BEGIN IMMEDIATE;"
@@ -162,51 +60,10 @@ SqliteCollationStore::SqliteCollationStore(std::unique_ptr<Impl> impl, std::file
 SqliteCollationStore::~SqliteCollationStore() = default;
 
 Result<std::unique_ptr<SqliteCollationStore>> SqliteCollationStore::open(const std::filesystem::path& file, StoreLimits limits) {
-  const std::string name = file.string();
-  // Create the file ourselves so it starts with mode 0600; never truncate one found.
-  const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd >= 0) {
-    ::close(fd);
-  } else if (errno != EEXIST) {
-    return Error{StoreErrc::io, "collation store " + name + ": cannot create: " + std::strerror(errno)};
-  }
-
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(name.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  DbPtr db(raw);
-  if (rc != SQLITE_OK) return sql_error(file, db.get(), rc, "cannot open");
-  sqlite3_extended_result_codes(db.get(), 0);
-  sqlite3_busy_timeout(db.get(), limits.busy_timeout_ms);
-
-  // Reads first: nothing is written before the file is known to be ours and sound.
-  auto version = query_int(db.get(), file, "PRAGMA user_version");
-  if (!version) return version.error();
-  if (*version > kStoreSchemaVersion)
-    return Error{StoreErrc::newer_schema, "collation store " + name + " has schema version " +
-                                              std::to_string(*version) + ", this build knows up to " +
-                                              std::to_string(kStoreSchemaVersion) + " - refusing it; the file is left as it is"};
-  if (*version < 0)
-    return Error{StoreErrc::foreign_database,
-                 "collation store " + name + ": schema version " + std::to_string(*version) + " is not ours"};
-  if (Status st = quick_check(db.get(), file); !st) return st.error();
-  if (*version == 0) {
-    auto tables = query_int(db.get(), file, "SELECT count(*) FROM sqlite_schema");
-    if (!tables) return tables.error();
-    if (*tables != 0)
-      return Error{StoreErrc::foreign_database, "collation store " + name +
-                                                    " is an SQLite database with other tables and no schema version "
-                                                    "- not a collation store; refusing it"};
-  }
-
-  if (Status st = exec(db.get(), file, "PRAGMA journal_mode = WAL"); !st) return st.error();
-  if (Status st = exec(db.get(), file, limits.full_sync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL"); !st)
-    return st.error();
-  if (*version == 0) {
-    if (Status st = exec(db.get(), file, kSchema); !st) {
-      (void)sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-      return st.error();
-    }
-  }
+  const sqlite::FileName fname{"collation store", file};
+  auto opened = sqlite::open_checked(fname, {kStoreSchemaVersion, kSchema, limits.full_sync, limits.busy_timeout_ms});
+  if (!opened) return opened.error();
+  sqlite::DbPtr db = std::move(opened->db);
 
   auto impl = std::make_unique<Impl>();
   struct {
@@ -223,7 +80,7 @@ Result<std::unique_ptr<SqliteCollationStore>> SqliteCollationStore::open(const s
       {&impl->count, "SELECT count(*) FROM collations"},
   };
   for (const auto& s : stmts) {
-    auto p = prepare(db.get(), file, s.sql);
+    auto p = sqlite::prepare(db.get(), fname, s.sql);
     if (!p) return p.error();
     *s.slot = std::move(*p);
   }

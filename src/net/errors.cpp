@@ -123,6 +123,31 @@ class RequestCategory final : public std::error_category {
   }
 };
 
+class RecordCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "record"; }
+  std::string message(int c) const override {
+    switch (static_cast<RecordErrc>(c)) {
+      case RecordErrc::malformed: return "malformed signed record";
+      case RecordErrc::bad_key: return "signed record key is not Ed25519";
+      case RecordErrc::bad_signature: return "signed record signature does not verify";
+      case RecordErrc::wrong_type: return "signed record has another payload type";
+      case RecordErrc::peer_mismatch: return "record names another peer than its signer";
+    }
+    return "unknown record error";
+  }
+  std::error_condition default_error_condition(int c) const noexcept override {
+    switch (static_cast<RecordErrc>(c)) {
+      case RecordErrc::malformed:
+      case RecordErrc::bad_key:
+      case RecordErrc::bad_signature:
+      case RecordErrc::wrong_type:
+      case RecordErrc::peer_mismatch: return Condition::invalid_input;
+    }
+    return {c, *this};
+  }
+};
+
 }  // namespace
 
 const std::error_category& mss_category() noexcept { static MssCategory c; return c; }
@@ -130,11 +155,13 @@ const std::error_category& noise_category() noexcept { static NoiseCategory c; r
 const std::error_category& yamux_category() noexcept { static YamuxCategory c; return c; }
 const std::error_category& host_category() noexcept { static HostCategory c; return c; }
 const std::error_category& request_category() noexcept { static RequestCategory c; return c; }
+const std::error_category& record_category() noexcept { static RecordCategory c; return c; }
 
 std::error_code make_error_code(MssErrc e) noexcept { return {static_cast<int>(e), mss_category()}; }
 std::error_code make_error_code(NoiseErrc e) noexcept { return {static_cast<int>(e), noise_category()}; }
 std::error_code make_error_code(YamuxErrc e) noexcept { return {static_cast<int>(e), yamux_category()}; }
 std::error_code make_error_code(HostErrc e) noexcept { return {static_cast<int>(e), host_category()}; }
 std::error_code make_error_code(RequestErrc e) noexcept { return {static_cast<int>(e), request_category()}; }
+std::error_code make_error_code(RecordErrc e) noexcept { return {static_cast<int>(e), record_category()}; }
 
 }  // namespace shardnode::net

@@ -301,13 +301,18 @@ void Host::close() {
 
 // ------------------------------------------------------------ identify
 
+std::vector<Multiaddr> Host::advertised_addrs() const {
+  std::vector<Multiaddr> out = cfg_.advertise_addrs.empty() ? listen_addrs_ : cfg_.advertise_addrs;
+  if (cfg_.onion_only) std::erase_if(out, [](const Multiaddr& a) { return !a.is_onion(); });
+  return out;
+}
+
 void Host::serve_identify(const std::shared_ptr<Stream>& s) {
   IdentifyInfo info;
   info.agent_version = cfg_.agent_version;
   info.public_key = key_.public_key();
-  info.listen_addrs = cfg_.advertise_addrs.empty() ? listen_addrs_ : cfg_.advertise_addrs;
-  if (cfg_.onion_only)
-    std::erase_if(info.listen_addrs, [](const Multiaddr& a) { return !a.is_onion(); });
+  info.listen_addrs = advertised_addrs();
+  info.signed_record = signed_record_;
   auto c = conns_.find(s->remote_peer());
   if (cfg_.send_observed_addr && !cfg_.onion_only && c != conns_.end() && !c->second->remote_address().empty())
     info.observed_addr = c->second->remote_address();
@@ -348,6 +353,11 @@ void Host::start_identify(const Connection::Ptr& c) {
         return;
       }
       ++counters_.identify_received;
+      if (info->signed_record) ++counters_.identify_records;
+      if (info->record_rejected) {
+        ++counters_.identify_records_rejected;
+        logging::get("net")->debug("identify {}: record dropped: {}", peer.to_string(), info->record_rejected->what());
+      }
       if (conns_.count(peer)) infos_[peer] = *info;
       logging::get("net")->debug("identified {}: {} ({} protocols)", peer.to_string(), info->agent_version,
                                  info->protocols.size());

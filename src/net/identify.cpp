@@ -20,6 +20,7 @@ Bytes encode_identify(const IdentifyInfo& info) {
     m.set_observedaddr(b.data(), b.size());
   }
   for (const auto& p : info.protocols) m.add_protocols(p);
+  if (info.signed_record) m.set_signedpeerrecord(info.signed_record->envelope.data(), info.signed_record->envelope.size());
   std::string s = m.SerializeAsString();
   return Bytes(s.begin(), s.end());
 }
@@ -48,6 +49,13 @@ Result<IdentifyInfo> decode_identify(ByteView body, const PeerId& remote) {
     if (ma) info.observed_addr = std::move(*ma);
   }
   for (const auto& p : m.protocols()) info.protocols.push_back(p);
+  if (m.has_signedpeerrecord()) {
+    auto rec = open_peer_record(as_bytes(m.signedpeerrecord()));
+    if (!rec) info.record_rejected = rec.error();
+    else if (!(rec->record.peer == remote))
+      info.record_rejected = Error{RecordErrc::peer_mismatch, "identify: the signed peer record is another peer's"};
+    else info.signed_record = std::move(*rec);
+  }
   return info;
 }
 

@@ -50,6 +50,9 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
     o.bootnodes.push_back(*a);
   }
   o.redial_interval = c.node.redial_interval;
+  o.target_peers = c.node.target_peers;
+  o.bootnode_threshold = c.node.bootnode_threshold;
+  o.peer_store_max = c.node.peer_store_max;
   o.topics = c.node.topics;
   o.probe_interval = c.node.probe_interval;
   if (o.probe_interval.count() > 0 && o.topics.empty())
@@ -200,11 +203,32 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
   }
   n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
   n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
-  // Discovery: bootnodes first; then, without tor, the TCP addresses peers advertised
-  // in identify (only peers we have met can be dialled), or with tor the onion service
-  // a peer's key names.
-  n->discovery_.add(std::make_unique<Bootnodes>(io, *n->host_, n->opts_.bootnodes,
-                                                std::chrono::duration_cast<std::chrono::milliseconds>(n->opts_.redial_interval)));
+  // Discovery (discovery.h): the peer store's signed records first, then bootnodes
+  // (only while the store is short of reachable peers); then, without tor, the TCP
+  // addresses peers advertised in identify, or with tor the onion service a peer's key
+  // names.
+  {
+    PeerStoreLimits pl;
+    pl.max_peers = n->opts_.peer_store_max;
+    auto store = PeerStore::open(n->opts_.datadir / "peers.db", pl);
+    if (!store) return store.error();
+    StoredPeersConfig sc;
+    sc.target_peers = n->opts_.target_peers;
+    sc.bootnode_threshold = n->opts_.bootnode_threshold;
+    sc.interval = std::chrono::duration_cast<std::chrono::milliseconds>(n->opts_.redial_interval);
+    sc.policy.onion = !n->opts_.tor_none;
+    sc.policy.tcp = !n->opts_.onion_only;
+    auto stored = std::make_unique<StoredPeers>(io, *n->host_, std::move(*store), n->wall_, sc);
+    n->stored_ = stored.get();
+    n->discovery_.add(std::move(stored));
+  }
+  {
+    StoredPeers* stored = n->stored_;
+    const std::size_t threshold = n->opts_.bootnode_threshold;
+    n->discovery_.add(std::make_unique<Bootnodes>(
+        io, *n->host_, n->opts_.bootnodes, std::chrono::duration_cast<std::chrono::milliseconds>(n->opts_.redial_interval),
+        [stored, threshold] { return stored->reachable() < threshold; }));
+  }
   if (n->opts_.tor_none) n->discovery_.add(std::make_unique<IdentifiedAddresses>(*n->host_));
   else n->discovery_.add(std::make_unique<OnionKeyAddresses>(n->opts_.shard.onion_port));
   {
@@ -212,7 +236,11 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
     n->opts_.shard.address_of = [self](const PeerId& p, const Ed25519PublicKey& k) {
       return self->discovery_.address_of(p, k);
     };
-    n->pubsub_->on_px([self](const std::vector<PeerId>& px) { self->discovery_.on_px(px); });
+    // Peer exchange (pubsub.do_px; off by default in onion-only mode, docs/PRIVACY.md:
+    // PX hands spies the graph): PRUNEs offer our stored signed records, and offered
+    // peers are kept and dialled only through the records their PRUNE carried.
+    n->pubsub_->on_px([self](const std::vector<pubsub::Router::PxCandidate>& px) { self->stored_->on_px(px); });
+    n->pubsub_->set_record_source([self](const PeerId& p) { return self->stored_->record_of(p); });
   }
   n->opts_.shard.clock = &n->clock_;
   n->opts_.shard.wall = &n->wall_;
@@ -272,6 +300,9 @@ Status Node::start() {
              .dump());
   });
   host_->on_peer_disconnected([this](const PeerId& p) {
+    // Registered after the pubsub service's own hook: the router keeps a disconnected
+    // peer's score (retain_score), and the store keeps it if negative.
+    stored_->on_disconnected(p, pubsub_->router().score(p, pubsub_->now()));
     emit(json{{"t", unix_time()}, {"event", "disconnected"}, {"peer", p.to_string()}}.dump());
   });
   host_->on_peer_identified([this](const PeerId& p, const net::IdentifyInfo& i) {
@@ -439,6 +470,10 @@ void Node::on_bootstrapped() {
 }
 
 void Node::start_network() {
+  // Our signed peer record, sent in identify and offered in PX: the addresses we
+  // advertise (onion-only: the onion service alone), seq = the wall clock in ms, so a
+  // restarted node's record supersedes the old one.
+  host_->set_signed_record(net::seal_peer_record(key_, wall_.unix_ms(), host_->advertised_addrs()));
   discovery_.start();
   if (opts_.collation_interval.count() > 0) {
     collation_timer_.expires_after(opts_.collation_interval);

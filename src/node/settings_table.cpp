@@ -564,7 +564,7 @@ std::vector<SettingDef> make_table() {
 
   // [node]
   add(field(FIELD(node.datadir)), {.key = "node.datadir", .type = SettingType::string,
-       .description = "Data directory: identity.key (mode 0600), tor state, the collation store. "
+       .description = "Data directory: identity.key (mode 0600), tor state, the collation store, the peer store. "
                       "Created with mode 0700. A leading ~/ means $HOME.",
        .check_string = check_not_empty});
 
@@ -573,13 +573,27 @@ std::vector<SettingDef> make_table() {
                       "listen on nothing but the onion service's unix socket and loopback, advertise only the "
                       "/onion3/ address, never resolve a name. Off only for clearnet development setups."});
   add(field(FIELD(node.bootnodes)), {.key = "node.bootnodes", .type = SettingType::string_list,
-       .description = "Peers dialled at start and re-dialled while disconnected, as multiaddrs "
+       .description = "A way in: peers dialled, at start and every node.redial_interval_s, while the peer "
+                      "store holds fewer than node.bootnode_threshold reachable peers. As multiaddrs "
                       "(\"/onion3/<56 chars>:4001/p2p/12D3KooW...\"). The /p2p/ id is optional for onion "
                       "addresses: the onion address is the peer's key, and Noise must prove it.",
        .check_string = check_multiaddr});
   add(seconds(FIELD(node.redial_interval)), {.key = "node.redial_interval_s", .type = SettingType::integer,
-       .description = "Seconds between attempts to reconnect to bootnodes we are not connected to.",
+       .description = "Seconds between discovery rounds: dialling stored peers while below node.target_peers, "
+                      "and bootnodes while the peer store is short of reachable peers.",
        .min = 1, .max = 3600});
+  add(field(FIELD(node.target_peers)), {.key = "node.target_peers", .type = SettingType::integer,
+       .description = "Connections discovery keeps up: below this many, the best peers of the peer store "
+                      "(<datadir>/peers.db) are dialled, and peers offered in peer exchange too.",
+       .min = 1, .max = 1000});
+  add(field(FIELD(node.bootnode_threshold)), {.key = "node.bootnode_threshold", .type = SettingType::integer,
+       .description = "Bootnodes are dialled only while the peer store holds fewer reachable peers than this "
+                      "(peers that answered once and have not failed 5 dials in a row since).",
+       .min = 0, .max = 1000});
+  add(field(FIELD(node.peer_store_max)), {.key = "node.peer_store_max", .type = SettingType::integer,
+       .description = "Most peers kept in the peer store; above it, the peer least recently reachable (then "
+                      "with the most dial failures, then least recently seen) is evicted.",
+       .min = 1, .max = 1000000});
   add(field(FIELD(node.topics)), {.key = "node.topics", .type = SettingType::string_list,
        .description = "Pubsub topics to subscribe to at start (the shard layer adds its own)."});
   add(millis(FIELD(node.probe_interval)), {.key = "node.probe_interval_ms", .type = SettingType::integer,

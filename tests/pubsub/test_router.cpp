@@ -337,9 +337,44 @@ TEST_CASE("PX from a well-scored peer's PRUNE yields peers to dial", "[router]")
   r.subscribe(kTopic, TimePoint{0});
   const PeerId offered = new_peer();
   Rpc prune;
-  prune.control.prune = {{kTopic, {{offered.bytes(), std::nullopt}, {Bytes{1, 2, 3}, std::nullopt}}, 60}};
+  prune.control.prune = {{kTopic, {{offered.bytes(), Bytes{9, 9}}, {Bytes{1, 2, 3}, std::nullopt}}, 60}};
   r.handle_rpc(good, prune, TimePoint{0});
-  CHECK(r.take_px_candidates() == std::vector<PeerId>{offered});  // the malformed id is skipped
+  // The malformed id is skipped; the record travels with its peer (the node opens it).
+  CHECK(r.take_px_candidates() == std::vector<Router::PxCandidate>{{offered, Bytes{9, 9}}});
+}
+
+TEST_CASE("PX in the PRUNEs of a trimmed mesh carries the peers' signed records", "[router]") {
+  Fixture f(30);
+  // A record for every other peer; the rest are offered by id only.
+  std::map<PeerId, Bytes> records;
+  for (std::size_t i = 0; i < f.peers.size(); i += 2) records[f.peers[i]] = Bytes{0xee, static_cast<std::uint8_t>(i)};
+  f.r->set_record_source([&](const PeerId& p) -> std::optional<Bytes> {
+    auto it = records.find(p);
+    return it == records.end() ? std::nullopt : std::optional<Bytes>(it->second);
+  });
+  f.r->subscribe(kTopic, f.now);
+  for (const auto& p : f.peers) {
+    Rpc g;
+    g.control.graft = {{kTopic}};
+    f.from(p, g);
+  }
+  f.sends();
+  f.tick();  // the mesh is over D_hi: the heartbeat prunes it back to D, with PX
+  std::size_t offered = 0, with_record = 0;
+  for (auto& [to, rpc] : f.sends())
+    for (const auto& pr : rpc.control.prune)
+      for (const auto& info : pr.peers) {
+        ++offered;
+        auto id = PeerId::from_bytes(info.peer_id);
+        REQUIRE(id);
+        CHECK(*id != to);
+        auto it = records.find(*id);
+        CHECK(info.signed_peer_record == (it == records.end() ? std::nullopt : std::optional<Bytes>(it->second)));
+        if (info.signed_peer_record) ++with_record;
+      }
+  CHECK(offered > 0);
+  CHECK(with_record > 0);
+  CHECK(with_record < offered);
 }
 
 TEST_CASE("opportunistic grafting adds better peers when the mesh median score is low", "[router]") {

@@ -166,7 +166,18 @@ class Router {
   std::vector<Outgoing> take_sends();
   std::vector<Delivery> take_deliveries();
   std::vector<PeerId> take_disconnects();
-  std::vector<PeerId> take_px_candidates();
+  // Peer exchange: peers offered in PRUNEs of peers scoring at least accept_px, with
+  // the signed peer record the PRUNE carried for each, if any (unverified here: the
+  // caller opens it).
+  struct PxCandidate {
+    PeerId peer;
+    std::optional<Bytes> signed_record;
+    bool operator==(const PxCandidate&) const = default;
+  };
+  std::vector<PxCandidate> take_px_candidates();
+  // Where make_prune finds the signed peer record it offers with each PX peer (the
+  // envelope bytes; none: the peer is offered by id only, as the spec allows).
+  void set_record_source(std::function<std::optional<Bytes>(const PeerId&)> f) { record_source_ = std::move(f); }
   std::vector<StemOutgoing> take_stem_sends() { return std::exchange(stem_out_, {}); }
   // Stem mode: ids of our own messages that have now entered gossip (seen back, or
   // gossiped by us when the embargo ended). Until then, only we and the stem have them.
@@ -259,7 +270,8 @@ class Router {
   std::map<PeerId, std::vector<MessageId>> idontwant_out_;  // sent as their own RPCs, first
   std::vector<Delivery> deliveries_;
   std::vector<PeerId> disconnects_;
-  std::vector<PeerId> px_candidates_;
+  std::vector<PxCandidate> px_candidates_;
+  std::function<std::optional<Bytes>(const PeerId&)> record_source_;
   std::unique_ptr<StemState> stem_;
   std::vector<StemOutgoing> stem_out_;
   std::vector<MessageId> own_gossiped_;

@@ -80,7 +80,9 @@ class PubsubService {
   // Stem mode: one of our own messages has entered gossip (Router::take_own_gossiped).
   void on_own_gossiped(std::function<void(const MessageId&)> f) { on_own_gossiped_ = std::move(f); }
   // Peer exchange: the candidates of PRUNEs we accepted PX from (Router::take_px_candidates).
-  void on_px(std::function<void(const std::vector<PeerId>&)> f) { on_px_ = std::move(f); }
+  void on_px(std::function<void(const std::vector<Router::PxCandidate>&)> f) { on_px_ = std::move(f); }
+  // The signed peer records offered with PX peers in our PRUNEs (Router::set_record_source).
+  void set_record_source(std::function<std::optional<Bytes>(const PeerId&)> f) { router_.set_record_source(std::move(f)); }
 
   // Test-only: every Receipt, as it happens. Costs a message-id computation per
   // copy received; unset (the default), nothing is computed or recorded.
@@ -119,7 +121,7 @@ class PubsubService {
   boost::asio::steady_timer heartbeat_;
   std::function<void(const Delivery&)> on_message_;
   std::function<void(const MessageId&)> on_own_gossiped_;
-  std::function<void(const std::vector<PeerId>&)> on_px_;
+  std::function<void(const std::vector<Router::PxCandidate>&)> on_px_;
   std::function<void(const Receipt&)> on_receipt_;
   ServiceCounters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -54,17 +54,28 @@ enum class RequestErrc {
   refused,               // we refused a request (malformed, over a cap, or the handler's error)
 };
 
+// Signed envelopes and peer records (peer_record.h).
+enum class RecordErrc {
+  malformed = 1,         // not a protobuf of the expected shape, or over a size cap
+  bad_key,               // the envelope's key is not an Ed25519 libp2p key
+  bad_signature,         // the signature does not verify under the domain
+  wrong_type,            // the payload type is not the one expected
+  peer_mismatch,         // the record names another peer than the key that signed it
+};
+
 const std::error_category& mss_category() noexcept;
 const std::error_category& noise_category() noexcept;
 const std::error_category& yamux_category() noexcept;
 const std::error_category& host_category() noexcept;
 const std::error_category& request_category() noexcept;
+const std::error_category& record_category() noexcept;
 
 std::error_code make_error_code(MssErrc e) noexcept;
 std::error_code make_error_code(NoiseErrc e) noexcept;
 std::error_code make_error_code(YamuxErrc e) noexcept;
 std::error_code make_error_code(HostErrc e) noexcept;
 std::error_code make_error_code(RequestErrc e) noexcept;
+std::error_code make_error_code(RecordErrc e) noexcept;
 
 }  // namespace shardnode::net
 
@@ -73,3 +84,4 @@ template <> struct std::is_error_code_enum<shardnode::net::NoiseErrc> : std::tru
 template <> struct std::is_error_code_enum<shardnode::net::YamuxErrc> : std::true_type {};
 template <> struct std::is_error_code_enum<shardnode::net::HostErrc> : std::true_type {};
 template <> struct std::is_error_code_enum<shardnode::net::RequestErrc> : std::true_type {};
+template <> struct std::is_error_code_enum<shardnode::net::RecordErrc> : std::true_type {};

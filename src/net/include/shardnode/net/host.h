@@ -54,6 +54,7 @@ class Host {
     std::uint64_t dials_succeeded = 0, dials_failed = 0, dials_rejected = 0;
     std::uint64_t duplicate_connections_closed = 0;
     std::uint64_t identify_received = 0, identify_failed = 0;
+    std::uint64_t identify_records = 0, identify_records_rejected = 0;  // signedPeerRecord in identify
   };
 
   Host(boost::asio::io_context& io, const NodeKey& key, HostConfig cfg = {});
@@ -65,6 +66,13 @@ class Host {
   void add_transport(std::unique_ptr<Transport> t);
   Result<Multiaddr> listen(const Multiaddr& addr);
   const std::vector<Multiaddr>& listen_addrs() const { return listen_addrs_; }
+  // The addresses identify advertises (advertise_addrs or the listen addresses,
+  // onion-only: /onion3/ ones only) - what our signed peer record should carry.
+  std::vector<Multiaddr> advertised_addrs() const;
+  // Our signed peer record, sent in identify from now on (the owner seals it: the
+  // host reads no wall clock for the record's seq).
+  void set_signed_record(SignedPeerRecord r) { signed_record_ = std::move(r); }
+  const std::optional<SignedPeerRecord>& signed_record() const { return signed_record_; }
 
   void set_handler(const std::string& protocol, StreamHandler h);
   void remove_handler(const std::string& protocol);
@@ -130,6 +138,7 @@ class Host {
   };
   std::map<std::string, Backoff> backoff_;
   std::map<PeerId, IdentifyInfo, std::less<>> infos_;
+  std::optional<SignedPeerRecord> signed_record_;
   Counters counters_;
   std::vector<std::function<void(const PeerId&)>> on_connected_, on_disconnected_;
   std::vector<std::function<void(const PeerId&, const IdentifyInfo&)>> on_identified_;

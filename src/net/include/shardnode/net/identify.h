@@ -8,6 +8,7 @@
 #include "shardnode/core/keys.h"
 #include "shardnode/core/multiaddr.h"
 #include "shardnode/core/result.h"
+#include "shardnode/net/peer_record.h"
 
 namespace shardnode::net {
 
@@ -24,6 +25,11 @@ struct IdentifyInfo {
   std::optional<Multiaddr> observed_addr;
   std::vector<std::string> protocols;
   std::size_t skipped_addrs = 0;  // decode: listen addresses we cannot represent (dns, quic, ws...)
+  // signedPeerRecord: encode sends `envelope`; decode keeps the record only if it opens
+  // (peer_record.h) and is the remote's own - otherwise it is dropped and
+  // `record_rejected` says why, without failing identify (as js-libp2p does).
+  std::optional<SignedPeerRecord> signed_record;
+  std::optional<Error> record_rejected;
 };
 
 // The protobuf body (without the length prefix).

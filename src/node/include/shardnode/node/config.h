@@ -42,6 +42,9 @@ struct Config {
     bool onion_only = true;
     std::vector<std::string> bootnodes;  // multiaddrs, checked by the table
     std::chrono::seconds redial_interval{15};
+    std::size_t target_peers = 8;
+    std::size_t bootnode_threshold = 3;
+    std::size_t peer_store_max = 1000;
     std::vector<std::string> topics;
     std::chrono::milliseconds probe_interval{0};
     std::string events_file;

@@ -2,19 +2,27 @@
 // next source (a peer store, signed peer records, a Kademlia DHT) is one more
 // implementation of `PeerSource`, not another special case in node.cpp.
 //
-// Today's sources, in the order they are asked for an address:
+// Sources, in the order they are asked for an address:
+// - `StoredPeers`: the peer store (peer_store.h, <datadir>/peers.db): every peer's
+//   signed peer record, from identify and from PX. At start and every
+//   `node.redial_interval_s` while the node has fewer than `node.target_peers`
+//   connections it dials the store's best candidates; their dial failures, reachability
+//   and retained negative scores go back into the store.
 // - `IdentifiedAddresses`: the TCP addresses peers advertised in identify (tor.mode =
 //   none only: development and tests; off in onion-only mode, where identify carries
 //   only /onion3/ addresses and a peer's key already names its onion service).
 // - `OnionKeyAddresses`: /onion3/<the peer's key>:<net.onion_port> - a peer known only
 //   from its shard-preference record is assumed to listen on our own onion port
 //   (records carry no port yet).
-// - `Bootnodes`: dialled at start and re-dialled every `node.redial_interval_s` while
-//   not connected; they also answer for their own peer ids.
+// - `Bootnodes`: dialled - at start and every `node.redial_interval_s` - only while the
+//   peer store holds fewer than `node.bootnode_threshold` reachable peers (a peer that
+//   answered once and has not failed max_failures dials since), so they are a way in,
+//   not a dependency or a permanent observer; they also answer for their own peer ids.
 // `Discovery::address_of` is what a table dial (ShardIo::dial) uses. Peer exchange:
-// gossipsub's PX candidates (peer ids from PRUNEs of peers above
-// score_accept_px_threshold) are handed to `on_px` and counted; without signed peer
-// records (addresses we can trust) they are not dialled yet.
+// gossipsub's PX candidates (from PRUNEs of peers above score_accept_px_threshold)
+// reach `StoredPeers::on_px`; a candidate whose signed record opens, names it and has
+// an address we may dial is stored, and dialled while below target. A candidate
+// without a record is counted and dropped (nobody's word but the peer's own counts).
 //
 // Single-threaded on the node's io_context.
 #pragma once
@@ -24,6 +32,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,7 +40,10 @@
 
 #include "shardnode/core/keys.h"
 #include "shardnode/core/multiaddr.h"
+#include "shardnode/core/clock.h"
 #include "shardnode/net/host.h"
+#include "shardnode/node/peer_store.h"
+#include "shardnode/pubsub/router.h"
 
 namespace shardnode::node {
 
@@ -72,11 +84,80 @@ class OnionKeyAddresses final : public PeerSource {
   std::uint16_t port_;
 };
 
-// The configured bootnodes: dialled at start, re-dialled while not connected.
+// Which addresses this node may dial: /onion3/ always (with tor), TCP only without
+// onion-only mode.
+struct DialPolicy {
+  bool onion = true;
+  bool tcp = false;
+  bool allows(const Multiaddr& a) const { return a.is_onion() ? onion : tcp && a.tcp_endpoint().has_value(); }
+};
+
+struct StoredPeersConfig {
+  std::size_t target_peers = 8;                            // node.target_peers
+  std::size_t bootnode_threshold = 3;                      // node.bootnode_threshold
+  std::uint32_t max_failures = 5;                          // a peer failing this often in a row is not dialled
+  std::chrono::milliseconds retain_score{3600 * 1000};     // how long a negative score keeps a peer undialled
+  std::chrono::milliseconds interval{15000};               // node.redial_interval_s
+  std::size_t max_px_dials = 4;                            // PX peers dialled per PRUNE batch
+  DialPolicy policy;
+};
+
+struct StoredPeersCounters {
+  std::uint64_t records_stored = 0;     // new or newer records written
+  std::uint64_t records_rejected = 0;   // did not open, another peer's, nothing we may dial, store error
+  std::uint64_t dials = 0, dial_failures = 0;
+  std::uint64_t px_candidates = 0, px_without_record = 0, px_dials = 0;
+  std::uint64_t store_errors = 0;
+};
+
+// The peer store as a discovery source. `store` may be null (no datadir store: the
+// source then knows nothing and never dials).
+class StoredPeers final : public PeerSource {
+ public:
+  StoredPeers(boost::asio::io_context& io, net::Host& host, std::unique_ptr<PeerStore> store, const WallClock& wall,
+              StoredPeersConfig cfg);
+  ~StoredPeers() override;
+  const char* name() const override { return "peer-store"; }
+  void start() override;
+  void stop() override;
+  std::optional<Multiaddr> address_of(const PeerId& peer, const Ed25519PublicKey&) const override;
+
+  // A record that opened (identify, PX, the DHT): stored if it names an address we may
+  // dial. False if it was refused (counted).
+  bool learn(const net::SignedPeerRecord& r);
+  void on_px(const std::vector<pubsub::Router::PxCandidate>& px);
+  // The peer disconnected with this gossipsub score (kept by the store if negative).
+  void on_disconnected(const PeerId& peer, double score);
+  // Peers in the store that answered once and have not failed max_failures dials since.
+  std::size_t reachable() const;
+  // The envelope of `peer`'s stored record (what our PRUNEs offer in PX).
+  std::optional<Bytes> record_of(const PeerId& peer) const;
+  PeerStore* store() const { return store_.get(); }
+  const StoredPeersCounters& counters() const { return counters_; }
+
+ private:
+  void tick();
+  void dial(const StoredPeer& p, bool px);
+  std::optional<Multiaddr> dialable(const net::PeerRecord& r) const;
+  std::int64_t now_ms() const { return static_cast<std::int64_t>(wall_.unix_ms()); }
+
+  net::Host& host_;
+  std::unique_ptr<PeerStore> store_;
+  const WallClock& wall_;
+  StoredPeersConfig cfg_;
+  boost::asio::steady_timer timer_;
+  bool stopped_ = true;
+  std::map<PeerId, bool> dialling_;  // dials in flight (from this source)
+  mutable StoredPeersCounters counters_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// The configured bootnodes: dialled at start and on every tick while `needed()` (the
+// peer store holds too few reachable peers) and not connected.
 class Bootnodes final : public PeerSource {
  public:
   Bootnodes(boost::asio::io_context& io, net::Host& host, std::vector<Multiaddr> addrs,
-            std::chrono::milliseconds redial_interval);
+            std::chrono::milliseconds redial_interval, std::function<bool()> needed = {});
   ~Bootnodes() override;
   const char* name() const override { return "bootnodes"; }
   void start() override;
@@ -92,6 +173,7 @@ class Bootnodes final : public PeerSource {
   net::Host& host_;
   std::vector<Multiaddr> addrs_;
   std::chrono::milliseconds interval_;
+  std::function<bool()> needed_;
   boost::asio::steady_timer timer_;
   bool stopped_ = true;
   std::uint64_t dials_ = 0;
@@ -100,7 +182,6 @@ class Bootnodes final : public PeerSource {
 
 struct DiscoveryCounters {
   std::uint64_t lookups = 0, unresolved = 0;
-  std::uint64_t px_candidates = 0;  // received; not dialled (no signed records yet)
 };
 
 class Discovery {
@@ -110,7 +191,6 @@ class Discovery {
   void start();
   void stop();
   std::optional<Multiaddr> address_of(const PeerId& peer, const Ed25519PublicKey& key);
-  void on_px(const std::vector<PeerId>& candidates) { counters_.px_candidates += candidates.size(); }
   const DiscoveryCounters& counters() const { return counters_; }
   const std::vector<std::unique_ptr<PeerSource>>& sources() const { return sources_; }
 

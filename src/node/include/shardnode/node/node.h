@@ -49,6 +49,9 @@ struct NodeOptions {
   bool onion_only = true;
   std::vector<Multiaddr> bootnodes;
   std::chrono::seconds redial_interval{15};
+  std::size_t target_peers = 8;
+  std::size_t bootnode_threshold = 3;
+  std::size_t peer_store_max = 1000;
   std::vector<std::string> topics;
   std::chrono::milliseconds probe_interval{0};
   std::filesystem::path events_file;
@@ -142,7 +145,8 @@ class Node {
   std::ofstream events_;
   std::ofstream receipts_;  // opts_.test_receipt_log
   std::uint64_t probe_seq_ = 0;
-  Discovery discovery_;  // bootnodes, identify-learnt addresses, table dials' addresses, PX
+  Discovery discovery_;
+  StoredPeers* stored_ = nullptr;  // in discovery_  // bootnodes, identify-learnt addresses, table dials' addresses, PX
   bool bootstrapped_ = false, stopped_ = false;
   std::function<void(const Error&)> on_fatal_;
   std::function<void()> on_ready_;
