@@ -17,6 +17,7 @@
 #include "shardnode/core/varint.h"
 #include "shardnode/net/framing.h"
 #include "shardnode/net/identify.h"
+#include "shardnode/net/kad.h"
 #include "shardnode/net/multistream.h"
 #include "shardnode/net/noise.h"
 #include "shardnode/net/peer_record.h"
@@ -130,6 +131,18 @@ void net_seeds() {
   write("identify", "node-with-record", net::encode_identify(info));
 
   write("peer_record", "onion-and-tcp", net::seal_peer_record(k, 1700000000000, info.listen_addrs).envelope);
+  net::kad::Message find;
+  find.type = net::kad::MessageType::find_node;
+  find.key = PeerId::from_public_key(key(3).public_key()).bytes();
+  write("kad_message", "find-node", net::kad::encode(find));
+  find.closer = {{PeerId::from_public_key(k.public_key()), info.listen_addrs, net::kad::ConnectionType::connected}};
+  write("kad_message", "find-node-answer", net::kad::encode(find));
+  net::kad::Message providers;
+  providers.type = net::kad::MessageType::get_providers;
+  providers.key = bytes_of("/shardnode/shard/1");
+  providers.providers = find.closer;
+  providers.record = net::kad::Record{bytes_of("k"), bytes_of("v"), ""};
+  write("kad_message", "providers", net::kad::encode(providers));
   write("peer_record", "no-addresses", net::seal_peer_record(k, 1, {}).envelope);
   // Another domain's envelope around a peer record: must not open as one.
   write("peer_record", "other-domain",

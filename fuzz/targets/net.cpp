@@ -6,6 +6,7 @@
 #include "../fuzz.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/net/identify.h"
+#include "shardnode/net/kad.h"
 #include "shardnode/net/multistream.h"
 #include "shardnode/net/noise.h"
 #include "shardnode/net/peer_record.h"
@@ -56,6 +57,17 @@ SHARDNODE_FUZZ_TARGET(identify) {
   // A record that was kept is the remote's own and survives the round trip.
   SHARDNODE_FUZZ_CHECK(!info->signed_record || info->signed_record->record.peer == remote);
   SHARDNODE_FUZZ_CHECK(static_cast<bool>(again->signed_record) == static_cast<bool>(info->signed_record));
+}
+
+// A Kademlia DHT message: what decodes re-encodes to a message that decodes equal.
+SHARDNODE_FUZZ_TARGET(kad_message) {
+  const net::kad::Limits limits;
+  auto m = net::kad::decode_kad_message(ByteView(data, size), limits);
+  if (!m) return;
+  SHARDNODE_FUZZ_CHECK(m->closer.size() + m->providers.size() <= limits.max_peers);
+  SHARDNODE_FUZZ_CHECK(m->key.size() <= limits.max_key);
+  auto again = net::kad::decode_kad_message(net::kad::encode(*m), limits);
+  SHARDNODE_FUZZ_CHECK(static_cast<bool>(again) && *again == *m && again->skipped == 0);
 }
 
 // A signed envelope holding a peer record (RFC 0002/0003): whatever opens is

@@ -1,0 +1,246 @@
+// Kademlia: the message codec (round trips, caps, skipped entries), the key space, the
+// routing table's insertion rules, and iterative lookups over a 300-peer network
+// whose every answer comes from the peers' own routing tables.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include "kad.pb.h"
+#include "shardnode/core/keys.h"
+#include "shardnode/net/kad.h"
+#include "shardnode/net/kad_lookup.h"
+#include "shardnode/net/kad_routing.h"
+
+using namespace shardnode;
+using namespace shardnode::net;
+using namespace shardnode::net::kad;
+using namespace std::chrono_literals;
+
+namespace {
+
+PeerId peer(std::uint32_t i) {
+  Bytes seed(32, 0);
+  for (int b = 0; b < 4; ++b) seed[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(i >> (8 * b));
+  seed[31] = 0x5a;
+  return PeerId::from_public_key(NodeKey::from_seed(seed).value().public_key());
+}
+
+Bytes serialize(const pb::KadMessage& m) {
+  std::string s = m.SerializeAsString();
+  return Bytes(s.begin(), s.end());
+}
+
+}  // namespace
+
+TEST_CASE("kad messages round trip", "[kad]") {
+  Message m;
+  m.type = MessageType::get_providers;
+  m.key = Bytes{1, 2, 3};
+  m.record = Record{Bytes{9}, Bytes{8, 7}, "2026-12-05T00:00:00Z"};
+  const PeerId a = peer(1), b = peer(2);
+  m.closer = {{a, {Multiaddr::tcp("127.0.0.1", 4001)}, ConnectionType::connected}};
+  m.providers = {{b, {Multiaddr::onion3(b.public_key().value(), 4001)}, ConnectionType::can_connect}};
+  auto got = decode_kad_message(encode(m));
+  REQUIRE(got);
+  CHECK(*got == m);
+  CHECK(got->skipped == 0);
+  Message find;
+  find.type = MessageType::find_node;
+  find.key = a.bytes();
+  got = decode_kad_message(encode(find));
+  REQUIRE(got);
+  CHECK(got->type == MessageType::find_node);
+  CHECK(got->key == a.bytes());
+  CHECK_FALSE(got->record);
+}
+
+TEST_CASE("malformed kad messages are refused; unusable entries are skipped", "[kad]") {
+  Limits l;
+  CHECK_FALSE(decode_kad_message(Bytes{0xff, 0xff}, l));
+  CHECK_FALSE(decode_kad_message(Bytes(l.max_message + 1, 0), l));
+  pb::KadMessage m;
+  m.set_type(static_cast<pb::KadMessage::MessageType>(9));
+  CHECK_FALSE(decode_kad_message(serialize(m), l));
+  m.set_type(pb::KadMessage::FIND_NODE);
+  m.set_key(std::string(l.max_key + 1, 'k'));
+  CHECK_FALSE(decode_kad_message(serialize(m), l));
+  m.set_key("k");
+  m.mutable_record()->set_value(std::string(l.max_value + 1, 'v'));
+  CHECK_FALSE(decode_kad_message(serialize(m), l));
+  m.clear_record();
+  for (std::size_t i = 0; i <= l.max_peers; ++i) m.add_closerpeers()->set_id(peer(1).bytes().data(), peer(1).bytes().size());
+  CHECK_FALSE(decode_kad_message(serialize(m), l));
+  m.clear_closerpeers();
+  auto* p = m.add_closerpeers();
+  p->set_id(peer(1).bytes().data(), peer(1).bytes().size());
+  for (std::size_t i = 0; i <= l.max_addrs; ++i) p->add_addrs("\x04\x7f\x00\x00\x01", 5);
+  CHECK_FALSE(decode_kad_message(serialize(m), l));
+  // Skipped, not refused: an id that is not a peer id, an address we cannot read, an
+  // unknown connection type (read as NOT_CONNECTED).
+  m.clear_closerpeers();
+  m.add_closerpeers()->set_id("not a peer id");
+  p = m.add_closerpeers();
+  p->set_id(peer(2).bytes().data(), peer(2).bytes().size());
+  p->add_addrs("\x04\x7f", 2);
+  p->set_connection(static_cast<pb::KadMessage::ConnectionType>(7));
+  auto got = decode_kad_message(serialize(m), l);
+  REQUIRE(got);
+  REQUIRE(got->closer.size() == 1);
+  CHECK(got->closer[0].id == peer(2));
+  CHECK(got->closer[0].addrs.empty());
+  CHECK(got->closer[0].connection == ConnectionType::not_connected);
+  CHECK(got->skipped == 2);
+}
+
+TEST_CASE("kad keys: SHA-256 of the peer id, XOR distance, shared prefix", "[kad]") {
+  Key a{}, b{};
+  CHECK(common_prefix_length(a, b) == 256);
+  b[0] = 0x80;
+  CHECK(common_prefix_length(a, b) == 0);
+  b[0] = 0x01;
+  CHECK(common_prefix_length(a, b) == 7);
+  b[0] = 0;
+  b[31] = 0x01;
+  CHECK(common_prefix_length(a, b) == 255);
+  CHECK(distance(b, b) == Key{});
+  CHECK(key_of(peer(1)) == key_of(ByteView(peer(1).bytes().data(), peer(1).bytes().size())));
+  CHECK(key_of(peer(1)) != key_of(peer(2)));
+}
+
+TEST_CASE("the routing table keeps old peers when a bucket is full and finds the closest", "[kad]") {
+  const PeerId self = peer(0);
+  RoutingTable t(self, 4);
+  CHECK(t.update(self, TimePoint{}).outcome == RoutingTable::Outcome::self);
+  // Fill bucket 0 (peers whose key differs from ours in the first bit) past k.
+  std::vector<PeerId> bucket0;
+  for (std::uint32_t i = 1; bucket0.size() < 6; ++i)
+    if (common_prefix_length(key_of(self), key_of(peer(i))) == 0) bucket0.push_back(peer(i));
+  for (std::size_t i = 0; i < 4; ++i)
+    CHECK(t.update(bucket0[i], TimePoint{std::chrono::seconds(static_cast<long>(i))}).outcome == RoutingTable::Outcome::added);
+  CHECK(t.update(bucket0[1], TimePoint{100s}).outcome == RoutingTable::Outcome::refreshed);
+  auto full = t.update(bucket0[4], TimePoint{101s});
+  CHECK(full.outcome == RoutingTable::Outcome::bucket_full);
+  CHECK(full.oldest == bucket0[0]);  // seen at 0 s; bucket0[1] was refreshed
+  CHECK_FALSE(t.contains(bucket0[4]));
+  CHECK(t.remove(bucket0[0]));
+  CHECK(t.update(bucket0[4], TimePoint{102s}).outcome == RoutingTable::Outcome::added);
+  CHECK(t.size() == 4);
+  CHECK(t.bucket(0).size() == 4);
+  // closest() against a brute-force sort.
+  for (std::uint32_t i = 100; i < 160; ++i) (void)t.update(peer(i), TimePoint{});
+  const Key target = key_of(peer(999));
+  auto got = t.closest(target, 5);
+  std::vector<PeerId> all;
+  for (unsigned i = 0; i < 256; ++i)
+    for (const auto& e : t.bucket(i)) all.push_back(e.id);
+  std::sort(all.begin(), all.end(), [&](const PeerId& x, const PeerId& y) {
+    return distance(key_of(x), target) < distance(key_of(y), target);
+  });
+  all.resize(5);
+  CHECK(got == all);
+}
+
+namespace {
+
+// A network of n peers; each one's routing table holds every other peer it can
+// (k per bucket, in a fixed order), and answers FIND_NODE with its k closest.
+struct Network {
+  std::vector<PeerId> peers;
+  std::map<PeerId, std::unique_ptr<RoutingTable>> tables;
+  std::set<PeerId> down;
+  explicit Network(std::uint32_t n, std::size_t k = 20) {
+    for (std::uint32_t i = 0; i < n; ++i) peers.push_back(peer(1000 + i));
+    for (const auto& p : peers) {
+      auto t = std::make_unique<RoutingTable>(p, k);
+      for (const auto& q : peers) (void)t->update(q, TimePoint{});
+      tables[p] = std::move(t);
+    }
+  }
+  // Runs a lookup from `from` to completion; answers arrive in request order.
+  Lookup run(const PeerId& from, const Key& target, LookupConfig cfg = {}) {
+    Lookup l(target, from, tables[from]->closest(target, cfg.k), cfg);
+    TimePoint now{};
+    for (int round = 0; round < 1000 && !l.finished(); ++round) {
+      auto ask = l.next(now);
+      for (const auto& p : ask) {
+        if (down.count(p)) continue;  // no answer: times out
+        l.on_response(p, tables[p]->closest(target, cfg.k));
+      }
+      now += 11s;  // past the request timeout: unanswered requests fail
+      l.tick(now);
+    }
+    return l;
+  }
+  std::vector<PeerId> true_closest(const Key& target, std::size_t k) const {
+    std::vector<PeerId> all;
+    for (const auto& p : peers)
+      if (!down.count(p)) all.push_back(p);
+    std::sort(all.begin(), all.end(), [&](const PeerId& x, const PeerId& y) {
+      return distance(key_of(x), target) < distance(key_of(y), target);
+    });
+    all.resize(std::min(k, all.size()));
+    return all;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("lookups over 300 peers find the true k closest within the request budget", "[kad]") {
+  Network net(300);
+  for (std::uint32_t t = 0; t < 20; ++t) {
+    const Key target = key_of(peer(50000 + t));
+    const PeerId& from = net.peers[t * 7 % net.peers.size()];
+    auto l = net.run(from, target);
+    REQUIRE(l.finished());
+    auto want = net.true_closest(target, 20);
+    std::erase(want, from);  // a lookup never returns ourselves
+    auto got = l.closest();
+    got.resize(want.size());
+    CHECK(got == want);
+    CHECK(l.requests() <= 60);
+  }
+}
+
+TEST_CASE("a lookup routes around peers that never answer and stays bounded", "[kad]") {
+  Network net(300);
+  for (std::size_t i = 0; i < net.peers.size(); i += 4) net.down.insert(net.peers[i]);  // a quarter are gone
+  const Key target = key_of(peer(77777));
+  const PeerId from = net.peers[1];
+  LookupConfig cfg;
+  auto l = net.run(from, target, cfg);
+  REQUIRE(l.finished());
+  CHECK(l.failures() > 0);
+  CHECK(l.requests() <= cfg.max_requests);
+  auto got = l.closest();
+  for (const auto& p : got) CHECK_FALSE(net.down.count(p));  // only peers that answered
+  auto want = net.true_closest(target, 20);
+  std::erase(want, from);
+  got.resize(want.size());
+  CHECK(got == want);
+
+  // With a budget of 5 requests the lookup stops at 5.
+  cfg.max_requests = 5;
+  auto small = net.run(from, target, cfg);
+  CHECK(small.finished());
+  CHECK(small.requests() == 5);
+}
+
+TEST_CASE("a lookup ignores answers it did not ask for and names it got from liars", "[kad]") {
+  const PeerId self = peer(1), a = peer(2), b = peer(3), stranger = peer(4);
+  const Key target = key_of(peer(5));
+  Lookup l(target, self, {a});
+  auto ask = l.next(TimePoint{});
+  REQUIRE(ask == std::vector<PeerId>{a});
+  l.on_response(stranger, {b});  // unasked: ignored
+  CHECK(l.in_flight() == 1);
+  l.on_response(a, {self, b, b});  // ourselves and duplicates are ignored
+  ask = l.next(TimePoint{});
+  CHECK(ask == std::vector<PeerId>{b});
+  l.on_failure(b);
+  CHECK(l.finished());
+  CHECK(l.closest() == std::vector<PeerId>{a});  // b was named but never answered
+  l.on_response(a, {stranger});                   // late second answer: ignored
+  CHECK(l.closest() == std::vector<PeerId>{a});
+}
