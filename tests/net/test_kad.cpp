@@ -10,6 +10,7 @@
 #include "kad.pb.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/net/kad.h"
+#include "shardnode/net/kad_dht.h"
 #include "shardnode/net/kad_lookup.h"
 #include "shardnode/net/kad_routing.h"
 
@@ -243,4 +244,70 @@ TEST_CASE("a lookup ignores answers it did not ask for and names it got from lia
   CHECK(l.closest() == std::vector<PeerId>{a});  // b was named but never answered
   l.on_response(a, {stranger});                   // late second answer: ignored
   CHECK(l.closest() == std::vector<PeerId>{a});
+}
+
+TEST_CASE("the DHT core stores providers by the rules: the sender only, capped, until the TTL", "[kad][dht]") {
+  DhtCoreConfig cfg;
+  cfg.max_providers_per_key = 2;
+  cfg.max_provider_keys = 2;
+  cfg.provider_ttl = std::chrono::hours(1);
+  cfg.dialable = [](const Multiaddr& a) { return a.is_onion(); };
+  const PeerId self = peer(1);
+  Dht d(self, cfg);
+  auto add = [&](std::uint32_t from, Bytes key, std::vector<Multiaddr> addrs, TimePoint now, std::uint32_t named = 0) {
+    Message m;
+    m.type = MessageType::add_provider;
+    m.key = std::move(key);
+    m.providers = {Peer{peer(named ? named : from), std::move(addrs), ConnectionType::connected}};
+    (void)d.handle(peer(from), m, now);
+  };
+  auto onion = [](std::uint32_t i) { return Multiaddr::onion3(peer(i).public_key().value(), 4001); };
+  auto providers = [&](Bytes key, TimePoint now) {
+    Message m;
+    m.type = MessageType::get_providers;
+    m.key = std::move(key);
+    return d.handle(peer(99), m, now).providers;
+  };
+  add(2, Bytes{1}, {onion(2)}, TimePoint{});
+  add(3, Bytes{1}, {onion(4)}, TimePoint{}, 4);                  // names another peer: ignored
+  add(5, Bytes{1}, {Multiaddr::tcp("127.0.0.1", 1)}, TimePoint{});  // nothing dialable, address unknown: refused
+  CHECK(providers(Bytes{1}, TimePoint{}).size() == 1);
+  add(6, Bytes{1}, {onion(6)}, TimePoint{});
+  add(7, Bytes{1}, {onion(7)}, TimePoint{});  // third provider of a key: refused
+  CHECK(providers(Bytes{1}, TimePoint{}).size() == 2);
+  add(2, Bytes{2}, {onion(2)}, TimePoint{});
+  add(2, Bytes{3}, {onion(2)}, TimePoint{});  // a third key: refused
+  CHECK(d.provider_keys() == 2);
+  CHECK(d.counters().providers_refused == 3);
+  CHECK(providers(Bytes{1}, TimePoint{std::chrono::minutes(59)}).size() == 2);
+  CHECK(providers(Bytes{1}, TimePoint{std::chrono::minutes(61)}).empty());  // expired
+}
+
+TEST_CASE("the DHT core: a peer's own addresses replace what others said of it", "[kad][dht]") {
+  const PeerId self = peer(1), a = peer(2), liar = peer(3);
+  Dht d(self);
+  d.learn(liar, {Multiaddr::tcp("127.0.0.1", 3)}, TimePoint{});
+  auto id = d.find_node(peer(50).bytes(), TimePoint{});
+  auto reqs = d.take_requests(TimePoint{});
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].to == liar);
+  Message answer;
+  answer.type = MessageType::find_node;
+  answer.closer = {Peer{a, {Multiaddr::tcp("10.0.0.1", 666)}, ConnectionType::connected}};
+  d.on_answer(id, liar, answer, TimePoint{});
+  CHECK(d.addresses_of(a) == std::vector<Multiaddr>{Multiaddr::tcp("10.0.0.1", 666)});  // a claim, for dialling
+  CHECK_FALSE(d.table().contains(a));  // not in the table until it answers
+  d.learn(a, {Multiaddr::tcp("127.0.0.1", 2)}, TimePoint{});
+  CHECK(d.addresses_of(a) == std::vector<Multiaddr>{Multiaddr::tcp("127.0.0.1", 2)});
+  CHECK(d.table().contains(a));
+  // The walk asks a next; its failure ends the lookup and drops it from the table.
+  reqs = d.take_requests(TimePoint{});
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].to == a);
+  d.on_answer(id, a, Result<Message>(Error{std::make_error_code(std::errc::timed_out), "timeout"}), TimePoint{});
+  CHECK_FALSE(d.table().contains(a));
+  auto done = d.take_finished();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.closest == std::vector<PeerId>{liar});
+  CHECK(d.active_lookups() == 0);
 }

@@ -45,9 +45,9 @@ struct DhtNet {
   }
   static DhtConfig small() {
     DhtConfig c;
-    c.k = 4;  // buckets fill up with 16 nodes, so lookups really walk
-    c.alpha = 2;
-    c.request_timeout = std::chrono::milliseconds(3000);
+    c.core.k = 4;  // buckets fill up with 16 nodes, so lookups really walk
+    c.core.alpha = 2;
+    c.core.request_timeout = std::chrono::seconds(3);
     return c;
   }
   std::optional<LookupResult> find(std::size_t from, const PeerId& target) {
@@ -84,10 +84,10 @@ TEST_CASE("a provider record reaches a node that never met the provider", "[kad]
   net.bootstrap();
   const std::string topic = "/shardnode/shard/3/collations/1";
   const ByteView key = as_bytes(topic);
-  std::optional<std::size_t> stored;
-  net.nodes[5]->dht->provide(key, [&](std::size_t n) { stored = n; });
+  std::optional<LookupResult> stored;
+  net.nodes[5]->dht->provide(key, [&](LookupResult r) { stored = std::move(r); });
   REQUIRE(run_until(net.io, [&] { return stored.has_value(); }, std::chrono::seconds(30)));
-  CHECK(*stored >= 1);
+  CHECK(stored->accepted >= 1);
   // Node 12 drops every connection first: what it learns comes through the DHT.
   for (const auto& p : net.nodes[12]->host->peers()) net.nodes[12]->host->disconnect(p);
   std::optional<LookupResult> got;
@@ -121,10 +121,10 @@ TEST_CASE("a DHT node refuses malformed requests and only lets a peer provide it
   const PeerId stranger = PeerId::from_public_key(NodeKey::generate().public_key());
   add.providers = {Peer{stranger, {Multiaddr::tcp("127.0.0.1", 9)}, ConnectionType::connected}};
   REQUIRE(ask(encode(add)));
-  CHECK(net.nodes[0]->dht->provider_keys() == 0);
+  CHECK(net.nodes[0]->dht->core().provider_keys() == 0);
   add.providers = {Peer{net.nodes[1]->host->peer_id(), {net.nodes[1]->addr}, ConnectionType::connected}};
   REQUIRE(ask(encode(add)));
-  CHECK(net.nodes[0]->dht->provider_keys() == 1);
+  CHECK(net.nodes[0]->dht->core().provider_keys() == 1);
   // PING answers PING.
   Message ping;
   ping.type = MessageType::ping;

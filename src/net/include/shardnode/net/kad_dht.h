@@ -1,0 +1,137 @@
+// The Kademlia DHT as a sans-IO core: everything a DHT node decides - what to answer,
+// whom to remember, whom to ask next, when a lookup is done - with no sockets and no
+// clock. kad_service.h drives it on a live host; the simulator drives the same core
+// over a simulated network (tests/sim, bench/dht_sim_bench), so figures measure this
+// code.
+//
+// Serving (`handle`): FIND_NODE answers the k closest peers of the routing table with
+// their addresses; GET_PROVIDERS the providers held for the key, and closer peers;
+// ADD_PROVIDER records the sender as a provider - only the sender, only at addresses
+// `dialable` allows (or those we know for it), for `provider_ttl`, at most
+// `max_providers_per_key` per key and `max_provider_keys` keys (new ones refused when
+// full); PING answers PING; GET_VALUE/PUT_VALUE answer closer peers only.
+//
+// Learning: `learn` is for a peer's own word (identify, its signed record, a
+// configured bootnode): it joins the routing table with its addresses. Peers named in
+// answers are a lookup's candidates and get an address to be dialled at (`/p2p/<id>`
+// appended by the caller, so Noise checks the claim); a peer enters the routing table
+// only once it has answered us. A peer whose request failed leaves the table.
+//
+// Lookups (`find_node`, `get_providers`, `provide`): each runs a kad_lookup.h walk;
+// `take_requests` hands out the requests to send, `on_answer` takes each outcome,
+// `tick` expires requests past their deadline, `take_finished` returns the results.
+// `provide` is a FIND_NODE walk followed by ADD_PROVIDER to the k closest.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "shardnode/core/clock.h"
+#include "shardnode/net/kad.h"
+#include "shardnode/net/kad_lookup.h"
+#include "shardnode/net/kad_routing.h"
+
+namespace shardnode::net::kad {
+
+struct DhtCoreConfig {
+  std::size_t k = 20;
+  std::size_t alpha = 3;
+  std::size_t max_requests = 60;             // per lookup
+  Duration request_timeout = std::chrono::seconds(10);
+  Duration provider_ttl = std::chrono::hours(24);
+  std::size_t max_providers_per_key = 20;
+  std::size_t max_provider_keys = 10000;
+  std::size_t max_addresses = 4000;          // peers whose addresses we remember
+  std::function<bool(const Multiaddr&)> dialable;  // null: every address
+  Limits limits;
+};
+
+struct DhtCounters {
+  std::uint64_t requests_in = 0, requests_refused = 0;
+  std::uint64_t requests_out = 0, requests_failed = 0;
+  std::uint64_t lookups = 0, providers_stored = 0, providers_refused = 0;
+};
+
+struct ProviderInfo {
+  PeerId peer;
+  std::vector<Multiaddr> addrs;
+};
+
+struct LookupResult {
+  std::vector<PeerId> closest;          // peers that answered, closest first
+  std::vector<ProviderInfo> providers;  // get_providers
+  std::size_t accepted = 0;             // provide: ADD_PROVIDER requests answered
+  std::size_t requests = 0, failures = 0;
+};
+
+class Dht {
+ public:
+  using LookupId = std::uint64_t;
+  struct Request {
+    LookupId lookup;
+    PeerId to;
+    Message message;
+  };
+  struct Finished {
+    LookupId lookup;
+    LookupResult result;
+  };
+
+  Dht(const PeerId& self, DhtCoreConfig cfg = {});
+  ~Dht();
+  Dht(const Dht&) = delete;
+  Dht& operator=(const Dht&) = delete;
+
+  // ---- serving
+  Message handle(const PeerId& from, const Message& request, TimePoint now);
+  // decode + handle + encode; a request that does not decode is refused (counted).
+  Result<Bytes> handle_bytes(const PeerId& from, ByteView request, TimePoint now);
+
+  // ---- peers
+  void learn(const PeerId& peer, const std::vector<Multiaddr>& addrs, TimePoint now);
+  std::optional<std::vector<Multiaddr>> addresses_of(const PeerId& peer) const;
+
+  // ---- lookups
+  LookupId find_node(const Bytes& key, TimePoint now);
+  LookupId get_providers(const Bytes& key, std::size_t want, TimePoint now);
+  LookupId provide(const Bytes& key, std::vector<Multiaddr> our_addrs, TimePoint now);
+  std::vector<Request> take_requests(TimePoint now);
+  void on_answer(LookupId id, const PeerId& from, const Result<Message>& answer, TimePoint now);
+  void tick(TimePoint now);
+  std::vector<Finished> take_finished() { return std::exchange(finished_, {}); }
+  std::size_t active_lookups() const { return lookups_.size(); }
+
+  const RoutingTable& table() const { return table_; }
+  const DhtCounters& counters() const { return counters_; }
+  std::size_t provider_keys() const { return providers_.size(); }
+  const PeerId& self() const { return self_; }
+
+ private:
+  struct Walk;
+  void remember(const PeerId& p, const std::vector<Multiaddr>& addrs);
+  Peer peer_entry(const PeerId& p) const;
+  void prune_providers(TimePoint now);
+  LookupId start(Message request, std::size_t want, TimePoint now, std::optional<Message> add = {});
+  void progress(LookupId id, Walk& w, TimePoint now);
+
+  PeerId self_;
+  DhtCoreConfig cfg_;
+  RoutingTable table_;
+  std::map<PeerId, std::vector<Multiaddr>> addrs_;
+  struct Stored {
+    std::vector<Multiaddr> addrs;
+    TimePoint expires{};
+  };
+  std::map<Bytes, std::map<PeerId, Stored>> providers_;
+  std::map<LookupId, std::unique_ptr<Walk>> lookups_;
+  LookupId next_id_ = 1;
+  std::vector<Request> out_;
+  std::vector<Finished> finished_;
+  DhtCounters counters_;
+};
+
+}  // namespace shardnode::net::kad

@@ -1,0 +1,264 @@
+#include "shardnode/net/kad_dht.h"
+
+#include <algorithm>
+
+namespace shardnode::net::kad {
+
+struct Dht::Walk {
+  Walk(const Key& target, const PeerId& self, const std::vector<PeerId>& seeds, LookupConfig cfg)
+      : lookup(target, self, seeds, cfg) {}
+  Lookup lookup;
+  Message request;
+  std::size_t want = 0;  // get_providers: stop at this many
+  std::map<PeerId, ProviderInfo> providers;
+  // provide: after the walk, ADD_PROVIDER to the closest
+  bool provide = false, announcing = false;
+  Message add;
+  std::map<PeerId, TimePoint> add_deadlines;
+  std::size_t accepted = 0;
+};
+
+Dht::Dht(const PeerId& self, DhtCoreConfig cfg) : self_(self), cfg_(std::move(cfg)), table_(self, cfg_.k) {}
+
+Dht::~Dht() = default;
+
+// ------------------------------------------------------------------ peers
+
+void Dht::remember(const PeerId& p, const std::vector<Multiaddr>& addrs) {
+  if (p == self_) return;
+  std::vector<Multiaddr> ok;
+  for (const auto& a : addrs) {
+    if (cfg_.dialable && !cfg_.dialable(a)) continue;
+    auto suffix = a.peer_id();
+    if (suffix && !(*suffix == p)) continue;
+    ok.push_back(a.without_peer_id());
+    if (ok.size() == cfg_.limits.max_addrs) break;
+  }
+  if (ok.empty() || addrs_.count(p) || addrs_.size() >= cfg_.max_addresses) return;
+  addrs_.emplace(p, std::move(ok));
+}
+
+void Dht::learn(const PeerId& peer, const std::vector<Multiaddr>& addrs, TimePoint now) {
+  if (peer == self_) return;
+  // The peer's own word replaces what others said about it.
+  if (auto it = addrs_.find(peer); it != addrs_.end()) {
+    std::vector<Multiaddr> keep = std::move(it->second);
+    addrs_.erase(it);
+    remember(peer, addrs);
+    if (!addrs_.count(peer)) addrs_.emplace(peer, std::move(keep));
+  } else {
+    remember(peer, addrs);
+  }
+  if (addrs_.count(peer)) (void)table_.update(peer, now);
+}
+
+std::optional<std::vector<Multiaddr>> Dht::addresses_of(const PeerId& peer) const {
+  auto it = addrs_.find(peer);
+  if (it == addrs_.end()) return std::nullopt;
+  return it->second;
+}
+
+Peer Dht::peer_entry(const PeerId& p) const {
+  Peer e{p, {}, ConnectionType::can_connect};
+  if (auto a = addresses_of(p)) e.addrs = *a;
+  return e;
+}
+
+// ------------------------------------------------------------------ serving
+
+void Dht::prune_providers(TimePoint now) {
+  for (auto it = providers_.begin(); it != providers_.end();) {
+    std::erase_if(it->second, [&](const auto& kv) { return kv.second.expires <= now; });
+    it = it->second.empty() ? providers_.erase(it) : std::next(it);
+  }
+}
+
+Message Dht::handle(const PeerId& from, const Message& req, TimePoint now) {
+  ++counters_.requests_in;
+  Message out;
+  out.type = req.type;
+  out.key = req.key;
+  auto closer = [&] {
+    for (const auto& p : table_.closest(key_of(req.key), cfg_.k))
+      if (!(p == from) && addrs_.count(p)) out.closer.push_back(peer_entry(p));
+  };
+  switch (req.type) {
+    case MessageType::ping: break;
+    case MessageType::find_node:
+    case MessageType::get_value:
+    case MessageType::put_value: closer(); break;
+    case MessageType::get_providers: {
+      prune_providers(now);
+      if (auto it = providers_.find(req.key); it != providers_.end())
+        for (const auto& [p, s] : it->second) out.providers.push_back({p, s.addrs, ConnectionType::not_connected});
+      closer();
+      break;
+    }
+    case MessageType::add_provider: {
+      out.key.clear();
+      for (const auto& p : req.providers) {
+        if (!(p.id == from)) continue;  // only the sender may announce itself
+        std::vector<Multiaddr> addrs;
+        for (const auto& a : p.addrs)
+          if ((!cfg_.dialable || cfg_.dialable(a)) && addrs.size() < cfg_.limits.max_addrs)
+            addrs.push_back(a.without_peer_id());
+        if (addrs.empty())
+          if (auto known = addresses_of(from)) addrs = *known;
+        const bool new_key = !providers_.count(req.key);
+        if (addrs.empty() || (new_key && providers_.size() >= cfg_.max_provider_keys)) {
+          ++counters_.providers_refused;
+          continue;
+        }
+        auto& set = providers_[req.key];
+        if (!set.count(from) && set.size() >= cfg_.max_providers_per_key) {
+          ++counters_.providers_refused;
+          continue;
+        }
+        set[from] = Stored{std::move(addrs), now + cfg_.provider_ttl};
+        ++counters_.providers_stored;
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+Result<Bytes> Dht::handle_bytes(const PeerId& from, ByteView request, TimePoint now) {
+  auto m = decode_kad_message(request, cfg_.limits);
+  if (!m) {
+    ++counters_.requests_in;
+    ++counters_.requests_refused;
+    return m.error();
+  }
+  return encode(handle(from, *m, now));
+}
+
+// ------------------------------------------------------------------ lookups
+
+Dht::LookupId Dht::start(Message request, std::size_t want, TimePoint now, std::optional<Message> add) {
+  ++counters_.lookups;
+  const Key target = key_of(request.key);
+  LookupConfig lc;
+  lc.alpha = cfg_.alpha;
+  lc.k = cfg_.k;
+  lc.max_requests = cfg_.max_requests;
+  lc.request_timeout = cfg_.request_timeout;
+  auto w = std::make_unique<Walk>(target, self_, table_.closest(target, cfg_.k), lc);
+  w->request = std::move(request);
+  w->want = want;
+  if (add) {
+    w->provide = true;
+    w->add = std::move(*add);
+  }
+  const LookupId id = next_id_++;
+  Walk& ref = *w;
+  lookups_.emplace(id, std::move(w));
+  progress(id, ref, now);
+  return id;
+}
+
+Dht::LookupId Dht::find_node(const Bytes& key, TimePoint now) {
+  Message m;
+  m.type = MessageType::find_node;
+  m.key = key;
+  return start(std::move(m), 0, now);
+}
+
+Dht::LookupId Dht::get_providers(const Bytes& key, std::size_t want, TimePoint now) {
+  Message m;
+  m.type = MessageType::get_providers;
+  m.key = key;
+  return start(std::move(m), std::max<std::size_t>(want, 1), now);
+}
+
+Dht::LookupId Dht::provide(const Bytes& key, std::vector<Multiaddr> our_addrs, TimePoint now) {
+  Message m;
+  m.type = MessageType::find_node;
+  m.key = key;
+  Message add;
+  add.type = MessageType::add_provider;
+  add.key = key;
+  add.providers = {Peer{self_, std::move(our_addrs), ConnectionType::connected}};
+  return start(std::move(m), 0, now, std::move(add));
+}
+
+void Dht::progress(LookupId id, Walk& w, TimePoint now) {
+  if (!w.announcing) {
+    const bool enough = w.request.type == MessageType::get_providers && w.providers.size() >= w.want;
+    if (!enough && !w.lookup.finished()) {
+      for (const auto& p : w.lookup.next(now)) {
+        ++counters_.requests_out;
+        out_.push_back({id, p, w.request});
+      }
+      if (!w.lookup.finished()) return;
+    }
+    if (w.provide) {
+      w.announcing = true;
+      for (const auto& p : w.lookup.closest()) {
+        ++counters_.requests_out;
+        w.add_deadlines[p] = now + cfg_.request_timeout;
+        out_.push_back({id, p, w.add});
+      }
+    }
+  }
+  if (w.announcing && !w.add_deadlines.empty()) return;
+  Finished f{id, {}};
+  f.result.closest = w.lookup.closest();
+  for (auto& [p, info] : w.providers) f.result.providers.push_back(std::move(info));
+  f.result.accepted = w.accepted;
+  f.result.requests = w.lookup.requests() + (w.provide ? f.result.closest.size() : 0);
+  f.result.failures = w.lookup.failures();
+  finished_.push_back(std::move(f));
+  lookups_.erase(id);  // w is gone from here on
+}
+
+std::vector<Dht::Request> Dht::take_requests(TimePoint now) {
+  (void)now;
+  return std::exchange(out_, {});
+}
+
+void Dht::on_answer(LookupId id, const PeerId& from, const Result<Message>& answer, TimePoint now) {
+  auto it = lookups_.find(id);
+  if (it == lookups_.end()) return;
+  Walk& w = *it->second;
+  if (!answer) ++counters_.requests_failed;
+  if (w.announcing) {
+    if (w.add_deadlines.erase(from) && answer) ++w.accepted;
+    return progress(id, w, now);
+  }
+  if (!answer) {
+    w.lookup.on_failure(from);
+    table_.remove(from);
+    return progress(id, w, now);
+  }
+  if (addrs_.count(from)) (void)table_.update(from, now);  // it answered: it speaks the DHT
+  std::vector<PeerId> named;
+  for (const auto& c : answer->closer) {
+    remember(c.id, c.addrs);
+    if (addrs_.count(c.id)) named.push_back(c.id);
+  }
+  for (const auto& pr : answer->providers) {
+    if (pr.id == self_) continue;
+    std::vector<Multiaddr> addrs;
+    for (const auto& a : pr.addrs)
+      if (!cfg_.dialable || cfg_.dialable(a)) addrs.push_back(a.without_peer_id());
+    if (!addrs.empty()) w.providers.emplace(pr.id, ProviderInfo{pr.id, std::move(addrs)});
+  }
+  w.lookup.on_response(from, named);
+  progress(id, w, now);
+}
+
+void Dht::tick(TimePoint now) {
+  std::vector<LookupId> ids;
+  for (const auto& [id, w] : lookups_) ids.push_back(id);
+  for (auto id : ids) {
+    auto it = lookups_.find(id);
+    if (it == lookups_.end()) continue;
+    Walk& w = *it->second;
+    w.lookup.tick(now);
+    std::erase_if(w.add_deadlines, [&](const auto& kv) { return kv.second <= now; });
+    progress(id, w, now);
+  }
+}
+
+}  // namespace shardnode::net::kad
