@@ -255,7 +255,10 @@ void Dht::tick(TimePoint now) {
     auto it = lookups_.find(id);
     if (it == lookups_.end()) continue;
     Walk& w = *it->second;
-    w.lookup.tick(now);
+    for (const auto& p : w.lookup.tick(now)) {
+      ++counters_.requests_failed;
+      table_.remove(p);  // no answer in time: gone, or not worth asking
+    }
     std::erase_if(w.add_deadlines, [&](const auto& kv) { return kv.second <= now; });
     progress(id, w, now);
   }

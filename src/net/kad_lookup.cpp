@@ -72,13 +72,16 @@ void Lookup::on_failure(const PeerId& from) {
   ++failures_;
 }
 
-void Lookup::tick(TimePoint now) {
+std::vector<PeerId> Lookup::tick(TimePoint now) {
+  std::vector<PeerId> expired;
   for (auto& [d, c] : by_distance_)
     if (c.state == State::in_flight && now >= c.deadline) {
       c.state = State::failed;
       --in_flight_;
       ++failures_;
+      expired.push_back(c.id);
     }
+  return expired;
 }
 
 bool Lookup::finished() const {

@@ -37,8 +37,8 @@ class Lookup {
   // `from` answered, naming `closer` (ourselves, and peers already known, are ignored).
   void on_response(const PeerId& from, const std::vector<PeerId>& closer);
   void on_failure(const PeerId& from);
-  // Requests past their deadline count as failures.
-  void tick(TimePoint now);
+  // Requests past their deadline count as failures; returns those peers.
+  std::vector<PeerId> tick(TimePoint now);
 
   bool finished() const;
   // Up to k peers that answered, closest first.
