@@ -7,6 +7,8 @@ development mode): three `shardnode run` processes.
 - B and A stop; B restarts with only A (now down) as its bootnode and
   node.bootnode_threshold = 1: B dials C from its peer store, and never dials the
   bootnode (its store holds enough reachable peers);
+- the DHT: B's bootstrap lookup is answered by its bootnodes, and C (on shard 1)
+  announces itself as the shard's provider to a DHT peer at its next refresh;
 - a peers.db that is not a peer store makes `run` refuse to start, naming the file,
   and the file is left as it was.
 Every wait has a deadline; every process started is stopped by PID.
@@ -44,6 +46,7 @@ def write_config(node, bootnodes, extra=None):
         "node.onion_only": "false",
         "node.bootnodes": "[" + ", ".join(localnet._toml_str(b) for b in bootnodes) + "]",
         "node.redial_interval_s": "1",
+        "node.dht_refresh_s": "10",
         "node.events_file": localnet._toml_str(node.events_file),
         "tor.mode": '"none"',
         "net.tcp_listen": '["/ip4/127.0.0.1/tcp/0"]',
@@ -91,7 +94,7 @@ def main():
     a, b, c = localnet.create_nodes(BIN, tmp, 3)
     nodes.extend([a, b, c])
     write_config(a, [])
-    write_config(c, [])
+    write_config(c, [], {"shard.shards": '["1"]'})
     a.start(BIN)
     c.start(BIN)
     a_addr, c_addr = listening_addr(a), listening_addr(c)
@@ -105,6 +108,10 @@ def main():
     ok_c = wait_event(b, identified(c.peer_id), 20)
     if not check(ok_a and ok_c, "B connects to and identifies A and C"):
         return
+    boot = wait_event(b, lambda e: e.get("event") == "dht_lookup" and e.get("kind") == "bootstrap", 20)
+    check(boot is not None and boot["found"] >= 1, f"B's DHT bootstrap lookup is answered ({boot})")
+    prov = wait_event(c, lambda e: e.get("event") == "dht_provide" and e.get("shard") == 1 and e.get("accepted", 0) >= 1, 30)
+    check(prov is not None, f"C announces itself as shard 1's provider to a DHT peer ({prov})")
     rcs = localnet.stop_nodes([b, a])
     check(rcs == [0, 0], f"B and A stop cleanly ({rcs})")
     db = os.path.join(b.datadir, "peers.db")

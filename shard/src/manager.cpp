@@ -267,6 +267,14 @@ void ShardManager::advance_jump(std::uint32_t shard, std::uint64_t now_ms) {
     if (on_jump_done_) on_jump_done_(done);
   };
   if (target > 0 && mesh >= target) return finish(true);
+  // Nobody on the shard in our table: ask beyond it (the DHT), again every dial_retry_ms.
+  if (listed == 0 && (j.member_lookups == 0 || now_ms >= j.last_lookup_ms + cfg_.dial_retry_ms) &&
+      now_ms < j.started_ms + cfg_.jump_timeout_ms) {
+    ++j.member_lookups;
+    ++counters_.member_lookups;
+    j.last_lookup_ms = now_ms;
+    io_.find_members(shard);
+  }
   // A table that lists nobody else on the shard may just be incomplete, so the jump
   // waits; if the shard is still empty at the deadline, being subscribed was all a
   // jump could do, and it counts as done.

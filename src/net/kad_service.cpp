@@ -16,9 +16,10 @@ DhtService::DhtService(boost::asio::io_context& io, Host& host, DhtConfig cfg)
       rr_(io, host),
       dht_(host.peer_id(), cfg_.core),
       timer_(io) {
+  // A peer that sent us a DHT request before identify told us its addresses is
+  // learnt once it does.
   host_.on_peer_identified([this, alive = alive_](const PeerId& p, const IdentifyInfo& info) {
-    if (!*alive || !running_) return;
-    if (std::find(info.protocols.begin(), info.protocols.end(), cfg_.protocol) == info.protocols.end()) return;
+    if (!*alive || !running_ || !learn_on_identify_.erase(p)) return;
     dht_.learn(p, info.signed_record ? info.signed_record->record.addrs : info.listen_addrs, clock_->now());
   });
 }
@@ -31,8 +32,11 @@ DhtService::~DhtService() {
 void DhtService::start() {
   if (running_) return;
   running_ = true;
-  rr_.serve(cfg_.protocol, cfg_.core.limits.max_message,
-            [this](const PeerId& from, ByteView req) { return dht_.handle_bytes(from, req, clock_->now()); });
+  rr_.serve(cfg_.protocol, cfg_.core.limits.max_message, [this](const PeerId& from, ByteView req) {
+    auto answer = dht_.handle_bytes(from, req, clock_->now());
+    if (answer) learn_requester(from);
+    return answer;
+  });
 }
 
 void DhtService::stop() {
@@ -41,6 +45,15 @@ void DhtService::stop() {
   rr_.unserve(cfg_.protocol);
   timer_.cancel();
   waiting_.clear();
+}
+
+void DhtService::learn_requester(const PeerId& from) {
+  if (dht_.table().contains(from)) return;
+  if (auto info = host_.peer_info(from)) {
+    dht_.learn(from, info->signed_record ? info->signed_record->record.addrs : info->listen_addrs, clock_->now());
+    return;
+  }
+  if (learn_on_identify_.size() < 1024) learn_on_identify_.insert(from);
 }
 
 void DhtService::add_peer(const PeerId& peer, const std::vector<Multiaddr>& addrs) {
@@ -54,6 +67,10 @@ void DhtService::track(Dht::LookupId id, std::function<void(LookupResult)> done)
 
 void DhtService::find_node(const PeerId& target, std::function<void(LookupResult)> done) {
   track(dht_.find_node(target.bytes(), clock_->now()), std::move(done));
+}
+
+void DhtService::find_key(ByteView key, std::function<void(LookupResult)> done) {
+  track(dht_.find_node(Bytes(key.begin(), key.end()), clock_->now()), std::move(done));
 }
 
 void DhtService::get_providers(ByteView key, std::size_t want, std::function<void(LookupResult)> done) {

@@ -123,6 +123,16 @@ std::optional<Multiaddr> StoredPeers::address_of(const PeerId& peer, const Ed255
   return dialable((*p)->record.record);
 }
 
+std::vector<StoredPeer> StoredPeers::best(std::size_t n) const {
+  if (!store_) return {};
+  auto c = store_->candidates(n, now_ms(), cfg_.retain_score.count(), cfg_.max_failures);
+  if (!c) {
+    ++counters_.store_errors;
+    return {};
+  }
+  return std::move(*c);
+}
+
 std::optional<Bytes> StoredPeers::record_of(const PeerId& peer) const {
   if (!store_) return std::nullopt;
   auto p = store_->get(peer);

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "shardnode/core/bytes.h"
 #include "shardnode/core/errors.h"
 #include "shardnode/core/key_file.h"
 #include "shardnode/core/log.h"
+#include "shardnode/core/random.h"
 #include "shardnode/net/onion_transport.h"
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/node/pubsub_settings.h"
@@ -50,6 +52,8 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
     o.bootnodes.push_back(*a);
   }
   o.redial_interval = c.node.redial_interval;
+  o.dht = c.node.dht;
+  o.dht_refresh = c.node.dht_refresh;
   o.target_peers = c.node.target_peers;
   o.bootnode_threshold = c.node.bootnode_threshold;
   o.peer_store_max = c.node.peer_store_max;
@@ -174,7 +178,8 @@ Node::Node(asio::io_context& io, NodeOptions opts, NodeKey key)
       opts_(std::move(opts)),
       key_(std::move(key)),
       probe_timer_(io),
-      collation_timer_(io) {}
+      collation_timer_(io),
+      dht_timer_(io) {}
 
 Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opts) {
   const fs::path key_path = identity_key_path(opts.datadir);
@@ -241,6 +246,19 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
     // peers are kept and dialled only through the records their PRUNE carried.
     n->pubsub_->on_px([self](const std::vector<pubsub::Router::PxCandidate>& px) { self->stored_->on_px(px); });
     n->pubsub_->set_record_source([self](const PeerId& p) { return self->stored_->record_of(p); });
+  }
+  if (n->opts_.dht) {
+    net::kad::DhtConfig dc;
+    dc.clock = &n->clock_;
+    // Provider records live an hour and are re-announced every refresh.
+    dc.core.provider_ttl = std::chrono::hours(1);
+    const bool onion = !n->opts_.tor_none, tcp = !n->opts_.onion_only;
+    dc.core.dialable = [onion, tcp](const Multiaddr& a) {
+      return a.is_onion() ? onion : tcp && a.tcp_endpoint().has_value();
+    };
+    n->dht_ = std::make_unique<net::kad::DhtService>(io, *n->host_, dc);
+    Node* self = n.get();
+    n->opts_.shard.find_members = [self](std::uint32_t shard) { self->find_shard_members(shard); };
   }
   n->opts_.shard.clock = &n->clock_;
   n->opts_.shard.wall = &n->wall_;
@@ -336,6 +354,7 @@ Status Node::start() {
               {"completed", j.completed}, {"dialled", j.dialled}}
              .dump());
     if (metrics_) metrics_->observe_jump(j);
+    if (j.completed && dht_ && bootstrapped_network_) dht_provide(j.shard);
   });
   // A joined shard's retention window fetched (paged, retried on another peer when one
   // fails or serves a forgery) - the shard runtime's sync, as in the simulator.
@@ -475,6 +494,18 @@ void Node::start_network() {
   // restarted node's record supersedes the old one.
   host_->set_signed_record(net::seal_peer_record(key_, wall_.unix_ms(), host_->advertised_addrs()));
   discovery_.start();
+  if (dht_) {
+    dht_->start();
+    // Seeds: the bootnodes and the peer store's best peers (each at its own addresses).
+    for (const auto& b : opts_.bootnodes) {
+      std::optional<PeerId> id = b.peer_id();
+      if (auto ep = b.onion_endpoint())
+        if (auto pk = parse_onion_address(ep->address)) id = PeerId::from_public_key(*pk);
+      if (id) dht_->add_peer(*id, {b.without_peer_id()});
+    }
+    for (const auto& p : stored_->best(32)) dht_->add_peer(p.peer(), p.record.record.addrs);
+    dht_refresh(true);
+  }
   if (opts_.collation_interval.count() > 0) {
     collation_timer_.expires_after(opts_.collation_interval);
     collation_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
@@ -488,6 +519,62 @@ void Node::start_network() {
     });
   }
   if (on_ready_) on_ready_();
+}
+
+// ------------------------------------------------------------------ DHT
+
+void Node::dht_refresh(bool first) {
+  if (stopped_ || !dht_) return;
+  Bytes target = peer_id().bytes();
+  if (!first) {
+    // A random key: the bucket refresh of the spec's bootstrap process.
+    SecureRandom rng;
+    target.assign(32, 0);
+    for (auto& b : target) b = static_cast<std::uint8_t>(rng.uniform(256));
+  }
+  dht_->find_key(target, [this, first, alive = alive_](net::kad::LookupResult r) {
+    if (!*alive || stopped_) return;
+    emit(json{{"t", unix_time()}, {"event", "dht_lookup"}, {"kind", first ? "bootstrap" : "refresh"},
+              {"found", r.closest.size()}, {"requests", r.requests}, {"failures", r.failures},
+              {"table", dht_->table().size()}}
+             .dump());
+    bootstrapped_network_ = true;
+    for (auto k : std::set<std::uint32_t>(shards_->manager().shards())) dht_provide(k);
+  });
+  dht_timer_.expires_after(opts_.dht_refresh);
+  dht_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (!ec && *alive) dht_refresh(false);
+  });
+}
+
+void Node::dht_provide(std::uint32_t shard) {
+  const std::string topic = shard::collation_topic(shard);
+  dht_->provide(as_bytes(topic), [this, shard, alive = alive_](net::kad::LookupResult r) {
+    if (!*alive || stopped_) return;
+    emit(json{{"t", unix_time()}, {"event", "dht_provide"}, {"shard", shard}, {"accepted", r.accepted},
+              {"requests", r.requests}}
+             .dump());
+  });
+}
+
+void Node::find_shard_members(std::uint32_t shard) {
+  if (!dht_ || stopped_) return;
+  const std::string topic = shard::collation_topic(shard);
+  dht_->get_providers(as_bytes(topic), opts_.shard.manager.peers_per_shard,
+                      [this, shard, alive = alive_](net::kad::LookupResult r) {
+    if (!*alive || stopped_) return;
+    emit(json{{"t", unix_time()}, {"event", "dht_members"}, {"shard", shard}, {"found", r.providers.size()},
+              {"requests", r.requests}}
+             .dump());
+    // Connected, a provider's table brings its preference record in, and the jump
+    // dials and grafts it as it would a peer its own table had listed.
+    for (const auto& p : r.providers) {
+      if (p.peer == peer_id() || host_->connected(p.peer) || p.addrs.empty()) continue;
+      host_->connect(p.addrs.front().with_peer_id(p.peer), [peer = p.peer](Result<PeerId> c) {
+        if (!c) logging::get("node")->debug("shard member {} from the DHT: {}", peer.to_string(), c.error().what());
+      });
+    }
+  });
 }
 
 void Node::probe() {
@@ -544,6 +631,8 @@ void Node::stop() {
   stopped_ = true;
   logging::get("node")->info("stopping");
   discovery_.stop();
+  dht_timer_.cancel();
+  if (dht_) dht_->stop();
   probe_timer_.cancel();
   collation_timer_.cancel();
   if (metrics_server_) metrics_server_->stop();

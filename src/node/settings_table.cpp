@@ -582,6 +582,14 @@ std::vector<SettingDef> make_table() {
        .description = "Seconds between discovery rounds: dialling stored peers while below node.target_peers, "
                       "and bootnodes while the peer store is short of reachable peers.",
        .min = 1, .max = 3600});
+  add(field(FIELD(node.dht)), {.key = "node.dht", .type = SettingType::boolean,
+       .description = "Run the Kademlia DHT (/shardnode/kad/1.0.0): find peers beyond the bootnodes, announce "
+                      "our shards as provider records, and find a shard's members when a jump's table lists "
+                      "none. Its routing table holds only peers that exchanged DHT messages with us."});
+  add(seconds(FIELD(node.dht_refresh)), {.key = "node.dht_refresh_s", .type = SettingType::integer,
+       .description = "Seconds between DHT refreshes: a lookup of a random key (the first one: our own id), "
+                      "and provider records re-announced for the shards we are on.",
+       .min = 10, .max = 86400});
   add(field(FIELD(node.target_peers)), {.key = "node.target_peers", .type = SettingType::integer,
        .description = "Connections discovery keeps up: below this many, the best peers of the peer store "
                       "(<datadir>/peers.db) are dialled, and peers offered in peer exchange too.",

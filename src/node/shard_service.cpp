@@ -59,6 +59,9 @@ class ShardService::Io final : public shard::ShardIo {
       if (!r) logging::get("shard")->debug("dial {} for a shard: {}", peer.to_string(), r.error().what());
     });
   }
+  void find_members(std::uint32_t shard) override {
+    if (s_.cfg_.find_members) s_.cfg_.find_members(shard);
+  }
   std::size_t mesh_size(const std::string& topic) const override { return s_.ps_.router().mesh(topic).size(); }
   void penalize(const PeerId& peer, double count) override {
     if (auto* sc = s_.ps_.router().scoring()) sc->add_penalty(peer, count);

@@ -564,3 +564,30 @@ TEST_CASE("cover subscriptions: random extra shards, announced and redrawn every
   // The churn of leaving and joining costs nobody their score.
   for (std::uint32_t n = 0; n < 40; ++n) CHECK(sim.gossip().router(n).flagged_peers().empty());
 }
+
+TEST_CASE("a jump whose table lists nobody on the shard asks beyond it, every dial_retry_ms until the timeout",
+          "[shard][scenario]") {
+  ShardSimConfig c = config(21);
+  c.gossip.nodes = 20;
+  c.shard.shard_count = kShards + 1;  // shard kShards: nobody's duty
+  c.shard.jump_timeout_ms = 40'000;
+  c.shard.dial_retry_ms = 15'000;
+  ShardSim sim(c);
+  for (std::uint32_t n = 0; n < 20; ++n) sim.start(n, duties(n));
+  sim.run_for(60s);  // the joins at start (empty tables) are over
+  // A jump to a shard the table lists: no lookup beyond the table.
+  const std::uint32_t listed = *duties(1).begin();
+  const auto before0 = sim.manager(0).counters().member_lookups;
+  REQUIRE(sim.manager(0).jump(*duties(0).begin(), listed, sim.now_ms()));
+  sim.run_for(5s);
+  CHECK(sim.manager(0).counters().member_lookups == before0);
+  // The empty shard: looked up at once, at 15 s and 30 s, then the jump ends alone.
+  const auto before2 = sim.manager(2).counters().member_lookups;
+  REQUIRE(sim.manager(2).jump(*duties(2).begin(), kShards, sim.now_ms()));
+  sim.run_for(45s);
+  const auto& m = sim.manager(2);
+  CHECK(m.counters().member_lookups - before2 == 3);
+  REQUIRE_FALSE(m.jumps().empty());
+  CHECK(m.jumps().back().shard == kShards);
+  CHECK(m.jumps().back().member_lookups == 3);
+}

@@ -49,6 +49,10 @@ class ShardIo {
   virtual std::vector<PeerId> connected_peers() const = 0;
   // Connect to a peer known only from its record: its onion address is its key.
   virtual void dial(const PeerId& peer, const Ed25519PublicKey& key) = 0;
+  // A jump's table lists nobody on `shard`: look for members elsewhere (the node asks
+  // the DHT for the shard topic's providers and dials them; once connected, their
+  // tables bring their records in). Default: nothing.
+  virtual void find_members(std::uint32_t shard) { (void)shard; }
   virtual std::size_t mesh_size(const std::string& topic) const = 0;
   // A peer sent records that fail verification (table responses): score it.
   virtual void penalize(const PeerId& peer, double count) = 0;
@@ -84,6 +88,8 @@ struct JumpRecord {
   std::uint64_t finished_ms = 0;
   bool completed = false;  // false: timed out
   std::size_t dialled = 0;
+  std::size_t member_lookups = 0;      // ShardIo::find_members calls (the table listed nobody)
+  std::uint64_t last_lookup_ms = 0;
   std::uint64_t took_ms() const { return finished_ms - started_ms; }
 };
 
@@ -93,6 +99,7 @@ struct ShardCounters {
   std::uint64_t table_records_invalid = 0, table_responses_malformed = 0;
   std::uint64_t announcements = 0, jumps_completed = 0, jumps_failed = 0;
   std::uint64_t maintenance_dials = 0;  // dials to a joined shard's peers outside a jump
+  std::uint64_t member_lookups = 0;     // ShardIo::find_members calls during jumps
   std::uint64_t cover_rotations = 0;
 };
 

@@ -3,8 +3,11 @@
 // message each way) and real dials.
 //
 // - Serves `protocol` with Dht::handle.
-// - A peer whose identify lists the protocol is learnt with its own addresses (its
-//   signed peer record's if it sent one, else its listen addresses).
+// - The routing table holds only peers that exchanged DHT messages with us: a peer
+//   that asked us something is learnt with its own addresses from identify (its
+//   signed peer record's if it sent one, else its listen addresses); a peer we asked
+//   joins when it answers. Our gossip connections are not added just for being
+//   connected, so FIND_NODE answers do not list our mesh (docs/PRIVACY.md).
 // - Requests go to a connected peer, or dial its address with /p2p/<id> appended, so
 //   Noise proves the identity an answer claimed. The request deadline covers the dial.
 // - A 1 s tick expires requests the core is still waiting for.
@@ -18,6 +21,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +52,8 @@ class DhtService {
   // A peer known to speak the DHT (a bootnode, the peer store), at these addresses.
   void add_peer(const PeerId& peer, const std::vector<Multiaddr>& addrs);
   void find_node(const PeerId& target, std::function<void(LookupResult)> done);
+  // FIND_NODE toward any key (a random one: bucket refresh).
+  void find_key(ByteView key, std::function<void(LookupResult)> done);
   // Walks toward `key` asking GET_PROVIDERS; stops once `want` providers are known.
   void get_providers(ByteView key, std::size_t want, std::function<void(LookupResult)> done);
   // Finds the k closest peers to `key` and sends each ADD_PROVIDER with our advertised
@@ -63,6 +69,7 @@ class DhtService {
   void pump();
   void send(const Dht::Request& r);
   void schedule_tick();
+  void learn_requester(const PeerId& from);
 
   boost::asio::io_context& io_;
   Host& host_;
@@ -72,6 +79,7 @@ class DhtService {
   RequestResponse rr_;
   Dht dht_;
   std::map<Dht::LookupId, std::function<void(LookupResult)>> waiting_;
+  std::set<PeerId> learn_on_identify_;
   boost::asio::steady_timer timer_;
   bool running_ = false, ticking_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

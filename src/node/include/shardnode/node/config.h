@@ -42,6 +42,8 @@ struct Config {
     bool onion_only = true;
     std::vector<std::string> bootnodes;  // multiaddrs, checked by the table
     std::chrono::seconds redial_interval{15};
+    bool dht = true;
+    std::chrono::seconds dht_refresh{300};
     std::size_t target_peers = 8;
     std::size_t bootnode_threshold = 3;
     std::size_t peer_store_max = 1000;

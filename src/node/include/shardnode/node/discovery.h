@@ -130,6 +130,8 @@ class StoredPeers final : public PeerSource {
   void on_disconnected(const PeerId& peer, double score);
   // Peers in the store that answered once and have not failed max_failures dials since.
   std::size_t reachable() const;
+  // The store's best dial candidates (as candidates() ranks them), at most n.
+  std::vector<StoredPeer> best(std::size_t n) const;
   // The envelope of `peer`'s stored record (what our PRUNEs offer in PX).
   std::optional<Bytes> record_of(const PeerId& peer) const;
   PeerStore* store() const { return store_.get(); }

@@ -29,6 +29,7 @@
 #include "shardnode/node/metrics.h"
 #include "shardnode/node/settings.h"
 #include "shardnode/core/clock.h"
+#include "shardnode/net/kad_service.h"
 #include "shardnode/node/discovery.h"
 #include "shardnode/node/shard_service.h"
 #include "shardnode/shard/validator_key.h"
@@ -49,6 +50,8 @@ struct NodeOptions {
   bool onion_only = true;
   std::vector<Multiaddr> bootnodes;
   std::chrono::seconds redial_interval{15};
+  bool dht = true;
+  std::chrono::seconds dht_refresh{300};
   std::size_t target_peers = 8;
   std::size_t bootnode_threshold = 3;
   std::size_t peer_store_max = 1000;
@@ -145,9 +148,18 @@ class Node {
   std::ofstream events_;
   std::ofstream receipts_;  // opts_.test_receipt_log
   std::uint64_t probe_seq_ = 0;
-  Discovery discovery_;
-  StoredPeers* stored_ = nullptr;  // in discovery_  // bootnodes, identify-learnt addresses, table dials' addresses, PX
+  Discovery discovery_;  // the peer store, bootnodes, identify-learnt addresses, table dials' addresses
+  StoredPeers* stored_ = nullptr;  // in discovery_
+  // The DHT (node.dht): seeded from bootnodes and the store, refreshed every
+  // node.dht_refresh_s, announcing our shards as providers, asked by jumps whose
+  // table lists nobody on the shard. After host_: destroyed first.
+  std::unique_ptr<net::kad::DhtService> dht_;
+  boost::asio::steady_timer dht_timer_;
+  void dht_refresh(bool first);
+  void dht_provide(std::uint32_t shard);
+  void find_shard_members(std::uint32_t shard);
   bool bootstrapped_ = false, stopped_ = false;
+  bool bootstrapped_network_ = false;  // the DHT's first lookup is done: providing makes sense
   std::function<void(const Error&)> on_fatal_;
   std::function<void()> on_ready_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

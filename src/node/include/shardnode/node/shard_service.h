@@ -39,6 +39,9 @@ struct ShardServiceConfig {
   // How to reach a peer known only from its record. Default: /onion3/<key>:onion_port.
   std::function<std::optional<Multiaddr>(const PeerId&, const Ed25519PublicKey&)> address_of;
   std::uint16_t onion_port = 4001;
+  // A jump whose table lists nobody on the shard asks here (the node: the DHT's
+  // providers of the shard's collation topic, dialled). Null: the jump just waits.
+  std::function<void(std::uint32_t shard)> find_members;
   // Collations: periods are counted from `genesis_s` (unix seconds) in `period_s`
   // steps; older than max_age_periods is ignored, more than one ahead rejected.
   std::uint64_t genesis_s = 0;
