@@ -7,7 +7,8 @@ development mode): three `shardnode run` processes.
 - B and A stop; B restarts with only A (now down) as its bootnode and
   node.bootnode_threshold = 1: B dials C from its peer store, and never dials the
   bootnode (its store holds enough reachable peers);
-- the DHT: B's bootstrap lookup is answered by its bootnodes, and C (on shard 1)
+- the DHT: B's bootstrap lookup is answered by its bootnodes, which keep B's signed
+  peer record (PUT_VALUE), and C (on shard 1)
   announces itself as the shard's provider to a DHT peer at its next refresh;
 - a peers.db that is not a peer store makes `run` refuse to start, naming the file,
   and the file is left as it was.
@@ -110,6 +111,8 @@ def main():
         return
     boot = wait_event(b, lambda e: e.get("event") == "dht_lookup" and e.get("kind") == "bootstrap", 20)
     check(boot is not None and boot["found"] >= 1, f"B's DHT bootstrap lookup is answered ({boot})")
+    put = wait_event(b, lambda e: e.get("event") == "dht_put_record", 20)
+    check(put is not None and put["accepted"] >= 1, f"B's signed record is stored in the DHT ({put})")
     prov = wait_event(c, lambda e: e.get("event") == "dht_provide" and e.get("shard") == 1 and e.get("accepted", 0) >= 1, 30)
     check(prov is not None, f"C announces itself as shard 1's provider to a DHT peer ({prov})")
     rcs = localnet.stop_nodes([b, a])

@@ -4,6 +4,24 @@
 
 namespace shardnode::net::kad {
 
+namespace {
+constexpr std::string_view kRecordPrefix = "/shardnode-pr/";
+}  // namespace
+
+Bytes record_key(const PeerId& peer) {
+  Bytes k(kRecordPrefix.begin(), kRecordPrefix.end());
+  k.insert(k.end(), peer.bytes().begin(), peer.bytes().end());
+  return k;
+}
+
+std::optional<PeerId> record_key_peer(ByteView key) {
+  if (key.size() <= kRecordPrefix.size() || !std::equal(kRecordPrefix.begin(), kRecordPrefix.end(), key.begin()))
+    return std::nullopt;
+  auto id = PeerId::from_bytes(key.subspan(kRecordPrefix.size()));
+  if (!id) return std::nullopt;
+  return *id;
+}
+
 struct Dht::Walk {
   Walk(const Key& target, const PeerId& self, const std::vector<PeerId>& seeds, LookupConfig cfg)
       : lookup(target, self, seeds, cfg) {}
@@ -11,6 +29,7 @@ struct Dht::Walk {
   Message request;
   std::size_t want = 0;  // get_providers: stop at this many
   std::map<PeerId, ProviderInfo> providers;
+  std::optional<SignedPeerRecord> record;  // get_record
   // provide: after the walk, ADD_PROVIDER to the closest
   bool provide = false, announcing = false;
   Message add;
@@ -84,9 +103,35 @@ Message Dht::handle(const PeerId& from, const Message& req, TimePoint now) {
   };
   switch (req.type) {
     case MessageType::ping: break;
-    case MessageType::find_node:
-    case MessageType::get_value:
-    case MessageType::put_value: closer(); break;
+    case MessageType::find_node: closer(); break;
+    case MessageType::get_value: {
+      if (auto it = records_.find(req.key); it != records_.end()) {
+        if (it->second.expires > now) out.record = Record{req.key, it->second.record.envelope, ""};
+        else records_.erase(it);
+      }
+      closer();
+      break;
+    }
+    case MessageType::put_value: {
+      out.key.clear();
+      auto peer = record_key_peer(req.key);
+      if (!peer || !req.record) {
+        ++counters_.records_refused;
+        break;
+      }
+      auto rec = open_peer_record(req.record->value);
+      auto it = records_.find(req.key);
+      const bool fits = it != records_.end() || records_.size() < cfg_.max_records;
+      if (!rec || !(rec->record.peer == *peer) || !fits ||
+          (it != records_.end() && it->second.expires > now && it->second.record.record.seq >= rec->record.seq)) {
+        ++counters_.records_refused;
+        break;
+      }
+      records_[req.key] = HeldRecord{std::move(*rec), now + cfg_.record_ttl};
+      ++counters_.records_stored;
+      out.key = req.key;  // the echo says it was kept
+      break;
+    }
     case MessageType::get_providers: {
       prune_providers(now);
       if (auto it = providers_.find(req.key); it != providers_.end())
@@ -171,6 +216,24 @@ Dht::LookupId Dht::get_providers(const Bytes& key, std::size_t want, TimePoint n
   return start(std::move(m), std::max<std::size_t>(want, 1), now);
 }
 
+Dht::LookupId Dht::put_record(const SignedPeerRecord& ours, TimePoint now) {
+  Message m;
+  m.type = MessageType::find_node;
+  m.key = record_key(ours.record.peer);
+  Message put;
+  put.type = MessageType::put_value;
+  put.key = m.key;
+  put.record = Record{m.key, ours.envelope, ""};
+  return start(std::move(m), 0, now, std::move(put));
+}
+
+Dht::LookupId Dht::get_record(const PeerId& peer, TimePoint now) {
+  Message m;
+  m.type = MessageType::get_value;
+  m.key = record_key(peer);
+  return start(std::move(m), 1, now);
+}
+
 Dht::LookupId Dht::provide(const Bytes& key, std::vector<Multiaddr> our_addrs, TimePoint now) {
   Message m;
   m.type = MessageType::find_node;
@@ -184,7 +247,8 @@ Dht::LookupId Dht::provide(const Bytes& key, std::vector<Multiaddr> our_addrs, T
 
 void Dht::progress(LookupId id, Walk& w, TimePoint now) {
   if (!w.announcing) {
-    const bool enough = w.request.type == MessageType::get_providers && w.providers.size() >= w.want;
+    const bool enough = (w.request.type == MessageType::get_providers && w.providers.size() >= w.want) ||
+                        (w.request.type == MessageType::get_value && w.record);
     if (!enough && !w.lookup.finished()) {
       for (const auto& p : w.lookup.next(now)) {
         ++counters_.requests_out;
@@ -206,6 +270,7 @@ void Dht::progress(LookupId id, Walk& w, TimePoint now) {
   f.result.closest = w.lookup.closest();
   for (auto& [p, info] : w.providers) f.result.providers.push_back(std::move(info));
   f.result.accepted = w.accepted;
+  f.result.record = std::move(w.record);
   f.result.requests = w.lookup.requests() + (w.provide ? f.result.closest.size() : 0);
   f.result.failures = w.lookup.failures();
   finished_.push_back(std::move(f));
@@ -223,7 +288,9 @@ void Dht::on_answer(LookupId id, const PeerId& from, const Result<Message>& answ
   Walk& w = *it->second;
   if (!answer) ++counters_.requests_failed;
   if (w.announcing) {
-    if (w.add_deadlines.erase(from) && answer) ++w.accepted;
+    // A PUT_VALUE answer echoes the key when the record was kept; any ADD_PROVIDER answer counts.
+    const bool kept = answer && (w.add.type != MessageType::put_value || answer->key == w.add.key);
+    if (w.add_deadlines.erase(from) && kept) ++w.accepted;
     return progress(id, w, now);
   }
   if (!answer) {
@@ -243,6 +310,12 @@ void Dht::on_answer(LookupId id, const PeerId& from, const Result<Message>& answ
     for (const auto& a : pr.addrs)
       if (!cfg_.dialable || cfg_.dialable(a)) addrs.push_back(a.without_peer_id());
     if (!addrs.empty()) w.providers.emplace(pr.id, ProviderInfo{pr.id, std::move(addrs)});
+  }
+  if (w.request.type == MessageType::get_value && answer->record) {
+    auto peer = record_key_peer(w.request.key);
+    auto rec = open_peer_record(answer->record->value);
+    if (peer && rec && rec->record.peer == *peer && (!w.record || w.record->record.seq < rec->record.seq))
+      w.record = std::move(*rec);
   }
   w.lookup.on_response(from, named);
   progress(id, w, now);

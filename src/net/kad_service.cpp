@@ -81,6 +81,21 @@ void DhtService::provide(ByteView key, std::function<void(LookupResult)> done) {
   track(dht_.provide(Bytes(key.begin(), key.end()), host_.advertised_addrs(), clock_->now()), std::move(done));
 }
 
+void DhtService::put_record(std::function<void(LookupResult)> done) {
+  const auto& ours = host_.signed_record();
+  if (!ours) {
+    boost::asio::post(io_, [done = std::move(done), alive = alive_] {
+      if (*alive) done(LookupResult{});
+    });
+    return;
+  }
+  track(dht_.put_record(*ours, clock_->now()), std::move(done));
+}
+
+void DhtService::get_record(const PeerId& peer, std::function<void(LookupResult)> done) {
+  track(dht_.get_record(peer, clock_->now()), std::move(done));
+}
+
 void DhtService::send(const Dht::Request& r) {
   const Dht::LookupId id = r.lookup;
   const PeerId peer = r.to;

@@ -241,6 +241,25 @@ void StoredPeers::tick() {
   });
 }
 
+// ------------------------------------------------------------ DhtRecords
+
+DhtRecords::DhtRecords(net::kad::DhtService& dht, StoredPeers& stored, const Clock& clock, Duration retry)
+    : dht_(dht), stored_(stored), clock_(clock), retry_(retry) {}
+
+std::optional<Multiaddr> DhtRecords::address_of(const PeerId& peer, const Ed25519PublicKey&) const {
+  const TimePoint now = clock_.now();
+  auto it = asked_.find(peer);
+  if (it != asked_.end() && now < it->second + retry_) return std::nullopt;
+  if (asked_.size() >= 4096) asked_.clear();  // a bound, not a cache policy
+  asked_[peer] = now;
+  ++lookups_;
+  dht_.get_record(peer, [this, peer, alive = alive_](net::kad::LookupResult r) {
+    if (!*alive || !r.record || !(r.record->record.peer == peer)) return;
+    if (stored_.learn(*r.record)) ++found_;
+  });
+  return std::nullopt;
+}
+
 // ------------------------------------------------------------ Discovery
 
 void Discovery::start() {

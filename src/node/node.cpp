@@ -208,6 +208,19 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
   }
   n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
   n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
+  if (n->opts_.dht) {
+    net::kad::DhtConfig dc;
+    dc.clock = &n->clock_;
+    // Provider records live an hour and are re-announced every refresh.
+    dc.core.provider_ttl = std::chrono::hours(1);
+    const bool onion = !n->opts_.tor_none, tcp = !n->opts_.onion_only;
+    dc.core.dialable = [onion, tcp](const Multiaddr& a) {
+      return a.is_onion() ? onion : tcp && a.tcp_endpoint().has_value();
+    };
+    n->dht_ = std::make_unique<net::kad::DhtService>(io, *n->host_, dc);
+    Node* self = n.get();
+    n->opts_.shard.find_members = [self](std::uint32_t shard) { self->find_shard_members(shard); };
+  }
   // Discovery (discovery.h): the peer store's signed records first, then bootnodes
   // (only while the store is short of reachable peers); then, without tor, the TCP
   // addresses peers advertised in identify, or with tor the onion service a peer's key
@@ -234,6 +247,8 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
         io, *n->host_, n->opts_.bootnodes, std::chrono::duration_cast<std::chrono::milliseconds>(n->opts_.redial_interval),
         [stored, threshold] { return stored->reachable() < threshold; }));
   }
+  // Signed records from the DHT for peers known only by key (the preference table).
+  if (n->dht_) n->discovery_.add(std::make_unique<DhtRecords>(*n->dht_, *n->stored_, n->clock_));
   if (n->opts_.tor_none) n->discovery_.add(std::make_unique<IdentifiedAddresses>(*n->host_));
   else n->discovery_.add(std::make_unique<OnionKeyAddresses>(n->opts_.shard.onion_port));
   {
@@ -246,19 +261,6 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
     // peers are kept and dialled only through the records their PRUNE carried.
     n->pubsub_->on_px([self](const std::vector<pubsub::Router::PxCandidate>& px) { self->stored_->on_px(px); });
     n->pubsub_->set_record_source([self](const PeerId& p) { return self->stored_->record_of(p); });
-  }
-  if (n->opts_.dht) {
-    net::kad::DhtConfig dc;
-    dc.clock = &n->clock_;
-    // Provider records live an hour and are re-announced every refresh.
-    dc.core.provider_ttl = std::chrono::hours(1);
-    const bool onion = !n->opts_.tor_none, tcp = !n->opts_.onion_only;
-    dc.core.dialable = [onion, tcp](const Multiaddr& a) {
-      return a.is_onion() ? onion : tcp && a.tcp_endpoint().has_value();
-    };
-    n->dht_ = std::make_unique<net::kad::DhtService>(io, *n->host_, dc);
-    Node* self = n.get();
-    n->opts_.shard.find_members = [self](std::uint32_t shard) { self->find_shard_members(shard); };
   }
   n->opts_.shard.clock = &n->clock_;
   n->opts_.shard.wall = &n->wall_;
@@ -540,6 +542,12 @@ void Node::dht_refresh(bool first) {
              .dump());
     bootstrapped_network_ = true;
     for (auto k : std::set<std::uint32_t>(shards_->manager().shards())) dht_provide(k);
+    // Our signed record, so a peer that knows only our key finds our port.
+    dht_->put_record([this, alive](net::kad::LookupResult p) {
+      if (!*alive || stopped_) return;
+      emit(json{{"t", unix_time()}, {"event", "dht_put_record"}, {"accepted", p.accepted}, {"requests", p.requests}}
+               .dump());
+    });
   });
   dht_timer_.expires_after(opts_.dht_refresh);
   dht_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {

@@ -311,3 +311,48 @@ TEST_CASE("the DHT core: a peer's own addresses replace what others said of it",
   CHECK(done[0].result.closest == std::vector<PeerId>{liar});
   CHECK(d.active_lookups() == 0);
 }
+
+TEST_CASE("the DHT core keeps only signed peer records of the peer their key names, newest first", "[kad][dht]") {
+  const NodeKey ka = NodeKey::from_seed(Bytes(32, 0x21)).value(), kb = NodeKey::from_seed(Bytes(32, 0x22)).value();
+  const PeerId a = PeerId::from_public_key(ka.public_key()), b = PeerId::from_public_key(kb.public_key());
+  DhtCoreConfig cfg;
+  cfg.max_records = 2;
+  cfg.record_ttl = std::chrono::hours(1);
+  Dht d(peer(1), cfg);
+  auto put = [&](const Bytes& key, const Bytes& value, TimePoint now) {
+    Message m;
+    m.type = MessageType::put_value;
+    m.key = key;
+    m.record = Record{key, value, ""};
+    return d.handle(a, m, now).key == key;  // the echo: kept
+  };
+  auto get = [&](const Bytes& key, TimePoint now) -> std::optional<Bytes> {
+    Message m;
+    m.type = MessageType::get_value;
+    m.key = key;
+    auto r = d.handle(b, m, now);
+    if (!r.record) return std::nullopt;
+    return r.record->value;
+  };
+  const auto a5 = seal_peer_record(ka, 5, {Multiaddr::onion3(ka.public_key(), 4001)});
+  const auto a4 = seal_peer_record(ka, 4, {Multiaddr::onion3(ka.public_key(), 4002)});
+  const auto a6 = seal_peer_record(ka, 6, {Multiaddr::onion3(ka.public_key(), 4003)});
+  const auto b1 = seal_peer_record(kb, 1, {});
+  CHECK(record_key_peer(record_key(a)) == a);
+  CHECK_FALSE(record_key_peer(Bytes{1, 2, 3}));
+  CHECK(put(record_key(a), a5.envelope, TimePoint{}));
+  CHECK_FALSE(put(record_key(a), a4.envelope, TimePoint{}));   // older
+  CHECK_FALSE(put(record_key(b), a6.envelope, TimePoint{}));   // a's record under b's key
+  CHECK_FALSE(put(record_key(a), Bytes{1, 2, 3}, TimePoint{}));  // not a record
+  CHECK_FALSE(put(Bytes{9, 9}, a6.envelope, TimePoint{}));     // not a record key
+  CHECK(get(record_key(a), TimePoint{}) == a5.envelope);
+  CHECK(put(record_key(a), a6.envelope, TimePoint{}));         // newer
+  CHECK(get(record_key(a), TimePoint{}) == a6.envelope);
+  CHECK(put(record_key(b), b1.envelope, TimePoint{}));
+  const NodeKey kc = NodeKey::from_seed(Bytes(32, 0x23)).value();
+  const auto c1 = seal_peer_record(kc, 1, {});
+  CHECK_FALSE(put(record_key(PeerId::from_public_key(kc.public_key())), c1.envelope, TimePoint{}));  // full
+  CHECK(d.records_held() == 2);
+  CHECK(d.counters().records_refused == 5);
+  CHECK_FALSE(get(record_key(a), TimePoint{std::chrono::minutes(61)}));  // expired
+}

@@ -12,6 +12,7 @@
 #include "shardnode/net/framing.h"
 #include "shardnode/net/host.h"
 #include "shardnode/net/kad_service.h"
+#include "shardnode/net/peer_record.h"
 #include "shardnode/net/request_response.h"
 #include "shardnode/net/tcp_transport.h"
 
@@ -131,4 +132,28 @@ TEST_CASE("a DHT node refuses malformed requests and only lets a peer provide it
   auto pong = ask(encode(ping));
   REQUIRE(pong);
   CHECK(decode_kad_message(*pong)->type == MessageType::ping);
+}
+
+TEST_CASE("a node's signed peer record put in the DHT is found by a node that never met it", "[kad][live]") {
+  DhtNet net(16);
+  for (auto& n : net.nodes) n->host->set_signed_record(seal_peer_record(n->key, 7, {n->addr}));
+  net.bootstrap();
+  std::optional<LookupResult> put;
+  net.nodes[4]->dht->put_record([&](LookupResult r) { put = std::move(r); });
+  REQUIRE(run_until(net.io, [&] { return put.has_value(); }, std::chrono::seconds(30)));
+  CHECK(put->accepted >= 1);
+  for (const auto& p : net.nodes[13]->host->peers()) net.nodes[13]->host->disconnect(p);
+  std::optional<LookupResult> got;
+  net.nodes[13]->dht->get_record(net.nodes[4]->host->peer_id(), [&](LookupResult r) { got = std::move(r); });
+  REQUIRE(run_until(net.io, [&] { return got.has_value(); }, std::chrono::seconds(30)));
+  REQUIRE(got->record);
+  CHECK(got->record->record.peer == net.nodes[4]->host->peer_id());
+  CHECK(got->record->record.seq == 7);
+  CHECK(got->record->record.addrs == std::vector<Multiaddr>{net.nodes[4]->addr});
+  // A peer nobody stored a record of: the walk ends without one.
+  std::optional<LookupResult> none;
+  net.nodes[13]->dht->get_record(PeerId::from_public_key(NodeKey::generate().public_key()),
+                                 [&](LookupResult r) { none = std::move(r); });
+  REQUIRE(run_until(net.io, [&] { return none.has_value(); }, std::chrono::seconds(30)));
+  CHECK_FALSE(none->record);
 }

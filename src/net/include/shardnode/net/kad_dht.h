@@ -6,10 +6,13 @@
 //
 // Serving (`handle`): FIND_NODE answers the k closest peers of the routing table with
 // their addresses; GET_PROVIDERS the providers held for the key, and closer peers;
-// ADD_PROVIDER records the sender as a provider - only the sender, only at addresses
+// PUT_VALUE/GET_VALUE hold signed peer records only (peer_record.h), under
+// record_key(peer): a PUT is kept if its value opens as a record of the peer the key
+// names and is newer (seq) than the one held, for `record_ttl`, at most `max_records`;
+// a GET answers the held record and closer peers. ADD_PROVIDER records the sender as a provider - only the sender, only at addresses
 // `dialable` allows (or those we know for it), for `provider_ttl`, at most
 // `max_providers_per_key` per key and `max_provider_keys` keys (new ones refused when
-// full); PING answers PING; GET_VALUE/PUT_VALUE answer closer peers only.
+// full); PING answers PING.
 //
 // Learning: `learn` is for a peer's own word (identify, its signed record, a
 // configured bootnode): it joins the routing table with its addresses. Peers named in
@@ -20,7 +23,13 @@
 // Lookups (`find_node`, `get_providers`, `provide`): each runs a kad_lookup.h walk;
 // `take_requests` hands out the requests to send, `on_answer` takes each outcome,
 // `tick` expires requests past their deadline, `take_finished` returns the results.
-// `provide` is a FIND_NODE walk followed by ADD_PROVIDER to the k closest.
+// `provide` is a FIND_NODE walk followed by ADD_PROVIDER to the k closest; `put_record`
+// the same with PUT_VALUE of our signed record; `get_record` walks with GET_VALUE and
+// stops at the first record that opens and names the peer.
+//
+// In onion-only mode (`dialable` allows /onion3/ only) a stored or returned record may
+// still carry other addresses - it is the peer's signed statement - but no address we
+// would not dial is ever remembered from it.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +43,7 @@
 #include "shardnode/net/kad.h"
 #include "shardnode/net/kad_lookup.h"
 #include "shardnode/net/kad_routing.h"
+#include "shardnode/net/peer_record.h"
 
 namespace shardnode::net::kad {
 
@@ -46,6 +56,8 @@ struct DhtCoreConfig {
   std::size_t max_providers_per_key = 20;
   std::size_t max_provider_keys = 10000;
   std::size_t max_addresses = 4000;          // peers whose addresses we remember
+  Duration record_ttl = std::chrono::hours(24);
+  std::size_t max_records = 10000;           // signed peer records held for others
   std::function<bool(const Multiaddr&)> dialable;  // null: every address
   Limits limits;
 };
@@ -54,6 +66,7 @@ struct DhtCounters {
   std::uint64_t requests_in = 0, requests_refused = 0;
   std::uint64_t requests_out = 0, requests_failed = 0;
   std::uint64_t lookups = 0, providers_stored = 0, providers_refused = 0;
+  std::uint64_t records_stored = 0, records_refused = 0;
 };
 
 struct ProviderInfo {
@@ -64,9 +77,14 @@ struct ProviderInfo {
 struct LookupResult {
   std::vector<PeerId> closest;          // peers that answered, closest first
   std::vector<ProviderInfo> providers;  // get_providers
-  std::size_t accepted = 0;             // provide: ADD_PROVIDER requests answered
+  std::size_t accepted = 0;             // provide, put_record: requests answered
+  std::optional<SignedPeerRecord> record;  // get_record: the newest record that opened
   std::size_t requests = 0, failures = 0;
 };
+
+// The DHT key a peer's signed record is stored under: "/shardnode-pr/" || peer id bytes.
+Bytes record_key(const PeerId& peer);
+std::optional<PeerId> record_key_peer(ByteView key);
 
 class Dht {
  public:
@@ -99,6 +117,8 @@ class Dht {
   LookupId find_node(const Bytes& key, TimePoint now);
   LookupId get_providers(const Bytes& key, std::size_t want, TimePoint now);
   LookupId provide(const Bytes& key, std::vector<Multiaddr> our_addrs, TimePoint now);
+  LookupId put_record(const SignedPeerRecord& ours, TimePoint now);
+  LookupId get_record(const PeerId& peer, TimePoint now);
   std::vector<Request> take_requests(TimePoint now);
   void on_answer(LookupId id, const PeerId& from, const Result<Message>& answer, TimePoint now);
   void tick(TimePoint now);
@@ -108,6 +128,7 @@ class Dht {
   const RoutingTable& table() const { return table_; }
   const DhtCounters& counters() const { return counters_; }
   std::size_t provider_keys() const { return providers_.size(); }
+  std::size_t records_held() const { return records_.size(); }
   const PeerId& self() const { return self_; }
 
  private:
@@ -127,6 +148,11 @@ class Dht {
     TimePoint expires{};
   };
   std::map<Bytes, std::map<PeerId, Stored>> providers_;
+  struct HeldRecord {
+    SignedPeerRecord record;
+    TimePoint expires{};
+  };
+  std::map<Bytes, HeldRecord> records_;  // by record_key
   std::map<LookupId, std::unique_ptr<Walk>> lookups_;
   LookupId next_id_ = 1;
   std::vector<Request> out_;

@@ -59,6 +59,10 @@ class DhtService {
   // Finds the k closest peers to `key` and sends each ADD_PROVIDER with our advertised
   // addresses; the result's `accepted` says how many answered.
   void provide(ByteView key, std::function<void(LookupResult)> done);
+  // PUT_VALUE of our signed peer record (the host's) to the k closest peers of its key.
+  void put_record(std::function<void(LookupResult)> done);
+  // GET_VALUE of `peer`'s signed record: the result's `record`, if one opened.
+  void get_record(const PeerId& peer, std::function<void(LookupResult)> done);
 
   const Dht& core() const { return dht_; }
   const RoutingTable& table() const { return dht_.table(); }

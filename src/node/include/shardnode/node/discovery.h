@@ -8,6 +8,8 @@
 //   `node.redial_interval_s` while the node has fewer than `node.target_peers`
 //   connections it dials the store's best candidates; their dial failures, reachability
 //   and retained negative scores go back into the store.
+// - `DhtRecords` (with node.dht): a peer known only by key gets its signed record
+//   looked up in the DHT; found, it lands in the peer store for the next dial.
 // - `IdentifiedAddresses`: the TCP addresses peers advertised in identify (tor.mode =
 //   none only: development and tests; off in onion-only mode, where identify carries
 //   only /onion3/ addresses and a peer's key already names its onion service).
@@ -42,6 +44,7 @@
 #include "shardnode/core/multiaddr.h"
 #include "shardnode/core/clock.h"
 #include "shardnode/net/host.h"
+#include "shardnode/net/kad_service.h"
 #include "shardnode/node/peer_store.h"
 #include "shardnode/pubsub/router.h"
 
@@ -151,6 +154,31 @@ class StoredPeers final : public PeerSource {
   bool stopped_ = true;
   std::map<PeerId, bool> dialling_;  // dials in flight (from this source)
   mutable StoredPeersCounters counters_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// Signed peer records from the DHT, for a peer known only by its key (a preference
+// record names a key, not a port): address_of starts a GET_VALUE lookup of the peer's
+// record - one in flight per peer, again only after `retry` - and answers nothing
+// itself; a record found (it opened and names the peer) goes into the peer store,
+// which answers the next dial (a jump re-dials after dial_retry_ms).
+class DhtRecords final : public PeerSource {
+ public:
+  DhtRecords(net::kad::DhtService& dht, StoredPeers& stored, const Clock& clock,
+             Duration retry = std::chrono::seconds(60));
+  ~DhtRecords() override { *alive_ = false; }
+  const char* name() const override { return "dht-records"; }
+  std::optional<Multiaddr> address_of(const PeerId& peer, const Ed25519PublicKey&) const override;
+  std::uint64_t lookups() const { return lookups_; }
+  std::uint64_t found() const { return found_; }
+
+ private:
+  net::kad::DhtService& dht_;
+  StoredPeers& stored_;
+  const Clock& clock_;
+  Duration retry_;
+  mutable std::map<PeerId, TimePoint> asked_;
+  mutable std::uint64_t lookups_ = 0, found_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
