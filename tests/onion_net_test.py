@@ -17,6 +17,11 @@ Usage: onion_net_test.py <shardnode binary>
   request; a fifth node floods invalid collations on shard 0 and `shardnode ctl scores`
   on the honest shard-0 nodes lists it as flagged; node 0, killed with SIGKILL,
   restarts with every collation it had stored;
+- a sixth node that knows only node 3 finds shard 0's members through the DHT
+  (`shardnode ctl providers 0`);
+- node 0's only bootnode (node 1) stops; node 0 is killed and restarted: it is back
+  in shard 0's mesh from its peer store (signed records learnt in identify) within
+  60 s of starting, without dialling the bootnode;
 - node 0's and the external node's onion descriptors, decrypted as a client does,
   publish pow-params (tor's proof-of-work defence);
 - SIGTERM stops every node cleanly; `testnet down` stops the network.
@@ -291,6 +296,32 @@ def main():
     check(rc == 0 and not honest & {f.get("peer_id") for f in out.get("flagged", [])}, "no honest node is flagged")
     localnet.stop_nodes([spam], timeout_s=20)
 
+    # 6b. A new node that knows one peer (node 3, on shard 1) finds shard 0's members
+    # through the DHT: `ctl providers 0` (GET_PROVIDERS of shard 0's collation topic).
+    newbie = localnet.create_nodes(BIN, tmp, 1, prefix="new")[0]
+    others.append(newbie)
+    with open(newbie.config, "w") as f:
+        f.write(localnet.node_config(newbie, [nodes[3].addr], [], client_torrc, 0, 5, extra={"shard.count": "4", **PLAIN}))
+    newbie.start(BIN)
+    boot = None
+    deadline = time.monotonic() + 120
+    tailn = localnet.EventTail(newbie.events_file)
+    while boot is None and time.monotonic() < deadline and newbie.running():
+        boot = next((e for e in tailn.poll() if e.get("event") == "dht_lookup"), None)
+        time.sleep(0.5)  # polling another process's file, bounded by the deadline
+    check(boot is not None and boot.get("found", 0) >= 1, f"a new node's DHT bootstrap through node 3 is answered: {boot}")
+    shard0_members = {nodes[0].peer_id, nodes[1].peer_id, nodes[2].peer_id}
+    found, tries = set(), 0
+    while not found and tries < 4 and newbie.running():
+        tries += 1
+        rc, res, err = localnet.ctl(BIN, newbie.datadir, "providers", "0", timeout=60)
+        body = res[-1][1] if rc == 0 and res else {}
+        found = {p["peer_id"] for p in body.get("providers", [])} & shard0_members
+        onion_only = all(a.startswith("/onion3/") for p in body.get("providers", []) for a in p.get("addrs", []))
+    check(found and onion_only, f"the new node finds shard 0's members through the DHT ({len(found)} of "
+                                f"{len(shard0_members)}, {tries} lookup(s); /onion3/ addresses only): "
+                                f"{body if not found else ''}{err if rc else ''}")
+
     # 7. Leak checks on every running node process.
     for i, n in enumerate(nodes):
         socks = localnet.socket_report(n.pid)
@@ -312,7 +343,10 @@ def main():
         check(published and published[0]["addr"].startswith("/onion3/" + n.onion),
               f"node {i}: its onion service is its identity ({n.onion[:12]}...)")
 
-    # 8. Kill -9 node 0 mid-run and restart it: every collation it had stored is there.
+    # 8. Node 0's only bootnode (node 1) stops for good. Then kill -9 node 0 mid-run and
+    # restart it: every collation it had stored is there, and it is back in shard 0's
+    # mesh through its peer store.
+    check(nodes[1].stop(timeout_s=30) == 0, "node 1 (node 0's only bootnode) stops")
     import sqlite3
     db = os.path.join(nodes[0].datadir, "collations.db")
 
@@ -331,6 +365,8 @@ def main():
           f"node 0 killed with SIGKILL: all {len(before)} collations it had stored are in its store")
     tail0 = localnet.EventTail(nodes[0].events_file)
     tail0.poll()  # what the first run wrote
+    log_size = os.path.getsize(nodes[0].log_file) if os.path.exists(nodes[0].log_file) else 0
+    restart_t0 = time.monotonic()
     nodes[0].start(BIN)
     restarted = False
     deadline = time.monotonic() + 90
@@ -339,6 +375,22 @@ def main():
         time.sleep(0.5)  # polling another process's file, bounded by the deadline
     check(restarted and before <= stored(db),
           "node 0 restarts on the same data (tor, onion service, store) and keeps its collations")
+    shard0 = "/shardnode/shard/0/collations/1"
+    meshed = None
+    while meshed is None and time.monotonic() < restart_t0 + 120 and nodes[0].running():
+        rc, res, _ = localnet.ctl(BIN, nodes[0].datadir, "peers", timeout=20)
+        peers0 = res[-1][1].get("peers", []) if rc == 0 and res else []
+        if any(shard0 in p.get("mesh_topics", []) for p in peers0):
+            meshed = time.monotonic() - restart_t0
+        else:
+            time.sleep(1)  # polling the node, bounded by the deadline
+    check(meshed is not None and meshed <= 60,
+          f"restarted node 0 is back in shard 0's mesh from its peer store, its bootnode down "
+          f"({'%.1f s after starting' % meshed if meshed is not None else 'not within 120 s'})")
+    with open(nodes[0].log_file, errors="replace") as f:
+        f.seek(log_size)
+        log_after = f.read()
+    check("connected to bootnode" not in log_after, "restarted node 0 never reached its (stopped) bootnode")
 
     # 9. Clean shutdown on SIGTERM (SIGKILL after 30 s: rc None).
     for i, rc in enumerate(localnet.stop_nodes(nodes, timeout_s=30)):

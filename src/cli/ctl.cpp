@@ -170,6 +170,7 @@ std::variant<pb::Request, Failure> build(const CtlOptions& o) {
   else if (o.op == "peers") q.mutable_peers();
   else if (o.op == "table") q.mutable_table();
   else if (o.op == "scores") q.mutable_scores();
+  else if (o.op == "providers") q.mutable_providers()->set_shard(o.shard);
   else if (o.op == "subscribe") q.mutable_subscribe()->set_shard(o.shard);
   else if (o.op == "unsubscribe") q.mutable_unsubscribe()->set_shard(o.shard);
   else if (o.op == "jump") {
@@ -239,6 +240,7 @@ CLI::App* add_ctl_command(CLI::App& app, CtlOptions& o) {
   op("peers", "Connected peers: direction, score, shards, mesh topics, agent");
   op("table", "The shard-preference table");
   op("scores", "Peer scores and flagged spam sources");
+  op("providers", "A shard's members, found through the DHT (GET_PROVIDERS)")->add_option("SHARD", o.shard, "Shard")->required();
   op("subscribe", "Join a shard")->add_option("SHARD", o.shard, "Shard")->required();
   op("unsubscribe", "Leave a shard")->add_option("SHARD", o.shard, "Shard")->required();
   auto* jump = op("jump", "Leave shard FROM for shard TO; waits until the jump completes unless --no-wait");
@@ -276,7 +278,7 @@ int cmd_ctl(const Context& ctx, const CtlOptions& o) {
 
   const bool streaming = o.op == "stream";
   double secs = o.timeout;
-  if (secs <= 0) secs = o.op == "jump" && !o.no_wait ? 180 : o.op == "request" ? 60 : 10;
+  if (secs <= 0) secs = o.op == "jump" && !o.no_wait ? 180 : o.op == "request" || o.op == "providers" ? 60 : 10;
   const auto start = mono_now();
   auto deadline = std::optional(start + std::chrono::microseconds(static_cast<std::int64_t>(secs * 1e6)));
 

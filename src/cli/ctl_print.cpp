@@ -162,6 +162,15 @@ void print_scores(std::ostream& out, const pb::Response& r, bool) {
   if (!rows.empty()) print_table(out, {"PEER", "SCORE", "FLAGGED", "REASON"}, rows);
 }
 
+void print_providers(std::ostream& out, const pb::Response& r, bool) {
+  const auto& p = r.providers();
+  out << p.providers_size() << " provider(s) of shard " << p.shard() << " (" << p.requests() << " DHT requests)\n";
+  for (const auto& e : p.providers()) {
+    out << e.peer_id() << "\n";
+    for (const auto& a : e.addrs()) out << "  " << a << "\n";
+  }
+}
+
 void print_cancelled(std::ostream& out, const pb::Response& r, bool) {
   out << "cancelled stream " << r.cancelled().stream_id() << "\n";
 }
@@ -186,6 +195,7 @@ constexpr std::array kPrinters = {
     PrinterRow{Rs::kFetched, print_fetched},
     PrinterRow{Rs::kScores, print_scores},
     PrinterRow{Rs::kCancelled, print_cancelled},
+    PrinterRow{Rs::kProviders, print_providers},
 };
 
 }  // namespace

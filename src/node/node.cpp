@@ -392,7 +392,7 @@ Status Node::start() {
     x.validator_key = validator_pub_;
     x.topics = opts_.topics;
     return x;
-  }});
+  }, dht_.get()});
   if (Status st = control_->listen(opts_.datadir / "control.sock"); !st) return st.error();
   if (!opts_.metrics_listen.empty()) {
     // Served from the start, so a scrape shows tor bootstrapping.

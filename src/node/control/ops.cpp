@@ -23,6 +23,7 @@ constexpr std::array kOps = {
     Op{R::kRequestCollations, op_request_collations},
     Op{R::kScores, op_scores},
     Op{R::kCancel, op_cancel},
+    Op{R::kProviders, op_providers},
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "shardnode/node/detail/control_ops.h"
+#include "shardnode/shard/topics.h"
 
 namespace shardnode::node::control {
 
@@ -166,6 +167,32 @@ void JumpWaiters::stop() {
   stopped_ = true;
   sweep_timer_.cancel();
   waiters_.clear();
+}
+
+void op_providers(const OpEnv& env, Connection& c, const pb::Request& req) {
+  const std::uint64_t id = req.id();
+  const auto& pr = req.providers();
+  if (!check_shard(env, c, id, pr.shard())) return;
+  if (!env.ctx.dht) return c.send_error(id, pb::Error::FAILED, "the DHT is off (node.dht = false)");
+  if (!c.begin_later(id)) return;
+  const std::uint32_t shard = pr.shard();
+  const std::string topic = shard::collation_topic(shard);
+  env.ctx.dht->get_providers(as_bytes(topic), pr.want() == 0 ? 4 : pr.want(),
+                             [w = c.weak_from_this(), id, shard](net::kad::LookupResult r) {
+    auto self = w.lock();
+    if (!self || self->closed()) return;
+    pb::Response out;
+    out.set_id(id);
+    auto* p = out.mutable_providers();
+    p->set_shard(shard);
+    p->set_requests(static_cast<std::uint32_t>(r.requests));
+    for (const auto& info : r.providers) {
+      auto* e = p->add_providers();
+      e->set_peer_id(info.peer.to_string());
+      for (const auto& a : info.addrs) e->add_addrs(a.with_peer_id(info.peer).to_string());
+    }
+    self->finish(out);
+  });
 }
 
 }  // namespace shardnode::node::control

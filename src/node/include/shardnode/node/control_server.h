@@ -29,6 +29,7 @@
 
 #include "shardnode/core/keys.h"
 #include "shardnode/core/result.h"
+#include "shardnode/net/kad_service.h"
 #include "shardnode/net/host.h"
 #include "shardnode/node/shard_service.h"
 #include "shardnode/pubsub/service.h"
@@ -54,6 +55,7 @@ struct ControlContext {
   pubsub::PubsubService& pubsub;
   ShardService& shards;
   std::function<IdentityExtras()> identity;  // may be empty
+  net::kad::DhtService* dht = nullptr;       // null: node.dht off (`providers` fails)
 };
 
 struct ControlLimits {

@@ -57,6 +57,7 @@ void op_scores(const OpEnv& env, Connection& c, const pb::Request& req);
 void op_subscribe(const OpEnv& env, Connection& c, const pb::Request& req);
 void op_unsubscribe(const OpEnv& env, Connection& c, const pb::Request& req);
 void op_jump(const OpEnv& env, Connection& c, const pb::Request& req);
+void op_providers(const OpEnv& env, Connection& c, const pb::Request& req);
 // ops_collations.cpp: publishing, streaming and fetching collations.
 void op_publish_collation(const OpEnv& env, Connection& c, const pb::Request& req);
 void op_stream_collations(const OpEnv& env, Connection& c, const pb::Request& req);
