@@ -30,7 +30,11 @@ node.addEventListener('peer:identify', (evt) => {
     peer: d.peerId.toString(),
     agent: d.agentVersion,
     protocols: d.protocols,
-    listenAddrs: d.listenAddrs.map((a) => a.toString())
+    listenAddrs: d.listenAddrs.map((a) => a.toString()),
+    // Set only if the remote's signed peer record opened (identify fails otherwise).
+    record: d.signedPeerRecord == null
+      ? null
+      : { seq: d.signedPeerRecord.seq.toString(), addrs: d.signedPeerRecord.addresses.map((a) => a.toString()) }
   })
 })
 

@@ -29,6 +29,8 @@ test('js-libp2p dials shardnode: noise, yamux, identify both ways, ping', { time
     assert.ok(idJs, 'js identified shardnode')
     assert.match(idJs.agent, /^shardnode\//)
     assert.ok(idJs.protocols.includes('/ipfs/ping/1.0.0'))
+    // js opened shardnode's signed peer record (RFC 0002/0003).
+    assert.deepEqual(idJs.record, { seq: '42', addrs: [l.addrs[0].replace(/\/p2p\/.*$/, '')] })
     assert.equal(js.events.filter((e) => e.event === 'ping').length, 3)
     const idCpp = await cpp.waitFor((e) => e.event === 'identified', 'shardnode identifying the js peer')
     assert.equal(idCpp.peer, js.events.find((e) => e.event === 'connected') && idCpp.peer)
@@ -49,6 +51,10 @@ test('shardnode dials js-libp2p: noise, yamux, identify both ways, ping', { time
     const idCpp = cpp.events.find((e) => e.event === 'identified' && e.peer === l.peer)
     assert.ok(idCpp, 'shardnode identified the js peer')
     assert.ok(idCpp.protocols.includes('/ipfs/ping/1.0.0'))
+    // shardnode opened js's signed peer record.
+    assert.ok(idCpp.record, `js's signed peer record opened: ${JSON.stringify(idCpp)}`)
+    assert.ok(!idCpp.record_rejected)
+    assert.deepEqual(idCpp.record.addrs, l.addrs.map((a) => a.replace(/\/p2p\/.*$/, '')))
     assert.equal(cpp.events.filter((e) => e.event === 'ping').length, 3)
     const idJs = await js.waitFor((e) => e.event === 'identified', 'js identifying shardnode')
     assert.match(idJs.agent, /^shardnode\//)

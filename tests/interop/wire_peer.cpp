@@ -23,8 +23,16 @@ void emit(const json& j) { std::cout << j.dump() << std::endl; }
 json identified(const PeerId& p, const IdentifyInfo& i) {
   json addrs = json::array();
   for (const auto& a : i.listen_addrs) addrs.push_back(a.to_string());
-  return {{"event", "identified"}, {"peer", p.to_string()}, {"agent", i.agent_version},
-          {"protocols", i.protocols}, {"listenAddrs", addrs}};
+  json out = {{"event", "identified"}, {"peer", p.to_string()}, {"agent", i.agent_version},
+              {"protocols", i.protocols}, {"listenAddrs", addrs}};
+  // The signed peer record (RFC 0003) if it opened; why not, if it did not.
+  if (i.signed_record) {
+    json raddrs = json::array();
+    for (const auto& a : i.signed_record->record.addrs) raddrs.push_back(a.to_string());
+    out["record"] = {{"seq", std::to_string(i.signed_record->record.seq)}, {"addrs", raddrs}};
+  }
+  if (i.record_rejected) out["record_rejected"] = i.record_rejected->what();
+  return out;
 }
 }  // namespace
 
@@ -74,6 +82,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     deadline.cancel();
+    // Our signed peer record in identify: js opens it (and fails identify if it cannot).
+    host.set_signed_record(net::seal_peer_record(key, 42, host.advertised_addrs()));
     host.on_peer_identified([](const PeerId& p, const IdentifyInfo& i) { emit(identified(p, i)); });
     emit({{"event", "listening"}, {"peer", host.peer_id().to_string()},
           {"addrs", {a->with_peer_id(host.peer_id()).to_string()}}});
