@@ -2,6 +2,8 @@
 // a live node at scrape time. The HTTP server is in metrics_server.cpp.
 #include "shardnode/node/metrics.h"
 
+#include "shardnode/net/kad_service.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -363,6 +365,31 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
   r.counter("shardnode_collations_total", kCollations, d(src_.shards.collations_accepted()), {{"result", "accepted"}});
   r.counter("shardnode_collations_total", kCollations, d(src_.shards.collations_rejected()), {{"result", "rejected"}});
   r.counter("shardnode_collations_total", kCollations, d(src_.shards.validations_refused()), {{"result", "throttled"}});
+
+  // Discovery.
+  if (src_.peer_store) {
+    const auto [stored, reachable] = src_.peer_store();
+    r.gauge("shardnode_peer_store_peers", "Peers in the peer store (<datadir>/peers.db).", d(stored));
+    r.gauge("shardnode_peer_store_reachable_peers",
+            "Peers in the peer store that answered once and have not failed 5 dials in a row since.", d(reachable));
+  }
+  if (src_.dht) {
+    const auto& dc = src_.dht->counters();
+    r.gauge("shardnode_dht_routing_table_peers", "Peers in the DHT's routing table.", d(src_.dht->table().size()));
+    constexpr std::string_view kReq = "DHT requests: served (in), refused as malformed, sent (out), failed (no "
+                                      "answer, dial or stream error).";
+    r.counter("shardnode_dht_requests_total", kReq, d(dc.requests_in), {{"kind", "in"}});
+    r.counter("shardnode_dht_requests_total", kReq, d(dc.requests_refused), {{"kind", "refused"}});
+    r.counter("shardnode_dht_requests_total", kReq, d(dc.requests_out), {{"kind", "out"}});
+    r.counter("shardnode_dht_requests_total", kReq, d(dc.requests_failed), {{"kind", "failed"}});
+    r.counter("shardnode_dht_lookups_total", "DHT lookups started (find, providers, provide, records).", d(dc.lookups));
+    constexpr std::string_view kProv = "ADD_PROVIDER announcements we were sent, by result.";
+    r.counter("shardnode_dht_providers_total", kProv, d(dc.providers_stored), {{"result", "stored"}});
+    r.counter("shardnode_dht_providers_total", kProv, d(dc.providers_refused), {{"result", "refused"}});
+    constexpr std::string_view kRec = "Signed peer records we were sent (PUT_VALUE), by result.";
+    r.counter("shardnode_dht_records_total", kRec, d(dc.records_stored), {{"result", "stored"}});
+    r.counter("shardnode_dht_records_total", kRec, d(dc.records_refused), {{"result", "refused"}});
+  }
 
   // Tor.
   if (src_.tor_bootstrap_percent)

@@ -404,8 +404,15 @@ Status Node::start() {
       percent = [this] { return tor_bootstrap_percent_; };
       published = [this] { return onion_published_; };
     }
-    metrics_ = std::make_unique<MetricsCollector>(MetricsSource{*host_, *pubsub_, *shards_, percent, published,
-                                                                opts_.topics});
+    MetricsSource ms{*host_, *pubsub_, *shards_, percent, published, opts_.topics};
+    ms.dht = dht_.get();
+    ms.peer_store = [this] {
+      std::size_t n = 0;
+      if (auto* st = stored_->store())
+        if (auto c = st->count()) n = *c;
+      return std::pair<std::size_t, std::size_t>(n, stored_->reachable());
+    };
+    metrics_ = std::make_unique<MetricsCollector>(std::move(ms));
     metrics_server_ = std::make_unique<MetricsServer>(io_, [this] { return metrics_->scrape(); });
     if (Status st = metrics_server_->listen(*ep); !st) return st.error();
     log->info("metrics on http://{}/metrics", opts_.metrics_listen);

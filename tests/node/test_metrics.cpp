@@ -19,6 +19,7 @@
 #include "../support/io_wait.h"
 #include "../support/live_shard_node.h"
 #include "shardnode/core/bytes.h"
+#include "shardnode/net/kad_service.h"
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/node/metrics.h"
 #include "shardnode/node/settings.h"
@@ -568,4 +569,31 @@ TEST_CASE("metrics collector: stem counters and cover shards, counts only", "[me
   CHECK(text.find(b.host->peer_id().to_string()) == std::string::npos);
   CHECK(text.find(hex_encode(*id)) == std::string::npos);
   CHECK(text.find("diffuser") == std::string::npos);
+}
+
+TEST_CASE("metrics collector: DHT and peer store series", "[metrics][live]") {
+  asio::io_context io;
+  Net net;
+  LiveNode a(io, net, {0}), b(io, net, {1});
+  net::kad::DhtService da(io, *a.host), db(io, *b.host);
+  da.start();
+  db.start();
+  db.add_peer(a.host->peer_id(), a.host->listen_addrs());
+  node::MetricsSource src{*a.host, *a.ps, *a.shards, {}, {}, {}};
+  src.dht = &da;
+  src.peer_store = [] { return std::pair<std::size_t, std::size_t>(7, 3); };
+  node::MetricsCollector metrics(std::move(src));
+  std::optional<net::kad::LookupResult> r;
+  db.find_node(b.host->peer_id(), [&](net::kad::LookupResult x) { r = std::move(x); });
+  REQUIRE(run_until(io, [&] { return r.has_value(); }));
+  auto text = metrics.scrape();
+  CHECK(text.find("\nshardnode_dht_requests_total{kind=\"in\"} 1\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_dht_requests_total{kind=\"refused\"} 0\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_dht_routing_table_peers 1\n") != std::string::npos);  // b, learnt as it asked
+  CHECK(text.find("\nshardnode_peer_store_peers 7\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_peer_store_reachable_peers 3\n") != std::string::npos);
+  // Without a DHT or store the series are absent.
+  node::MetricsCollector bare(node::MetricsSource{*a.host, *a.ps, *a.shards, {}, {}, {}});
+  CHECK(bare.scrape().find("shardnode_dht_") == std::string::npos);
+  CHECK(bare.scrape().find("shardnode_peer_store_") == std::string::npos);
 }

@@ -39,6 +39,9 @@
 namespace shardnode::net {
 class Host;
 }
+namespace shardnode::net::kad {
+class DhtService;
+}
 namespace shardnode::pubsub {
 class PubsubService;
 }
@@ -222,6 +225,9 @@ struct MetricsSource {
   std::function<int()> tor_bootstrap_percent;  // 0-100; empty: metric not exported
   std::function<bool()> onion_published;       // empty: metric not exported
   std::vector<std::string> topics;             // node.topics (the shard topics are added)
+  const net::kad::DhtService* dht = nullptr;   // node.dht; null: no DHT series
+  // Peers in the peer store and how many of them are reachable; empty: not exported.
+  std::function<std::pair<std::size_t, std::size_t>()> peer_store;
 };
 
 // Jump-time buckets, seconds.
