@@ -68,7 +68,7 @@ void Dht::learn(const PeerId& peer, const std::vector<Multiaddr>& addrs, TimePoi
   } else {
     remember(peer, addrs);
   }
-  if (addrs_.count(peer)) (void)table_.update(peer, now);
+  if (addrs_.count(peer)) admit(peer, now);
 }
 
 std::optional<std::vector<Multiaddr>> Dht::addresses_of(const PeerId& peer) const {
@@ -282,7 +282,38 @@ std::vector<Dht::Request> Dht::take_requests(TimePoint now) {
   return std::exchange(out_, {});
 }
 
+void Dht::admit(const PeerId& peer, TimePoint now) {
+  auto u = table_.update(peer, now);
+  if (u.outcome != RoutingTable::Outcome::bucket_full || !u.oldest) return;
+  // A full bucket keeps its old peers - if they are still there. Ask the least
+  // recently seen one; gone, it makes room for the newcomer.
+  if (checks_.count(*u.oldest) || checks_.size() >= 64) return;
+  checks_[*u.oldest] = Check{peer, now + cfg_.request_timeout};
+  ++counters_.requests_out;
+  Message ping;
+  ping.type = MessageType::ping;
+  out_.push_back({kLivenessCheck, *u.oldest, std::move(ping)});
+}
+
+void Dht::end_check(const PeerId& oldest, bool alive, TimePoint now) {
+  auto it = checks_.find(oldest);
+  if (it == checks_.end()) return;
+  const PeerId newcomer = it->second.newcomer;
+  checks_.erase(it);
+  if (alive) {
+    (void)table_.update(oldest, now);  // seen now; the newcomer waits for another chance
+    return;
+  }
+  ++counters_.evicted;
+  table_.remove(oldest);
+  if (addrs_.count(newcomer)) (void)table_.update(newcomer, now);
+}
+
 void Dht::on_answer(LookupId id, const PeerId& from, const Result<Message>& answer, TimePoint now) {
+  if (id == kLivenessCheck) {
+    if (!answer) ++counters_.requests_failed;
+    return end_check(from, answer.ok(), now);
+  }
   auto it = lookups_.find(id);
   if (it == lookups_.end()) return;
   Walk& w = *it->second;
@@ -298,7 +329,7 @@ void Dht::on_answer(LookupId id, const PeerId& from, const Result<Message>& answ
     table_.remove(from);
     return progress(id, w, now);
   }
-  if (addrs_.count(from)) (void)table_.update(from, now);  // it answered: it speaks the DHT
+  if (addrs_.count(from)) admit(from, now);  // it answered: it speaks the DHT
   std::vector<PeerId> named;
   for (const auto& c : answer->closer) {
     remember(c.id, c.addrs);
@@ -322,6 +353,13 @@ void Dht::on_answer(LookupId id, const PeerId& from, const Result<Message>& answ
 }
 
 void Dht::tick(TimePoint now) {
+  std::vector<PeerId> expired;
+  for (const auto& [p, c] : checks_)
+    if (c.deadline <= now) expired.push_back(p);
+  for (const auto& p : expired) {
+    ++counters_.requests_failed;
+    end_check(p, false, now);
+  }
   std::vector<LookupId> ids;
   for (const auto& [id, w] : lookups_) ids.push_back(id);
   for (auto id : ids) {

@@ -356,3 +356,40 @@ TEST_CASE("the DHT core keeps only signed peer records of the peer their key nam
   CHECK(d.counters().records_refused == 5);
   CHECK_FALSE(get(record_key(a), TimePoint{std::chrono::minutes(61)}));  // expired
 }
+
+TEST_CASE("a full bucket keeps its oldest peer while it answers, and evicts it when it does not", "[kad][dht]") {
+  DhtCoreConfig cfg;
+  cfg.k = 2;
+  const PeerId self = peer(1);
+  Dht d(self, cfg);
+  std::vector<PeerId> b0;  // peers of bucket 0 (first bit differs from ours)
+  for (std::uint32_t i = 2; b0.size() < 4; ++i)
+    if (common_prefix_length(key_of(self), key_of(peer(i))) == 0) b0.push_back(peer(i));
+  auto addr = [](std::uint16_t port) { return std::vector<Multiaddr>{Multiaddr::tcp("127.0.0.1", port)}; };
+  d.learn(b0[0], addr(1), TimePoint{1s});
+  d.learn(b0[1], addr(2), TimePoint{2s});
+  CHECK(d.take_requests(TimePoint{2s}).empty());
+  // b0[2] arrives: the bucket is full; its oldest (b0[0]) is asked.
+  d.learn(b0[2], addr(3), TimePoint{3s});
+  auto reqs = d.take_requests(TimePoint{3s});
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].lookup == Dht::kLivenessCheck);
+  CHECK(reqs[0].to == b0[0]);
+  CHECK(reqs[0].message.type == MessageType::ping);
+  Message pong;
+  pong.type = MessageType::ping;
+  d.on_answer(Dht::kLivenessCheck, b0[0], pong, TimePoint{4s});  // alive: stays, the newcomer does not enter
+  CHECK(d.table().contains(b0[0]));
+  CHECK_FALSE(d.table().contains(b0[2]));
+  // b0[3] arrives: now b0[1] is the oldest; it never answers and times out.
+  d.learn(b0[3], addr(4), TimePoint{5s});
+  reqs = d.take_requests(TimePoint{5s});
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].to == b0[1]);
+  CHECK(d.active_lookups() == 1);
+  d.tick(TimePoint{5s} + cfg.request_timeout);
+  CHECK_FALSE(d.table().contains(b0[1]));
+  CHECK(d.table().contains(b0[3]));
+  CHECK(d.counters().evicted == 1);
+  CHECK(d.active_lookups() == 0);
+}

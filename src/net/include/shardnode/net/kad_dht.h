@@ -14,6 +14,11 @@
 // `max_providers_per_key` per key and `max_provider_keys` keys (new ones refused when
 // full); PING answers PING.
 //
+// A full bucket keeps its old peers while they answer: a newcomer for a full bucket
+// makes the core PING the bucket's least recently seen peer (a request with lookup id
+// kLivenessCheck); if that fails or times out, it is evicted and the newcomer takes
+// its place (Kademlia's rule; a flood of new identities cannot push out live peers).
+//
 // Learning: `learn` is for a peer's own word (identify, its signed record, a
 // configured bootnode): it joins the routing table with its addresses. Peers named in
 // answers are a lookup's candidates and get an address to be dialled at (`/p2p/<id>`
@@ -67,6 +72,7 @@ struct DhtCounters {
   std::uint64_t requests_out = 0, requests_failed = 0;
   std::uint64_t lookups = 0, providers_stored = 0, providers_refused = 0;
   std::uint64_t records_stored = 0, records_refused = 0;
+  std::uint64_t evicted = 0;  // routing-table peers dropped after failing a liveness check
 };
 
 struct ProviderInfo {
@@ -89,6 +95,8 @@ std::optional<PeerId> record_key_peer(ByteView key);
 class Dht {
  public:
   using LookupId = std::uint64_t;
+  // The lookup id of a liveness check (a PING to a full bucket's oldest peer).
+  static constexpr LookupId kLivenessCheck = 0;
   struct Request {
     LookupId lookup;
     PeerId to;
@@ -123,7 +131,8 @@ class Dht {
   void on_answer(LookupId id, const PeerId& from, const Result<Message>& answer, TimePoint now);
   void tick(TimePoint now);
   std::vector<Finished> take_finished() { return std::exchange(finished_, {}); }
-  std::size_t active_lookups() const { return lookups_.size(); }
+  // Lookups and liveness checks still running (a driver ticks while there are any).
+  std::size_t active_lookups() const { return lookups_.size() + checks_.size(); }
 
   const RoutingTable& table() const { return table_; }
   const DhtCounters& counters() const { return counters_; }
@@ -138,6 +147,8 @@ class Dht {
   void prune_providers(TimePoint now);
   LookupId start(Message request, std::size_t want, TimePoint now, std::optional<Message> add = {});
   void progress(LookupId id, Walk& w, TimePoint now);
+  void admit(const PeerId& peer, TimePoint now);  // into the routing table, checking a full bucket
+  void end_check(const PeerId& oldest, bool alive, TimePoint now);
 
   PeerId self_;
   DhtCoreConfig cfg_;
@@ -154,6 +165,11 @@ class Dht {
   };
   std::map<Bytes, HeldRecord> records_;  // by record_key
   std::map<LookupId, std::unique_ptr<Walk>> lookups_;
+  struct Check {
+    PeerId newcomer;
+    TimePoint deadline{};
+  };
+  std::map<PeerId, Check> checks_;  // liveness checks of full buckets' oldest peers
   LookupId next_id_ = 1;
   std::vector<Request> out_;
   std::vector<Finished> finished_;
