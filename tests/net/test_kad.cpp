@@ -57,7 +57,7 @@ TEST_CASE("kad messages round trip", "[kad]") {
   CHECK_FALSE(got->record);
 }
 
-TEST_CASE("malformed kad messages are refused; unusable entries are skipped", "[kad]") {
+TEST_CASE("malformed kad messages are refused, and unusable entries are skipped", "[kad]") {
   Limits l;
   CHECK_FALSE(decode_kad_message(Bytes{0xff, 0xff}, l));
   CHECK_FALSE(decode_kad_message(Bytes(l.max_message + 1, 0), l));
