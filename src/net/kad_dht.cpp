@@ -43,16 +43,21 @@ Dht::~Dht() = default;
 
 // ------------------------------------------------------------------ peers
 
-void Dht::remember(const PeerId& p, const std::vector<Multiaddr>& addrs) {
-  if (p == self_) return;
+std::vector<Multiaddr> Dht::usable_addrs(const PeerId& p, const std::vector<Multiaddr>& addrs) const {
   std::vector<Multiaddr> ok;
   for (const auto& a : addrs) {
+    if (ok.size() == cfg_.limits.max_addrs) break;
     if (cfg_.dialable && !cfg_.dialable(a)) continue;
     auto suffix = a.peer_id();
     if (suffix && !(*suffix == p)) continue;
     ok.push_back(a.without_peer_id());
-    if (ok.size() == cfg_.limits.max_addrs) break;
   }
+  return ok;
+}
+
+void Dht::remember(const PeerId& p, const std::vector<Multiaddr>& addrs) {
+  if (p == self_) return;
+  std::vector<Multiaddr> ok = usable_addrs(p, addrs);
   if (ok.empty() || addrs_.count(p) || addrs_.size() >= cfg_.max_addresses) return;
   addrs_.emplace(p, std::move(ok));
 }
@@ -143,10 +148,7 @@ Message Dht::handle(const PeerId& from, const Message& req, TimePoint now) {
       out.key.clear();
       for (const auto& p : req.providers) {
         if (!(p.id == from)) continue;  // only the sender may announce itself
-        std::vector<Multiaddr> addrs;
-        for (const auto& a : p.addrs)
-          if ((!cfg_.dialable || cfg_.dialable(a)) && addrs.size() < cfg_.limits.max_addrs)
-            addrs.push_back(a.without_peer_id());
+        std::vector<Multiaddr> addrs = usable_addrs(from, p.addrs);
         if (addrs.empty())
           if (auto known = addresses_of(from)) addrs = *known;
         const bool new_key = !providers_.count(req.key);
@@ -337,9 +339,7 @@ void Dht::on_answer(LookupId id, const PeerId& from, const Result<Message>& answ
   }
   for (const auto& pr : answer->providers) {
     if (pr.id == self_) continue;
-    std::vector<Multiaddr> addrs;
-    for (const auto& a : pr.addrs)
-      if (!cfg_.dialable || cfg_.dialable(a)) addrs.push_back(a.without_peer_id());
+    std::vector<Multiaddr> addrs = usable_addrs(pr.id, pr.addrs);
     if (!addrs.empty()) w.providers.emplace(pr.id, ProviderInfo{pr.id, std::move(addrs)});
   }
   if (w.request.type == MessageType::get_value && answer->record) {

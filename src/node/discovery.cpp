@@ -42,7 +42,7 @@ void Bootnodes::stop() {
   timer_.cancel();
 }
 
-std::optional<PeerId> Bootnodes::expected_peer(const Multiaddr& a) const {
+std::optional<PeerId> bootnode_peer(const Multiaddr& a) {
   if (auto ep = a.onion_endpoint())
     if (auto pk = parse_onion_address(ep->address)) return PeerId::from_public_key(*pk);
   return a.peer_id();
@@ -50,7 +50,7 @@ std::optional<PeerId> Bootnodes::expected_peer(const Multiaddr& a) const {
 
 std::optional<Multiaddr> Bootnodes::address_of(const PeerId& peer, const Ed25519PublicKey&) const {
   for (const auto& a : addrs_)
-    if (expected_peer(a) == peer) return a;
+    if (bootnode_peer(a) == peer) return a;
   return std::nullopt;
 }
 
@@ -59,7 +59,7 @@ void Bootnodes::redial() {
   const bool needed = !needed_ || needed_();
   for (const auto& b : addrs_) {
     if (!needed) break;
-    auto expected = expected_peer(b);
+    auto expected = bootnode_peer(b);
     if (expected && (*expected == host_.peer_id() || host_.connected(*expected))) continue;
     ++dials_;
     host_.connect(b, [b, alive = alive_](Result<PeerId> r) {
@@ -174,11 +174,9 @@ void StoredPeers::on_px(const std::vector<pubsub::Router::PxCandidate>& px) {
     }
     if (!learn(*r) || stopped_ || host_.connected(c.peer) || dialling_.count(c.peer)) continue;
     if (dialled >= cfg_.max_px_dials || host_.connection_count() + dialling_.size() >= cfg_.target_peers) continue;
-    auto stored = store_->get(c.peer);
-    if (!stored || !*stored) continue;
     ++dialled;
     ++counters_.px_dials;
-    dial(**stored, true);
+    dial(r->record, true);
   }
 }
 
@@ -198,10 +196,10 @@ std::size_t StoredPeers::reachable() const {
       std::count_if(c->begin(), c->end(), [](const StoredPeer& p) { return p.last_reachable_ms > 0; }));
 }
 
-void StoredPeers::dial(const StoredPeer& p, bool px) {
-  auto addr = dialable(p.record.record);
+void StoredPeers::dial(const net::PeerRecord& rec, bool px) {
+  auto addr = dialable(rec);
   if (!addr) return;
-  const PeerId peer = p.peer();
+  const PeerId peer = rec.peer;
   dialling_[peer] = px;
   ++counters_.dials;
   host_.connect(*addr, [this, peer, alive = alive_](Result<PeerId> r) {
@@ -230,7 +228,7 @@ void StoredPeers::tick() {
       for (const auto& p : *c) {
         if (want == 0) break;
         if (p.peer() == host_.peer_id() || host_.connected(p.peer()) || dialling_.count(p.peer())) continue;
-        dial(p, false);
+        dial(p.record.record, false);
         --want;
       }
     }

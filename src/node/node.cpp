@@ -208,15 +208,14 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
   }
   n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
   n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
+  // What this node may dial: /onion3/ with tor, TCP unless onion-only.
+  const DialPolicy policy{!n->opts_.tor_none, !n->opts_.onion_only};
   if (n->opts_.dht) {
     net::kad::DhtConfig dc;
     dc.clock = &n->clock_;
     // Provider records live an hour and are re-announced every refresh.
     dc.core.provider_ttl = std::chrono::hours(1);
-    const bool onion = !n->opts_.tor_none, tcp = !n->opts_.onion_only;
-    dc.core.dialable = [onion, tcp](const Multiaddr& a) {
-      return a.is_onion() ? onion : tcp && a.tcp_endpoint().has_value();
-    };
+    dc.core.dialable = [policy](const Multiaddr& a) { return policy.allows(a); };
     n->dht_ = std::make_unique<net::kad::DhtService>(io, *n->host_, dc);
     Node* self = n.get();
     n->opts_.shard.find_members = [self](std::uint32_t shard) { self->find_shard_members(shard); };
@@ -234,8 +233,7 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
     sc.target_peers = n->opts_.target_peers;
     sc.bootnode_threshold = n->opts_.bootnode_threshold;
     sc.interval = std::chrono::duration_cast<std::chrono::milliseconds>(n->opts_.redial_interval);
-    sc.policy.onion = !n->opts_.tor_none;
-    sc.policy.tcp = !n->opts_.onion_only;
+    sc.policy = policy;
     auto stored = std::make_unique<StoredPeers>(io, *n->host_, std::move(*store), n->wall_, sc);
     n->stored_ = stored.get();
     n->discovery_.add(std::move(stored));
@@ -506,12 +504,8 @@ void Node::start_network() {
   if (dht_) {
     dht_->start();
     // Seeds: the bootnodes and the peer store's best peers (each at its own addresses).
-    for (const auto& b : opts_.bootnodes) {
-      std::optional<PeerId> id = b.peer_id();
-      if (auto ep = b.onion_endpoint())
-        if (auto pk = parse_onion_address(ep->address)) id = PeerId::from_public_key(*pk);
-      if (id) dht_->add_peer(*id, {b.without_peer_id()});
-    }
+    for (const auto& b : opts_.bootnodes)
+      if (auto id = bootnode_peer(b)) dht_->add_peer(*id, {b.without_peer_id()});
     for (const auto& p : stored_->best(32)) dht_->add_peer(p.peer(), p.record.record.addrs);
     dht_refresh(true);
   }

@@ -142,6 +142,9 @@ class Dht {
 
  private:
   struct Walk;
+  // The addresses of `p` we may dial (`dialable`; a /p2p suffix only if it is p's,
+  // dropped), at most limits.max_addrs.
+  std::vector<Multiaddr> usable_addrs(const PeerId& p, const std::vector<Multiaddr>& addrs) const;
   void remember(const PeerId& p, const std::vector<Multiaddr>& addrs);
   Peer peer_entry(const PeerId& p) const;
   void prune_providers(TimePoint now);

@@ -142,7 +142,7 @@ class StoredPeers final : public PeerSource {
 
  private:
   void tick();
-  void dial(const StoredPeer& p, bool px);
+  void dial(const net::PeerRecord& r, bool px);
   std::optional<Multiaddr> dialable(const net::PeerRecord& r) const;
   std::int64_t now_ms() const { return static_cast<std::int64_t>(wall_.unix_ms()); }
 
@@ -156,6 +156,9 @@ class StoredPeers final : public PeerSource {
   mutable StoredPeersCounters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
+
+// The peer a bootnode address names: the key of its onion address, else its /p2p/ suffix.
+std::optional<PeerId> bootnode_peer(const Multiaddr& a);
 
 // Signed peer records from the DHT, for a peer known only by its key (a preference
 // record names a key, not a port): address_of starts a GET_VALUE lookup of the peer's
@@ -197,8 +200,6 @@ class Bootnodes final : public PeerSource {
 
  private:
   void redial();
-  // The peer a bootnode address names (its /p2p/ suffix, or the key of its onion address).
-  std::optional<PeerId> expected_peer(const Multiaddr& a) const;
 
   net::Host& host_;
   std::vector<Multiaddr> addrs_;
