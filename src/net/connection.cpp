@@ -239,6 +239,7 @@ void Connection::handle_yamux_events() {
       case K::pong: break;
       case K::go_away:
         logging::get("net")->debug("connection {}: peer sent GO_AWAY ({})", id_, ev->value);
+        going_away();
         if (streams_.empty()) close();
         break;
     }
@@ -420,9 +421,16 @@ void Connection::pump() {
   });
 }
 
+void Connection::going_away() {
+  if (going_away_ || stage_ != Stage::open) return;
+  going_away_ = true;
+  if (cb_.on_going_away) cb_.on_going_away(shared_from_this());
+}
+
 void Connection::close() {
   if (closing_ || stage_ == Stage::closed) return;
   closing_ = true;
+  going_away();
   if (yamux_) {
     yamux_->go_away(YamuxSession::GoAwayCode::normal);
     flush_yamux();

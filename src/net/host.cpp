@@ -37,8 +37,10 @@ Host::~Host() {
   // rather than lingering for a graceful close.
   for (auto& [p, c] : std::map(conns_)) c->abort(Error{HostErrc::closed, "host destroyed"});
   for (auto& [i, c] : std::map(upgrading_)) c->abort(Error{HostErrc::closed, "host destroyed"});
+  for (auto& [i, c] : std::map(leaving_)) c->abort(Error{HostErrc::closed, "host destroyed"});
   conns_.clear();
   upgrading_.clear();
+  leaving_.clear();
 }
 
 void Host::add_transport(std::unique_ptr<Transport> t) { transports_.push_back(std::move(t)); }
@@ -113,6 +115,11 @@ Connection::Ptr Host::make_connection(std::unique_ptr<ByteStream> s, Connection:
   auto alive = alive_;
   cb.on_ready = [this, alive](const Connection::Ptr& c) { if (*alive) on_ready(c); };
   cb.on_closed = [this, alive](const Connection::Ptr& c, const Error& e) { if (*alive) on_closed(c, e); };
+  cb.on_going_away = [this, alive](const Connection::Ptr& c) {
+    if (!*alive) return;
+    leaving_[c->id()] = c;  // until on_closed, so the host can still end it
+    forget(c, Error{HostErrc::closed, "connection going away"});
+  };
   cb.supported_protocols = [this, alive] { return *alive ? protocols() : std::vector<std::string>{}; };
   cb.on_inbound_stream = [this, alive](std::shared_ptr<Stream> st) {
     if (!*alive) return;
@@ -167,6 +174,7 @@ void Host::on_ready(const Connection::Ptr& c) {
 
 void Host::on_closed(const Connection::Ptr& c, const Error& why) {
   upgrading_.erase(c->id());
+  leaving_.erase(c->id());
   for (auto& [key, d] : dials_)
     if (d->conn == c && !d->done) {
       asio::post(io_, [this, alive = alive_, k = key, why] {
@@ -174,6 +182,12 @@ void Host::on_closed(const Connection::Ptr& c, const Error& why) {
       });
     }
   if (!c->ready() && c->remote_peer().bytes().empty()) return;  // never upgraded
+  forget(c, why);
+}
+
+void Host::forget(const Connection::Ptr& c, const Error& why) {
+  // A connection going away is forgotten at once, not when its last bytes are out:
+  // until then a dial to the peer would reuse it and a new stream on it would fail.
   auto it = conns_.find(c->remote_peer());
   if (it == conns_.end() || it->second != c) return;
   conns_.erase(it);

@@ -92,6 +92,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Callbacks {
     std::function<void(const Ptr&)> on_ready;                       // upgrade finished
     std::function<void(const Ptr&, const Error&)> on_closed;        // exactly once
+    // At most once, before on_closed, when an open connection starts to go away (we
+    // close it, or the peer sent GO_AWAY): streams already open may finish, no new
+    // stream should be opened on it.
+    std::function<void(const Ptr&)> on_going_away;
     std::function<std::vector<std::string>()> supported_protocols;  // for inbound streams
     std::function<void(std::shared_ptr<Stream>)> on_inbound_stream; // negotiated
   };
@@ -107,6 +111,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool ready() const { return stage_ == Stage::open; }
   bool closed() const { return stage_ == Stage::closed; }
+  // Open, and neither side has started to close it: new streams may be opened.
+  bool usable() const { return stage_ == Stage::open && !going_away_; }
   Direction direction() const { return dir_; }
   const PeerId& remote_peer() const { return remote_; }  // valid once ready
   const Multiaddr& remote_address() const { return remote_addr_; }
@@ -133,6 +139,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void forget_dead_streams();
   void become_ready();
   void finalize(const Error& why);
+  void going_away();
 
   // Stream operations.
   Status stream_write(Stream& s, ByteView data);
@@ -164,6 +171,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Bytes writing_buf_;
   bool writing_ = false;
   bool closing_ = false;
+  bool going_away_ = false;
   boost::asio::steady_timer timer_;  // upgrade timeout, then close linger
 };
 

@@ -113,6 +113,7 @@ class Host {
                                   std::optional<PeerId> expected);
   void on_ready(const Connection::Ptr& c);
   void on_closed(const Connection::Ptr& c, const Error& why);
+  void forget(const Connection::Ptr& c, const Error& why);  // drop from conns_, tell on_disconnected
   void finish_dial(const std::string& key, Result<PeerId> r);
   void note_dial_failure(const std::string& key);
   std::size_t count(Connection::Direction d) const;
@@ -131,6 +132,7 @@ class Host {
   std::map<std::string, StreamHandler> handlers_;
   std::map<PeerId, Connection::Ptr, std::less<>> conns_;      // the one connection kept per peer
   std::map<std::uint64_t, Connection::Ptr> upgrading_;          // not yet ready
+  std::map<std::uint64_t, Connection::Ptr> leaving_;            // going away, not yet closed
   std::map<std::string, std::shared_ptr<PendingDial>> dials_;   // by address
   struct Backoff {
     TimePoint until{};  // on clock_
