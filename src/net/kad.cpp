@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <bit>
 
 #include "kad.pb.h"
@@ -114,6 +115,18 @@ unsigned common_prefix_length(const Key& a, const Key& b) {
     if (x != 0) return static_cast<unsigned>(i * 8 + static_cast<std::size_t>(std::countl_zero(x)));
   }
   return 256;
+}
+
+Bytes key_in_bucket(const Key& self, unsigned cpl, Random& rng) {
+  cpl = std::min(cpl, 23u);
+  Bytes k(32);
+  for (;;) {
+    for (std::size_t i = 0; i < k.size(); i += 8) {
+      const std::uint64_t r = rng.next_u64();
+      for (std::size_t j = 0; j < 8; ++j) k[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
+    }
+    if (common_prefix_length(self, key_of(k)) == cpl) return k;
+  }
 }
 
 }  // namespace shardnode::net::kad

@@ -29,7 +29,8 @@ struct Dht::Walk {
   Message request;
   std::size_t want = 0;  // get_providers: stop at this many
   std::map<PeerId, ProviderInfo> providers;
-  std::optional<SignedPeerRecord> record;  // get_record
+  std::optional<SignedPeerRecord> record;  // get_record: the newest an answer carried
+  std::optional<SignedPeerRecord> local;   // get_record: the copy we held ourselves
   // provide: after the walk, ADD_PROVIDER to the closest
   bool provide = false, announcing = false;
   Message add;
@@ -182,7 +183,8 @@ Result<Bytes> Dht::handle_bytes(const PeerId& from, ByteView request, TimePoint 
 
 // ------------------------------------------------------------------ lookups
 
-Dht::LookupId Dht::start(Message request, std::size_t want, TimePoint now, std::optional<Message> add) {
+Dht::LookupId Dht::start(Message request, std::size_t want, TimePoint now, std::optional<Message> add,
+                         std::optional<SignedPeerRecord> local) {
   ++counters_.lookups;
   const Key target = key_of(request.key);
   LookupConfig lc;
@@ -191,8 +193,16 @@ Dht::LookupId Dht::start(Message request, std::size_t want, TimePoint now, std::
   lc.max_requests = cfg_.max_requests;
   lc.request_timeout = cfg_.request_timeout;
   auto w = std::make_unique<Walk>(target, self_, table_.closest(target, cfg_.k), lc);
-  w->request = std::move(request);
   w->want = want;
+  w->local = std::move(local);
+  if (request.type == MessageType::get_providers) {
+    // Providers we hold ourselves (others announced to us) count first.
+    prune_providers(now);
+    if (auto it = providers_.find(request.key); it != providers_.end())
+      for (const auto& [p, s] : it->second)
+        if (!(p == self_)) w->providers.emplace(p, ProviderInfo{p, s.addrs});
+  }
+  w->request = std::move(request);
   if (add) {
     w->provide = true;
     w->add = std::move(*add);
@@ -226,6 +236,9 @@ Dht::LookupId Dht::put_record(const SignedPeerRecord& ours, TimePoint now) {
   put.type = MessageType::put_value;
   put.key = m.key;
   put.record = Record{m.key, ours.envelope, ""};
+  // We hold our own record too: if we are among the closest to its key, the walk does
+  // not ask us, and a GET that reaches us must still find it.
+  records_[m.key] = HeldRecord{ours, now + cfg_.record_ttl};
   return start(std::move(m), 0, now, std::move(put));
 }
 
@@ -233,7 +246,11 @@ Dht::LookupId Dht::get_record(const PeerId& peer, TimePoint now) {
   Message m;
   m.type = MessageType::get_value;
   m.key = record_key(peer);
-  return start(std::move(m), 1, now);
+  // A copy we hold (we may be among the closest to the key) is the answer if the walk
+  // finds nothing newer; the walk still runs, since a newer record may be out there.
+  std::optional<SignedPeerRecord> local;
+  if (auto it = records_.find(m.key); it != records_.end() && it->second.expires > now) local = it->second.record;
+  return start(std::move(m), 1, now, {}, std::move(local));
 }
 
 Dht::LookupId Dht::provide(const Bytes& key, std::vector<Multiaddr> our_addrs, TimePoint now) {
@@ -243,6 +260,10 @@ Dht::LookupId Dht::provide(const Bytes& key, std::vector<Multiaddr> our_addrs, T
   Message add;
   add.type = MessageType::add_provider;
   add.key = key;
+  // We answer GET_PROVIDERS with ourselves too (the walk does not ask us, and we may
+  // be among the closest to the key).
+  if (auto addrs = usable_addrs(self_, our_addrs); !addrs.empty())
+    providers_[key][self_] = Stored{std::move(addrs), now + cfg_.provider_ttl};
   add.providers = {Peer{self_, std::move(our_addrs), ConnectionType::connected}};
   return start(std::move(m), 0, now, std::move(add));
 }
@@ -273,6 +294,8 @@ void Dht::progress(LookupId id, Walk& w, TimePoint now) {
   for (auto& [p, info] : w.providers) f.result.providers.push_back(std::move(info));
   f.result.accepted = w.accepted;
   f.result.record = std::move(w.record);
+  if (w.local && (!f.result.record || f.result.record->record.seq < w.local->record.seq))
+    f.result.record = std::move(w.local);
   f.result.requests = w.lookup.requests() + (w.provide ? f.result.closest.size() : 0);
   f.result.failures = w.lookup.failures();
   finished_.push_back(std::move(f));

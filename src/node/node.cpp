@@ -530,10 +530,12 @@ void Node::dht_refresh(bool first) {
   if (stopped_ || !dht_) return;
   Bytes target = peer_id().bytes();
   if (!first) {
-    // A random key: the bucket refresh of the spec's bootstrap process.
+    // A bucket refresh, as Kademlia's bootstrap does: a random key in one bucket's part
+    // of the key space, bucket 0 (the far half) up to the deepest in use, in turn. A
+    // self lookup only fills the buckets near our own key.
     SecureRandom rng;
-    target.assign(32, 0);
-    for (auto& b : target) b = static_cast<std::uint8_t>(rng.uniform(256));
+    const unsigned buckets = std::min(dht_->table().deepest_bucket(), 15u) + 1;
+    target = net::kad::key_in_bucket(net::kad::key_of(peer_id()), dht_refreshes_++ % buckets, rng);
   }
   dht_->find_key(target, [this, first, alive = alive_](net::kad::LookupResult r) {
     if (!*alive || stopped_) return;

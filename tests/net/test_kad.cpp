@@ -110,6 +110,12 @@ TEST_CASE("kad keys: SHA-256 of the peer id, XOR distance, shared prefix", "[kad
   CHECK(key_of(peer(1)) != key_of(peer(2)));
 }
 
+TEST_CASE("a bucket refresh key falls in the bucket it was made for", "[kad]") {
+  SecureRandom rng;
+  const Key self = key_of(peer(1));
+  for (unsigned cpl : {0u, 1u, 5u, 9u}) CHECK(common_prefix_length(self, key_of(key_in_bucket(self, cpl, rng))) == cpl);
+}
+
 TEST_CASE("the routing table keeps old peers when a bucket is full and finds the closest", "[kad]") {
   const PeerId self = peer(0);
   RoutingTable t(self, 4);
@@ -392,4 +398,67 @@ TEST_CASE("a full bucket keeps its oldest peer while it answers, and evicts it w
   CHECK(d.table().contains(b0[3]));
   CHECK(d.counters().evicted == 1);
   CHECK(d.active_lookups() == 0);
+}
+
+TEST_CASE("the DHT core holds what it announces and counts what it holds in its own lookups", "[kad][dht]") {
+  // A node among the k closest to a key is never asked by its own walk: without this a
+  // GET from a node that holds the only copy comes back empty.
+  const NodeKey ks = NodeKey::from_seed(Bytes(32, 0x31)).value(), ka = NodeKey::from_seed(Bytes(32, 0x32)).value();
+  const PeerId self = PeerId::from_public_key(ks.public_key()), a = PeerId::from_public_key(ka.public_key());
+  Dht d(self);
+  const auto ours = seal_peer_record(ks, 3, {Multiaddr::tcp("127.0.0.1", 4001)});
+  (void)d.put_record(ours, TimePoint{});
+  (void)d.provide(Bytes{7}, {Multiaddr::tcp("127.0.0.1", 4001)}, TimePoint{});
+  CHECK(d.take_finished().size() == 2);  // nobody to ask: both walks end at once
+  Message get;
+  get.type = MessageType::get_value;
+  get.key = record_key(self);
+  auto r = d.handle(a, get, TimePoint{});
+  REQUIRE(r.record);
+  CHECK(r.record->value == ours.envelope);
+  Message gp;
+  gp.type = MessageType::get_providers;
+  gp.key = Bytes{7};
+  auto p = d.handle(a, gp, TimePoint{});
+  REQUIRE(p.providers.size() == 1);
+  CHECK(p.providers[0].id == self);
+
+  // a's record and a's provider announcement reach us; our own lookups find them with
+  // no one else to ask.
+  Message put;
+  put.type = MessageType::put_value;
+  put.key = record_key(a);
+  const auto a1 = seal_peer_record(ka, 1, {Multiaddr::tcp("127.0.0.1", 4002)});
+  put.record = Record{put.key, a1.envelope, ""};
+  REQUIRE(d.handle(a, put, TimePoint{}).key == put.key);
+  Message add;
+  add.type = MessageType::add_provider;
+  add.key = Bytes{7};
+  add.providers = {Peer{a, {Multiaddr::tcp("127.0.0.1", 4002)}, ConnectionType::connected}};
+  (void)d.handle(a, add, TimePoint{});
+  (void)d.get_record(a, TimePoint{});
+  (void)d.get_providers(Bytes{7}, 1, TimePoint{});
+  CHECK(d.take_requests(TimePoint{}).empty());
+  auto done = d.take_finished();
+  REQUIRE(done.size() == 2);
+  REQUIRE(done[0].result.record);
+  CHECK(done[0].result.record->record.seq == 1);
+  REQUIRE(done[1].result.providers.size() == 1);  // a, not ourselves
+  CHECK(done[1].result.providers[0].peer == a);
+
+  // A newer record found by the walk wins over the copy we hold.
+  d.learn(peer(40), {Multiaddr::tcp("127.0.0.1", 4040)}, TimePoint{});
+  auto id = d.get_record(a, TimePoint{});
+  auto reqs = d.take_requests(TimePoint{});
+  REQUIRE(reqs.size() == 1);
+  Message answer;
+  answer.type = MessageType::get_value;
+  answer.key = record_key(a);
+  const auto a2 = seal_peer_record(ka, 2, {Multiaddr::tcp("127.0.0.1", 4003)});
+  answer.record = Record{answer.key, a2.envelope, ""};
+  d.on_answer(id, peer(40), answer, TimePoint{});
+  done = d.take_finished();
+  REQUIRE(done.size() == 1);
+  REQUIRE(done[0].result.record);
+  CHECK(done[0].result.record->record.seq == 2);
 }

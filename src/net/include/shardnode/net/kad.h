@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "shardnode/core/keys.h"
+#include "shardnode/core/random.h"
 #include "shardnode/core/multiaddr.h"
 #include "shardnode/core/result.h"
 
@@ -75,5 +76,10 @@ Key distance(const Key& a, const Key& b);
 // Index of the first bit in which a and b differ, 0..255 (the shared prefix length);
 // 256 when a == b.
 unsigned common_prefix_length(const Key& a, const Key& b);
+// A random lookup key (bytes, hashed like any key) whose SHA-256 shares exactly
+// `cpl` leading bits with `self` (cpl < 24: found by trying, about 2^(cpl+1)
+// hashes): the target of a bucket refresh, which walks into bucket `cpl`'s part of
+// the key space. A self lookup alone leaves a node's shallow buckets to chance.
+Bytes key_in_bucket(const Key& self, unsigned cpl, Random& rng);
 
 }  // namespace shardnode::net::kad

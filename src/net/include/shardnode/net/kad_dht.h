@@ -30,7 +30,10 @@
 // `tick` expires requests past their deadline, `take_finished` returns the results.
 // `provide` is a FIND_NODE walk followed by ADD_PROVIDER to the k closest; `put_record`
 // the same with PUT_VALUE of our signed record; `get_record` walks with GET_VALUE and
-// stops at the first record that opens and names the peer.
+// stops at the first record that opens and names the peer. What we announce we also
+// hold (our own record, ourselves as a provider), and what we hold counts in our own
+// lookups (providers others announced to us; a record copy, unless the walk finds a
+// newer one): a node among the k closest to a key is never asked by its own walk.
 //
 // In onion-only mode (`dialable` allows /onion3/ only) a stored or returned record may
 // still carry other addresses - it is the peer's signed statement - but no address we
@@ -148,7 +151,8 @@ class Dht {
   void remember(const PeerId& p, const std::vector<Multiaddr>& addrs);
   Peer peer_entry(const PeerId& p) const;
   void prune_providers(TimePoint now);
-  LookupId start(Message request, std::size_t want, TimePoint now, std::optional<Message> add = {});
+  LookupId start(Message request, std::size_t want, TimePoint now, std::optional<Message> add = {},
+                 std::optional<SignedPeerRecord> local = {});
   void progress(LookupId id, Walk& w, TimePoint now);
   void admit(const PeerId& peer, TimePoint now);  // into the routing table, checking a full bucket
   void end_check(const PeerId& oldest, bool alive, TimePoint now);

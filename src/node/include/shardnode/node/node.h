@@ -155,6 +155,7 @@ class Node {
   // table lists nobody on the shard. After host_: destroyed first.
   std::unique_ptr<net::kad::DhtService> dht_;
   boost::asio::steady_timer dht_timer_;
+  unsigned dht_refreshes_ = 0;  // bucket refreshes so far: each walks into the next bucket
   void dht_refresh(bool first);
   void dht_provide(std::uint32_t shard);
   void find_shard_members(std::uint32_t shard);
