@@ -169,6 +169,10 @@ void pubsub_seeds() {
   ctl.control.prune = {{m.topic, {{other.bytes(), std::nullopt}}, 60}};
   ctl.control.idontwant = {{{Bytes(20, 3)}}};
   write("pubsub_rpc", "control", encode_rpc(ctl));
+  Rpc choke;
+  choke.control.choke = {{m.topic}};
+  choke.control.unchoke = {{shard::collation_topic(2)}};
+  write("pubsub_rpc", "choke", encode_rpc(choke));
   Message signed_msg = m;
   signed_msg.from = other.bytes();
   signed_msg.seqno = Bytes(8, 0);
@@ -352,6 +356,22 @@ void stateful_seeds() {
     };
     write("router", "gossip", router_ops(0));
     write("router", "stem", router_ops(1));
+    // Peer 0 chokes us, a message comes from peer 1 (we announce it to peer 0), peer 0 unchokes.
+    Rpc choke, unchoke;
+    choke.control.choke = {{t0}};
+    unchoke.control.unchoke = {{t0}};
+    const Bytes choke_wire = encode_rpc(choke), unchoke_wire = encode_rpc(unchoke);
+    Message m2 = m;
+    m2.data = bytes_of("_second");
+    m2.data[0] = 0;
+    Rpc pub2;
+    pub2.publish = {m2};
+    const Bytes pub2_wire = encode_rpc(pub2);
+    write("router", "choke",
+          cat({router_ops(0), Bytes{0, 0, 2}, le16(choke_wire.size()), choke_wire,  // peer 0 chokes us
+               Bytes{1, 0, 2}, le16(sub_wire.size()), sub_wire,                     // peer 1 joins the mesh
+               Bytes{1, 0, 2}, le16(pub2_wire.size()), pub2_wire,                   // and sends a message
+               Bytes{0, 0, 2}, le16(unchoke_wire.size()), unchoke_wire, Bytes{0, 0, 4, 0xe8, 0x03}}));
   }
 }
 

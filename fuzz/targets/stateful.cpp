@@ -181,8 +181,8 @@ SHARDNODE_FUZZ_TARGET(noise) {
   if (!tampered) SHARDNODE_FUZZ_CHECK(got == sent);
 }
 
-// The gossipsub router (v1.2 with scoring; the stem phase on or off by the first
-// byte) with four fake peers whose RPCs, stem messages, arrivals and departures, and
+// The gossipsub router (v1.2 with scoring and choking; the stem phase on or off by the
+// first byte) with four fake peers whose RPCs, stem messages, arrivals and departures, and
 // our own calls and heartbeats come in the fuzzer's order on a clock it advances.
 SHARDNODE_FUZZ_TARGET(router) {
   Input in(data, size);
@@ -202,6 +202,10 @@ SHARDNODE_FUZZ_TARGET(router) {
   cfg.d_score = 1;
   cfg.d_out = 1;
   cfg.stem.enabled = in.flag();
+  // Choking on, judged after two messages: the statistics and CHOKE/UNCHOKE both ways.
+  cfg.choke.enabled = true;
+  cfg.choke.unchoked = 1;
+  cfg.choke.min_trials = 2;
   FuzzRandom rng(0x5eed);
   pubsub::Router r(self, cfg, rng);
   std::vector<pubsub::MessageId> pending;  // validations decided later

@@ -70,6 +70,8 @@ pb::RPC to_pb(const Rpc& rpc) {
       auto* o = c->add_idontwant();
       for (const auto& id : d.ids) o->add_messageids(to_string(id));
     }
+    for (const auto& x : rpc.control.choke) c->add_choke()->set_topicid(x.topic);
+    for (const auto& x : rpc.control.unchoke) c->add_unchoke()->set_topicid(x.topic);
   }
   return out;
 }
@@ -162,8 +164,9 @@ Result<Rpc> decode_rpc(ByteView bytes, const CodecLimits& lim) {
       if (Status st = take_ids(iw.messageids(), o.ids); !st) return st.error();
       rpc.control.iwant.push_back(std::move(o));
     }
-    if (static_cast<std::size_t>(c.graft_size() + c.prune_size()) > lim.max_subscriptions)
-      return too_large("too many GRAFT/PRUNE entries");
+    if (static_cast<std::size_t>(c.graft_size() + c.prune_size() + c.choke_size() + c.unchoke_size()) >
+        lim.max_subscriptions)
+      return too_large("too many GRAFT/PRUNE/CHOKE/UNCHOKE entries");
     for (const auto& g : c.graft()) {
       if (Status st = check_topic(g.topicid()); !st) return st.error();
       rpc.control.graft.push_back({g.topicid()});
@@ -186,6 +189,14 @@ Result<Rpc> decode_rpc(ByteView bytes, const CodecLimits& lim) {
       ControlIDontWant o;
       if (Status st = take_ids(d.messageids(), o.ids); !st) return st.error();
       rpc.control.idontwant.push_back(std::move(o));
+    }
+    for (const auto& x : c.choke()) {
+      if (Status st = check_topic(x.topicid()); !st) return st.error();
+      rpc.control.choke.push_back({x.topicid()});
+    }
+    for (const auto& x : c.unchoke()) {
+      if (Status st = check_topic(x.topicid()); !st) return st.error();
+      rpc.control.unchoke.push_back({x.topicid()});
     }
   }
   return rpc;

@@ -209,9 +209,11 @@ void Router::heartbeat(TimePoint now) {
   maintain_fanout(now);
   emit_gossip(now);
   check_promises(now);
+  choke_heartbeat(now);
   if (stem_) stem_heartbeat(now);
   for (auto& [p, ps] : peers_) {
     ps->ihave_this_heartbeat = ps->iasked_this_heartbeat = ps->idontwant_this_heartbeat = 0;
+    ps->choke_this_heartbeat = 0;
     std::erase_if(ps->dont_send, [&](const auto& kv) { return kv.second <= heartbeat_ticks_; });
   }
   std::erase_if(banned_until_, [&](const auto& kv) { return kv.second <= now; });

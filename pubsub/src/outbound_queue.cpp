@@ -69,6 +69,8 @@ std::vector<LanedFrame> split_into_lanes(Outgoing o) {
   control.control.graft = std::move(rpc.control.graft);
   control.control.prune = std::move(rpc.control.prune);
   control.control.idontwant = std::move(rpc.control.idontwant);
+  control.control.choke = std::move(rpc.control.choke);
+  control.control.unchoke = std::move(rpc.control.unchoke);
   add(Lane::control, control);
   const std::size_t own = std::min(o.own, rpc.publish.size());
   if (own > 0) {

@@ -121,6 +121,7 @@ void Router::remove_peer(const PeerId& p, TimePoint now) {
 // ------------------------------------------------------------------ intake
 
 void Router::handle_rpc(const PeerId& from, Rpc rpc, TimePoint now) {
+  if (!deferred_iwant_.empty()) flush_deferred_iwants(now);
   PeerState* ps = peer(from);
   if (!ps) return;
   if (score_ && peer_score(from, now) < thresholds_.graylist) {
@@ -151,6 +152,7 @@ void Router::handle_rpc(const PeerId& from, Rpc rpc, TimePoint now) {
   for (const auto& iw : rpc.control.iwant) handle_iwant(from, *ps, iw, now);
   for (const auto& g : rpc.control.graft) handle_graft(from, *ps, g, prunes, now);
   for (const auto& p : rpc.control.prune) handle_prune(from, *ps, p, now);
+  handle_choke(from, *ps, rpc.control, now);
   if (!prunes.empty()) {
     auto& o = out(from).control.prune;
     o.insert(o.end(), prunes.begin(), prunes.end());
@@ -205,14 +207,20 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
   if (!seen_.add(id, now)) {
     ++counters_.messages_duplicate;
     if (score_) score_->duplicate_message(from, id, msg.topic, now);
+    choke_note(from, msg.topic, id, false, now);
     return;
   }
   if (score_) score_->validate_message(id, msg.topic, now);
+  choke_note(from, msg.topic, id, true, now);
 
   // gossipsub v1.2: tell mesh peers not to send us this one (before validation).
   if (msg.data.size() >= cfg_.idontwant_size_threshold) {
+    const auto choked_here = choked_out_.find(msg.topic);
     for (const auto& p : mesh_[msg.topic]) {
       if (p == from) continue;
+      // A peer we choked only announces: its IHAVE costs little and tells us how
+      // early it had the message (the choke statistics), so it gets no IDONTWANT.
+      if (choked_here != choked_out_.end() && choked_here->second.count(p)) continue;
       PeerState* mp = peer(p);
       // Queued apart, and sent ahead of the RPC that may carry the payload itself.
       if (mp && mp->proto == PeerProtocol::meshsub_1_2) idontwant_out_[p].push_back(id);
@@ -284,11 +292,21 @@ void Router::forward(const MessageId& id, const Message& msg, const PeerId& sour
   }
   for (const auto& p : mesh_[msg.topic])
     if (p != source) to.insert(p);
+  const auto choking = choked_by_.find(msg.topic);
   for (const auto& p : to) {
     PeerState* ps = peer(p);
     if (!ps) continue;
     if (ps->dont_send.count(id)) {
       ++counters_.sends_suppressed_by_idontwant;
+      continue;
+    }
+    if (choking != choked_by_.end() && choking->second.count(p)) {
+      // It choked us: announce, it asks if we are first (choke extension).
+      auto& ihave = out(p).control.ihave;
+      auto it = std::find_if(ihave.begin(), ihave.end(), [&](const ControlIHave& x) { return x.topic == msg.topic; });
+      if (it == ihave.end()) it = ihave.insert(ihave.end(), ControlIHave{msg.topic, {}});
+      it->ids.push_back(id);
+      ++counters_.sends_lazy;
       continue;
     }
     out(p).publish.push_back(msg);
@@ -528,17 +546,33 @@ void Router::handle_ihave(const PeerId& from, PeerState& ps, const ControlIHave&
     ++counters_.ihave_ignored;
     return;
   }
-  if (++ps.ihave_this_heartbeat > cfg_.max_ihave_messages) {
+  // A mesh peer we choked announces instead of pushing: expected, not gossip to cap;
+  // its announcement counts as a delivery (P3, and the choke statistics).
+  const auto choked_it = choked_out_.find(ih.topic);
+  const bool choked_peer = choked_it != choked_out_.end() && choked_it->second.count(from) != 0;
+  if (!choked_peer && ++ps.ihave_this_heartbeat > cfg_.max_ihave_messages) {
     ++counters_.ihave_ignored;
     return;
   }
+  if (choked_peer)
+    for (const auto& id : ih.ids)
+      if (seen_.contains(id)) {
+        if (score_) score_->duplicate_message(from, id, ih.topic, now);
+        choke_note(from, ih.topic, id, false, now);
+      }
   if (ps.iasked_this_heartbeat >= cfg_.max_ihave_length) {
     ++counters_.ihave_ignored;
     return;
   }
   std::vector<MessageId> want;
-  for (const auto& id : ih.ids)
-    if (!seen_.contains(id) && !pending_.count(id)) want.push_back(id);
+  for (const auto& id : ih.ids) {
+    if (seen_.contains(id) || pending_.count(id)) continue;
+    if (choked_peer && pushed_soon(ih.topic, id)) {
+      deferred_iwant_.try_emplace(id, DeferredIWant{from, now + cfg_.choke.iwant_delay});
+      continue;
+    }
+    want.push_back(id);
+  }
   if (want.empty()) return;
   rng_.shuffle(want);
   const std::size_t room = cfg_.max_ihave_length - ps.iasked_this_heartbeat;

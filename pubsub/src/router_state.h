@@ -16,6 +16,7 @@ struct Router::PeerState {
   std::size_t ihave_this_heartbeat = 0;    // IHAVE messages received
   std::size_t iasked_this_heartbeat = 0;   // ids we asked for with IWANT
   std::size_t idontwant_this_heartbeat = 0;
+  std::size_t choke_this_heartbeat = 0;    // CHOKE/UNCHOKE received
 };
 
 struct Router::Pending {

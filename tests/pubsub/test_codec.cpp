@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "shardnode/pubsub/codec.h"
 #include "shardnode/pubsub/mcache.h"
 
@@ -21,6 +23,8 @@ Rpc sample() {
   r.control.graft = {{"/beacon/v1"}};
   r.control.prune = {{"/shard/2/collations/v1", {{B("peer-a"), std::nullopt}}, 60}};
   r.control.idontwant = {{{B("id-4")}}};
+  r.control.choke = {{"/shard/1/collations/v1"}};
+  r.control.unchoke = {{"/shard/3/collations/v1"}};
   return r;
 }
 }  // namespace
@@ -68,8 +72,31 @@ TEST_CASE("malformed and oversized RPCs are rejected before use", "[codec]") {
   empty_id.control.iwant = {{{Bytes{}}}};
   CHECK(decode_rpc(encode_rpc(empty_id)).error().code == PubsubErrc::malformed);
 
+  // CHOKE/UNCHOKE: topics are checked like GRAFT's, and they count in the same cap.
+  Rpc bad_choke;
+  bad_choke.control.choke = {{std::string(300, 'x')}};
+  CHECK(decode_rpc(encode_rpc(bad_choke)).error().code == PubsubErrc::too_large);
+  Rpc many_chokes;
+  for (int i = 0; i < 3000; ++i) many_chokes.control.unchoke.push_back({"t"});
+  CHECK(decode_rpc(encode_rpc(many_chokes)).error().code == PubsubErrc::too_large);
+
   // A message without a topic (hand-made protobuf: publish { data: "x" }).
   CHECK(decode_rpc(Bytes{0x12, 0x03, 0x12, 0x01, 'x'}).error().code == PubsubErrc::malformed);
+}
+
+TEST_CASE("CHOKE and UNCHOKE use the experimental field numbers, which peers without them skip", "[codec]") {
+  // ControlMessage { choke(2764631) { topicID: "t" } }: field 2764631, wire type 2 is
+  // the varint 0xba 0xf5 0xc5 0x0a (4 bytes, as gossipsub v1.3 asks of experiments).
+  Rpc c;
+  c.control.choke = {{"t"}};
+  const Bytes wire = encode_rpc(c);
+  const Bytes tag{0xba, 0xf5, 0xc5, 0x0a};
+  CHECK(std::search(wire.begin(), wire.end(), tag.begin(), tag.end()) != wire.end());
+  // An unknown control field (what a v1.3 extension would be to us) is skipped.
+  // RPC { control(3) { field 6 (length-delimited) { } } }.
+  auto skipped = decode_rpc(Bytes{0x1a, 0x02, 0x32, 0x00});
+  REQUIRE(skipped);
+  CHECK(skipped->control.empty());
 }
 
 TEST_CASE("StrictNoSign rejects any origin field", "[codec]") {

@@ -94,6 +94,8 @@ TEST_CASE("split_into_lanes: every part of the router's RPC, each on its lane, n
   o.rpc.control.graft = {{"t"}};
   o.rpc.control.prune = {{"u", {}, 60}};
   o.rpc.control.idontwant = {{{Bytes(20, 9)}}};
+  o.rpc.control.choke = {{"t"}};
+  o.rpc.control.unchoke = {{"u"}};
   o.rpc.control.ihave = {{"t", {Bytes(20, 1)}}};
   o.rpc.control.iwant = {{{Bytes(20, 2)}}};
   o.rpc.publish = {msg("mine-1"), msg("mine-2"), msg("theirs")};
@@ -116,8 +118,11 @@ TEST_CASE("split_into_lanes: every part of the router's RPC, each on its lane, n
     c.graft.insert(c.graft.end(), r.control.graft.begin(), r.control.graft.end());
     c.prune.insert(c.prune.end(), r.control.prune.begin(), r.control.prune.end());
     c.idontwant.insert(c.idontwant.end(), r.control.idontwant.begin(), r.control.idontwant.end());
+    c.choke.insert(c.choke.end(), r.control.choke.begin(), r.control.choke.end());
+    c.unchoke.insert(c.unchoke.end(), r.control.unchoke.begin(), r.control.unchoke.end());
   }
   CHECK(merged == whole);
+  CHECK(decode_frame(parts[0].frame).control.choke.size() == 1);  // CHOKE/UNCHOKE ride the control lane
   CHECK(decode_frame(parts[1].frame).publish == std::vector<Message>{msg("mine-1"), msg("mine-2")});
 
   Outgoing only_forward;

@@ -66,6 +66,8 @@ struct Fixture {
       append(dst.control.graft, o.rpc.control.graft);
       append(dst.control.prune, o.rpc.control.prune);
       append(dst.control.idontwant, o.rpc.control.idontwant);
+      append(dst.control.choke, o.rpc.control.choke);
+      append(dst.control.unchoke, o.rpc.control.unchoke);
     }
     return m;
   }
@@ -490,4 +492,117 @@ TEST_CASE("the rest of an RPC is left unread once its sender falls below the gra
   }
   f.from(f.peers[1], good);
   CHECK(f.r->take_deliveries().size() == 50);
+}
+
+TEST_CASE("choke: a mesh peer's CHOKE gets it IHAVE instead of our forwards until UNCHOKE or it leaves the mesh",
+          "[router][choke]") {
+  Fixture f(8);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  const auto mesh_set = f.r->mesh(kTopic);
+  const std::vector<PeerId> mesh(mesh_set.begin(), mesh_set.end());
+  const PeerId choker = mesh[0];
+  Rpc choke;
+  choke.control.choke = {{kTopic}};
+  f.from(choker, choke);
+  CHECK(f.r->choked_by(kTopic) == std::set<PeerId>{choker});
+  // A peer outside our mesh cannot choke us.
+  PeerId outsider;
+  for (const auto& p : f.peers)
+    if (!mesh_set.count(p)) outsider = p;
+  REQUIRE_FALSE(outsider.bytes().empty());
+  f.from(outsider, choke);
+  CHECK(f.r->choked_by(kTopic).size() == 1);
+
+  const auto relayed = Fixture::msg("relayed");
+  f.send_msg(mesh[1], relayed);
+  auto s = f.sends();
+  CHECK(s[choker].publish.empty());
+  REQUIRE(s[choker].control.ihave.size() == 1);
+  CHECK(s[choker].control.ihave[0].ids == std::vector<MessageId>{default_message_id(relayed)});
+  CHECK(s[mesh[2]].publish.size() == 1);
+  CHECK(f.r->counters().sends_lazy == 1);
+  // Our own messages are still pushed (we are sure to be first).
+  REQUIRE(f.r->publish(kTopic, Bytes{1, 2, 3}, f.now));
+  CHECK(f.sends()[choker].publish.size() == 1);
+
+  Rpc unchoke;
+  unchoke.control.unchoke = {{kTopic}};
+  f.from(choker, unchoke);
+  f.send_msg(mesh[1], Fixture::msg("after unchoke"));
+  CHECK(f.sends()[choker].publish.size() == 1);
+
+  // Leaving the mesh unchokes too.
+  f.from(choker, choke);
+  Rpc prune;
+  prune.control.prune = {{kTopic, {}, 60}};
+  f.from(choker, prune);
+  f.tick();
+  CHECK(f.r->choked_by(kTopic).empty());
+}
+
+TEST_CASE("choke: a router chokes the mesh peers that are rarely first and unchokes one whose copy comes first",
+          "[router][choke]") {
+  GossipsubConfig cfg;
+  cfg.choke.enabled = true;
+  cfg.choke.unchoked = 2;
+  cfg.choke.min_trials = 5;
+  cfg.choke.alpha = 0.5;
+  cfg.choke.max_changes = 10;
+  Fixture f(8, PeerProtocol::meshsub_1_2, cfg);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  const auto mesh_set = f.r->mesh(kTopic);
+  const std::vector<PeerId> mesh(mesh_set.begin(), mesh_set.end());
+  REQUIRE(mesh.size() >= 4);
+  // mesh[0] is always first, mesh[1] 5 ms behind (within the 10 ms window), the rest 50 ms.
+  int n = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 4; ++i, ++n) {
+      const auto m = Fixture::msg("message " + std::to_string(n));
+      f.send_msg(mesh[0], m);
+      f.now += 5ms;
+      f.send_msg(mesh[1], m);
+      f.now += 45ms;
+      for (std::size_t k = 2; k < mesh.size(); ++k) f.send_msg(mesh[k], m);
+    }
+    f.tick();
+  }
+  std::set<PeerId> expect(mesh.begin() + 2, mesh.end());
+  CHECK(f.r->choked(kTopic) == expect);
+  CHECK(f.r->counters().chokes_sent == expect.size());
+  auto s = f.sends();
+  for (const auto& p : expect) CHECK(s[p].control.choke.size() <= 1);  // sent once (maybe in an earlier take)
+
+  // A choked peer announces a message nobody pushed yet: we ask at once; its copy is
+  // the first, so it would have been first: unchoked.
+  const PeerId c = mesh[2];
+  const auto fast = Fixture::msg("the choked peer was first");
+  const MessageId fast_id = default_message_id(fast);
+  Rpc ih;
+  ih.control.ihave = {{kTopic, {fast_id}}};
+  f.from(c, ih);
+  s = f.sends();
+  REQUIRE(s[c].control.iwant.size() == 1);
+  CHECK(s[c].control.iwant[0].ids == std::vector<MessageId>{fast_id});
+  f.send_msg(c, fast);
+  CHECK_FALSE(f.r->choked(kTopic).count(c));
+  CHECK(f.sends()[c].control.unchoke.size() == 1);
+
+  // A choked peer's IHAVE for a message a peer still pushing to us already has
+  // (IDONTWANT) waits for that push; if the push never comes, we ask after iwant_delay.
+  const PeerId c2 = mesh[3];
+  const auto slow = Fixture::msg("announced while a push is on its way");
+  const MessageId slow_id = default_message_id(slow);
+  Rpc dw;
+  dw.control.idontwant = {{{slow_id}}};
+  f.from(mesh[0], dw);
+  ih.control.ihave = {{kTopic, {slow_id}}};
+  f.from(c2, ih);
+  CHECK(f.sends()[c2].control.iwant.empty());
+  f.now += cfg.choke.iwant_delay;
+  f.from(mesh[0], Rpc{});  // any input lets the router act on what is due
+  s = f.sends();
+  REQUIRE(s[c2].control.iwant.size() == 1);
+  CHECK(s[c2].control.iwant[0].ids == std::vector<MessageId>{slow_id});
 }

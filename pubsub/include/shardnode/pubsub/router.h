@@ -63,6 +63,32 @@ struct GossipsubConfig {
   std::size_t max_message_size = 1024 * 1024;
   std::set<PeerId> explicit_peers;
   MessageIdFn message_id = default_message_id;
+  // The choke extension (libp2p/specs PR 681). A peer's CHOKE is always honoured (we
+  // send it IHAVE instead of the messages we relay; our own messages are still pushed);
+  // `enabled` makes us choke our own mesh peers, from first-delivery statistics: for
+  // each message, every mesh peer is a trial, credited when its copy (or, if we choked
+  // it, its IHAVE) came within `first_window` of the first; a moving average of that
+  // share ranks the peers, the best `unchoked` keep pushing and the rest are choked. A
+  // choked peer is unchoked at once when its copy is the first of a message (it would
+  // have been first), or at a heartbeat when its share beats the worst kept peer's by
+  // `unchoke_margin`.
+  struct Choke {
+    bool enabled = false;
+    std::size_t unchoked = 3;            // mesh peers per topic left pushing to us (at least 1)
+    std::size_t min_trials = 10;         // messages a peer is judged on before it can be choked
+    Duration first_window = std::chrono::milliseconds(10);
+    double alpha = 0.05;                 // weight of one message in the moving average
+    double unchoke_margin = 0.1;
+    std::size_t max_changes = 2;         // CHOKE/UNCHOKE we send per topic per heartbeat
+    std::size_t max_received = 16;       // CHOKE/UNCHOKE a peer may send per heartbeat before P7
+    // A choked peer's IHAVE for a message a peer still pushing to us already has (it
+    // sent IDONTWANT) waits this long for that copy before we IWANT it (the spec's
+    // "IDONTWANT information"). Checked at the router's next input or heartbeat.
+    Duration iwant_delay = std::chrono::milliseconds(100);
+    // Defer every IWANT to a choked peer while a mesh peer still pushes to us, hint or
+    // not: fewer duplicates, later deliveries (docs/BENCHMARKS.md has both).
+    bool defer_all_iwants = false;
+  } choke;
   // Dandelion++ stem phase (stem.h). When on, our own messages are never flood-
   // published: they leave on the stem, and we forward them like any relay when they
   // come back in gossip.
@@ -128,6 +154,8 @@ struct RouterCounters {
   std::uint64_t ihave_ignored = 0, iwant_ignored = 0, idontwant_ignored = 0, broken_promises = 0;
   std::uint64_t graft_rejected = 0, graft_backoff_violations = 0, peers_flagged = 0, subscriptions_ignored = 0;
   std::uint64_t sends_suppressed_by_idontwant = 0;
+  std::uint64_t chokes_sent = 0, unchokes_sent = 0, chokes_received = 0, unchokes_received = 0;
+  std::uint64_t sends_lazy = 0;  // messages announced (IHAVE) instead of pushed: the peer choked us
 };
 
 class Router {
@@ -201,6 +229,9 @@ class Router {
   const GossipsubConfig& config() const { return cfg_; }
   PeerScore* scoring() { return score_.get(); }
   bool in_backoff(const TopicId& topic, const PeerId& peer, TimePoint now) const;
+  // Choke extension: mesh peers we choked on `topic`, and those that choked us.
+  std::set<PeerId> choked(const TopicId& topic) const;
+  std::set<PeerId> choked_by(const TopicId& topic) const;
   // The stem phase's state, or nullptr when it is off.
   const StemState* stem() const { return stem_.get(); }
 
@@ -231,6 +262,15 @@ class Router {
                     TimePoint now);
   void handle_prune(const PeerId& from, PeerState& ps, const ControlPrune& p, TimePoint now);
   void handle_idontwant(const PeerId& from, PeerState& ps, const ControlIDontWant& d, TimePoint now);
+  // Choke extension (choke.cpp).
+  void handle_choke(const PeerId& from, PeerState& ps, const Control& c, TimePoint now);
+  // A copy (`announced` false) or a choked peer's IHAVE of `id` from mesh peer `from`.
+  void choke_note(const PeerId& from, const TopicId& topic, const MessageId& id, bool first, TimePoint now);
+  void choke_heartbeat(TimePoint now);
+  void set_choked(const TopicId& topic, const PeerId& p, bool choked);
+  // Whether a mesh peer still pushing to us on `topic` told us it has `id`.
+  bool pushed_soon(const TopicId& topic, const MessageId& id) const;
+  void flush_deferred_iwants(TimePoint now);
 
   ControlPrune make_prune(const TopicId& topic, const PeerId& to, bool px, bool unsubscribe, TimePoint now);
   void add_backoff(const TopicId& topic, const PeerId& peer, Duration d, TimePoint now);
@@ -277,6 +317,25 @@ class Router {
   std::vector<MessageId> own_gossiped_;
   RouterCounters counters_;
   std::uint64_t heartbeat_ticks_ = 0;
+  // Choke extension.
+  struct ChokeStats {
+    double share = 1.0;  // moving average of first (or near-first) deliveries
+    std::size_t trials = 0;
+  };
+  struct FirstCopy {
+    TopicId topic;
+    TimePoint at;
+    std::vector<PeerId> credited;  // mesh peers whose copy or IHAVE came within first_window
+  };
+  std::map<TopicId, std::map<PeerId, ChokeStats>> choke_stats_;
+  std::map<TopicId, std::set<PeerId>> choked_out_;  // mesh peers we choked
+  std::map<TopicId, std::set<PeerId>> choked_by_;   // mesh peers that choked us
+  std::unordered_map<MessageId, FirstCopy, BytesHash> first_copy_;
+  struct DeferredIWant {
+    PeerId peer;
+    TimePoint at;
+  };
+  std::unordered_map<MessageId, DeferredIWant, BytesHash> deferred_iwant_;
 };
 
 }  // namespace shardnode::pubsub

@@ -62,13 +62,29 @@ struct ControlIDontWant {
   bool operator==(const ControlIDontWant&) const = default;
 };
 
+// The choke extension (libp2p/specs PR 681): a mesh peer that choked us wants IHAVE
+// instead of the messages we would push; UNCHOKE (or leaving the mesh) ends that.
+struct ControlChoke {
+  TopicId topic;
+  bool operator==(const ControlChoke&) const = default;
+};
+struct ControlUnchoke {
+  TopicId topic;
+  bool operator==(const ControlUnchoke&) const = default;
+};
+
 struct Control {
   std::vector<ControlIHave> ihave;
   std::vector<ControlIWant> iwant;
   std::vector<ControlGraft> graft;
   std::vector<ControlPrune> prune;
   std::vector<ControlIDontWant> idontwant;
-  bool empty() const { return ihave.empty() && iwant.empty() && graft.empty() && prune.empty() && idontwant.empty(); }
+  std::vector<ControlChoke> choke;
+  std::vector<ControlUnchoke> unchoke;
+  bool empty() const {
+    return ihave.empty() && iwant.empty() && graft.empty() && prune.empty() && idontwant.empty() && choke.empty() &&
+           unchoke.empty();
+  }
   bool operator==(const Control&) const = default;
 };
 
