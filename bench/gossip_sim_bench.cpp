@@ -52,7 +52,9 @@ struct Options {
   std::uint32_t messages = 100;
   std::uint64_t seed = 1;
   std::uint32_t jobs = 2;
+  std::uint32_t warm = 100;  // messages published (and not measured) before the measured ones
   bool sha256_ids = false;
+  std::string only;  // run only the rows whose name contains this
 };
 
 // One row of the table: what differs from the base configuration.
@@ -64,7 +66,30 @@ struct Case {
   std::size_t d = 6, d_lo = 4, d_hi = 12;
   Duration validation{0};  // > 0: validators answer asynchronously after this delay
   double bandwidth = 10e6;  // bytes/s per link direction
+  bool choke = false;       // routers choke mesh peers (GossipsubConfig::choke)
+  bool tor = false;         // the Tor-like latency model instead of 50 ms + U[0, 20 ms]
+  bool defer_all = false;   // choke.defer_all_iwants
 };
+
+// The Tor-like model: each link (an onion-to-onion circuit) gets its own one-way
+// latency for the whole run, lognormal with a median of 200 ms (sigma 0.5: 5 % below
+// 88 ms, 5 % above 455 ms), plus U[0, 20 ms] per message, and OnionPerf's median
+// onion-service throughput (2.45 Mbit/s) per direction (docs/LATENCY.md).
+void tor_like_links(GossipSim& sim, std::uint64_t seed) {
+  sim::SeededRandom rng = sim::seeded_for_simulation(seed).fork(81);
+  auto& net = sim.network();
+  for (std::uint32_t a = 0; a < sim.size(); ++a)
+    for (std::uint32_t b = a + 1; b < sim.size(); ++b) {
+      if (!net.link(a, b)) continue;
+      // Box-Muller: one standard normal draw.
+      const double u1 = std::max(rng.unit(), 1e-12), u2 = rng.unit();
+      const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * 3.14159265358979323846 * u2);
+      const auto one_way = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(200.0 * std::exp(0.5 * z)));
+      const sim::LinkParams p{one_way, 2.45e6 / 8.0, 0.0, 20ms};
+      net.set_link(a, b, p);
+      net.set_link(b, a, p);
+    }
+}
 
 struct Figures {
   std::uint64_t deliveries = 0, expected = 0;
@@ -79,6 +104,9 @@ struct Figures {
   double wall_s = 0;
   double rss_delta_mib = 0;      // resident set with the simulation alive, minus before it
   double peak_rss_mib = 0;       // ru_maxrss of the row's process
+  double choked_share = 0;       // mesh links (one direction each) choked at the end
+  double lazy_per_delivery = 0;  // IHAVEs sent instead of a copy (the peer choked us), per delivery
+  double choke_changes_per_node = 0;  // CHOKE + UNCHOKE sent over the whole run, per node
 };
 static_assert(std::is_trivially_copyable_v<Figures>);  // sent through a pipe
 
@@ -128,7 +156,7 @@ MessageId bench_message_id(const Message& m) {
 }
 
 struct CounterSums {
-  std::uint64_t forwarded = 0, suppressed = 0;
+  std::uint64_t forwarded = 0, suppressed = 0, lazy = 0;
 };
 
 CounterSums sum_counters(GossipSim& sim) {
@@ -137,6 +165,7 @@ CounterSums sum_counters(GossipSim& sim) {
     const auto& c = sim.router(n).counters();
     s.forwarded += c.messages_forwarded;
     s.suppressed += c.sends_suppressed_by_idontwant;
+    s.lazy += c.sends_lazy;
   }
   return s;
 }
@@ -158,8 +187,11 @@ Figures run(const Options& opt, const Case& c) {
   cfg.gossip.d_score = std::min(cfg.gossip.d_score, c.d);
   cfg.gossip.d_out = std::min(cfg.gossip.d_out, std::min(c.d_lo - 1, c.d / 2));
   cfg.score.topics[kTopic] = TopicScoreParams::defaults();
+  cfg.gossip.choke.enabled = c.choke;
+  cfg.gossip.choke.defer_all_iwants = c.defer_all;
 
   GossipSim sim(cfg);
+  if (c.tor) tor_like_links(sim, opt.seed);
   sim.subscribe_all(kTopic);
   if (c.validation > Duration{0}) {
     // Validation that takes time (signature and content checks): the router parks the
@@ -177,6 +209,19 @@ Figures run(const Options& opt, const Case& c) {
     }
   }
   sim.run_for(10s);  // warm-up: meshes form
+  {
+    // Then traffic like the measured one, unmeasured (the choke statistics need it;
+    // every row gets the same).
+    sim::SeededRandom warm_pick = sim::seeded_for_simulation(opt.seed).fork(79);
+    sim::SeededRandom warm_content = sim::seeded_for_simulation(opt.seed).fork(80);
+    for (std::uint32_t i = 0; i < opt.warm; ++i) {
+      // Stamps past the measured range, so the observer below never counts them.
+      (void)sim.publish(static_cast<GossipSim::Node>(warm_pick.uniform(sim.size())), kTopic,
+                        payload(opt.messages + 1 + i, c.size, warm_content));
+      sim.run_for(100ms);
+    }
+    sim.run_for(5s);
+  }
 
   double mesh_total = 0;
   for (std::uint32_t n = 0; n < sim.size(); ++n) mesh_total += static_cast<double>(sim.router(n).mesh(kTopic).size());
@@ -240,6 +285,17 @@ Figures run(const Options& opt, const Case& c) {
   const auto iwant = receipts > forwarded + origin_copies ? receipts - forwarded - origin_copies : 0;
   f.iwant_per_delivery = static_cast<double>(iwant) / d;
   f.suppressed_per_delivery = static_cast<double>(cafter.suppressed - cbefore.suppressed) / d;
+  f.lazy_per_delivery = static_cast<double>(cafter.lazy - cbefore.lazy) / d;
+  double links = 0, choked = 0;
+  for (std::uint32_t n = 0; n < sim.size(); ++n) {
+    links += static_cast<double>(sim.router(n).mesh(kTopic).size());
+    choked += static_cast<double>(sim.router(n).choked(kTopic).size());
+  }
+  f.choked_share = links > 0 ? choked / links : 0.0;
+  std::uint64_t churn = 0;
+  for (std::uint32_t n = 0; n < sim.size(); ++n)
+    churn += sim.router(n).counters().chokes_sent + sim.router(n).counters().unchokes_sent;
+  f.choke_changes_per_node = static_cast<double>(churn) / static_cast<double>(sim.size());
   f.mb_on_wire = static_cast<double>(after.bytes - before.bytes) / 1e6;
   f.rss_delta_mib = current_rss_mib() - rss_start;
   f.peak_rss_mib = peak_rss_mib();
@@ -264,11 +320,16 @@ bool parse(int argc, char** argv, Options& o) {
       continue;
     }
     if (i + 1 >= argc) return false;
+    if (a == "--only") {
+      o.only = argv[++i];
+      continue;
+    }
     const unsigned long long v = std::strtoull(argv[++i], nullptr, 10);
     if (a == "--nodes" && v >= 14) o.nodes = static_cast<std::uint32_t>(v);
     else if (a == "--messages" && v >= 1) o.messages = static_cast<std::uint32_t>(v);
     else if (a == "--seed") o.seed = v;
     else if (a == "--jobs" && v >= 1 && v <= 64) o.jobs = static_cast<std::uint32_t>(v);
+    else if (a == "--warm") o.warm = static_cast<std::uint32_t>(v);
     else return false;
   }
   return true;
@@ -348,6 +409,29 @@ std::vector<Case> cases() {
   c.d_lo = 3;
   c.d_hi = 8;
   v.push_back(c);
+  // The choke extension: each router keeps 3 mesh peers pushing to it, the rest announce.
+  for (std::size_t size : {std::size_t{1024}, std::size_t{32 * 1024}}) {
+    c = Case{};
+    c.name = "choke";
+    c.size = size;
+    c.choke = true;
+    v.push_back(c);
+  }
+  c.size = 1024;
+  c.name = "choke, defer all IWANTs";
+  c.defer_all = true;
+  v.push_back(c);
+  // The Tor-like latency model (1 KiB: 32 KiB every 100 ms would saturate 2.45 Mbit/s links).
+  for (bool choke : {false, true}) {
+    c = Case{};
+    c.name = choke ? "tor-like, choke" : "tor-like";
+    c.tor = true;
+    c.choke = choke;
+    v.push_back(c);
+  }
+  c.name = "tor-like, choke, defer all IWANTs";
+  c.defer_all = true;
+  v.push_back(c);
   return v;
 }
 
@@ -356,21 +440,25 @@ std::vector<Case> cases() {
 int main(int argc, char** argv) {
   Options opt;
   if (!parse(argc, argv, opt)) {
-    std::fprintf(stderr, "usage: %s [--nodes N>=14] [--messages M>=1] [--seed S] [--jobs J] [--sha256-ids]\n",
+    std::fprintf(stderr,
+                 "usage: %s [--nodes N>=14] [--messages M>=1] [--warm W] [--seed S] [--jobs J] [--sha256-ids] "
+                 "[--only NAME]\n",
                  argv[0]);
     return 2;
   }
   std::printf("gossipsub on %u simulated nodes: random 12-regular graph, links 50 ms + U[0,20 ms] and 10 MB/s "
               "per direction, no loss; one topic, all subscribed; 10 s warm-up, then %u messages from random "
-              "nodes every 100 ms; seed %llu; message ids: %s; %u rows at a time\n\n",
-              opt.nodes, opt.messages, static_cast<unsigned long long>(opt.seed),
+              "nodes every 100 ms after %u unmeasured ones; seed %llu; message ids: %s; %u rows at a time\n\n",
+              opt.nodes, opt.messages, opt.warm, static_cast<unsigned long long>(opt.seed),
               opt.sha256_ids ? "SHA-256 of the content (default)" : "first 16 bytes + length", opt.jobs);
   std::printf("| case | size | protocol | deliveries | hops p50/p99 (max) | latency ms p50/p99 | dup/delivery | "
-              "mean mesh | publisher copies/msg | IWANT copies/delivery | IDONTWANT-skipped/delivery | MB sent | "
-              "wall s | RSS MiB delta (peak) |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "mean mesh | publisher copies/msg | IWANT copies/delivery | IDONTWANT-skipped/delivery | "
+              "IHAVE-instead/delivery | mesh links choked (CHOKE+UNCHOKE/node) | MB sent | wall s | RSS MiB delta (peak) |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 
-  const auto all = cases();
+  auto all = cases();
+  if (!opt.only.empty())
+    std::erase_if(all, [&](const Case& c) { return c.name.find(opt.only) == std::string::npos; });
   const auto t0 = BenchTimer::now();
   std::vector<Child> running;  // in row order
   std::size_t next = 0;
@@ -384,12 +472,13 @@ int main(int argc, char** argv) {
       ok = false;
     } else {
       std::printf("| %s | %zu KiB | %s | %llu / %llu (%.2f %%) | %u / %u (%u) | %.0f / %.0f | %.2f | %.2f | %.1f | "
-                  "%.3f | %.3f | %.0f | %.1f | %.0f (%.0f) |\n",
+                  "%.3f | %.3f | %.3f | %.1f %% (%.1f) | %.0f | %.1f | %.0f (%.0f) |\n",
                   c.name.c_str(), c.size / 1024, proto_name(c.proto), static_cast<unsigned long long>(f.deliveries),
                   static_cast<unsigned long long>(f.expected),
                   100.0 * static_cast<double>(f.deliveries) / static_cast<double>(f.expected), f.hops_p50,
                   f.hops_p99, f.hops_max, f.lat_p50_ms, f.lat_p99_ms, f.dup_per_delivery, f.mesh_mean,
-                  f.origin_per_msg, f.iwant_per_delivery, f.suppressed_per_delivery, f.mb_on_wire, f.wall_s,
+                  f.origin_per_msg, f.iwant_per_delivery, f.suppressed_per_delivery, f.lazy_per_delivery,
+                  100.0 * f.choked_share, f.choke_changes_per_node, f.mb_on_wire, f.wall_s,
                   f.rss_delta_mib, f.peak_rss_mib);
     }
     std::fflush(stdout);
