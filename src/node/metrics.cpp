@@ -276,6 +276,14 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
       {"forwarded", rc.messages_forwarded}, {"unsubscribed", rc.messages_unsubscribed},
       {"graylisted", rc.messages_graylisted}};
   for (const auto& [kind, v] : kinds) r.counter("shardnode_pubsub_messages_total", kMsgs, d(v), {{"kind", kind}});
+  constexpr std::string_view kChoke =
+      "Choke extension, node-wide: CHOKE and UNCHOKE sent (choke_sent, unchoke_sent: we choke mesh peers only "
+      "with pubsub choking on) and received (choke_received, unchoke_received); announced: messages we sent "
+      "as IHAVE instead of pushing, because the peer had choked us.";
+  const std::pair<const char*, std::uint64_t> choke_kinds[] = {
+      {"choke_sent", rc.chokes_sent},         {"unchoke_sent", rc.unchokes_sent}, {"choke_received", rc.chokes_received},
+      {"unchoke_received", rc.unchokes_received}, {"announced", rc.sends_lazy}};
+  for (const auto& [kind, v] : choke_kinds) r.counter("shardnode_pubsub_choke_total", kChoke, d(v), {{"kind", kind}});
   const auto& sc = src_.pubsub.counters();
   constexpr std::string_view kRpcs =
       "Pubsub RPCs by kind (in, out, malformed: undecodable input, dropped: not sent because the peer's "

@@ -515,6 +515,9 @@ TEST_CASE("metrics collector: a live node pair, a jump, scraped over HTTP, no pe
   CHECK(value_of(text, "shardnode_pubsub_messages_total{kind=\"published\"}") >= 1);
   CHECK(value_of(text, "shardnode_pubsub_messages_total{kind=\"delivered\"}") >= 2);
   CHECK(value_of(text, "shardnode_pubsub_rpcs_total{kind=\"in\"}") >= 1);
+  // Choking is off by default and nobody choked us.
+  CHECK(text.find("\nshardnode_pubsub_choke_total{kind=\"choke_sent\"} 0\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_pubsub_choke_total{kind=\"announced\"} 0\n") != std::string::npos);
   CHECK(text.find("# TYPE shardnode_peer_score summary\n") != std::string::npos);
   CHECK(text.find("\nshardnode_flagged_peers 0\n") != std::string::npos);
   CHECK(text.find("\nshardnode_peers_flagged_total 0\n") != std::string::npos);
