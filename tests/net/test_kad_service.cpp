@@ -53,12 +53,6 @@ struct DhtNet {
     c.core.request_timeout = std::chrono::seconds(3);
     return c;
   }
-  std::optional<LookupResult> find(std::size_t from, const PeerId& target) {
-    std::optional<LookupResult> out;
-    nodes[from]->dht->find_node(target, [&](LookupResult r) { out = std::move(r); });
-    run_until(io, [&] { return out.has_value(); }, std::chrono::seconds(30));
-    return out;
-  }
   // For a failure message: the nodes a walk ended with and the true order by distance.
   std::string report(const LookupResult& r, const Key& target) const {
     auto index = [&](const PeerId& p) {
@@ -81,6 +75,7 @@ struct DhtNet {
     run_until(io, [&] { return out.has_value(); }, std::chrono::seconds(30));
     return out;
   }
+  std::optional<LookupResult> find(std::size_t from, const PeerId& target) { return find_key(from, target.bytes()); }
   void bootstrap() {
     // Each node looks itself up (as the spec's bootstrap does), in turn; then each
     // refreshes its buckets, so no node's table is left without a part of the key space
