@@ -69,6 +69,7 @@ struct Case {
   bool choke = false;       // routers choke mesh peers (GossipsubConfig::choke)
   bool tor = false;         // the Tor-like latency model instead of 50 ms + U[0, 20 ms]
   bool defer_all = false;   // choke.defer_all_iwants
+  std::size_t graft_accept = 0;  // graft_accept_limit (0: D_hi)
 };
 
 // The Tor-like model: each link (an onion-to-onion circuit) gets its own one-way
@@ -189,6 +190,7 @@ Figures run(const Options& opt, const Case& c) {
   cfg.score.topics[kTopic] = TopicScoreParams::defaults();
   cfg.gossip.choke.enabled = c.choke;
   cfg.gossip.choke.defer_all_iwants = c.defer_all;
+  cfg.gossip.graft_accept_limit = c.graft_accept;
 
   GossipSim sim(cfg);
   if (c.tor) tor_like_links(sim, opt.seed);
@@ -421,6 +423,14 @@ std::vector<Case> cases() {
   c.name = "choke, defer all IWANTs";
   c.defer_all = true;
   v.push_back(c);
+  // GRAFTs accepted only up to D: meshes nearer D.
+  for (bool choke : {false, true}) {
+    c = Case{};
+    c.name = choke ? "GRAFT up to D, choke" : "GRAFT up to D";
+    c.graft_accept = 6;
+    c.choke = choke;
+    v.push_back(c);
+  }
   // The Tor-like latency model (1 KiB: 32 KiB every 100 ms would saturate 2.45 Mbit/s links).
   for (bool choke : {false, true}) {
     c = Case{};

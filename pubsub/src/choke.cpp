@@ -29,6 +29,12 @@ void Router::set_choked(const TopicId& topic, const PeerId& p, bool choked) {
   }
 }
 
+void Router::forget_choke(const TopicId& topic, const PeerId& p) {
+  if (auto it = choked_out_.find(topic); it != choked_out_.end()) it->second.erase(p);
+  if (auto it = choked_by_.find(topic); it != choked_by_.end()) it->second.erase(p);
+  if (auto it = choke_stats_.find(topic); it != choke_stats_.end()) it->second.erase(p);
+}
+
 void Router::handle_choke(const PeerId& from, PeerState& ps, const Control& c, TimePoint now) {
   (void)now;
   const std::size_t n = c.choke.size() + c.unchoke.size();

@@ -24,6 +24,7 @@ std::vector<PeerId> Router::select_peers(const TopicId& topic, std::size_t n,
 
 void Router::graft_peer(const TopicId& topic, const PeerId& p, TimePoint now) {
   if (!mesh_[topic].insert(p).second) return;
+  forget_choke(topic, p);  // grafted: unchoked both ways
   if (score_) score_->graft(p, topic, now);
   out(p).control.graft.push_back({topic});
 }

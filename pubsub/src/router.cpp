@@ -34,6 +34,10 @@ Status GossipsubConfig::validate() const {
   if (heartbeat_interval <= Duration::zero()) return bad("heartbeat_interval must be positive");
   if (gossip_factor < 0.0 || gossip_factor > 1.0) return bad("gossip_factor must be in [0, 1]");
   if (!message_id) return bad("message_id function missing");
+  if (graft_accept_limit != 0 && !(d <= graft_accept_limit && graft_accept_limit <= d_hi))
+    return bad("need d <= graft_accept_limit <= d_hi (or 0)");
+  if (choke.enabled && (choke.unchoked == 0 || choke.alpha <= 0.0 || choke.alpha > 1.0))
+    return bad("choke needs unchoked >= 1 and 0 < alpha <= 1");
   if (stem.enabled)
     if (Status st = stem.validate(); !st) return st;
   return {};
@@ -648,13 +652,15 @@ void Router::handle_graft(const PeerId& from, PeerState& ps, const ControlGraft&
       return;
     }
   }
-  if (s < 0.0 || (m.size() >= cfg_.d_hi && !peers_[from]->outbound)) {
+  const std::size_t accept_up_to = cfg_.graft_accept_limit > 0 ? cfg_.graft_accept_limit : cfg_.d_hi;
+  if (s < 0.0 || (m.size() >= accept_up_to && !peers_[from]->outbound)) {
     ++counters_.graft_rejected;
     prunes.push_back(make_prune(g.topic, from, s >= 0.0, false, now));
     add_backoff(g.topic, from, cfg_.prune_backoff, now);
     return;
   }
   m.insert(from);
+  forget_choke(g.topic, from);  // grafted: unchoked both ways
   if (score_) score_->graft(from, g.topic, now);
 }
 

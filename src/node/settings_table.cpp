@@ -267,6 +267,10 @@ void add_pubsub(std::vector<SettingDef>& t) {
   integer("pubsub.d_hi", field(FIELD(pubsub.gossip.d_hi)), 1, 1000,
           "D_hi: with more mesh peers than this, the heartbeat prunes down to D, keeping the d_score "
           "best-scoring and d_out outbound ones (spec default 12). Needs d <= d_hi.");
+  integer("pubsub.graft_accept_limit", field(FIELD(pubsub.gossip.graft_accept_limit)), 0, 1000,
+          "Inbound GRAFTs are accepted while the topic's mesh is smaller than this; 0 means D_hi, as the "
+          "spec and go-libp2p-pubsub do. D keeps meshes near D and cuts duplicates (docs/BENCHMARKS.md). "
+          "Outbound peers are always accepted. Needs d <= graft_accept_limit <= d_hi, or 0.");
   integer("pubsub.d_lazy", field(FIELD(pubsub.gossip.d_lazy)), 0, 1000,
           "D_lazy: the fewest peers outside the mesh that get IHAVE gossip each heartbeat (spec default 6); "
           "see gossip_factor.");
@@ -359,6 +363,11 @@ void add_pubsub(std::vector<SettingDef>& t) {
   integer("pubsub.gossip_retransmission", field(FIELD(pubsub.gossip.gossip_retransmission)), 1, 1000,
           "Times one peer's IWANT for the same message is answered; asking again costs "
           "iwant_excess_penalty (go-libp2p-pubsub default 3).");
+  boolean("pubsub.choke", field(FIELD(pubsub.gossip.choke.enabled)),
+          "Choke our own mesh peers (the draft choke extension, libp2p/specs PR 681): the 3 that most "
+          "often deliver first keep pushing messages to us, the others only announce them (IHAVE). About "
+          "half the duplicates, at a higher latency (docs/BENCHMARKS.md), so off by default. A peer's "
+          "CHOKE is honoured either way.");
   integer("pubsub.idontwant_size_threshold", field(FIELD(pubsub.gossip.idontwant_size_threshold)), 0, 64 * kMiB,
           "Messages of at least this many bytes make us send IDONTWANT to our mesh peers (gossipsub v1.2; "
           "go-libp2p-pubsub default 1024).");

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <optional>
 
 #include "shardnode/pubsub/router.h"
 
@@ -605,4 +606,34 @@ TEST_CASE("choke: a router chokes the mesh peers that are rarely first and uncho
   s = f.sends();
   REQUIRE(s[c2].control.iwant.size() == 1);
   CHECK(s[c2].control.iwant[0].ids == std::vector<MessageId>{slow_id});
+}
+
+TEST_CASE("graft_accept_limit: inbound GRAFTs beyond it are pruned, outbound peers still join", "[router]") {
+  GossipsubConfig cfg;
+  cfg.graft_accept_limit = 6;  // = D
+  Fixture f(14, PeerProtocol::meshsub_1_2, cfg);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  REQUIRE(f.r->mesh(kTopic).size() == 6);
+  const auto mesh = f.r->mesh(kTopic);
+  Rpc graft;
+  graft.control.graft = {{kTopic}};
+  // Fixture peers alternate: even indices are outbound, odd inbound.
+  std::optional<PeerId> inbound, outbound;
+  for (std::size_t i = 0; i < f.peers.size(); ++i) {
+    if (mesh.count(f.peers[i])) continue;
+    if (i % 2 == 1 && !inbound) inbound = f.peers[i];
+    if (i % 2 == 0 && !outbound) outbound = f.peers[i];
+  }
+  REQUIRE(inbound);
+  REQUIRE(outbound);
+  f.from(*inbound, graft);
+  CHECK_FALSE(f.r->mesh(kTopic).count(*inbound));
+  CHECK(f.sends()[*inbound].control.prune.size() == 1);
+  f.from(*outbound, graft);
+  CHECK(f.r->mesh(kTopic).count(*outbound));
+  CHECK(f.r->mesh(kTopic).size() == 7);
+  GossipsubConfig bad;
+  bad.graft_accept_limit = 3;  // below D
+  CHECK_FALSE(bad.validate());
 }

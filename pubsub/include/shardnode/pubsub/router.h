@@ -39,6 +39,10 @@ MessageId default_message_id(const Message& m);
 struct GossipsubConfig {
   // Mesh degree (gossipsub-v1.0/v1.1 defaults).
   std::size_t d = 6, d_lo = 4, d_hi = 12, d_lazy = 6, d_score = 4, d_out = 2;
+  // Inbound GRAFTs are accepted while the mesh is smaller than this (0: D_hi, as the
+  // spec and go do; D keeps meshes near D, see docs/BENCHMARKS.md). Outbound peers are
+  // always accepted (D_out).
+  std::size_t graft_accept_limit = 0;
   Duration heartbeat_interval = std::chrono::seconds(1);
   Duration fanout_ttl = std::chrono::seconds(60);
   std::size_t mcache_len = 5, mcache_gossip = 3;
@@ -268,6 +272,7 @@ class Router {
   void choke_note(const PeerId& from, const TopicId& topic, const MessageId& id, bool first, TimePoint now);
   void choke_heartbeat(TimePoint now);
   void set_choked(const TopicId& topic, const PeerId& p, bool choked);
+  void forget_choke(const TopicId& topic, const PeerId& p);  // (re)grafted: unchoked both ways, judged anew
   // Whether a mesh peer still pushing to us on `topic` told us it has `id`.
   bool pushed_soon(const TopicId& topic, const MessageId& id) const;
   void flush_deferred_iwants(TimePoint now);
