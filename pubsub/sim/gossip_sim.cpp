@@ -1,5 +1,7 @@
 #include "gossip_sim.h"
 
+#include <algorithm>
+
 #include "shardnode/pubsub/codec.h"
 #include "shardnode/sim/seeding.h"
 
@@ -8,6 +10,9 @@ namespace shardnode::pubsub {
 namespace {
 // An RPC's cost in the gate's units (as the service counts them).
 std::size_t gate_entries(const SimRpc& r) { return inbound_entries(r.rpc) + r.stem.size(); }
+
+// A ping on the wire: /ipfs/ping's 32 bytes plus a yamux header and a Noise tag.
+constexpr std::size_t kPingWireSize = 32 + 12 + 18;
 
 }  // namespace
 
@@ -99,7 +104,23 @@ bool GossipSim::link(Node a, Node b, bool a_dials) {
   net_->connect(a, b, cfg_.link);
   drain(a);
   drain(b);
+  if (cfg_.ping_interval > Duration::zero()) {
+    // From the scheduler's next turn: a link's parameters may still be set (set_link).
+    const std::uint64_t generation = ++link_generation_[std::minmax(a, b)];
+    sched_.schedule_after(Duration::zero(), [this, a, b, generation] { ping_link(a, b, generation); });
+  }
   return true;
+}
+
+void GossipSim::ping_link(Node a, Node b, std::uint64_t generation) {
+  if (!net_->connected(a, b) || link_generation_[std::minmax(a, b)] != generation) return;
+  for (auto [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
+    SimRpc s;
+    s.ping = sched_.now();
+    ++stats_.pings;
+    net_->send(x, y, std::move(s), kPingWireSize);
+  }
+  sched_.schedule_after(cfg_.ping_interval, [this, a, b, generation] { ping_link(a, b, generation); });
 }
 
 void GossipSim::unlink(Node a, Node b) {
@@ -145,6 +166,16 @@ void GossipSim::send_raw(Node from, Node to, Rpc rpc) {
 
 void GossipSim::on_rpc(Node self, Node from, const SimRpc& in) {
   auto& ns = nodes_[self];
+  if (in.ping) {  // answered at once, as the host's ping handler does
+    SimRpc s;
+    s.pong = in.ping;
+    net_->send(self, from, std::move(s), kPingWireSize);
+    return;
+  }
+  if (in.pong) {
+    ns.router->observe_rtt(nodes_[from].id, sched_.now() - *in.pong);
+    return;
+  }
   if (!ns.gate || ns.interceptor) return handle(self, from, in);
   // Read through the gate, in order: wait behind earlier RPCs from this sender.
   auto& w = ns.waiting[from];

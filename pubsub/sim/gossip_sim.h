@@ -34,6 +34,10 @@ struct GossipSimConfig {
   // window); beyond that the sender is blocked and the RPC never leaves it.
   std::optional<InboundLimits> inbound;
   std::size_t inbound_window = 256 * 1024;
+  // Each linked pair pings both ways when linked and then this often, on the link
+  // itself (so a ping queues behind messages, as /ipfs/ping does on a connection),
+  // and each side feeds Router::observe_rtt as the service does. 0: no pings.
+  Duration ping_interval{0};
 };
 
 // What travels on a simulated link: an RPC, or messages on the stem protocol
@@ -44,6 +48,8 @@ struct SimRpc {
   std::vector<std::uint32_t> hops;
   std::vector<Message> stem;
   std::vector<std::uint32_t> stem_hops;
+  // A ping (its send time) or the answer to one (echoing it): GossipSimConfig::ping_interval.
+  std::optional<TimePoint> ping, pong;
 };
 
 struct SimStats {
@@ -53,6 +59,7 @@ struct SimStats {
   std::uint64_t stem_messages = 0;      // sent on the stem protocol
   std::uint64_t rpcs_blocked = 0;       // with inbound budgets: not sent, the receiver's window was full
   std::uint64_t links_refused = 0;      // with inbound budgets: link() refused by admission (or a ban)
+  std::uint64_t pings = 0;              // sent (not counted in rpcs or bytes)
 };
 
 class GossipSim {
@@ -134,6 +141,7 @@ class GossipSim {
   void handle(Node self, Node from, const SimRpc& rpc);
   void read_waiting(Node self, Node from);
   void drain(Node n);
+  void ping_link(Node a, Node b, std::uint64_t generation);  // both ways, then again after ping_interval
 
   GossipSimConfig cfg_;
   std::unique_ptr<sim::SeededRandom> root_;
@@ -143,6 +151,7 @@ class GossipSim {
   std::map<PeerId, Node> index_;
   std::unordered_map<MessageId, std::map<Node, Reception>, BytesHash> receptions_;
   std::vector<sim::EventHandle> heartbeats_;
+  std::map<std::pair<Node, Node>, std::uint64_t> link_generation_;  // ends a link's ping chain when it goes
   SimStats stats_;
   std::function<void(Node, const Delivery&)> on_delivery_;
 };

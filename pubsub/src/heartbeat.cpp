@@ -9,7 +9,8 @@
 namespace shardnode::pubsub {
 
 std::vector<PeerId> Router::select_peers(const TopicId& topic, std::size_t n,
-                                         const std::function<bool(const PeerId&, const PeerState&)>& pred) {
+                                         const std::function<bool(const PeerId&, const PeerState&)>& pred,
+                                         bool fastest) {
   std::vector<PeerId> cands;
   auto it = topic_peers_.find(topic);
   if (it == topic_peers_.end() || n == 0) return cands;
@@ -18,6 +19,7 @@ std::vector<PeerId> Router::select_peers(const TopicId& topic, std::size_t n,
     if (ps != peers_.end() && pred(p, *ps->second)) cands.push_back(p);
   }
   rng_.shuffle(cands);
+  if (fastest && cfg_.latency.enabled) sort_by_rtt(cands);
   if (cands.size() > n) cands.resize(n);
   return cands;
 }
@@ -46,17 +48,19 @@ void Router::maintain_mesh(const TopicId& topic, TimePoint now) {
     if (peer_score(p, now) < 0.0) prune_peer(topic, p, false, now);
 
   if (m.size() < cfg_.d_lo)
-    for (const auto& p : select_peers(topic, cfg_.d - m.size(), eligible)) graft_peer(topic, p, now);
+    for (const auto& p : select_peers(topic, cfg_.d - m.size(), eligible, true)) graft_peer(topic, p, now);
 
   if (m.size() > cfg_.d_hi) {
     std::vector<PeerId> all(m.begin(), m.end());
     rng_.shuffle(all);  // random order among equal scores
     std::stable_sort(all.begin(), all.end(),
                      [&](const PeerId& a, const PeerId& b) { return peer_score(a, now) > peer_score(b, now); });
-    // The best D_score stay; the rest of the D slots go to random others.
+    // The best D_score stay; the rest of the D slots go to random others (with the
+    // latency-aware mesh: the fastest others).
     std::vector<PeerId> keep(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(cfg_.d_score));
     std::vector<PeerId> rest(all.begin() + static_cast<std::ptrdiff_t>(cfg_.d_score), all.end());
     rng_.shuffle(rest);
+    if (cfg_.latency.enabled) sort_by_rtt(rest);
     std::vector<PeerId> chosen(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(cfg_.d - cfg_.d_score));
     std::vector<PeerId> dropped(rest.begin() + static_cast<std::ptrdiff_t>(cfg_.d - cfg_.d_score), rest.end());
     // Keep at least D_out outbound peers: swap outbound peers from `dropped` in.
@@ -65,7 +69,10 @@ void Router::maintain_mesh(const TopicId& topic, TimePoint now) {
                                                     std::count_if(chosen.begin(), chosen.end(), is_out));
     for (auto d = dropped.begin(); d != dropped.end() && outbound < cfg_.d_out; ++d) {
       if (!is_out(*d)) continue;
-      auto victim = std::find_if(chosen.begin(), chosen.end(), [&](const PeerId& p) { return !is_out(p); });
+      // An inbound peer chosen (with the latency-aware mesh: the slowest) gives way.
+      auto victim = chosen.end();
+      for (auto c = chosen.begin(); c != chosen.end(); ++c)
+        if (!is_out(*c) && (victim == chosen.end() || cfg_.latency.enabled)) victim = c;
       if (victim == chosen.end()) break;
       std::swap(*victim, *d);
       ++outbound;
@@ -77,11 +84,15 @@ void Router::maintain_mesh(const TopicId& topic, TimePoint now) {
     std::size_t outbound = 0;
     for (const auto& p : m) outbound += peers_.count(p) && peers_[p]->outbound;
     if (outbound < cfg_.d_out) {
-      auto more = select_peers(topic, cfg_.d_out - outbound,
-                               [&](const PeerId& p, const PeerState& ps) { return ps.outbound && eligible(p, ps); });
+      auto more = select_peers(
+          topic, cfg_.d_out - outbound,
+          [&](const PeerId& p, const PeerState& ps) { return ps.outbound && eligible(p, ps); }, true);
       for (const auto& p : more) graft_peer(topic, p, now);
     }
   }
+
+  if (cfg_.latency.enabled && cfg_.latency.swap_ticks > 0 && heartbeat_ticks_ % cfg_.latency.swap_ticks == 0)
+    latency_swap(topic, now);
 
   // Opportunistic grafting: if the mesh's median score sags, graft better peers.
   if (score_ && cfg_.opportunistic_graft_ticks > 0 && heartbeat_ticks_ % cfg_.opportunistic_graft_ticks == 0 &&

@@ -36,6 +36,8 @@ Status GossipsubConfig::validate() const {
   if (!message_id) return bad("message_id function missing");
   if (graft_accept_limit != 0 && !(d <= graft_accept_limit && graft_accept_limit <= d_hi))
     return bad("need d <= graft_accept_limit <= d_hi (or 0)");
+  if (latency.alpha <= 0.0 || latency.alpha > 1.0 || latency.swap_ratio < 1.0 || latency.swap_margin < Duration::zero())
+    return bad("latency needs 0 < alpha <= 1, swap_ratio >= 1 and swap_margin >= 0");
   if (choke.enabled && (choke.unchoked == 0 || choke.alpha <= 0.0 || choke.alpha > 1.0))
     return bad("choke needs unchoked >= 1 and 0 < alpha <= 1");
   if (stem.enabled)
@@ -206,8 +208,13 @@ void Router::handle_message(const PeerId& from, Message msg, TimePoint now) {
     return;
   }
   const MessageId id = cfg_.message_id(msg);
-  // A delivery fulfils any IWANT promise for it.
-  if (auto pr = promises_.find(id); pr != promises_.end()) promises_.erase(pr);
+  // A delivery fulfils any IWANT promise for it; the answer from the peer we asked
+  // times a round trip.
+  if (auto pr = promises_.find(id); pr != promises_.end()) {
+    if (auto asked = pr->second.find(from); asked != pr->second.end())
+      observe_rtt(from, now - (asked->second - cfg_.iwant_followup_time));
+    promises_.erase(pr);
+  }
   if (!seen_.add(id, now)) {
     ++counters_.messages_duplicate;
     if (score_) score_->duplicate_message(from, id, msg.topic, now);

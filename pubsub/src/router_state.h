@@ -1,6 +1,7 @@
 // Router internals shared by router.cpp and heartbeat.cpp.
 #pragma once
 
+#include <optional>
 #include <unordered_map>
 
 #include "shardnode/pubsub/router.h"
@@ -17,6 +18,7 @@ struct Router::PeerState {
   std::size_t iasked_this_heartbeat = 0;   // ids we asked for with IWANT
   std::size_t idontwant_this_heartbeat = 0;
   std::size_t choke_this_heartbeat = 0;    // CHOKE/UNCHOKE received
+  std::optional<Duration> rtt;             // smoothed round trip (GossipsubConfig::latency)
 };
 
 struct Router::Pending {

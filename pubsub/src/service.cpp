@@ -83,8 +83,22 @@ void PubsubService::schedule_heartbeat(Duration after) {
     gate_.heartbeat(now(), [this](const PeerId& p) { return router_.score(p, now()); });
     flush();
     drop_stalled_peers();
+    ping_peers();
     schedule_heartbeat(cfg_.gossip.heartbeat_interval);
   });
+}
+
+void PubsubService::ping_peers() {
+  if (!cfg_.gossip.latency.enabled || cfg_.ping_interval <= Duration::zero()) return;
+  if (last_ping_ && now() - *last_ping_ < cfg_.ping_interval) return;
+  last_ping_ = now();
+  for (const auto& [peer, ps] : peers_) {
+    if (!ps->added) continue;
+    host_.ping(peer, [this, alive = alive_, peer = peer](Result<std::chrono::microseconds> r) {
+      // A failed ping says nothing about latency: the connection's own fate handles it.
+      if (*alive && r) router_.observe_rtt(peer, *r);
+    });
+  }
 }
 
 void PubsubService::on_connected(const PeerId& peer) {

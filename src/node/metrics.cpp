@@ -284,6 +284,9 @@ void MetricsCollector::collect(MetricsRegistry& r) const {
       {"choke_sent", rc.chokes_sent},         {"unchoke_sent", rc.unchokes_sent}, {"choke_received", rc.chokes_received},
       {"unchoke_received", rc.unchokes_received}, {"announced", rc.sends_lazy}};
   for (const auto& [kind, v] : choke_kinds) r.counter("shardnode_pubsub_choke_total", kChoke, d(v), {{"kind", kind}});
+  r.counter("shardnode_pubsub_latency_swaps_total",
+            "Latency-aware mesh (pubsub.latency_aware): slow mesh peers pruned for a clearly faster peer.",
+            d(rc.latency_swaps));
   const auto& sc = src_.pubsub.counters();
   constexpr std::string_view kRpcs =
       "Pubsub RPCs by kind (in, out, malformed: undecodable input, dropped: not sent because the peer's "

@@ -119,6 +119,7 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.pubsub.thresholds = ps->thresholds;
   o.pubsub.limits = ps->limits;
   o.pubsub.inbound = ps->inbound;
+  o.pubsub.ping_interval = ps->ping_interval;
 
   auto& sh = o.shard.manager;
   sh = c.shard.manager;

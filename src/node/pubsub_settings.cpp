@@ -167,7 +167,8 @@ Result<PubsubConfig> pubsub_config_from(const Settings& s) {
                    ")");
   const pubsub::InboundLimits inbound = s.config().pubsub.inbound;
   if (Status st = inbound.validate(); !st) return rejected("InboundLimits::validate", st.error());
-  return PubsubConfig{std::move(*gossip), *limits, std::move(*score), *thresholds, topic_score_params_from(s), inbound};
+  return PubsubConfig{std::move(*gossip), *limits, std::move(*score), *thresholds, topic_score_params_from(s),
+                      inbound, s.config().pubsub.ping_interval};
 }
 
 }  // namespace shardnode::node

@@ -518,6 +518,7 @@ TEST_CASE("metrics collector: a live node pair, a jump, scraped over HTTP, no pe
   // Choking is off by default and nobody choked us.
   CHECK(text.find("\nshardnode_pubsub_choke_total{kind=\"choke_sent\"} 0\n") != std::string::npos);
   CHECK(text.find("\nshardnode_pubsub_choke_total{kind=\"announced\"} 0\n") != std::string::npos);
+  CHECK(text.find("\nshardnode_pubsub_latency_swaps_total 0\n") != std::string::npos);
   CHECK(text.find("# TYPE shardnode_peer_score summary\n") != std::string::npos);
   CHECK(text.find("\nshardnode_flagged_peers 0\n") != std::string::npos);
   CHECK(text.find("\nshardnode_peers_flagged_total 0\n") != std::string::npos);

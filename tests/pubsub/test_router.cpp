@@ -637,3 +637,72 @@ TEST_CASE("graft_accept_limit: inbound GRAFTs beyond it are pruned, outbound pee
   bad.graft_accept_limit = 3;  // below D
   CHECK_FALSE(bad.validate());
 }
+
+TEST_CASE("latency: IWANT answers and pings time a peer; a swap trades the slowest unprotected mesh peer for a "
+          "clearly faster one",
+          "[router][latency]") {
+  GossipsubConfig cfg;
+  cfg.latency.enabled = true;
+  cfg.latency.swap_ticks = 1;
+  cfg.d_score = 0;  // no score protection here: the scenario tests cover it
+  Fixture f(10, PeerProtocol::meshsub_1_2, cfg);
+  f.r->subscribe(kTopic, f.now);
+  f.sends();
+  // An IWANT answered 300 ms later by the peer we asked is a 300 ms round trip.
+  const auto m = Fixture::msg("answer");
+  Rpc ih;
+  ih.control.ihave = {{kTopic, {default_message_id(m)}}};
+  f.from(f.peers[0], ih);
+  REQUIRE(f.sends()[f.peers[0]].control.iwant.size() == 1);
+  f.now += 300ms;
+  f.send_msg(f.peers[0], m);
+  REQUIRE(f.r->rtt(f.peers[0]));
+  CHECK(*f.r->rtt(f.peers[0]) == 300ms);
+  // Pings are smoothed: 300 -> 400 with alpha 0.25 is 325.
+  f.r->observe_rtt(f.peers[0], 400ms);
+  CHECK(*f.r->rtt(f.peers[0]) == 325ms);
+  CHECK_FALSE(f.r->rtt(f.peers[1]));
+
+  // Every mesh peer 200 ms, every other peer 190 ms: not clearly faster, no swap.
+  const auto mesh = f.r->mesh(kTopic);
+  std::vector<PeerId> outside;
+  for (const auto& p : f.peers) {
+    if (!mesh.count(p)) outside.push_back(p);
+    for (int i = 0; i < 20; ++i) f.r->observe_rtt(p, mesh.count(p) ? 200ms : 190ms);
+  }
+  REQUIRE(outside.size() == 4);
+  f.tick();
+  CHECK(f.r->mesh(kTopic) == mesh);
+  CHECK(f.r->counters().latency_swaps == 0);
+  // One outside peer at 20 ms, one inbound mesh peer (odd index) at 900 ms: that mesh
+  // peer is pruned and the fast one grafted.
+  std::optional<PeerId> inbound_slow;
+  for (std::size_t i = 1; i < f.peers.size() && !inbound_slow; i += 2)
+    if (mesh.count(f.peers[i])) inbound_slow = f.peers[i];
+  REQUIRE(inbound_slow);
+  const PeerId slow = *inbound_slow;
+  for (int i = 0; i < 30; ++i) {
+    f.r->observe_rtt(outside[0], 20ms);
+    f.r->observe_rtt(slow, 900ms);
+  }
+  f.sends();
+  f.tick();
+  auto s = f.sends();
+  CHECK(f.r->counters().latency_swaps == 1);
+  CHECK(f.r->mesh(kTopic).count(outside[0]));
+  CHECK(s[outside[0]].control.graft.size() == 1);
+  std::size_t outbound = 0;
+  for (std::size_t i = 0; i < f.peers.size(); i += 2) outbound += f.r->mesh(kTopic).count(f.peers[i]);
+  CHECK(outbound >= cfg.d_out);
+  CHECK_FALSE(f.r->mesh(kTopic).count(slow));
+  CHECK(s[slow].control.prune.size() == 1);
+  // A slow outbound peer is kept while the mesh has no more than D_out outbound peers.
+  std::vector<PeerId> mesh_out;
+  for (std::size_t i = 0; i < f.peers.size(); i += 2)
+    if (f.r->mesh(kTopic).count(f.peers[i])) mesh_out.push_back(f.peers[i]);
+  if (mesh_out.size() <= cfg.d_out) {
+    for (int i = 0; i < 30; ++i) f.r->observe_rtt(mesh_out[0], 5s);
+    f.tick();
+    CHECK(f.r->mesh(kTopic).count(mesh_out[0]));
+  }
+}

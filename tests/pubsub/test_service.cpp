@@ -89,6 +89,28 @@ TEST_CASE("gossip crosses a line of four live nodes in both directions", "[servi
   CHECK(n[1]->ps->router().counters().messages_delivered >= 2);
 }
 
+TEST_CASE("latency-aware mesh on live nodes: each side pings the other and its router learns the round trip",
+          "[service][latency]") {
+  asio::io_context io;
+  const auto aware = [](ServiceConfig& c) {
+    c.gossip.latency.enabled = true;
+    c.ping_interval = 200ms;
+  };
+  LiveNode a(io, false, aware), b(io, false, aware), plain(io);
+  connect(io, a, b);
+  connect(io, a, plain);
+  REQUIRE(run_until(io, [&] {
+    return a.ps->router().rtt(b.host->peer_id()) && b.ps->router().rtt(a.host->peer_id()) &&
+           a.ps->router().rtt(plain.host->peer_id());
+  }));
+  // Loopback: well under a second, and more than nothing.
+  const auto rtt = *a.ps->router().rtt(b.host->peer_id());
+  CHECK(rtt > Duration::zero());
+  CHECK(rtt < 1s);
+  // A node without the latency-aware mesh sends no pings (it still answers them).
+  CHECK_FALSE(plain.ps->router().rtt(a.host->peer_id()));
+}
+
 TEST_CASE("a live node that floods invalid messages is flagged and disconnected", "[service][spam]") {
   asio::io_context io;
   LiveNode honest(io), spammer(io);

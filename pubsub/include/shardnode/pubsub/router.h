@@ -93,6 +93,21 @@ struct GossipsubConfig {
     // not: fewer duplicates, later deliveries (docs/BENCHMARKS.md has both).
     bool defer_all_iwants = false;
   } choke;
+  // Latency-aware mesh (latency.cpp). Round trips come from observe_rtt() (the
+  // service pings each peer) and from the answers to our IWANTs. When on, the mesh
+  // slots that D_score's best scorers and D_out's outbound peers do not hold go to
+  // the fastest peers: a graft picks the fastest eligible peers, an oversubscribed
+  // mesh keeps the fastest, and every swap_ticks heartbeats the slowest unprotected
+  // mesh peer is swapped for a clearly faster candidate. Being fast never protects a
+  // peer from the score, and never takes a D_score or D_out slot.
+  struct Latency {
+    bool enabled = false;
+    std::size_t swap_ticks = 10;  // heartbeats between swap rounds (0: no swaps)
+    double swap_ratio = 1.5;      // swap when the mesh peer's RTT is over this times the candidate's
+    Duration swap_margin = std::chrono::milliseconds(50);  // ... and over it by at least this much
+    std::size_t max_swaps = 1;    // per topic per swap round
+    double alpha = 0.25;          // weight of a new sample in a peer's RTT average
+  } latency;
   // Dandelion++ stem phase (stem.h). When on, our own messages are never flood-
   // published: they leave on the stem, and we forward them like any relay when they
   // come back in gossip.
@@ -160,6 +175,7 @@ struct RouterCounters {
   std::uint64_t sends_suppressed_by_idontwant = 0;
   std::uint64_t chokes_sent = 0, unchokes_sent = 0, chokes_received = 0, unchokes_received = 0;
   std::uint64_t sends_lazy = 0;  // messages announced (IHAVE) instead of pushed: the peer choked us
+  std::uint64_t latency_swaps = 0;  // slow mesh peers swapped for faster ones (GossipsubConfig::latency)
 };
 
 class Router {
@@ -191,6 +207,8 @@ class Router {
   // stem protocol: route it again, and use `to` for no stem while it is connected.
   // (After a transient failure, drop the message instead: its embargo covers it.)
   void stem_undeliverable(const PeerId& to, Message msg, TimePoint now);
+  // A measured round trip to `peer` (a ping; IWANT answers are measured here).
+  void observe_rtt(const PeerId& peer, Duration rtt);
 
   // ---- outputs ----
   // RPCs to send, in order. IDONTWANTs come first as control-only RPCs, so a peer
@@ -236,6 +254,8 @@ class Router {
   // Choke extension: mesh peers we choked on `topic`, and those that choked us.
   std::set<PeerId> choked(const TopicId& topic) const;
   std::set<PeerId> choked_by(const TopicId& topic) const;
+  // The peer's smoothed round trip, if measured.
+  std::optional<Duration> rtt(const PeerId& peer) const;
   // The stem phase's state, or nullptr when it is off.
   const StemState* stem() const { return stem_.get(); }
 
@@ -287,8 +307,16 @@ class Router {
   void check_promises(TimePoint now);
   void update_flags(TimePoint now);
   void flag(const PeerId& p, TimePoint now);  // below graylist: log, count, maybe disconnect and ban
+  // Up to n random topic peers matching pred (with the latency-aware mesh: the fastest).
   std::vector<PeerId> select_peers(const TopicId& topic, std::size_t n,
-                                   const std::function<bool(const PeerId&, const PeerState&)>& pred);
+                                   const std::function<bool(const PeerId&, const PeerState&)>& pred,
+                                   bool fastest = false);
+  // Latency-aware mesh (latency.cpp).
+  void sort_by_rtt(std::vector<PeerId>& peers) const;  // stable: fastest first, unmeasured last
+  // Mesh peers whose slot latency may not take: the D_score best scorers, and the
+  // outbound peers while the mesh has no more than D_out of them.
+  std::set<PeerId> latency_protected(const TopicId& topic, TimePoint now) const;
+  void latency_swap(const TopicId& topic, TimePoint now);
 
   PeerId self_;
   GossipsubConfig cfg_;

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "shardnode/core/random.h"
@@ -38,6 +39,9 @@ struct ServiceConfig {
   // Budgets for what we read from peers, and the admission rate of new inbound
   // identities (inbound_gate.h).
   InboundLimits inbound;
+  // With the latency-aware mesh (gossip.latency.enabled), every peer is pinged
+  // (/ipfs/ping) this often and the round trip goes to Router::observe_rtt.
+  Duration ping_interval = std::chrono::seconds(30);
 };
 
 inline constexpr const char* kStemProtocolId = "/shardnode/stem/1.0.0";
@@ -108,6 +112,7 @@ class PubsubService {
   void pump(const PeerId& peer, PeerStreams& ps);  // writes from ps's queue while its stream has room
   void drop_stalled_peers();
   void schedule_heartbeat(Duration after);
+  void ping_peers();  // GossipsubConfig::latency: round trips for the router
 
   boost::asio::io_context& io_;
   net::Host& host_;
@@ -126,6 +131,7 @@ class PubsubService {
   ServiceCounters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool started_ = false;
+  std::optional<TimePoint> last_ping_;
 };
 
 }  // namespace shardnode::pubsub

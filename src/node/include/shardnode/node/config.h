@@ -34,6 +34,7 @@ struct PubsubConfig {
   pubsub::PeerScoreThresholds thresholds = pubsub::PeerScoreThresholds::defaults();
   pubsub::TopicScoreParams topic_defaults = pubsub::TopicScoreParams::defaults();  // every scored topic's
   pubsub::InboundLimits inbound;  // budgets for what we read, admission of inbound identities
+  Duration ping_interval = std::chrono::seconds(30);  // with gossip.latency on (ServiceConfig::ping_interval)
 };
 
 struct Config {
