@@ -70,6 +70,8 @@ struct Case {
   bool tor = false;         // the Tor-like latency model instead of 50 ms + U[0, 20 ms]
   bool defer_all = false;   // choke.defer_all_iwants
   std::size_t graft_accept = 0;  // graft_accept_limit (0: D_hi)
+  bool latency = false;     // the latency-aware mesh (GossipsubConfig::latency), peers pinged every 10 s
+  Duration settle{0};       // extra unmeasured time before the warm-up traffic
 };
 
 // The Tor-like model: each link (an onion-to-onion circuit) gets its own one-way
@@ -191,6 +193,8 @@ Figures run(const Options& opt, const Case& c) {
   cfg.gossip.choke.enabled = c.choke;
   cfg.gossip.choke.defer_all_iwants = c.defer_all;
   cfg.gossip.graft_accept_limit = c.graft_accept;
+  cfg.gossip.latency.enabled = c.latency;
+  if (c.latency) cfg.ping_interval = 10s;
 
   GossipSim sim(cfg);
   if (c.tor) tor_like_links(sim, opt.seed);
@@ -210,7 +214,7 @@ Figures run(const Options& opt, const Case& c) {
       });
     }
   }
-  sim.run_for(10s);  // warm-up: meshes form
+  sim.run_for(10s + c.settle);  // warm-up: meshes form
   {
     // Then traffic like the measured one, unmeasured (the choke statistics need it;
     // every row gets the same).
@@ -442,6 +446,19 @@ std::vector<Case> cases() {
   c.name = "tor-like, choke, defer all IWANTs";
   c.defer_all = true;
   v.push_back(c);
+  // The latency-aware mesh, after a minute more for its swaps (every 10 heartbeats);
+  // plain gossipsub gets the same minute for comparison.
+  for (bool tor : {false, true})
+    for (int variant = 0; variant < 3; ++variant) {
+      c = Case{};
+      c.tor = tor;
+      c.settle = 60s;
+      c.latency = variant > 0;
+      c.choke = variant == 2;
+      c.name = std::string(tor ? "tor-like, " : "") + "+60 s" +
+               (variant == 0 ? "" : variant == 1 ? ", latency-aware" : ", latency-aware, choke");
+      v.push_back(c);
+    }
   return v;
 }
 

@@ -206,6 +206,11 @@ SHARDNODE_FUZZ_TARGET(router) {
   cfg.choke.enabled = true;
   cfg.choke.unchoked = 1;
   cfg.choke.min_trials = 2;
+  // The latency-aware mesh too, swapping at every heartbeat on any difference.
+  cfg.latency.enabled = true;
+  cfg.latency.swap_ticks = 1;
+  cfg.latency.swap_ratio = 1.0;
+  cfg.latency.swap_margin = std::chrono::milliseconds(0);
   FuzzRandom rng(0x5eed);
   pubsub::Router r(self, cfg, rng);
   std::vector<pubsub::MessageId> pending;  // validations decided later
@@ -234,7 +239,14 @@ SHARDNODE_FUZZ_TARGET(router) {
       case 2: case 3:
         if (auto rpc = pubsub::decode_rpc(in.bytes(in.u16() % 2048), limits)) r.handle_rpc(peer, std::move(*rpc), now);
         break;
-      case 4: now += std::chrono::milliseconds(in.u16()); r.heartbeat(now); break;
+      case 4: {
+        // The step doubles as a round trip to `peer` (no extra input: corpora keep their meaning).
+        const std::chrono::milliseconds step(in.u16());
+        r.observe_rtt(peer, step);
+        now += step;
+        r.heartbeat(now);
+        break;
+      }
       case 5: {
         const ByteView d = in.chunk();
         (void)r.publish(topic, Bytes(d.begin(), d.end()), now);
