@@ -6,9 +6,10 @@ MessageCache::MessageCache(std::size_t history_length, std::size_t gossip_length
     : gossip_length_(gossip_length), windows_(history_length == 0 ? 1 : history_length) {}
 
 bool MessageCache::put(const MessageId& id, const Message& msg) {
-  if (msgs_.count(id)) return false;
-  msgs_.emplace(id, Entry{msg, {}});
-  windows_.front().push_back({id, msg.topic});
+  auto [it, fresh] = msgs_.try_emplace(id);
+  if (!fresh) return false;
+  it->second.msg = msg;
+  windows_.front().push_back(&*it);
   return true;
 }
 
@@ -38,14 +39,14 @@ std::vector<MessageId> MessageCache::gossip_ids(const TopicId& topic) const {
   std::size_t w = 0;
   for (const auto& window : windows_) {
     if (w++ >= gossip_length_) break;
-    for (const auto& e : window)
-      if (e.topic == topic) out.push_back(e.id);
+    for (const auto* e : window)
+      if (e->second.msg.topic == topic) out.push_back(e->first);
   }
   return out;
 }
 
 void MessageCache::shift() {
-  for (const auto& e : windows_.back()) msgs_.erase(e.id);
+  for (const auto* e : windows_.back()) msgs_.erase(msgs_.find(e->first));
   windows_.pop_back();
   windows_.emplace_front();
 }
@@ -54,14 +55,15 @@ bool SeenCache::add(const MessageId& id, TimePoint now) {
   prune(now);
   auto [it, fresh] = seen_.emplace(id, now);
   if (!fresh) return false;
-  order_.emplace_back(now, id);
+  order_.emplace_back(now, &it->first);
   return true;
 }
 
 void SeenCache::prune(TimePoint now) {
   while (!order_.empty() && order_.front().first + ttl_ <= now) {
-    seen_.erase(order_.front().second);
+    auto it = seen_.find(*order_.front().second);
     order_.pop_front();
+    seen_.erase(it);
   }
 }
 

@@ -13,15 +13,6 @@
 
 namespace shardnode::pubsub {
 
-struct BytesHash {
-  std::size_t operator()(const Bytes& b) const noexcept {
-    // FNV-1a; ids are content hashes already, so this only spreads buckets.
-    std::uint64_t h = 1469598103934665603ull;
-    for (auto c : b) h = (h ^ c) * 1099511628211ull;
-    return static_cast<std::size_t>(h);
-  }
-};
-
 class MessageCache {
  public:
   MessageCache(std::size_t history_length, std::size_t gossip_length);
@@ -45,13 +36,12 @@ class MessageCache {
     Message msg;
     std::map<PeerId, std::size_t> transmissions;
   };
-  struct WindowEntry {
-    MessageId id;
-    TopicId topic;
-  };
+  using Map = std::unordered_map<MessageId, Entry, BytesHash>;
   std::size_t gossip_length_;
-  std::unordered_map<MessageId, Entry, BytesHash> msgs_;
-  std::deque<std::vector<WindowEntry>> windows_;  // front: newest
+  Map msgs_;
+  // Each window points at its entries in msgs_ (a node-based map: what is stored
+  // does not move), so an id and topic are not copied again per message.
+  std::deque<std::vector<const Map::value_type*>> windows_;  // front: newest
 };
 
 // Ids seen within the last `ttl` (first-seen strategy). Pruned by time.
@@ -67,7 +57,8 @@ class SeenCache {
  private:
   Duration ttl_;
   std::unordered_map<MessageId, TimePoint, BytesHash> seen_;
-  std::deque<std::pair<TimePoint, MessageId>> order_;
+  // When each id was seen, oldest first, pointing at seen_'s keys (they do not move).
+  std::deque<std::pair<TimePoint, const MessageId*>> order_;
 };
 
 }  // namespace shardnode::pubsub

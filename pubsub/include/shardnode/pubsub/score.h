@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -266,7 +267,11 @@ class PeerScore {
   std::map<PeerId, PeerStats> peers_;
   std::map<std::string, std::size_t> colocation_counts_;  // connected peers per non-empty key
   std::set<std::pair<TimePoint, PeerId>> retained_;       // (expiry, peer) of disconnected peers
-  std::map<MessageId, DeliveryRecord> deliveries_;        // ordered: no hash flooding by message ids
+  // Looked up once or twice per copy received, never iterated. Hashed like the seen
+  // cache: ids are content hashes (SHA-256 by default), so filling one bucket costs a
+  // preimage search per message. (An ordered map cost 8-10 % of a node's time at 30k
+  // messages/s: a 32-byte compare per level, 2 min of ids, docs/BENCHMARKS.md.)
+  std::unordered_map<MessageId, DeliveryRecord, BytesHash> deliveries_;
   std::deque<std::pair<TimePoint, MessageId>> delivery_expiry_;  // creation order
   std::optional<TimePoint> last_decay_;
 };

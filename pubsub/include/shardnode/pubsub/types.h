@@ -16,6 +16,16 @@ namespace shardnode::pubsub {
 using TopicId = std::string;
 using MessageId = Bytes;
 
+// Hash for message ids (and other byte strings) in hash tables.
+struct BytesHash {
+  std::size_t operator()(const Bytes& b) const noexcept {
+    // FNV-1a; ids are content hashes already, so this only spreads buckets.
+    std::uint64_t h = 1469598103934665603ull;
+    for (auto c : b) h = (h ^ c) * 1099511628211ull;
+    return static_cast<std::size_t>(h);
+  }
+};
+
 // A pubsub Message. Under StrictNoSign, from/seqno/signature/key must be absent.
 struct Message {
   std::optional<Bytes> from;
