@@ -18,6 +18,8 @@
 // doubles the window (up to max_window, and only while the session's growth budget
 // lasts). Windows only grow; a peer that never tunes sees larger window updates and
 // nothing else. Without ticks, or without an answer to our PING, windows stay fixed.
+// A peer that delays its answers makes our windows grow sooner; max_window and the
+// budget bound what that costs.
 #pragma once
 
 #include <cstdint>
@@ -39,13 +41,14 @@ struct YamuxConfig {
   // update, a smaller one is treated as 256 KiB (the peer may already send that much).
   std::uint32_t initial_window = 256 * 1024;
   // The largest receive window of one stream: initial_window is clamped to it, and
-  // auto-tuning grows a stream's window toward it. At most 256 KiB turns tuning off.
+  // auto-tuning grows a stream's window toward it. At or below initial_window (or at
+  // 256 KiB) there is no tuning: no RTT PING either.
   std::uint32_t max_window = 16 * 1024 * 1024;
   // Grow windows as the measured round trip and throughput warrant (see above).
   bool auto_tune_window = true;
   // What all streams of one session together may grow beyond initial_window, in
-  // bytes: many fast streams cannot each reach max_window. The receive buffers of one
-  // session hold at most max_streams * initial_window + session_window_budget bytes.
+  // bytes: many fast streams cannot each reach max_window. So the peer may have at
+  // most max_streams * initial_window + session_window_budget bytes unread with us.
   // The growth of a stream returns to the budget when the stream is gone.
   std::size_t session_window_budget = std::size_t{32} << 20;
   // How often the round trip is measured again (a PING of ours), counted in tick() time.
