@@ -338,7 +338,7 @@ TEST_CASE("over a 20 ms round trip a fast reader's window grows to max_window an
   const Duration tuned_time = transfer(tuned(4 * MiB), &largest_tuned);
   CHECK(largest_fixed == 256 * KiB);
   CHECK(largest_tuned == 4 * MiB);
-  // 256 KiB per round trip needs 32 round trips for 8 MiB; doubling needs about 8
+  // 256 KiB per round trip needs 32 round trips for 8 MiB; doubling needs about 6
   CHECK(fixed_time >= 600ms);
   CHECK(tuned_time * 3 < fixed_time);
 }
