@@ -299,6 +299,7 @@ mode = "none"
 bootstrap_timeout = 42
 [net]
 stream_window_kib = 2048
+stream_window_max_kib = 8192
 [pubsub]
 heartbeat_ms = 700
 seen_ttl_s = 300
@@ -315,6 +316,8 @@ flag_policy = "flag_only"
   CHECK(c.tor.bootstrap_timeout == std::chrono::seconds(42));
   CHECK(c.net.stream_window_kib == 2048);
   CHECK(Config{}.net.stream_window_kib == 1024);  // above the spec's 256 KiB: what Tor's round trips need
+  CHECK(c.net.stream_window_max_kib == 8192);
+  CHECK(Config{}.net.stream_window_max_kib == 16384);  // go-yamux's maximum
   CHECK(c.pubsub.gossip.heartbeat_interval == std::chrono::milliseconds(700));
   // One setting, two fields that must agree.
   CHECK(c.pubsub.gossip.seen_ttl == std::chrono::seconds(300));

@@ -37,7 +37,8 @@ class FuzzRandom final : public Random {
 }  // namespace
 
 // One yamux session (client or server by the first byte) fed frames and driven by
-// the application calls a muxer user makes, in the fuzzer's order.
+// the application calls a muxer user makes, in the fuzzer's order; time moves when
+// the fuzzer says (op 11), so its RTT pings and window auto-tuning run too.
 SHARDNODE_FUZZ_TARGET(yamux) {
   Input in(data, size);
   net::YamuxConfig cfg;
@@ -45,7 +46,10 @@ SHARDNODE_FUZZ_TARGET(yamux) {
   cfg.max_frame_data = 64 * 1024;
   cfg.max_send_buffer = 64 * 1024;
   cfg.max_pending_pings = 4;
+  cfg.max_window = 1024 * 1024;
+  cfg.session_window_budget = 1024 * 1024;
   net::YamuxSession s(in.flag(), cfg);
+  TimePoint now{};
   std::vector<std::uint32_t> ids;
   auto pick = [&]() -> std::uint32_t {
     if (ids.empty() || in.flag()) return in.u8();
@@ -80,12 +84,21 @@ SHARDNODE_FUZZ_TARGET(yamux) {
       case 8: s.reset(pick()); break;
       case 9: s.ping(in.u32()); break;
       case 10: s.go_away(static_cast<net::YamuxSession::GoAwayCode>(in.u8() % 3)); break;
-      case 11: (void)s.send_window(pick()); (void)s.recv_window(pick()); break;
+      case 11:
+        now += std::chrono::microseconds(in.u16());
+        s.tick(now);
+        (void)s.send_window(pick());
+        break;
     }
     (void)s.take_bytes_to_send();
     while (auto ev = s.next_event())
       if (ev->kind == net::YamuxSession::Event::Kind::stream_opened) ids.push_back(ev->id);
     SHARDNODE_FUZZ_CHECK(s.stream_count() <= cfg.max_streams);
+    SHARDNODE_FUZZ_CHECK(s.window_growth() <= cfg.session_window_budget);
+    for (const std::uint32_t id : ids) {  // credit granted and data unread never exceed the window
+      SHARDNODE_FUZZ_CHECK(s.window_size(id) <= cfg.max_window);
+      if (!s.failed()) SHARDNODE_FUZZ_CHECK(std::uint64_t{s.recv_window(id)} + s.readable(id) <= s.window_size(id));
+    }
     if (ids.size() > 64) ids.erase(ids.begin(), ids.begin() + 32);
   }
 }

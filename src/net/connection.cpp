@@ -81,6 +81,7 @@ Connection::Connection(asio::io_context& io, std::unique_ptr<ByteStream> stream,
       cb_(std::move(cb)),
       id_(g_next_connection_id++),
       remote_addr_(stream_->remote_address()),
+      clock_(cfg_.clock ? cfg_.clock : &steady_),
       timer_(io) {}
 
 Connection::~Connection() = default;
@@ -176,9 +177,12 @@ void Connection::on_plaintext(Bytes p) {
     p = mss_->take_leftover();
     mss_.reset();
     yamux_.emplace(dir_ == Direction::outbound, cfg_.yamux);
+    tick_yamux();  // the first tick sends the PING that measures the round trip
+    flush_yamux();
     become_ready();
     if (stage_ != Stage::open || p.empty()) return;
   }
+  tick_yamux();
   Status s = yamux_->received_bytes(p);
   flush_yamux();  // a GO_AWAY on error, window updates, pongs...
   if (!s) return abort(s.error());
@@ -274,6 +278,7 @@ void Connection::on_stream_data(std::shared_ptr<Stream> s) {
 
 void Connection::deliver(std::shared_ptr<Stream> s) {
   if (stage_ != Stage::open || s->mss_ || s->closed_) return;
+  tick_yamux();  // reads are timed: window auto-tuning
   while (s->on_data_ && !s->paused_) {
     Bytes chunk;
     if (!s->early_.empty()) {
@@ -352,7 +357,36 @@ Status Connection::stream_write(Stream& s, ByteView data) {
 }
 
 std::size_t Connection::stream_capacity(const Stream& s) const {
-  return stage_ == Stage::open ? yamux_->write_capacity(s.id_) : 0;
+  if (stage_ != Stage::open) return 0;
+  const std::size_t mux = yamux_->write_capacity(s.id_);
+  const std::size_t room = socket_room();
+  if (room < mux) socket_limited_ = true;  // its writer waits for notify_socket_writable
+  return std::min(mux, room);
+}
+
+std::size_t Connection::socket_room() const {
+  const std::size_t limit = cfg_.max_write_queue / 4;
+  return write_queued_ < limit ? limit - write_queued_ : 0;
+}
+
+// Streams that were offered less than yamux allowed because the socket queue was
+// full may write again once it drained to half of that level.
+void Connection::notify_socket_writable() {
+  if (!socket_limited_ || stage_ != Stage::open || write_queued_ > cfg_.max_write_queue / 8) return;
+  socket_limited_ = false;
+  std::vector<std::shared_ptr<Stream>> waiting;
+  for (auto& [id, s] : streams_)
+    if (!s->closed_ && s->on_writable_) waiting.push_back(s);
+  for (auto& s : waiting) {
+    if (stage_ != Stage::open) return;
+    if (s->closed_ || !s->on_writable_) continue;
+    auto cb = s->on_writable_;
+    cb();
+  }
+}
+
+void Connection::tick_yamux() {
+  if (yamux_) yamux_->tick(clock_->now());
 }
 
 void Connection::stream_close_write(Stream& s) {
@@ -418,6 +452,7 @@ void Connection::pump() {
       return;
     }
     self->pump();
+    self->notify_socket_writable();
   });
 }
 

@@ -128,7 +128,9 @@ Connection::Ptr Host::make_connection(std::unique_ptr<ByteStream> s, Connection:
     auto h = it->second;
     h(std::move(st));
   };
-  auto c = std::make_shared<Connection>(io_, std::move(s), dir, key_, std::move(expected), cfg_.connection, std::move(cb));
+  ConnectionConfig cc = cfg_.connection;
+  if (!cc.clock) cc.clock = clock_;
+  auto c = std::make_shared<Connection>(io_, std::move(s), dir, key_, std::move(expected), cc, std::move(cb));
   upgrading_[c->id()] = c;
   return c;
 }

@@ -23,6 +23,9 @@ constexpr std::size_t kHeaderSize = 12;
 constexpr std::uint32_t kSpecWindow = 256 * 1024;  // both sides assume it at stream start
 // Largest data frame we send: js-libp2p-yamux's maxMessageSize (64 KiB including the header).
 constexpr std::size_t kMaxSendChunk = std::size_t{64} * 1024 - kHeaderSize;
+// Auto-tuning: a window doubles when half of it was consumed within this many round
+// trips of the previous update (rust-yamux's 2; go-yamux waits up to 4).
+constexpr int kTuneRtts = 2;
 
 struct Header {
   std::uint8_t version;
@@ -69,12 +72,48 @@ struct YamuxImpl {
     return std::clamp(s.cfg_.initial_window, kSpecWindow, std::max(kSpecWindow, s.cfg_.max_window));
   }
 
+  // The largest window auto-tuning may grant one stream.
+  static std::uint32_t window_ceiling(const S& s) { return std::max(kSpecWindow, s.cfg_.max_window); }
+
   static Stream new_stream(const S& s) {
     Stream st{};
     st.send_window = kSpecWindow;
     st.recv_window = kSpecWindow;
     st.recv_window_max = our_window(s);
+    st.epoch = s.now_;
     return st;
+  }
+
+  static std::size_t unread(const Stream& st) { return st.recv_buf.size() - st.recv_pos; }
+
+  // Every stream leaves the map here, so its window growth returns to the budget.
+  static void forget(S& s, Iter it) {
+    s.window_growth_ -= it->second.recv_window_max - our_window(s);
+    s.streams_.erase(it);
+  }
+
+  // Doubles the window of a stream whose reader consumed half of it within kTuneRtts
+  // round trips of our previous update, as far as max_window and the budget allow.
+  static void maybe_grow(S& s, Stream& st) {
+    if (!s.cfg_.auto_tune_window || !s.rtt_ || *s.rtt_ <= Duration::zero()) return;
+    if (s.now_ - st.epoch >= kTuneRtts * *s.rtt_) return;
+    const std::size_t budget_left =
+        s.cfg_.session_window_budget - std::min(s.cfg_.session_window_budget, s.window_growth_);
+    const std::uint64_t target = std::min<std::uint64_t>(
+        {std::uint64_t{st.recv_window_max} * 2, window_ceiling(s), std::uint64_t{st.recv_window_max} + budget_left});
+    if (target <= st.recv_window_max) return;
+    s.window_growth_ += static_cast<std::size_t>(target - st.recv_window_max);
+    st.recv_window_max = static_cast<std::uint32_t>(target);
+  }
+
+  // Sends our RTT PING when one is due; an unanswered one is given up.
+  static void maybe_probe(S& s) {
+    if (!s.cfg_.auto_tune_window || window_ceiling(s) <= our_window(s)) return;
+    if (s.probe_ && s.now_ < s.next_probe_) return;
+    if (!s.probe_ && s.rtt_ && s.now_ < s.next_probe_) return;
+    s.probe_ = S::Probe{++s.probe_seq_, s.now_};
+    s.next_probe_ = s.now_ + s.cfg_.rtt_probe_interval;
+    put_header(s.out_, kTypePing, kSyn, 0, s.probe_->opaque);
   }
 
   // Stream ids the remote opens: odd if the remote is the client (i.e. we are the server).
@@ -95,13 +134,21 @@ struct YamuxImpl {
   }
 
   // Grants the peer the credit it consumed, when forced by flags or when at least half
-  // of the window was consumed (go-yamux's rule). SYN/ACK frames always go out.
+  // of the window was consumed (go-yamux's rule), growing the window first if the
+  // reader kept up (maybe_grow). SYN/ACK frames always go out. The credit granted
+  // (recv_window) never shrinks: a delta is never negative.
   static void update_window(S& s, std::uint32_t id, Stream& st, std::uint16_t flags) {
-    const std::uint64_t used = std::uint64_t{st.recv_window} + st.recv_buf.size();
-    std::uint32_t delta = st.recv_window_max > used ? static_cast<std::uint32_t>(st.recv_window_max - used) : 0;
+    auto credit_due = [&st] {
+      const std::uint64_t used = std::uint64_t{st.recv_window} + unread(st);
+      return st.recv_window_max > used ? static_cast<std::uint32_t>(st.recv_window_max - used) : 0;
+    };
+    std::uint32_t delta = credit_due();
     if (flags == 0) {
       if (st.remote_fin || delta == 0 || delta < st.recv_window_max / 2) return;
+      maybe_grow(s, st);
+      delta = credit_due();
     }
+    st.epoch = s.now_;
     st.recv_window += delta;
     put_header(s.out_, kTypeWindowUpdate, flags, id, delta);
   }
@@ -128,7 +175,7 @@ struct YamuxImpl {
   // Forgets a stream once both sides sent FIN and the application read everything.
   static void maybe_forget(S& s, Iter it) {
     const Stream& st = it->second;
-    if (st.local_fin_sent && st.remote_fin && st.recv_buf.empty()) s.streams_.erase(it);
+    if (st.local_fin_sent && st.remote_fin && unread(st) == 0) forget(s, it);
   }
 
   static Status check_header(S& s, const Header& h) {
@@ -160,6 +207,11 @@ struct YamuxImpl {
     if (h.flags & kSyn) {
       put_header(s.out_, kTypePing, kAck, 0, h.length);
     } else if (h.flags & kAck) {
+      if (s.probe_ && h.length == s.probe_->opaque) {  // our RTT PING, answered (once)
+        s.rtt_ = s.now_ - s.probe_->sent;
+        s.probe_.reset();
+        return {};
+      }
       auto p = std::find(s.pending_pings_.begin(), s.pending_pings_.end(), h.length);
       if (p != s.pending_pings_.end()) {  // an unsolicited pong is ignored
         s.pending_pings_.erase(p);
@@ -204,7 +256,7 @@ struct YamuxImpl {
     Stream& st = it->second;
     if (h.flags & kAck) st.local_syn_sent = false;
     if (h.flags & kRst) {  // any data it carries is dropped with the stream
-      s.streams_.erase(it);
+      forget(s, it);
       push_event(s, S::Event::Kind::reset, h.id);
       return {};
     }
@@ -325,9 +377,19 @@ Bytes YamuxSession::read(std::uint32_t id, std::size_t max) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return {};
   Stream& st = it->second;
-  const auto n = static_cast<std::ptrdiff_t>(std::min(max, st.recv_buf.size()));
-  Bytes out(st.recv_buf.begin(), st.recv_buf.begin() + n);
-  st.recv_buf.erase(st.recv_buf.begin(), st.recv_buf.begin() + n);
+  // Reading advances recv_pos; the read part is dropped once it is at least half of
+  // the buffer, so each byte is moved O(1) times however large the window grew.
+  const std::size_t n = std::min(max, YamuxImpl::unread(st));
+  const auto first = st.recv_buf.begin() + static_cast<std::ptrdiff_t>(st.recv_pos);
+  Bytes out(first, first + static_cast<std::ptrdiff_t>(n));
+  st.recv_pos += n;
+  if (st.recv_pos == st.recv_buf.size()) {
+    st.recv_buf.clear();
+    st.recv_pos = 0;
+  } else if (st.recv_pos >= st.recv_buf.size() / 2) {
+    st.recv_buf.erase(st.recv_buf.begin(), st.recv_buf.begin() + static_cast<std::ptrdiff_t>(st.recv_pos));
+    st.recv_pos = 0;
+  }
   YamuxImpl::update_window(*this, id, st, 0);
   YamuxImpl::maybe_forget(*this, it);
   return out;
@@ -335,7 +397,7 @@ Bytes YamuxSession::read(std::uint32_t id, std::size_t max) {
 
 std::size_t YamuxSession::readable(std::uint32_t id) const {
   auto it = streams_.find(id);
-  return failed_ || it == streams_.end() ? 0 : it->second.recv_buf.size();
+  return failed_ || it == streams_.end() ? 0 : YamuxImpl::unread(it->second);
 }
 
 Status YamuxSession::close_write(std::uint32_t id) {
@@ -356,7 +418,14 @@ void YamuxSession::reset(std::uint32_t id) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   put_header(out_, kTypeWindowUpdate, kRst, id, 0);
-  streams_.erase(it);
+  YamuxImpl::forget(*this, it);
+}
+
+void YamuxSession::tick(TimePoint now) {
+  if (failed_) return;
+  if (!ticked_ || now > now_) now_ = now;
+  ticked_ = true;
+  YamuxImpl::maybe_probe(*this);
 }
 
 void YamuxSession::ping(std::uint32_t opaque) {
@@ -392,6 +461,11 @@ std::uint32_t YamuxSession::send_window(std::uint32_t id) const {
 std::uint32_t YamuxSession::recv_window(std::uint32_t id) const {
   auto it = streams_.find(id);
   return it == streams_.end() ? 0 : it->second.recv_window;
+}
+
+std::uint32_t YamuxSession::window_size(std::uint32_t id) const {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? 0 : it->second.recv_window_max;
 }
 
 }  // namespace shardnode::net

@@ -74,7 +74,17 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.host.max_inbound = std::max<std::size_t>(1, o.host.max_connections * 3 / 4);
   o.host.max_outbound = std::max<std::size_t>(1, o.host.max_connections / 2);
   o.host.dial_timeout = c.net.dial_timeout;
+  if (c.net.stream_window_max_kib < c.net.stream_window_kib)
+    return config_error("net.stream_window_max_kib", std::to_string(c.net.stream_window_max_kib) +
+                                                         " is below net.stream_window_kib (" +
+                                                         std::to_string(c.net.stream_window_kib) + ")");
   o.host.connection.yamux.initial_window = c.net.stream_window_kib * 1024;
+  o.host.connection.yamux.max_window = c.net.stream_window_max_kib * 1024;
+  o.host.connection.yamux.auto_tune_window = c.net.stream_window_max_kib > c.net.stream_window_kib;
+  // One connection's streams together grow by at most one maximum window: one stream
+  // may reach it, or several share it.
+  o.host.connection.yamux.session_window_budget =
+      std::size_t{c.net.stream_window_max_kib - c.net.stream_window_kib} * 1024;
   o.host.onion_only = o.onion_only;
   o.host.send_observed_addr = !o.onion_only;
 

@@ -720,6 +720,14 @@ std::vector<SettingDef> make_table() {
                       "read it. Over Tor a stream moves at most this much per round trip (hundreds of ms); "
                       "256 is the yamux spec's initial window.",
        .min = 256, .max = 16384});
+  add(field(FIELD(net.stream_window_max_kib)), {.key = "net.stream_window_max_kib", .type = SettingType::integer,
+       .description = "Largest receive window a yamux stream may grow to, in KiB. A stream starts at "
+                      "net.stream_window_kib; each time its reader consumed half the window within two round "
+                      "trips (measured with yamux pings) the window doubles, up to this. The streams of one "
+                      "connection together grow by at most (this - net.stream_window_kib): one stream may reach "
+                      "the maximum, or several share the growth. "
+                      "Equal to net.stream_window_kib: no auto-tuning. Must not be below it.",
+       .min = 256, .max = 65536});
 
   // [log]
   add(field(FIELD(log.level)), {.key = "log.level", .type = SettingType::choice,

@@ -350,3 +350,52 @@ TEST_CASE("onion-only mode refuses clearnet dials and listeners and advertises o
     CHECK_FALSE(seen->observed_addr.has_value());
   }
 }
+
+TEST_CASE("with a 16 MiB yamux window a writer that respects write_capacity never overflows the socket queue",
+          "[host][yamux]") {
+  // The peer lets us send 16 MiB on the stream, twice the socket queue's 8 MiB cap:
+  // write_capacity must stop at what the socket can still take, and on_writable must
+  // fire when it drained, or the connection is aborted as a peer that is not reading.
+  both_transports([](asio::io_context& io, std::shared_ptr<MemoryNetwork> net) {
+    HostConfig cfg;
+    cfg.connection.yamux.initial_window = 16 * 1024 * 1024;
+    Node a(io, net, cfg), b(io, net, cfg);
+    std::size_t received = 0;
+    bool sink_closed = false;
+    b.host->set_handler("/test/sink/1.0.0", [&](std::shared_ptr<Stream> s) {
+      s->on_data([&](ByteView d) { received += d.size(); });
+      s->on_close([&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        sink_closed = true;
+      });
+    });
+    connect_ok(io, *a.host, b.addr);
+    std::shared_ptr<Stream> s;
+    a.host->new_stream(b.host->peer_id(), {"/test/sink/1.0.0"}, [&](auto r) {
+      REQUIRE(r);
+      s = *r;
+    });
+    REQUIRE(run_until(io, [&] { return s != nullptr; }));
+    const std::size_t total = 24 * 1024 * 1024;
+    const Bytes chunk(64 * 1024, 0x5a);
+    std::size_t sent = 0, most_offered = 0;
+    std::error_code closed_with;
+    s->on_close([&](std::error_code ec) { closed_with = ec; });
+    std::function<void()> send_more = [&] {
+      while (sent < total) {
+        const std::size_t cap = s->write_capacity();
+        most_offered = std::max(most_offered, cap);
+        if (cap < chunk.size()) return;  // on_writable calls again
+        REQUIRE(s->write(chunk));
+        sent += chunk.size();
+      }
+      s->close_write();
+    };
+    s->on_writable(send_more);
+    send_more();
+    REQUIRE(run_until(io, [&] { return sink_closed || closed_with; }, 60s));
+    CHECK_FALSE(closed_with);
+    CHECK(received == total);
+    CHECK(most_offered <= ConnectionConfig{}.max_write_queue / 4);
+  });
+}

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "shardnode/core/clock.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/net/multistream.h"
 #include "shardnode/net/noise.h"
@@ -80,9 +81,14 @@ class Stream : public std::enable_shared_from_this<Stream> {
 struct ConnectionConfig {
   std::chrono::milliseconds upgrade_timeout{10000};
   std::chrono::milliseconds close_linger{2000};
-  std::size_t max_write_queue = 8 * 1024 * 1024;  // bytes queued for the socket
+  // Bytes queued for the socket; more aborts the connection (the peer is not reading).
+  // Streams are offered write capacity only while less than a quarter of it is
+  // queued, so a peer's large yamux window cannot make our own writes overflow it.
+  std::size_t max_write_queue = 8 * 1024 * 1024;
   std::size_t read_chunk = 64 * 1024;
   YamuxConfig yamux;
+  // The clock yamux times its round trips and window updates on (null: the real one).
+  const Clock* clock = nullptr;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -144,6 +150,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Stream operations.
   Status stream_write(Stream& s, ByteView data);
   std::size_t stream_capacity(const Stream& s) const;
+  std::size_t socket_room() const;       // what streams may still queue for the socket
+  void notify_socket_writable();        // after the socket queue drained
+  void tick_yamux();
   void stream_close_write(Stream& s);
   void stream_reset(Stream& s);
 
@@ -172,6 +181,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool closing_ = false;
   bool going_away_ = false;
+  mutable bool socket_limited_ = false;  // a stream was offered less than yamux allows
+  SteadyClock steady_;
+  const Clock* clock_;  // cfg_.clock or steady_
   boost::asio::steady_timer timer_;  // upgrade timeout, then close linger
 };
 

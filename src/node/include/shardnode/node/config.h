@@ -77,6 +77,10 @@ struct Config {
     // circuit with the live network's latency (profile wan) 256 KiB held gossip to
     // 66 % of a raw stream, 1 MiB gave 94 % (docs/BENCHMARKS.md).
     std::uint32_t stream_window_kib = 1024;
+    // The most a stream's window may auto-tune to (doubling from stream_window_kib while
+    // the reader keeps up with the measured round trip); go-yamux's default. One
+    // connection's streams together grow by at most stream_window_max_kib - stream_window_kib.
+    std::uint32_t stream_window_max_kib = 16384;
   } net;
 
   logging::Options log;
