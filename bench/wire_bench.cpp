@@ -103,15 +103,24 @@ Figures bench_libp2p(std::size_t msg, std::size_t total, const YamuxConfig& yamu
   return figures(total, msg, end - start);
 }
 
+// A connected loopback TCP pair, each end on its own io_context, Nagle off.
+struct TcpPair {
+  asio::io_context io_a, io_b;
+  asio::ip::tcp::socket server{io_b}, client{io_a};
+  TcpPair() {
+    asio::ip::tcp::acceptor acc(io_b, {asio::ip::make_address("127.0.0.1"), 0});
+    std::thread accept_thread([&] { acc.accept(server); });
+    client.connect(acc.local_endpoint());
+    accept_thread.join();
+    client.set_option(asio::ip::tcp::no_delay(true));
+  }
+};
+
 // Raw TCP: the same pattern over a plain socket pair.
 Figures bench_tcp(std::size_t msg, std::size_t total) {
-  asio::io_context io_a, io_b;
-  asio::ip::tcp::acceptor acc(io_b, {asio::ip::make_address("127.0.0.1"), 0});
-  asio::ip::tcp::socket server(io_b), client(io_a);
-  std::thread accept_thread([&] { acc.accept(server); });
-  client.connect(acc.local_endpoint());
-  accept_thread.join();
-  client.set_option(asio::ip::tcp::no_delay(true));
+  TcpPair pair;
+  auto& server = pair.server;
+  auto& client = pair.client;
 
   std::promise<BenchTimer::time_point> done;
   std::thread tb([&] {
@@ -138,13 +147,9 @@ Figures bench_tcp(std::size_t msg, std::size_t total) {
 // The sender encrypts `msg`-byte writes cut into such frames; the receiver decrypts.
 Figures bench_tcp_chacha(std::size_t msg, std::size_t total) {
   constexpr std::size_t kMaxPlain = 65535 - crypto_aead_chacha20poly1305_ietf_ABYTES;
-  asio::io_context io_a, io_b;
-  asio::ip::tcp::acceptor acc(io_b, {asio::ip::make_address("127.0.0.1"), 0});
-  asio::ip::tcp::socket server(io_b), client(io_a);
-  std::thread accept_thread([&] { acc.accept(server); });
-  client.connect(acc.local_endpoint());
-  accept_thread.join();
-  client.set_option(asio::ip::tcp::no_delay(true));
+  TcpPair pair;
+  auto& server = pair.server;
+  auto& client = pair.client;
   std::array<std::uint8_t, crypto_aead_chacha20poly1305_ietf_KEYBYTES> key{};
   randombytes_buf(key.data(), key.size());
   auto nonce_of = [](std::uint64_t n) {
