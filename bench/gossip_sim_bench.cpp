@@ -459,6 +459,10 @@ std::vector<Case> cases() {
                (variant == 0 ? "" : variant == 1 ? ", latency-aware" : ", latency-aware, choke");
       v.push_back(c);
     }
+  // Everything that cuts duplicates at once, on the tor-like links.
+  c.name = "tor-like, +60 s, latency-aware, GRAFT up to D, choke";
+  c.graft_accept = 6;
+  v.push_back(c);
   return v;
 }
 
