@@ -70,6 +70,7 @@ struct Case {
   bool tor = false;         // the Tor-like latency model instead of 50 ms + U[0, 20 ms]
   bool defer_all = false;   // choke.defer_all_iwants
   std::size_t graft_accept = 0;  // graft_accept_limit (0: D_hi)
+  std::size_t unchoked = 3;      // choke.unchoked
   bool latency = false;     // the latency-aware mesh (GossipsubConfig::latency), peers pinged every 10 s
   Duration settle{0};       // extra unmeasured time before the warm-up traffic
 };
@@ -192,6 +193,7 @@ Figures run(const Options& opt, const Case& c) {
   cfg.score.topics[kTopic] = TopicScoreParams::defaults();
   cfg.gossip.choke.enabled = c.choke;
   cfg.gossip.choke.defer_all_iwants = c.defer_all;
+  cfg.gossip.choke.unchoked = c.unchoked;
   cfg.gossip.graft_accept_limit = c.graft_accept;
   cfg.gossip.latency.enabled = c.latency;
   if (c.latency) cfg.ping_interval = 10s;
@@ -462,6 +464,9 @@ std::vector<Case> cases() {
   // Everything that cuts duplicates at once, on the tor-like links.
   c.name = "tor-like, +60 s, latency-aware, GRAFT up to D, choke";
   c.graft_accept = 6;
+  v.push_back(c);
+  c.name = "tor-like, +60 s, latency-aware, GRAFT up to D, choke, 4 unchoked";
+  c.unchoked = 4;
   v.push_back(c);
   return v;
 }
