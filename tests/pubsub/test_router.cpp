@@ -638,7 +638,7 @@ TEST_CASE("graft_accept_limit: inbound GRAFTs beyond it are pruned, outbound pee
   CHECK_FALSE(bad.validate());
 }
 
-TEST_CASE("latency: IWANT answers and pings time a peer; a swap trades the slowest unprotected mesh peer for a "
+TEST_CASE("latency: IWANT answers and pings time a peer, and a swap trades the slowest unprotected mesh peer for a "
           "clearly faster one",
           "[router][latency]") {
   GossipsubConfig cfg;
