@@ -306,8 +306,11 @@ def main():
     boot = None
     deadline = time.monotonic() + 120
     tailn = localnet.EventTail(newbie.events_file)
-    while boot is None and time.monotonic() < deadline and newbie.running():
-        boot = next((e for e in tailn.poll() if e.get("event") == "dht_lookup"), None)
+    # A bootstrap whose first dial failed is retried (5 s later): wait for one answered.
+    while (boot is None or boot.get("found", 0) < 1) and time.monotonic() < deadline and newbie.running():
+        for e in tailn.poll():
+            if e.get("event") == "dht_lookup" and (boot is None or boot.get("found", 0) < 1):
+                boot = e
         time.sleep(0.5)  # polling another process's file, bounded by the deadline
     check(boot is not None and boot.get("found", 0) >= 1, f"a new node's DHT bootstrap through node 3 is answered: {boot}")
     shard0_members = {nodes[0].peer_id, nodes[1].peer_id, nodes[2].peer_id}

@@ -514,10 +514,7 @@ void Node::start_network() {
   discovery_.start();
   if (dht_) {
     dht_->start();
-    // Seeds: the bootnodes and the peer store's best peers (each at its own addresses).
-    for (const auto& b : opts_.bootnodes)
-      if (auto id = bootnode_peer(b)) dht_->add_peer(*id, {b.without_peer_id()});
-    for (const auto& p : stored_->best(32)) dht_->add_peer(p.peer(), p.record.record.addrs);
+    dht_seed();
     dht_refresh(true);
   }
   if (opts_.collation_interval.count() > 0) {
@@ -537,6 +534,21 @@ void Node::start_network() {
 
 // ------------------------------------------------------------------ DHT
 
+std::size_t Node::dht_seed() {
+  // Seeds: the bootnodes and the peer store's best peers (each at its own addresses).
+  std::size_t n = 0;
+  for (const auto& b : opts_.bootnodes)
+    if (auto id = bootnode_peer(b)) {
+      dht_->add_peer(*id, {b.without_peer_id()});
+      ++n;
+    }
+  for (const auto& p : stored_->best(32)) {
+    dht_->add_peer(p.peer(), p.record.record.addrs);
+    ++n;
+  }
+  return n;
+}
+
 void Node::dht_refresh(bool first) {
   if (stopped_ || !dht_) return;
   Bytes target = peer_id().bytes();
@@ -554,6 +566,16 @@ void Node::dht_refresh(bool first) {
               {"found", r.closest.size()}, {"requests", r.requests}, {"failures", r.failures},
               {"table", dht_->table().size()}}
              .dump());
+    if (first && dht_->table().size() == 0 && dht_seed() > 0) {
+      // Nobody answered (the first dial to an onion service often fails, and a failed
+      // seed leaves the table): seed again and bootstrap again soon, not at the next
+      // refresh.
+      dht_timer_.expires_after(std::chrono::seconds(5));
+      dht_timer_.async_wait([this, alive](const boost::system::error_code& ec) {
+        if (!ec && *alive) dht_refresh(true);
+      });
+      return;
+    }
     bootstrapped_network_ = true;
     for (auto k : std::set<std::uint32_t>(shards_->manager().shards())) dht_provide(k);
     // Our signed record, so a peer that knows only our key finds our port.

@@ -157,6 +157,7 @@ class Node {
   boost::asio::steady_timer dht_timer_;
   unsigned dht_refreshes_ = 0;  // bucket refreshes so far: each walks into the next bucket
   void dht_refresh(bool first);
+  std::size_t dht_seed();  // bootnodes and stored peers into the routing table; how many
   void dht_provide(std::uint32_t shard);
   void find_shard_members(std::uint32_t shard);
   bool bootstrapped_ = false, stopped_ = false;
