@@ -38,12 +38,15 @@ void Router::prune_peer(const TopicId& topic, const PeerId& p, bool px, TimePoin
   out(p).control.prune.push_back(make_prune(topic, p, px, false, now));
 }
 
+bool Router::graftable(const TopicId& topic, const PeerId& p, const PeerState& ps, TimePoint now) const {
+  auto m = mesh_.find(topic);
+  return is_gossipsub(ps) && (m == mesh_.end() || !m->second.count(p)) && !cfg_.explicit_peers.count(p) &&
+         !in_backoff(topic, p, now) && peer_score(p, now) >= 0.0;
+}
+
 void Router::maintain_mesh(const TopicId& topic, TimePoint now) {
   auto& m = mesh_[topic];
-  const auto eligible = [&](const PeerId& p, const PeerState& ps) {
-    return is_gossipsub(ps) && !m.count(p) && !cfg_.explicit_peers.count(p) && !in_backoff(topic, p, now) &&
-           peer_score(p, now) >= 0.0;
-  };
+  const auto eligible = [&](const PeerId& p, const PeerState& ps) { return graftable(topic, p, ps, now); };
   for (const auto& p : std::vector<PeerId>(m.begin(), m.end()))
     if (peer_score(p, now) < 0.0) prune_peer(topic, p, false, now);
 

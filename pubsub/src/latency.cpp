@@ -70,10 +70,7 @@ void Router::latency_swap(const TopicId& topic, TimePoint now) {
     if (!slow) return;
     auto fast = select_peers(
         topic, 1,
-        [&](const PeerId& p, const PeerState& ps) {
-          return ps.rtt && is_gossipsub(ps) && !m.count(p) && !cfg_.explicit_peers.count(p) &&
-                 !in_backoff(topic, p, now) && peer_score(p, now) >= 0.0;
-        },
+        [&](const PeerId& p, const PeerState& ps) { return ps.rtt && graftable(topic, p, ps, now); },
         true);
     if (fast.empty()) return;
     const Duration fast_rtt = *rtt(fast.front());

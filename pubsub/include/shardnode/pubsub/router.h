@@ -301,6 +301,9 @@ class Router {
   void add_backoff(const TopicId& topic, const PeerId& peer, Duration d, TimePoint now);
   void graft_peer(const TopicId& topic, const PeerId& p, TimePoint now);
   void prune_peer(const TopicId& topic, const PeerId& p, bool px, TimePoint now);
+  // A peer we may graft on `topic`: gossipsub, not in the mesh, not explicit, not in
+  // backoff, score >= 0.
+  bool graftable(const TopicId& topic, const PeerId& p, const PeerState& ps, TimePoint now) const;
   void maintain_mesh(const TopicId& topic, TimePoint now);
   void maintain_fanout(TimePoint now);
   void emit_gossip(TimePoint now);
