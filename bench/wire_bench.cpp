@@ -4,10 +4,11 @@
 // Noise's framing code, yamux or asio): what the crypto alone allows. Each side runs
 // its own io_context (or thread), as two nodes would.
 //
-//   wire_bench [--mib N] [--window KIB] [--max-window KIB]
+//   wire_bench [--mib N] [--window KIB] [--max-window KIB] [--min-tune-us US]
 //     --mib          bytes per case (default 256 MiB)
 //     --window       yamux initial receive window of both hosts (default 256 KiB)
 //     --max-window   yamux max_window, auto-tuning's ceiling (default 16 MiB; 256: off)
+//     --min-tune-us  yamux min_tune_rtt, the shortest round trip tuning uses (default 5000)
 #include <sodium.h>
 
 #include <boost/asio/io_context.hpp>
@@ -214,8 +215,10 @@ int main(int argc, char** argv) {
       yamux.initial_window = static_cast<std::uint32_t>(v * 1024);
     } else if (std::strcmp(argv[i], "--max-window") == 0) {
       yamux.max_window = static_cast<std::uint32_t>(v * 1024);
+    } else if (std::strcmp(argv[i], "--min-tune-us") == 0) {
+      yamux.min_tune_rtt = std::chrono::microseconds(v);
     } else {
-      std::fprintf(stderr, "usage: wire_bench [--mib N] [--window KIB] [--max-window KIB]\n");
+      std::fprintf(stderr, "usage: wire_bench [--mib N] [--window KIB] [--max-window KIB] [--min-tune-us US]\n");
       return 2;
     }
   }
@@ -224,8 +227,9 @@ int main(int argc, char** argv) {
   const std::size_t total = mib * 1024 * 1024;
   std::printf(
       "wire_bench: %zu MiB per case, one stream, TCP loopback, two io_context threads; yamux window %u KiB, "
-      "max %u KiB\n",
-      mib, yamux.initial_window / 1024, yamux.max_window / 1024);
+      "max %u KiB, min tuning RTT %lld us\n",
+      mib, yamux.initial_window / 1024, yamux.max_window / 1024,
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(yamux.min_tune_rtt).count()));
   std::printf("%-44s %10s %12s %14s\n", "case", "seconds", "MB/s", "msgs/s");
   auto row = [](const std::string& name, const Figures& f) {
     std::printf("%-44s %10.2f %12.1f %14.0f\n", name.c_str(), f.seconds, f.mb_per_s, f.msgs_per_s);

@@ -96,7 +96,7 @@ struct YamuxImpl {
   // round trips of our previous update, as far as max_window and the budget allow.
   static void maybe_grow(S& s, Stream& st) {
     if (!s.cfg_.auto_tune_window || !s.rtt_ || *s.rtt_ <= Duration::zero()) return;
-    if (s.now_ - st.epoch >= kTuneRtts * *s.rtt_) return;
+    if (s.now_ - st.epoch >= kTuneRtts * std::max(*s.rtt_, s.cfg_.min_tune_rtt)) return;
     const std::size_t budget_left =
         s.cfg_.session_window_budget - std::min(s.cfg_.session_window_budget, s.window_growth_);
     const std::uint64_t target = std::min<std::uint64_t>(

@@ -267,6 +267,24 @@ TEST_CASE("a window doubles when half of it was read within two round trips of t
   CHECK(m.s.window_growth() == 768 * KiB);
 }
 
+TEST_CASE("a round trip below min_tune_rtt counts as min_tune_rtt", "[yamux]") {
+  // measured 1 ms, floor 5 ms (the default): half a window in 3 ms (< 2 * 5 ms) grows
+  Measured m(tuned(16 * MiB), /*rtt_ms=*/1, /*open_ms=*/10);
+  REQUIRE(YamuxConfig{}.min_tune_rtt == 5ms);
+  CHECK(m.arrive_and_read(1, 128 * KiB, 13) == 384 * KiB);
+  CHECK(m.s.window_size(1) == 512 * KiB);
+  // half of 512 KiB in 10 ms (>= 2 * 5 ms): restored, not grown
+  CHECK(m.arrive_and_read(1, 256 * KiB, 23) == 256 * KiB);
+  CHECK(m.s.window_size(1) == 512 * KiB);
+
+  // without the floor the measured 1 ms rules: the same 3 ms is too slow
+  YamuxConfig raw = tuned(16 * MiB);
+  raw.min_tune_rtt = Duration::zero();
+  Measured r(raw, /*rtt_ms=*/1, /*open_ms=*/10);
+  CHECK(r.arrive_and_read(1, 128 * KiB, 13) == 128 * KiB);
+  CHECK(r.s.window_size(1) == 256 * KiB);
+}
+
 TEST_CASE("a slow reader's window does not grow", "[yamux]") {
   Measured m(tuned(16 * MiB), /*rtt_ms=*/10, /*open_ms=*/10);
   // 64 KiB every 11 ms: each half window takes 22 ms, just over 2 RTT

@@ -19,7 +19,11 @@
 // lasts). Windows only grow; a peer that never tunes sees larger window updates and
 // nothing else. Without ticks, or without an answer to our PING, windows stay fixed.
 // A peer that delays its answers makes our windows grow sooner; max_window and the
-// budget bound what that costs.
+// budget bound what that costs. A round trip below min_tune_rtt counts as
+// min_tune_rtt: between two busy endpoints on one machine or a LAN, what paces a
+// window update is thread wake-ups and socket queues (a half window took 0.3-1.5 ms
+// to drain on loopback while the PING measured 56-795 us; a scheduler's time slice
+// is a few ms), not the wire. Over Tor (round trips of 100s of ms) it never applies.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +55,9 @@ struct YamuxConfig {
   // most max_streams * initial_window + session_window_budget bytes unread with us.
   // The growth of a stream returns to the budget when the stream is gone.
   std::size_t session_window_budget = std::size_t{32} << 20;
+  // The shortest round trip the tuning rule uses (see above). A stream must still
+  // drain half its window within 2 * min_tune_rtt (half of 256 KiB in 10 ms: 13 MB/s) to grow.
+  Duration min_tune_rtt = std::chrono::milliseconds(5);
   // How often the round trip is measured again (a PING of ours), counted in tick() time.
   Duration rtt_probe_interval = std::chrono::seconds(30);
   std::size_t max_streams = 1024;              // open streams (both directions) per session
