@@ -41,19 +41,48 @@ expect_rc 1 "$BIN" id --datadir "$T/open" && grep -q "chmod 600" "$T/err" && ok 
 expect_rc 1 "$BIN" id --datadir "$T/none" && grep -q "shardnode keygen" "$T/err" && ok "missing key explained" || bad "missing key"
 
 # config
-expect_rc 0 "$BIN" config --check "$SRC/configs/validator.toml" && ok "validator.toml checks" || bad "validator.toml"
-expect_rc 0 "$BIN" config --check "$SRC/configs/bootnode.toml" && ok "bootnode.toml checks" || bad "bootnode.toml"
+# The shipped examples leave the Tor network to choose (run refuses them until then; so does --check).
+expect_rc 2 "$BIN" config --check "$SRC/configs/validator.toml" && grep -q "tor.testnet.*needs a network" "$T/err" &&
+  ok "config --check refuses what run refuses: no Tor network chosen" || bad "validator.toml without a network"
+for f in validator bootnode; do
+  sed '/^\[tor\]/a public_network = true' "$SRC/configs/$f.toml" > "$T/$f.toml"
+  expect_rc 0 "$BIN" config --check "$T/$f.toml" && ok "$f.toml checks once a network is chosen" || bad "$f.toml"
+done
+# config --check runs run's checks: a non-loopback listener in onion-only mode, tor.options
+sed '/^\[net\]/a tcp_listen = ["/ip4/0.0.0.0/tcp/4001"]' "$T/validator.toml" > "$T/listen.toml"
+expect_rc 2 "$BIN" config --check "$T/listen.toml" && grep -q "net.tcp_listen.*not loopback.*onion_only" "$T/err" &&
+  ok "config --check refuses a non-loopback listener in onion-only mode" || bad "config --check tcp_listen"
+sed '/^\[tor\]/a options = ["NumCPUs 2", "UseBridges 1"]' "$T/validator.toml" > "$T/toropt.toml"
+expect_rc 2 "$BIN" config --check "$T/toropt.toml" && grep -q "toropt.toml:.*tor.options.*'UseBridges' is not allowed: bridges" "$T/err" &&
+  ok "tor.options: a refused key is named, with why and where" || bad "tor.options refusal"
+sed '/^\[tor\]/a options = ["NumCPUs 2", "AvoidDiskWrites 1"]' "$T/validator.toml" > "$T/toropt-ok.toml"
+expect_rc 0 "$BIN" config --check "$T/toropt-ok.toml" && ok "tor.options: allowed keys pass" || bad "tor.options allowed"
 printf '[tor]\nstart_timeout = 0\n' > "$T/bad.toml"
 expect_rc 2 "$BIN" config --check "$T/bad.toml" && grep -q "bad.toml:2:.*tor.start_timeout" "$T/err" && ok "out-of-range names file:line and key" || bad "bad config"
 printf '[tor]\nstart_timeout = \n' > "$T/malformed.toml"
 expect_rc 2 "$BIN" --config "$T/malformed.toml" id --datadir "$D" && grep -q "malformed.toml:2" "$T/err" && ok "malformed config stops the node with file:line" || bad "malformed config"
-expect_rc 0 "$BIN" config --print-defaults && cp "$T/out" "$T/defaults.toml" &&
-  expect_rc 0 "$BIN" config --check "$T/defaults.toml" && ok "--print-defaults output is a valid config" || bad "print-defaults"
+expect_rc 0 "$BIN" config --print-defaults && sed 's/^public_network = false/public_network = true/' "$T/out" > "$T/defaults.toml" &&
+  expect_rc 0 "$BIN" config --check "$T/defaults.toml" && ok "--print-defaults output is a valid config (with a network chosen)" || bad "print-defaults"
 printf '[node]\ndatadir = "%s"\nonion_only = false\n[net]\ntcp_listen = ["/ip4/127.0.0.1/tcp/0"]\n[tor]\nmode = "none"\n[shard]\ncount = 8\ncover_shards = 8\n' "$D" > "$T/cover.toml"
 expect_rc 2 timeout 20 "$BIN" --config "$T/cover.toml" run && grep -q "shard.cover_shards.*below shard.count" "$T/err" &&
   ok "cover_shards >= shard.count is refused before anything starts" || bad "cover_shards check"
 expect_rc 2 "$BIN" --set tor.nope=1 id --datadir "$D" && grep -q "unknown key 'tor.nope'" "$T/err" && ok "--set unknown key" || bad "--set unknown"
 expect_rc 2 "$BIN" frobnicate && ok "unknown subcommand exits 2" || bad "unknown subcommand"
+
+# init: keys, a commented config for the chosen network, the next command
+I="$T/init-public"
+expect_rc 0 "$BIN" init --network public "$I" && grep -q "shardnode --config $I/shardnode.toml run" "$T/out" &&
+  [ "$(stat -c %a "$I")" = 700 ] && [ "$(stat -c %a "$I/identity.key")" = 600 ] && [ "$(stat -c %a "$I/validator.key")" = 600 ] &&
+  [ "$(stat -c %a "$I/shardnode.toml")" = 600 ] && ok "init --network public: keys 0600, config, next command" || bad "init public"
+expect_rc 0 "$BIN" config --check "$I/shardnode.toml" && grep -q '^public_network = true' "$I/shardnode.toml" &&
+  grep -q "^datadir = \"$I\"" "$I/shardnode.toml" && ok "init's config checks as written" || bad "init's config"
+sum=$(sha256sum "$I/identity.key" "$I/validator.key")
+expect_rc 1 "$BIN" init --network public "$I" && grep -q "initialised already" "$T/err" &&
+  [ "$(sha256sum "$I/identity.key" "$I/validator.key")" = "$sum" ] && ok "init refuses an initialised directory, keys untouched" || bad "init twice"
+I2="$T/init-testnet"
+expect_rc 0 "$BIN" init --network testnet "$I2" && grep -q "shardnode testnet up --dir $I2/testnet" "$T/out" &&
+  grep -q "^testnet = \"$I2/testnet/client.torrc\"" "$I2/shardnode.toml" && ok "init --network testnet names the testnet to start" || bad "init testnet"
+expect_rc 2 "$BIN" init --network mainnet "$T/init-bad" && [ ! -e "$T/init-bad" ] && ok "init --network must be testnet or public" || bad "init bad network"
 
 # run: node settings are checked before anything starts
 expect_rc 2 "$BIN" --set tor.mode=none --set node.datadir="$D" run && grep -q "tor.mode.*onion_only = false" "$T/err" &&

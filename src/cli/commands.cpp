@@ -9,6 +9,7 @@
 #include "shardnode/core/key_file.h"
 #include "shardnode/core/keys.h"
 #include "shardnode/core/log.h"
+#include "shardnode/node/node.h"
 #include "shardnode/onion/embedded_tor.h"
 #include "shardnode/onion/onion_service.h"
 #include "shardnode/version.h"
@@ -78,6 +79,10 @@ int cmd_config(const ConfigOptions& o) {
   }
   auto s = node::Settings::load_file(o.check_file);
   if (!s) return fail(s.error().what(), 2);
+  // Every check `run` makes before it starts tor (conflicts between settings, the
+  // testnet torrc, tor.options), so "ok" means `run` will not refuse the file.
+  if (auto n = node::node_options_from(*s, node::expand_home(s->config().node.datadir)); !n)
+    return fail(o.check_file + ": " + n.error().what(), 2);
   const auto warnings = node::settings_warnings(*s);
   for (const auto& w : warnings) std::cerr << o.check_file << ": warning: " << w << "\n";
   std::cout << o.check_file << (warnings.empty() ? ": ok\n" : ": ok, with warnings\n");

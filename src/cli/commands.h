@@ -50,6 +50,13 @@ struct RunOptions {
   bool test_spy = false;
 };
 
+struct InitOptions {
+  std::string network;  // testnet | public
+  std::string dir;
+};
+// A data directory with keys and a commented config, and the next command (init.cpp).
+int cmd_init(const InitOptions& o);
+
 // The node: tor, onion service, bootnodes, pubsub; until SIGINT/SIGTERM.
 int cmd_run(const Context& ctx, const RunOptions& o = {});
 

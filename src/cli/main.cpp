@@ -25,6 +25,15 @@ int main(int argc, char** argv) {
   app.add_option("--set", g.overrides, "Override a setting: key=value (repeatable)");
   app.add_option("--log-level", g.log_level, "Log level (overrides log.level)");
 
+  auto* init = app.add_subcommand(
+      "init", "Set up a data directory: the node and validator keys (mode 0600; existing ones are kept), a "
+              "commented config for the chosen Tor network, and the next command to run");
+  cli::InitOptions init_o;
+  init->add_option("--network", init_o.network, "testnet (a private Tor network, `shardnode testnet up`) or public")
+      ->required()
+      ->check(CLI::IsMember({"testnet", "public"}));
+  init->add_option("DIR", init_o.dir, "The data directory (created, mode 0700)")->required();
+
   auto* keygen = app.add_subcommand("keygen", "Create the node identity key (Ed25519, mode 0600; never overwrites)");
   cli::IdOptions keygen_o;
   keygen->add_option("-d,--datadir", keygen_o.datadir, "Data directory (default: node.datadir)");
@@ -94,6 +103,7 @@ int main(int argc, char** argv) {
 
   if (*version) return cli::cmd_version(version_json);
   if (*config) return cli::cmd_config(config_o);
+  if (*init) return cli::cmd_init(init_o);
 
   if (*testnet) return cli::cmd_testnet(testnet_o);
   if (*deanon) return cli::cmd_deanon(deanon_o);

@@ -18,6 +18,7 @@
 #include "shardnode/onion/tor_session.h"
 #include "shardnode/shard/topics.h"
 #include "shardnode/onion/testnet_client.h"
+#include "shardnode/node/tor_options.h"
 
 namespace shardnode::node {
 namespace asio = boost::asio;
@@ -115,6 +116,21 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
   o.tor_socks = c.tor.socks;
   if (!o.tor_embedded && !o.tor_none && (o.tor_control.empty() || o.tor_socks.empty()))
     return config_error("tor.mode", "external tor needs tor.control and tor.socks");
+  if (!c.tor.options.empty()) {
+    if (!o.tor_embedded || o.tor_none)
+      return config_error("tor.options", "apply to the embedded tor only (an external tor reads its own torrc)");
+    auto opts = parse_tor_options(c.tor.options);
+    if (!opts) return config_error("tor.options", opts.error().what());
+    o.tor_options = std::move(*opts);
+  }
+  if (!c.tor.bridges.empty() || !c.tor.transport_plugins.empty()) {
+    if (!o.tor_embedded || o.tor_none)
+      return config_error(c.tor.bridges.empty() ? "tor.transport_plugins" : "tor.bridges",
+                          "apply to the embedded tor only (an external tor reads its own torrc)");
+    auto b = bridge_options(c.tor.bridges, c.tor.transport_plugins, !o.tor_network_options.empty());
+    if (!b) return config_error(c.tor.bridges.empty() ? "tor.transport_plugins" : "tor.bridges", b.error().what());
+    o.tor_options.insert(o.tor_options.end(), b->begin(), b->end());
+  }
   o.pow_defense = c.tor.pow_defense;
   o.max_streams = c.tor.max_streams;
   o.tor_start_timeout = c.tor.start_timeout;
@@ -446,6 +462,7 @@ Status Node::start() {
   so.tor.data_dir = opts_.tor_data_dir;
   so.tor.log_level = opts_.tor_log_level;
   so.tor.extra_options = opts_.tor_network_options;
+  so.tor.extra_options.insert(so.tor.extra_options.end(), opts_.tor_options.begin(), opts_.tor_options.end());
   so.tor.start_timeout = opts_.tor_start_timeout;
   so.control = opts_.tor_control;
   if (!opts_.tor_control_password.empty()) so.password = opts_.tor_control_password;

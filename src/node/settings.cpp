@@ -34,6 +34,7 @@ struct TomlInvariantBroken : std::logic_error {
 #include <sstream>
 
 #include "shardnode/core/errors.h"
+#include "shardnode/node/tor_options.h"
 
 namespace shardnode::node {
 namespace fs = std::filesystem;
@@ -463,6 +464,18 @@ std::string config_reference_markdown() {
     }
     out += "| `" + d.key + "` | " + short_type(d.type) + " | `" + format_value(d.get(defaults.config())) + "` | " + desc +
            " |\n";
+  }
+  out +=
+      "\n### `tor.options`: the allowlist\n\n"
+      "Every other torrc key is refused (`src/node/tor_options.cpp`). Keys are case-insensitive.\n\n"
+      "| key | values | why it is allowed |\n|---|---|---|\n";
+  for (const auto& a : allowed_tor_options()) {
+    std::string values = "any";
+    if (!a.values.empty()) {
+      values.clear();
+      for (auto v : a.values) values += (values.empty() ? "`" : ", `") + std::string(v) + "`";
+    }
+    out += "| `" + std::string(a.key) + "` | " + values + " | " + std::string(a.why) + " |\n";
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include "shardnode/core/log.h"
 #include "shardnode/core/multiaddr.h"
 #include "shardnode/node/settings.h"
+#include "shardnode/node/tor_options.h"
 
 namespace shardnode::node {
 
@@ -175,6 +176,21 @@ std::string check_not_empty(const std::string& s) { return s.empty() ? "must not
 std::string check_validator_key(const std::string& s) {
   const auto b = hex_decode(s);
   return b && b->size() == 32 ? "" : "not a validator key (64 hex digits, as `shardnode ctl identity` shows it)";
+}
+
+std::string check_tor_option(const std::string& s) {
+  auto o = parse_tor_option(s);
+  return o ? "" : o.error().what();
+}
+
+std::string check_bridge(const std::string& s) {
+  auto b = parse_bridge_line(s);
+  return b ? "" : b.error().what();
+}
+
+std::string check_transport_plugin(const std::string& s) {
+  auto t = parse_transport_plugin(s);
+  return t ? "" : t.error().what();
 }
 
 std::string check_multiaddr(const std::string& s) {
@@ -774,6 +790,28 @@ std::vector<SettingDef> make_table() {
   add(field(FIELD(tor.max_streams)), {.key = "tor.max_streams", .type = SettingType::integer,
        .description = "MaxStreams per rendezvous circuit on our onion service (0: tor's default, unlimited).",
        .min = 0, .max = 65535});
+  add(field(FIELD(tor.options)), {.key = "tor.options", .type = SettingType::string_list,
+       .description = "More torrc lines for the embedded tor, \"Key value\" each (e.g. \"NumCPUs 2\"), from an "
+                      "allowlist of options that only touch resources, performance and logging, or keep a "
+                      "defence on (the table below says why each is safe). Anything that could weaken anonymity "
+                      "(guards, path selection, padding off, single-hop services) or make tor reach the network "
+                      "another way (proxies, bind addresses, bridges outside tor.bridges) is refused, and the "
+                      "refusal names the key. Embedded tor only.",
+       .check_string = check_tor_option});
+  add(field(FIELD(tor.bridges)), {.key = "tor.bridges", .type = SettingType::string_list,
+       .description = "Bridges, as tor's Bridge lines: \"[transport] address:port [fingerprint] [key=value ...]\" "
+                      "(e.g. \"obfs4 192.0.2.1:443 <fingerprint> cert=... iat-mode=0\"). Non-empty: the embedded "
+                      "tor enters the Tor network only through these (UseBridges 1), for networks where Tor is "
+                      "blocked. Addresses are IP literals (a host name would need DNS); with tor.testnet they must "
+                      "be on loopback. `shardnode testnet up --bridges N` writes a private network's in "
+                      "<dir>/bridges.txt.",
+       .check_string = check_bridge});
+  add(field(FIELD(tor.transport_plugins)), {.key = "tor.transport_plugins", .type = SettingType::string_list,
+       .description = "Pluggable transports for tor.bridges, as tor's ClientTransportPlugin in its managed form: "
+                      "\"transport[,transport] exec /path/to/proxy [args]\" (e.g. \"obfs4 exec "
+                      "/usr/bin/obfs4proxy\", Debian's obfs4proxy package). Each transport a bridge names needs "
+                      "one; forms that name a running proxy (socks4, socks5) are refused.",
+       .check_string = check_transport_plugin});
   add(seconds(FIELD(tor.bootstrap_timeout)), {.key = "tor.bootstrap_timeout", .type = SettingType::integer,
        .description = "Seconds to wait for tor to bootstrap to 100 % before giving up.", .min = 1, .max = 86400});
   add(seconds(FIELD(tor.publish_timeout)), {.key = "tor.publish_timeout", .type = SettingType::integer,

@@ -96,6 +96,9 @@ struct Config {
     std::string control, control_password, socks;
     bool pow_defense = true;
     std::uint32_t max_streams = 0;
+    std::vector<std::string> options;  // "Key value" torrc lines from the allowlist (node/tor_options.h)
+    std::vector<std::string> bridges;            // Bridge lines: tor then enters the network only through them
+    std::vector<std::string> transport_plugins;  // ClientTransportPlugin lines (managed proxies: "exec")
     std::chrono::seconds bootstrap_timeout{300}, publish_timeout{180}, stop_timeout{10};
   } tor;
 

@@ -71,6 +71,7 @@ struct NodeOptions {
   std::filesystem::path tor_data_dir;
   std::string tor_log_level = "notice";
   std::vector<std::pair<std::string, std::string>> tor_network_options;  // testnet lines
+  std::vector<std::pair<std::string, std::string>> tor_options;          // tor.options, then tor.bridges' lines
   bool tor_public_network = false;
   std::string tor_control, tor_control_password, tor_socks;
   bool pow_defense = true;
