@@ -15,6 +15,10 @@ PKGS=(
   python3 python3-protobuf python3-cryptography
   # tor's build dependencies (for libtor.a)
   libevent-dev zlib1g-dev liblzma-dev libzstd-dev
+  # the Debian package's checks (tests/package_test.sh): lintian, man, systemd-analyze
+  lintian man-db systemd
+  # obfs4 bridges of the private network and the node's tor.transport_plugins
+  obfs4proxy
 )
 PKGS+=("$@")
 

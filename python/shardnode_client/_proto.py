@@ -3,7 +3,10 @@
 Nothing generated is kept in the source tree: the first import runs Debian's protoc
 (protobuf-compiler) on the .proto into a cache directory named after the file's hash,
 so the classes always match the schema the node was built from. Set
-SHARDNODE_CONTROL_PROTO to use another copy of control.proto.
+SHARDNODE_CONTROL_PROTO to use another copy of control.proto. An installed client (the
+Debian package) carries control_pb2.py beside this file, generated when the package was
+built from the same tree as the node it ships with; it is used unless
+SHARDNODE_CONTROL_PROTO is set.
 """
 import hashlib
 import importlib.util
@@ -59,7 +62,11 @@ def _generate(proto: pathlib.Path) -> pathlib.Path:
 
 
 def load():
-    target = _generate(_proto_path())
+    bundled = _HERE / "control_pb2.py"
+    if bundled.is_file() and "SHARDNODE_CONTROL_PROTO" not in os.environ:
+        target = bundled
+    else:
+        target = _generate(_proto_path())
     spec = importlib.util.spec_from_file_location("shardnode_control_pb2", target)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -10,6 +10,10 @@
 #include <boost/asio/write.hpp>
 
 #include <array>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <cctype>
 #include <cmath>
 #include <limits>
@@ -600,4 +604,49 @@ TEST_CASE("metrics collector: DHT and peer store series", "[metrics][live]") {
   node::MetricsCollector bare(node::MetricsSource{*a.host, *a.ps, *a.shards, {}, {}, {}});
   CHECK(bare.scrape().find("shardnode_dht_") == std::string::npos);
   CHECK(bare.scrape().find("shardnode_peer_store_") == std::string::npos);
+}
+
+TEST_CASE("the Grafana dashboard queries only series the node exports", "[metrics][live]") {
+  // Every series any panel (or the node picker) queries must be one a node exports:
+  // the collector with everything that can be on - tor, the stem and a cover shard,
+  // the DHT and the peer store - scraped once a peer is connected.
+  std::ifstream f(std::string(SHARDNODE_SOURCE_DIR) + "/packaging/grafana-dashboard.json");
+  REQUIRE(f);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string dashboard = ss.str();
+  std::set<std::string> queried;
+  const std::regex series("shardnode_[a-z0-9_]+");
+  for (auto it = std::sregex_iterator(dashboard.begin(), dashboard.end(), series); it != std::sregex_iterator(); ++it)
+    queried.insert(it->str());
+  REQUIRE(queried.size() >= 30);
+
+  asio::io_context io;
+  Net net;
+  auto privacy = [](node::ShardServiceConfig& sc, pubsub::ServiceConfig& pc) {
+    pc.gossip.stem.enabled = true;
+    sc.manager.cover_shards = 1;
+  };
+  LiveNode a(io, net, {0}, privacy), b(io, net, {0});
+  test::connect(io, a, b);
+  REQUIRE(a.shards->start());
+  REQUIRE(b.shards->start());
+  net::kad::DhtService da(io, *a.host);
+  da.start();
+  node::MetricsSource src{*a.host, *a.ps, *a.shards, [] { return 100; }, [] { return true; }, {}};
+  src.dht = &da;
+  src.peer_store = [] { return std::pair<std::size_t, std::size_t>(1, 1); };
+  node::MetricsCollector metrics(std::move(src));
+  REQUIRE(run_until(io, [&] { return a.ps->router().mesh(shard::collation_topic(0)).size() == 1; }));
+  const std::string text = metrics.scrape();
+  std::set<std::string> exported;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    exported.insert(line.substr(0, line.find_first_of("{ ")));
+  }
+  for (const auto& q : queried) {
+    INFO(q);
+    CHECK(exported.count(q) == 1);
+  }
 }
