@@ -131,7 +131,7 @@ class Testnet:
         return os.path.exists(os.path.join(self.dir, "testnet.json"))
 
     def up(self, timeout_s: int = 200, relays: Optional[int] = None, show_progress: bool = False,
-           grace_s: float = 40, latency: Optional[str] = None) -> TestnetUp:
+           grace_s: float = 40, latency: Optional[str] = None, bridges: int = 0) -> TestnetUp:
         """Start the network and wait until onion services can use it.
 
         `testnet up` itself gives up after `timeout_s`; this call waits at most
@@ -146,6 +146,8 @@ class Testnet:
             args += ["--relays", str(relays)]
         if latency is not None and latency != "lan":
             args += ["--latency", latency]
+        if bridges:
+            args += ["--bridges", str(bridges)]  # obfs4 bridges: <dir>/bridges.txt
         t0 = time.monotonic()
         # Own session: a terminal's Ctrl-C reaches us only, and we cancel it in order.
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE,
@@ -487,6 +489,37 @@ def proc_sockets(pid: int) -> list:
                     rip = hex_to_ip(p[2].split(":")[0])
                     found.append((proto, p[3], lip, rip))
     return found
+
+
+def proc_tcp_peers(pid: int) -> list:
+    """(remote ip, remote port) of every connected TCP socket the process holds."""
+    mine = socket_inodes(pid)
+    found = []
+    for proto in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{proto}") as f:
+            next(f)
+            for line in f:
+                p = line.split()
+                if p[9] in mine and p[3] != TCP_LISTEN:
+                    ip, port = p[2].split(":")
+                    if int(port, 16):
+                        found.append((hex_to_ip(ip), int(port, 16)))
+    return found
+
+
+def proc_children(pid: int) -> list:
+    """PIDs of the process's children (its threads' too), from /proc."""
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    out += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
 
 
 def proc_unix_sockets(pid: int) -> list:

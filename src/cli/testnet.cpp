@@ -67,15 +67,17 @@ json state_json(const testnet::TestnetState& s) {
   json nodes = json::array();
   for (const auto& n : s.nodes)
     nodes.push_back({{"name", n.name},
-                     {"role", n.authority ? "authority" : "relay"},
+                     {"role", n.authority ? "authority" : n.bridge ? "bridge" : "relay"},
                      {"pid", n.pid},
                      {"or_port", n.or_port},
                      {"dir_port", n.dir_port},
                      {"datadir", n.datadir.string()},
                      {"fingerprint", n.fingerprint},
                      {"address", n.address},
-                     {"region", n.region}});
+                     {"region", n.region},
+                     {"bridge_line", n.bridge_line}});
   return {{"dir", s.dir.string()},         {"state", s.state},
+          {"bridges_file", s.bridges_file.string()},
           {"created", s.created},          {"ready_seconds", s.ready_seconds},
           {"client_torrc", s.client_torrc.string()}, {"latency", s.latency},
           {"forwarder_pid", s.forwarder_pid},      {"nodes", nodes}};
@@ -85,6 +87,7 @@ int do_up(const TestnetCliOptions& o) {
   testnet::TestnetOptions to;
   to.dir = o.dir;
   to.relays = o.relays;
+  to.bridges = o.bridges;
   to.ready_timeout = std::chrono::seconds(o.timeout);
   to.cancel = &g_cancel;
   to.latency = o.latency;
@@ -122,9 +125,14 @@ int do_up(const TestnetCliOptions& o) {
     std::cout << state_json(*st).dump(2) << "\n";
   } else {
     int auths = 0;
-    for (const auto& n : st->nodes) auths += n.authority ? 1 : 0;
-    std::printf("testnet ready in %.1f s: %d authorities + %d relays on %s\n", st->ready_seconds, auths,
-                static_cast<int>(st->nodes.size()) - auths,
+    int bridges = 0;
+    for (const auto& n : st->nodes) {
+      auths += n.authority ? 1 : 0;
+      bridges += n.bridge ? 1 : 0;
+    }
+    std::printf("testnet ready in %.1f s: %d authorities + %d relays%s on %s\n", st->ready_seconds, auths,
+                static_cast<int>(st->nodes.size()) - auths - bridges,
+                bridges ? (" + " + std::to_string(bridges) + " obfs4 bridges").c_str() : "",
                 st->latency == "wan" ? "loopback, latency wan (docs/LATENCY.md)" : "127.0.0.1");
     if (st->latency == "wan") {
       std::printf("  regions:     ");
@@ -132,8 +140,9 @@ int do_up(const TestnetCliOptions& o) {
       std::printf("\n  forwarder:    pid %d; per-region client torrcs: %s/client-<region>.torrc\n", st->forwarder_pid,
                   st->dir.c_str());
     }
-    std::printf("  directory:    %s\n  client torrc: %s\n  stop with:    shardnode testnet down --dir %s\n",
-                st->dir.c_str(), st->client_torrc.c_str(), st->dir.c_str());
+    std::printf("  directory:    %s\n  client torrc: %s\n", st->dir.c_str(), st->client_torrc.c_str());
+    if (bridges) std::printf("  bridges:      %s (tor.bridges lines)\n", st->bridges_file.c_str());
+    std::printf("  stop with:    shardnode testnet down --dir %s\n", st->dir.c_str());
   }
   return 0;
 }
@@ -231,6 +240,9 @@ CLI::App* add_testnet_command(CLI::App& app, TestnetCliOptions& o) {
   auto* up = t->add_subcommand("up", "Create and start the network in --dir; wait until onion services can use it");
   up->add_option("--dir", o.dir, "Directory for keys, torrcs, logs and testnet.json")->required();
   up->add_option("--relays", o.relays, "Number of relays (besides 3 authorities)")->check(CLI::Range(3, 64));
+  up->add_option("--bridges", o.bridges,
+                 "obfs4 bridges to add (Debian's obfs4proxy; lan only): their Bridge lines go to <dir>/bridges.txt")
+      ->check(CLI::Range(0, 8));
   up->add_option("--timeout", o.timeout, "Seconds to wait until ready")->check(CLI::Range(10, 3600));
   up->add_option("--latency", o.latency,
                  "lan: every node on 127.0.0.1, no delay; wan: nodes in regions, connections delayed by a "

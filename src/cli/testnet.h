@@ -21,6 +21,7 @@ struct TestnetCliOptions {
   bool kill = false;            // restart-node: SIGKILL instead of SIGTERM
   int down_for_ms = 0;          // restart-node: pause between stop and start
   int relays = 4;
+  int bridges = 0;
   int timeout = 180;    // up: seconds until ready; restart-node: seconds until bootstrapped
   int stop_timeout = 10;  // down: seconds between SIGTERM and SIGKILL
   bool json = false;

@@ -133,7 +133,7 @@ int count_relays_with_hsdir(const ConsensusSummary& s, const std::vector<Testnet
   const std::set<std::string> names(s.hsdir_nicknames.begin(), s.hsdir_nicknames.end());
   int n = 0;
   for (const auto& node : nodes)
-    if (!node.authority && names.count(node.name)) ++n;
+    if (!node.authority && !node.bridge && names.count(node.name)) ++n;
   return n;
 }
 

@@ -16,7 +16,7 @@ json state_to_json(const TestnetState& s) {
   json nodes = json::array();
   for (const auto& n : s.nodes)
     nodes.push_back({{"name", n.name},
-                     {"role", n.authority ? "authority" : "relay"},
+                     {"role", n.authority ? "authority" : n.bridge ? "bridge" : "relay"},
                      {"datadir", n.datadir.string()},
                      {"torrc", n.torrc.string()},
                      {"or_port", n.or_port},
@@ -26,7 +26,9 @@ json state_to_json(const TestnetState& s) {
                      {"v3ident", n.v3ident},
                      {"address", n.address},
                      {"real_or_port", n.real_or_port},
-                     {"region", n.region}});
+                     {"region", n.region},
+                     {"pt_port", n.pt_port},
+                     {"bridge_line", n.bridge_line}});
   return {{"version", 1},
           {"dir", s.dir.string()},
           {"state", s.state},
@@ -35,6 +37,7 @@ json state_to_json(const TestnetState& s) {
           {"ready_seconds", s.ready_seconds},
           {"voting_interval", s.voting_interval},
           {"client_torrc", s.client_torrc.string()},
+          {"bridges_file", s.bridges_file.string()},
           {"latency", s.latency},
           {"seed", s.seed},
           {"forwarder_pid", s.forwarder_pid},
@@ -72,6 +75,7 @@ Result<TestnetState> load_testnet_state(const fs::path& dir_in) {
     s.ready_seconds = j.value("ready_seconds", 0.0);
     s.voting_interval = j.value("voting_interval", 0);
     s.client_torrc = j.value("client_torrc", std::string());
+    s.bridges_file = j.value("bridges_file", std::string());
     s.latency = j.value("latency", std::string("lan"));
     s.seed = j.value("seed", std::uint64_t{0});
     s.forwarder_pid = j.value("forwarder_pid", 0);
@@ -81,7 +85,9 @@ Result<TestnetState> load_testnet_state(const fs::path& dir_in) {
     for (const auto& jn : j.at("nodes")) {
       TestnetNode n;
       n.name = jn.at("name").get<std::string>();
-      n.authority = jn.at("role").get<std::string>() == "authority";
+      const auto role = jn.at("role").get<std::string>();
+      n.authority = role == "authority";
+      n.bridge = role == "bridge";
       n.datadir = jn.at("datadir").get<std::string>();
       n.torrc = jn.at("torrc").get<std::string>();
       n.or_port = jn.at("or_port").get<int>();
@@ -92,6 +98,8 @@ Result<TestnetState> load_testnet_state(const fs::path& dir_in) {
       n.address = jn.value("address", std::string("127.0.0.1"));
       n.real_or_port = jn.value("real_or_port", 0);
       n.region = jn.value("region", std::string());
+      n.pt_port = jn.value("pt_port", 0);
+      n.bridge_line = jn.value("bridge_line", std::string());
       if (n.torrc.is_relative() || n.datadir.is_relative())
         return err(TestnetErrc::bad_state, file.string() + ": node " + n.name + " has a relative path");
       s.nodes.push_back(std::move(n));

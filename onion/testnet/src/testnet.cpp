@@ -38,6 +38,10 @@ Status check_options(const TestnetOptions& o, const fs::path& dir) {
     return err(TestnetErrc::bad_options, "testnet: authorities must be 1..9, not " + std::to_string(o.authorities));
   if (o.relays < 3 || o.relays > 64)
     return err(TestnetErrc::bad_options, "testnet: relays must be 3..64, not " + std::to_string(o.relays));
+  if (o.bridges < 0 || o.bridges > 8)
+    return err(TestnetErrc::bad_options, "testnet: bridges must be 0..8, not " + std::to_string(o.bridges));
+  if (o.bridges > 0 && o.latency != "lan")
+    return err(TestnetErrc::bad_options, "testnet: bridges run on the lan profile only (--latency lan)");
   if (o.voting_interval < 10 || o.voting_interval > 3600 || 86400 % o.voting_interval != 0)
     return err(TestnetErrc::bad_options,
                "testnet: voting_interval must be 10..3600 s and divide 24 h, not " + std::to_string(o.voting_interval));
@@ -53,6 +57,26 @@ Status check_options(const TestnetOptions& o, const fs::path& dir) {
 }
 
 constexpr const char* kForwardConfig = "forward.json";
+constexpr const char* kBridgesFile = "bridges.txt";
+
+// A bridge's client Bridge line once obfs4proxy wrote its parameters (cert, iat-mode)
+// and tor its fingerprint: "obfs4 127.0.0.1:<pt_port> <fingerprint> cert=... iat-mode=N".
+std::string bridge_line_of(const TestnetNode& n) {
+  auto f = read_text(n.datadir / "fingerprint", 4096);
+  auto b = read_text(n.datadir / "pt_state" / "obfs4_bridgeline.txt", 16384);
+  if (!f || !b) return {};
+  const auto ft = split_ws(last_lines(*f, 1));
+  if (ft.size() != 2 || !is_hex40(ft[1])) return {};
+  std::string params;
+  std::istringstream in(*b);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    for (const auto& w : split_ws(line))
+      if (w.rfind("cert=", 0) == 0 || w.rfind("iat-mode=", 0) == 0) params += " " + w;
+  }
+  if (params.find("cert=") == std::string::npos) return {};
+  return "obfs4 127.0.0.1:" + std::to_string(n.pt_port) + " " + ft[1] + params;
+}
 constexpr const char* kForwardOut = "forward.out";
 
 // The tors, and the forwarder (known by D/forward.json in its command line).
@@ -96,6 +120,14 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
   if (!tor)
     return err(TestnetErrc::bad_options,
                "testnet: '" + opts.tor_binary + "' not found (install Debian's tor package: scripts/install-deps.sh)");
+  std::string obfs4proxy;
+  if (opts.bridges > 0) {
+    const auto p = find_executable(opts.obfs4proxy_binary);
+    if (!p)
+      return err(TestnetErrc::bad_options, "testnet: '" + opts.obfs4proxy_binary +
+                                               "' not found (install Debian's obfs4proxy package: scripts/install-deps.sh)");
+    obfs4proxy = *p;
+  }
   const auto gencert = find_executable(opts.gencert_binary);
   if (!gencert)
     return err(TestnetErrc::bad_options, "testnet: '" + opts.gencert_binary +
@@ -109,11 +141,12 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
   if (!existed) fs::permissions(dir, fs::perms::owner_all, ec);
 
   std::vector<TestnetNode> nodes;
-  const int total = opts.authorities + opts.relays;
+  const int total = opts.authorities + opts.relays + opts.bridges;
   for (int i = 0; i < total; ++i) {
     TestnetNode n;
     n.authority = i < opts.authorities;
-    n.name = std::string(n.authority ? "a" : "r") + std::to_string(i);
+    n.bridge = i >= opts.authorities + opts.relays;
+    n.name = std::string(n.authority ? "a" : n.bridge ? "b" : "r") + std::to_string(i);
     n.datadir = dir / n.name;
     n.torrc = n.datadir / "torrc";
     nodes.push_back(std::move(n));
@@ -130,6 +163,7 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
     for (const auto& n : old->nodes)
       if (n.datadir.parent_path() == dir) fs::remove_all(n.datadir, ec);
     fs::remove(dir / kClientTorrc, ec);
+    fs::remove(dir / kBridgesFile, ec);
     fs::remove(dir / kForwardConfig, ec);
     fs::remove(dir / kForwardOut, ec);
     for (const auto& r : wan_profile().regions) fs::remove(dir / ("client-" + r + ".torrc"), ec);
@@ -155,13 +189,15 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
   // (NoAdvertise) ORPorts. wan: each node on its own address, in a region.
   const bool wan = opts.latency == "wan";
   const std::uint64_t seed = opts.seed != 0 ? opts.seed : seed_from_dir(dir);
-  auto base = pick_port_block(total + opts.authorities + (wan ? total : 0));
+  // Bridges (lan only): their obfs4 listeners last.
+  auto base = pick_port_block(total + opts.authorities + (wan ? total : 0) + opts.bridges);
   if (!base) return base.error();
   const std::vector<int> regions = wan ? place_nodes(opts.authorities, opts.relays, seed) : std::vector<int>{};
   for (int i = 0; i < total; ++i) {
     auto& n = nodes[static_cast<std::size_t>(i)];
     n.or_port = *base + i;
     if (i < opts.authorities) n.dir_port = *base + total + i;
+    if (n.bridge) n.pt_port = *base + total + opts.authorities + (i - opts.authorities - opts.relays);
     if (wan) {
       n.address = node_address(i);
       n.real_or_port = *base + total + opts.authorities + i;
@@ -200,7 +236,8 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
     state.forward_config = dir / kForwardConfig;
   }
   for (const auto& n : nodes)
-    if (Status st = write_text(n.torrc, node_torrc(n, nodes, opts.voting_interval), 0600); !st) return st.error();
+    if (Status st = write_text(n.torrc, node_torrc(n, nodes, opts.voting_interval, obfs4proxy), 0600); !st)
+      return st.error();
   state.nodes = nodes;
   if (!wan) {
     if (Status st = write_text(state.client_torrc, client_torrc_text(state), 0644); !st) return st.error();
@@ -296,7 +333,10 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
     prog.consensus = cv.summary.present;
     prog.hsdirs = cv.summary.hsdirs;
     prog.relays_with_hsdir = cv.relays_with_hsdir;
-    const bool ready = prog.nodes_bootstrapped == total && cv.relays_with_hsdir == opts.relays;
+    bool bridges_ready = true;
+    for (const auto& n : state.nodes)
+      if (n.bridge) bridges_ready = bridges_ready && !bridge_line_of(n).empty();
+    const bool ready = prog.nodes_bootstrapped == total && cv.relays_with_hsdir == opts.relays && bridges_ready;
     if (ready) break;
     report("bootstrapping");
 
@@ -330,6 +370,19 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
         const auto t = split_ws(last_lines(*f, 1));
         if (t.size() == 2 && is_hex40(t[1])) n.fingerprint = t[1];
       }
+  if (opts.bridges > 0) {
+    std::string lines = "# obfs4 bridges of the private Tor network in " + dir.string() +
+                        " (shardnode testnet up --bridges " + std::to_string(opts.bridges) +
+                        "): one tor.bridges entry each,\n# with tor.transport_plugins = [\"obfs4 exec " + obfs4proxy +
+                        "\"].\n";
+    for (auto& n : state.nodes)
+      if (n.bridge) {
+        n.bridge_line = bridge_line_of(n);
+        lines += n.bridge_line + "\n";
+      }
+    state.bridges_file = dir / kBridgesFile;
+    if (Status st = write_text(state.bridges_file, lines, 0644); !st) return fail(st.error());
+  }
   state.state = "running";
   state.ready_seconds = std::chrono::duration<double>(steady_now() - t0).count();
   if (Status st = save_state(state); !st) return fail(st.error());
@@ -360,7 +413,7 @@ Result<TestnetStatus> testnet_status(const fs::path& dir) {
     ns.datadir = n.datadir;
     s.all_alive = s.all_alive && ns.alive;
     all_bootstrapped = all_bootstrapped && ns.bootstrap == 100;
-    if (!n.authority) ++s.relays;
+    if (!n.authority && !n.bridge) ++s.relays;
     s.nodes.push_back(std::move(ns));
   }
   const ConsensusView cv = fetch_consensus(st->nodes, std::chrono::seconds(3));

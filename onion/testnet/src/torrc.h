@@ -23,7 +23,10 @@ std::string dir_authority_line(const TestnetNode& authority);
 // lan (real_or_port 0): Address and ORPort on 127.0.0.1. wan: Address and
 // OutboundBindAddress n.address, the real listener `ORPort addr:real NoAdvertise`
 // and the advertised `ORPort addr:or_port NoListen` (the forwarder listens there).
-std::string node_torrc(const TestnetNode& n, const std::vector<TestnetNode>& nodes, int voting_interval);
+// A bridge (n.bridge): BridgeRelay 1, no published descriptor, obfs4 on n.pt_port
+// through `obfs4proxy`.
+std::string node_torrc(const TestnetNode& n, const std::vector<TestnetNode>& nodes, int voting_interval,
+                       const std::string& obfs4proxy = {});
 
 // D/client.torrc: the lines an embedded client tor adds to join the network; with an
 // outbound address (wan) also `OutboundBindAddress <outbound>` (its region's).

@@ -11,7 +11,7 @@
 
 namespace shardnode::onion::detail {
 
-// Fields separated by spaces or tabs (no quoting: torrc lines we read have none).
+// Fields separated by spaces, tabs or line ends (no quoting: torrc lines we read have none).
 std::vector<std::string> split_ws(std::string_view s);
 // A file's contents, at most max_bytes of them; nullopt when it cannot be opened.
 std::optional<std::string> read_text(const std::filesystem::path& p, std::size_t max_bytes = 16u << 20);

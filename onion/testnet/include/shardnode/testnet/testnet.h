@@ -14,7 +14,12 @@
 //                      (D/client.torrc is the default region's)
 //   D/forward.json     the delaying forwarder's routes, regions and matrix
 //   D/forward.out      its output; its PID is in testnet.json
-// Node names: a0..a{A-1} for authorities, then r{A}..r{A+R-1} for relays.
+// With --bridges N (lan only):
+//   D/bridges.txt      one obfs4 Bridge line per bridge ("obfs4 127.0.0.1:PORT FPR
+//                      cert=... iat-mode=0"), for a node's tor.bridges
+// Node names: a0..a{A-1} for authorities, then r{A}..r{A+R-1} for relays, then
+// b{A+R}.. for bridges (BridgeRelay 1, obfs4 through Debian's obfs4proxy, descriptors
+// not published: a client reaches a bridge only through its Bridge line).
 //
 // Safety: every torrc has TestingTorNetwork 1 and the private DirAuthority lines;
 // every ORPort/DirPort is bound to 127.0.0.1 (lan) or to the node's own 127.0.1.N (wan); SocksPort 0, ControlPort 0. Helper tor
@@ -39,6 +44,8 @@ struct TestnetOptions {
   std::filesystem::path dir;
   int authorities = 3;             // 1..9
   int relays = 4;                  // >= 3
+  int bridges = 0;                 // obfs4 bridges, 0..8 (lan only)
+  std::string obfs4proxy_binary = "obfs4proxy";  // for bridges; looked up in PATH unless it contains '/'
   std::string tor_binary = "tor";  // looked up in PATH unless it contains '/'
   std::string gencert_binary = "tor-gencert";
   std::chrono::seconds ready_timeout{180};  // from the start of testnet_up
@@ -61,6 +68,7 @@ struct TestnetOptions {
 struct TestnetNode {
   std::string name;  // "a0", "r3", ...; also the tor Nickname
   bool authority = false;
+  bool bridge = false;            // an obfs4 bridge (not in the consensus)
   std::filesystem::path datadir;  // absolute
   std::filesystem::path torrc;    // absolute; appears in the process's cmdline
   int or_port = 0;                // the advertised ORPort (wan: the forwarder listens there)
@@ -71,6 +79,8 @@ struct TestnetNode {
   int pid = 0;                    // 0: never started
   std::string fingerprint;        // relay identity, 40 hex (empty until known)
   std::string v3ident;            // authorities: v3 identity, 40 hex
+  int pt_port = 0;                // bridges: obfs4's listener on 127.0.0.1
+  std::string bridge_line;        // bridges: "obfs4 127.0.0.1:PT FPR cert=... iat-mode=0", once known
 };
 
 struct TestnetState {
@@ -82,6 +92,7 @@ struct TestnetState {
   int voting_interval = 0;
   std::vector<TestnetNode> nodes;
   std::filesystem::path client_torrc;  // D/client.torrc
+  std::filesystem::path bridges_file;  // D/bridges.txt (empty without bridges)
   std::string latency = "lan";         // "lan" or "wan"
   std::uint64_t seed = 0;              // wan
   int forwarder_pid = 0;               // wan: the delaying forwarder (0: none)
