@@ -197,7 +197,8 @@ std::optional<SettingValue> other_value(const SettingDef& d) {
     case SettingType::string_list: {
       const std::string peer = PeerId::from_public_key(Ed25519PublicKey{}).to_string();
       for (std::string c : {std::string("3"), std::string("node=debug"), std::string("/ip4/127.0.0.1/tcp/1"), peer,
-                            std::string(64, 'a')})
+                            std::string(64, 'a'), std::string("NumCPUs 2"), std::string("127.0.0.1:9001"),
+                            std::string("obfs4 exec /usr/bin/obfs4proxy")})
         if (ok(c)) return SettingValue(std::vector<std::string>{c});
       return std::nullopt;
     }
