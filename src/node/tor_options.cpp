@@ -1,6 +1,5 @@
 #include "shardnode/node/tor_options.h"
 
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,7 +7,9 @@
 #include <cctype>
 #include <set>
 
+#include "shardnode/core/bytes.h"
 #include "shardnode/core/errors.h"
+#include "shardnode/core/multiaddr.h"
 
 namespace shardnode::node {
 
@@ -90,6 +91,50 @@ std::string_view refused_because(std::string_view key) {
   return {};
 }
 
+std::vector<std::string> words(std::string_view s) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    const std::size_t b = i;
+    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    if (i > b) out.emplace_back(s.substr(b, i - b));
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& w, std::size_t from = 0) {
+  std::string out;
+  for (std::size_t i = from; i < w.size(); ++i) out += (out.empty() ? "" : " ") + w[i];
+  return out;
+}
+
+bool printable(std::string_view s) {
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7f;
+  });
+}
+
+bool transport_name(std::string_view s) {
+  return !s.empty() && !std::isdigit(static_cast<unsigned char>(s[0])) &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+bool fingerprint(std::string_view s) { return s.size() == 40 && hex_decode(s); }
+
+// "1.2.3.4:443" or "[::1]:443" (port 1..65535), read as the multiaddr it stands for.
+std::optional<Multiaddr> address_port(std::string_view s) {
+  const bool v6 = !s.empty() && s.front() == '[';
+  const auto colon = v6 ? s.find("]:") : s.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  const std::string host(s.substr(v6 ? 1 : 0, v6 ? colon - 1 : colon));
+  const std::string port(s.substr(colon + (v6 ? 2 : 1)));
+  auto a = Multiaddr::parse(std::string(v6 ? "/ip6/" : "/ip4/") + host + "/tcp/" + port);
+  if (!a || a->tcp_endpoint()->port == 0) return std::nullopt;
+  return *a;
+}
+
 Error refused(std::string msg) { return Error{ConfigErrc::invalid_value, std::move(msg)}; }
 
 }  // namespace
@@ -97,17 +142,10 @@ Error refused(std::string msg) { return Error{ConfigErrc::invalid_value, std::mo
 std::span<const AllowedTorOption> allowed_tor_options() { return table(); }
 
 Result<std::pair<std::string, std::string>> parse_tor_option(std::string_view line) {
-  for (char c : line)
-    if (static_cast<unsigned char>(c) < 0x20 && c != '\t')
-      return refused("a tor option is one line of printable text (\"Key value\")");
-  std::size_t i = 0;
-  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-  std::size_t k = i;
-  while (k < line.size() && line[k] != ' ' && line[k] != '\t') ++k;
-  const std::string_view key = line.substr(i, k - i);
-  std::string_view value = line.substr(k);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (!printable(line)) return refused("a tor option is one line of printable text (\"Key value\")");
+  const auto w = words(line);
+  const std::string_view key = w.empty() ? std::string_view() : std::string_view(w[0]);
+  const std::string value = join(w, 1);
   if (key.empty()) return refused("empty tor option (expected \"Key value\", e.g. \"NumCPUs 2\")");
   if (!std::all_of(key.begin(), key.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }))
     return refused("'" + std::string(key) + "' is not a tor option name");
@@ -142,74 +180,6 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_tor_options(const
   return out;
 }
 
-namespace {
-
-std::vector<std::string> words(std::string_view s) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    const std::size_t b = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
-    if (i > b) out.emplace_back(s.substr(b, i - b));
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string>& w, std::size_t from = 0) {
-  std::string out;
-  for (std::size_t i = from; i < w.size(); ++i) out += (out.empty() ? "" : " ") + w[i];
-  return out;
-}
-
-bool printable(std::string_view s) {
-  return std::none_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 && c != '\t') || u == 0x7f;
-  });
-}
-
-bool transport_name(std::string_view s) {
-  return !s.empty() && !std::isdigit(static_cast<unsigned char>(s[0])) &&
-         std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-}
-
-bool hex40(std::string_view s) {
-  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-}
-
-// "1.2.3.4:443" or "[::1]:443": the address part and whether it is loopback.
-bool address_port(std::string_view s, std::string& addr, bool& loopback) {
-  std::string host;
-  std::string_view port;
-  if (!s.empty() && s.front() == '[') {
-    const auto close = s.find("]:");
-    if (close == std::string_view::npos) return false;
-    host = std::string(s.substr(1, close - 1));
-    port = s.substr(close + 2);
-    in6_addr a6{};
-    if (::inet_pton(AF_INET6, host.c_str(), &a6) != 1) return false;
-    loopback = IN6_IS_ADDR_LOOPBACK(&a6);
-    addr = "[" + host + "]";
-  } else {
-    const auto colon = s.rfind(':');
-    if (colon == std::string_view::npos) return false;
-    host = std::string(s.substr(0, colon));
-    port = s.substr(colon + 1);
-    in_addr a4{};
-    if (::inet_pton(AF_INET, host.c_str(), &a4) != 1) return false;
-    loopback = (ntohl(a4.s_addr) >> 24) == 127u;
-    addr = host;
-  }
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return false;
-  const long p = std::stol(std::string(port));
-  return p >= 1 && p <= 65535;
-}
-
-}  // namespace
-
 Result<BridgeLine> parse_bridge_line(std::string_view line) {
   if (!printable(line)) return refused("a bridge is one line of printable text");
   const auto w = words(line);
@@ -222,11 +192,14 @@ Result<BridgeLine> parse_bridge_line(std::string_view line) {
     i = 1;
   }
   if (i >= w.size()) return refused("bridge: no address:port after '" + w[0] + "'");
-  if (!address_port(w[i], b.address, b.loopback))
+  const auto addr = address_port(w[i]);
+  if (!addr)
     return refused("bridge: '" + w[i] + "' is not an IPv4 or [IPv6] address with a port (host names would need DNS)");
+  b.address = w[i].substr(0, w[i].rfind(':'));
+  b.loopback = addr->is_loopback();
   ++i;
   if (i < w.size() && w[i].find('=') == std::string::npos) {
-    if (!hex40(w[i])) return refused("bridge: '" + w[i] + "' is not a 40-hex-digit fingerprint");
+    if (!fingerprint(w[i])) return refused("bridge: '" + w[i] + "' is not a 40-hex-digit fingerprint");
     ++i;
   }
   for (; i < w.size(); ++i) {
