@@ -22,8 +22,7 @@ int init_fail(const std::string& msg, int code = 1) {
   return code;
 }
 
-// Replaces the one line that starts with `prefix` (after leading spaces) by `line`;
-// false if there is none.
+// Replaces the first line that starts with `prefix` by `line`; false if there is none.
 bool replace_line(std::string& text, std::string_view prefix, const std::string& line) {
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -39,6 +38,7 @@ bool replace_line(std::string& text, std::string_view prefix, const std::string&
   return false;
 }
 
+// A TOML basic string ("..."), as configs/validator.toml writes paths.
 std::string toml_string(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
@@ -46,20 +46,6 @@ std::string toml_string(const std::string& s) {
     out += c;
   }
   return out + "\"";
-}
-
-// The key file at `path`: kept if there is one (a restored backup), else a new key.
-Result<NodeKey> key_at(const fs::path& path, bool& created) {
-  auto k = load_key_file(path);
-  if (k) {
-    created = false;
-    return k;
-  }
-  if (k.error().code != CoreErrc::key_missing) return k.error();
-  NodeKey fresh = NodeKey::generate();
-  if (Status s = write_new_key_file(path, fresh); !s) return s.error();
-  created = true;
-  return load_key_file(path);
 }
 
 }  // namespace
@@ -100,9 +86,9 @@ int cmd_init(const InitOptions& o) {
   if (ec) return init_fail("cannot create " + dir.string() + ": " + ec.message());
   if (::chmod(dir.c_str(), 0700) != 0) return init_fail("cannot chmod 0700 " + dir.string());
   bool new_identity = false, new_validator = false;
-  auto identity = key_at(identity_key_path(dir), new_identity);
+  auto identity = load_or_create_key_file(identity_key_path(dir), new_identity);
   if (!identity) return init_fail(identity.error().what());
-  auto validator = key_at(dir / "validator.key", new_validator);
+  auto validator = load_or_create_key_file(dir / "validator.key", new_validator);
   if (!validator) return init_fail(validator.error().what());
   {
     // The config holds no secret, but tor.control_password may be added later: 0600.

@@ -118,4 +118,13 @@ Result<NodeKey> load_key_file(const fs::path& path) {
   return key;
 }
 
+Result<NodeKey> load_or_create_key_file(const fs::path& path, bool& created) {
+  created = false;
+  auto key = load_key_file(path);
+  if (key || key.error().code != CoreErrc::key_missing) return key;
+  if (Status w = write_new_key_file(path, NodeKey::generate()); !w) return w.error();
+  created = true;
+  return load_key_file(path);
+}
+
 }  // namespace shardnode

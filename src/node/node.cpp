@@ -210,14 +210,10 @@ Node::Node(asio::io_context& io, NodeOptions opts, NodeKey key)
 
 Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opts) {
   const fs::path key_path = identity_key_path(opts.datadir);
-  auto key = load_key_file(key_path);
-  if (!key && key.error().code == CoreErrc::key_missing) {
-    NodeKey fresh = NodeKey::generate();
-    if (Status w = write_new_key_file(key_path, fresh); !w) return w.error();
-    logging::get("node")->info("created a new node identity in {}", key_path.string());
-    key = load_key_file(key_path);
-  }
+  bool created = false;
+  auto key = load_or_create_key_file(key_path, created);
   if (!key) return key.error();
+  if (created) logging::get("node")->info("created a new node identity in {}", key_path.string());
   std::unique_ptr<Node> n(new Node(io, std::move(opts), std::move(*key)));
   if (!n->opts_.events_file.empty()) {
     n->events_.open(n->opts_.events_file, std::ios::app);
@@ -293,13 +289,10 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
   if (n->opts_.validator) {
     // validator.key: the identity.key format, a different key, created on first use.
     const fs::path vpath = n->opts_.datadir / "validator.key";
-    auto vkey = load_key_file(vpath);
-    if (!vkey && vkey.error().code == CoreErrc::key_missing) {
-      if (Status w = write_new_key_file(vpath, NodeKey::generate()); !w) return w.error();
-      logging::get("node")->info("created a new validator key in {}", vpath.string());
-      vkey = load_key_file(vpath);
-    }
+    bool vcreated = false;
+    auto vkey = load_or_create_key_file(vpath, vcreated);
     if (!vkey) return vkey.error();
+    if (vcreated) logging::get("node")->info("created a new validator key in {}", vpath.string());
     n->validator_pub_ = vkey->public_key();
     n->shards_->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::adopt(std::move(*vkey))));
   }

@@ -22,4 +22,8 @@ Status write_new_key_file(const std::filesystem::path& path, const NodeKey& key)
 // by group/others, exactly one Ed25519 libp2p private key whose public half matches.
 Result<NodeKey> load_key_file(const std::filesystem::path& path);
 
+// The key at `path` if there is one (checked as load_key_file does), else a new key
+// written there (write_new_key_file); `created` says which.
+Result<NodeKey> load_or_create_key_file(const std::filesystem::path& path, bool& created);
+
 }  // namespace shardnode
