@@ -57,16 +57,24 @@ Status check_options(const TestnetOptions& o, const fs::path& dir) {
 }
 
 constexpr const char* kForwardConfig = "forward.json";
+constexpr const char* kForwardOut = "forward.out";
 constexpr const char* kBridgesFile = "bridges.txt";
+
+// A node's relay fingerprint from <datadir>/fingerprint ("<nickname> <40 hex>"), once
+// tor wrote it; empty before.
+std::string fingerprint_of(const TestnetNode& n) {
+  auto f = read_text(n.datadir / "fingerprint", 4096);
+  if (!f) return {};
+  const auto t = split_ws(last_lines(*f, 1));
+  return t.size() == 2 && is_hex40(t[1]) ? t[1] : std::string();
+}
 
 // A bridge's client Bridge line once obfs4proxy wrote its parameters (cert, iat-mode)
 // and tor its fingerprint: "obfs4 127.0.0.1:<pt_port> <fingerprint> cert=... iat-mode=N".
 std::string bridge_line_of(const TestnetNode& n) {
-  auto f = read_text(n.datadir / "fingerprint", 4096);
+  const std::string fpr = fingerprint_of(n);
   auto b = read_text(n.datadir / "pt_state" / "obfs4_bridgeline.txt", 16384);
-  if (!f || !b) return {};
-  const auto ft = split_ws(last_lines(*f, 1));
-  if (ft.size() != 2 || !is_hex40(ft[1])) return {};
+  if (fpr.empty() || !b) return {};
   std::string params;
   std::istringstream in(*b);
   for (std::string line; std::getline(in, line);) {
@@ -75,9 +83,8 @@ std::string bridge_line_of(const TestnetNode& n) {
       if (w.rfind("cert=", 0) == 0 || w.rfind("iat-mode=", 0) == 0) params += " " + w;
   }
   if (params.find("cert=") == std::string::npos) return {};
-  return "obfs4 127.0.0.1:" + std::to_string(n.pt_port) + " " + ft[1] + params;
+  return "obfs4 127.0.0.1:" + std::to_string(n.pt_port) + " " + fpr + params;
 }
-constexpr const char* kForwardOut = "forward.out";
 
 // The tors, and the forwarder (known by D/forward.json in its command line).
 std::vector<OwnedProcess> owned(const TestnetState& st) {
@@ -333,9 +340,12 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
     prog.consensus = cv.summary.present;
     prog.hsdirs = cv.summary.hsdirs;
     prog.relays_with_hsdir = cv.relays_with_hsdir;
-    bool bridges_ready = true;
-    for (const auto& n : state.nodes)
-      if (n.bridge) bridges_ready = bridges_ready && !bridge_line_of(n).empty();
+    bool bridges_ready = true;  // each bridge's line is read once, when it is complete
+    for (auto& n : state.nodes)
+      if (n.bridge) {
+        if (n.bridge_line.empty()) n.bridge_line = bridge_line_of(n);
+        bridges_ready = bridges_ready && !n.bridge_line.empty();
+      }
     const bool ready = prog.nodes_bootstrapped == total && cv.relays_with_hsdir == opts.relays && bridges_ready;
     if (ready) break;
     report("bootstrapping");
@@ -365,21 +375,14 @@ Result<TestnetState> testnet_up(const TestnetOptions& opts, std::function<void(c
   }
 
   for (auto& n : state.nodes)
-    if (n.fingerprint.empty())
-      if (auto f = read_text(n.datadir / "fingerprint", 4096)) {
-        const auto t = split_ws(last_lines(*f, 1));
-        if (t.size() == 2 && is_hex40(t[1])) n.fingerprint = t[1];
-      }
+    if (n.fingerprint.empty()) n.fingerprint = fingerprint_of(n);
   if (opts.bridges > 0) {
     std::string lines = "# obfs4 bridges of the private Tor network in " + dir.string() +
                         " (shardnode testnet up --bridges " + std::to_string(opts.bridges) +
                         "): one tor.bridges entry each,\n# with tor.transport_plugins = [\"obfs4 exec " + obfs4proxy +
                         "\"].\n";
-    for (auto& n : state.nodes)
-      if (n.bridge) {
-        n.bridge_line = bridge_line_of(n);
-        lines += n.bridge_line + "\n";
-      }
+    for (const auto& n : state.nodes)
+      if (n.bridge) lines += n.bridge_line + "\n";
     state.bridges_file = dir / kBridgesFile;
     if (Status st = write_text(state.bridges_file, lines, 0644); !st) return fail(st.error());
   }
