@@ -16,13 +16,18 @@ import sys
 sys.dont_write_bytecode = True
 
 
-def run_help(binary, args):
+def run(binary, args):
+    """The binary's stdout (leak checks off: an ASan build's exit code stays the program's)."""
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", COLUMNS="80")
-    r = subprocess.run([binary] + args + ["--help"], capture_output=True, text=True, timeout=60, env=env)
+    r = subprocess.run([binary] + args, capture_output=True, text=True, timeout=60, env=env)
     if r.returncode != 0:
-        raise SystemExit(f"{binary} {' '.join(args)} --help exited {r.returncode}: {r.stderr[-500:]}")
+        raise SystemExit(f"{binary} {' '.join(args)} exited {r.returncode}: {r.stderr[-500:]}")
+    return r.stdout
+
+
+def run_help(binary, args):
     # CLI11 prints the binary's path in "Usage:"; the man page names the command.
-    return re.sub(r"Usage: \S*shardnode", "Usage: shardnode", r.stdout).rstrip()
+    return re.sub(r"Usage: \S*shardnode", "Usage: shardnode", run(binary, args + ["--help"])).rstrip()
 
 
 def subcommands(help_text):
@@ -55,9 +60,7 @@ def main():
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
     binary, out = sys.argv[1], sys.argv[2]
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
-    version = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=60,
-                             env=env).stdout.splitlines()
+    version = run(binary, ["version"]).splitlines()
     ver = version[0].split()[-1] if version else "?"
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     when = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch else datetime.datetime.now(
