@@ -145,6 +145,12 @@ class Run:
         if dead:
             raise RuntimeError(f"nodes exited: {', '.join(dead)} (see their .out files)")
 
+    def poll_for(self, tails, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.poll(tails)
+            time.sleep(1.0)
+
     def snapshot(self):
         return [scrape(METRICS_PORT0 + i) for i in range(len(self.nodes))]
 
@@ -158,20 +164,11 @@ class Run:
         try:
             took = self.wait_formed(tails, a.form_deadline_s)
             say(f"   formed after {took:.0f} s; warm-up {a.warmup_s} s, then a {a.window_s} s window")
-            end = time.monotonic() + a.warmup_s
-            while time.monotonic() < end:
-                self.poll(tails)
-                time.sleep(1.0)
+            self.poll_for(tails, a.warmup_s)
             before, t0 = self.snapshot(), time.time()
-            end = time.monotonic() + a.window_s
-            while time.monotonic() < end:
-                self.poll(tails)
-                time.sleep(1.0)
+            self.poll_for(tails, a.window_s)
             after, t1 = self.snapshot(), time.time()
-            end = time.monotonic() + 30  # drain: collations of the window still spreading
-            while time.monotonic() < end:
-                self.poll(tails)
-                time.sleep(1.0)
+            self.poll_for(tails, 30)  # drain: collations of the window still spreading
             self.poll(tails)
         finally:
             rcs = localnet.stop_nodes(self.nodes)
