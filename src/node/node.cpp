@@ -229,19 +229,27 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
     logging::get("node")->warn("test receipt log on ({}): every message's sending peer is recorded",
                                n->opts_.test_receipt_log.string());
   }
-  n->host_ = std::make_unique<net::Host>(io, n->key_, n->opts_.host);
-  n->pubsub_ = std::make_unique<pubsub::PubsubService>(io, *n->host_, n->opts_.pubsub);
+  if (Status s = n->build_stack(); !s) return s.error();
+  return n;
+}
+
+// The network stack under the node key: host, pubsub, DHT, discovery (the peer store),
+// shards and the validator key. Once at create(); again for every identity rotation.
+Status Node::build_stack() {
+  discovery_ = Discovery{};
+  host_ = std::make_unique<net::Host>(io_, key_, opts_.host);
+  pubsub_ = std::make_unique<pubsub::PubsubService>(io_, *host_, opts_.pubsub);
   // What this node may dial: /onion3/ with tor, TCP unless onion-only.
-  const DialPolicy policy{!n->opts_.tor_none, !n->opts_.onion_only};
-  if (n->opts_.dht) {
+  const DialPolicy policy{!opts_.tor_none, !opts_.onion_only};
+  if (opts_.dht) {
     net::kad::DhtConfig dc;
-    dc.clock = &n->clock_;
+    dc.clock = &clock_;
     // Provider records live an hour and are re-announced every refresh.
     dc.core.provider_ttl = std::chrono::hours(1);
     dc.core.dialable = [policy](const Multiaddr& a) { return policy.allows(a); };
-    n->dht_ = std::make_unique<net::kad::DhtService>(io, *n->host_, dc);
-    Node* self = n.get();
-    n->opts_.shard.find_members = [self](std::uint32_t shard) { self->find_shard_members(shard); };
+    dht_ = std::make_unique<net::kad::DhtService>(io_, *host_, dc);
+    Node* self = this;
+    opts_.shard.find_members = [self](std::uint32_t shard) { self->find_shard_members(shard); };
   }
   // Discovery (discovery.h): the peer store's signed records first, then bootnodes
   // (only while the store is short of reachable peers); then, without tor, the TCP
@@ -249,54 +257,54 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
   // names.
   {
     PeerStoreLimits pl;
-    pl.max_peers = n->opts_.peer_store_max;
-    auto store = PeerStore::open(n->opts_.datadir / "peers.db", pl);
+    pl.max_peers = opts_.peer_store_max;
+    auto store = PeerStore::open(opts_.datadir / "peers.db", pl);
     if (!store) return store.error();
     StoredPeersConfig sc;
-    sc.target_peers = n->opts_.target_peers;
-    sc.bootnode_threshold = n->opts_.bootnode_threshold;
-    sc.interval = std::chrono::duration_cast<std::chrono::milliseconds>(n->opts_.redial_interval);
+    sc.target_peers = opts_.target_peers;
+    sc.bootnode_threshold = opts_.bootnode_threshold;
+    sc.interval = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.redial_interval);
     sc.policy = policy;
-    auto stored = std::make_unique<StoredPeers>(io, *n->host_, std::move(*store), n->wall_, sc);
-    n->stored_ = stored.get();
-    n->discovery_.add(std::move(stored));
+    auto stored = std::make_unique<StoredPeers>(io_, *host_, std::move(*store), wall_, sc);
+    stored_ = stored.get();
+    discovery_.add(std::move(stored));
   }
   {
-    StoredPeers* stored = n->stored_;
-    const std::size_t threshold = n->opts_.bootnode_threshold;
-    n->discovery_.add(std::make_unique<Bootnodes>(
-        io, *n->host_, n->opts_.bootnodes, std::chrono::duration_cast<std::chrono::milliseconds>(n->opts_.redial_interval),
+    StoredPeers* stored = stored_;
+    const std::size_t threshold = opts_.bootnode_threshold;
+    discovery_.add(std::make_unique<Bootnodes>(
+        io_, *host_, opts_.bootnodes, std::chrono::duration_cast<std::chrono::milliseconds>(opts_.redial_interval),
         [stored, threshold] { return stored->reachable() < threshold; }));
   }
   // Signed records from the DHT for peers known only by key (the preference table).
-  if (n->dht_) n->discovery_.add(std::make_unique<DhtRecords>(*n->dht_, *n->stored_, n->clock_));
-  if (n->opts_.tor_none) n->discovery_.add(std::make_unique<IdentifiedAddresses>(*n->host_));
-  else n->discovery_.add(std::make_unique<OnionKeyAddresses>(n->opts_.shard.onion_port));
+  if (dht_) discovery_.add(std::make_unique<DhtRecords>(*dht_, *stored_, clock_));
+  if (opts_.tor_none) discovery_.add(std::make_unique<IdentifiedAddresses>(*host_));
+  else discovery_.add(std::make_unique<OnionKeyAddresses>(opts_.shard.onion_port));
   {
-    Node* self = n.get();
-    n->opts_.shard.address_of = [self](const PeerId& p, const Ed25519PublicKey& k) {
+    Node* self = this;
+    opts_.shard.address_of = [self](const PeerId& p, const Ed25519PublicKey& k) {
       return self->discovery_.address_of(p, k);
     };
     // Peer exchange (pubsub.do_px; off by default in onion-only mode, docs/PRIVACY.md:
     // PX hands spies the graph): PRUNEs offer our stored signed records, and offered
     // peers are kept and dialled only through the records their PRUNE carried.
-    n->pubsub_->on_px([self](const std::vector<pubsub::Router::PxCandidate>& px) { self->stored_->on_px(px); });
-    n->pubsub_->set_record_source([self](const PeerId& p) { return self->stored_->record_of(p); });
+    pubsub_->on_px([self](const std::vector<pubsub::Router::PxCandidate>& px) { self->stored_->on_px(px); });
+    pubsub_->set_record_source([self](const PeerId& p) { return self->stored_->record_of(p); });
   }
-  n->opts_.shard.clock = &n->clock_;
-  n->opts_.shard.wall = &n->wall_;
-  n->shards_ = std::make_unique<ShardService>(io, *n->host_, *n->pubsub_, n->key_, n->opts_.shard);
-  if (n->opts_.validator) {
+  opts_.shard.clock = &clock_;
+  opts_.shard.wall = &wall_;
+  shards_ = std::make_unique<ShardService>(io_, *host_, *pubsub_, key_, opts_.shard);
+  if (opts_.validator) {
     // validator.key: the identity.key format, a different key, created on first use.
-    const fs::path vpath = n->opts_.datadir / "validator.key";
+    const fs::path vpath = opts_.datadir / "validator.key";
     bool vcreated = false;
     auto vkey = load_or_create_key_file(vpath, vcreated);
     if (!vkey) return vkey.error();
     if (vcreated) logging::get("node")->info("created a new validator key in {}", vpath.string());
-    n->validator_pub_ = vkey->public_key();
-    n->shards_->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::adopt(std::move(*vkey))));
+    validator_pub_ = vkey->public_key();
+    shards_->set_validator_key(std::make_unique<shard::ValidatorKey>(shard::ValidatorKey::adopt(std::move(*vkey))));
   }
-  return n;
+  return {};
 }
 
 Node::~Node() {
@@ -325,12 +333,10 @@ void Node::fatal(const Error& e) {
   if (on_fatal_) on_fatal_(e);
 }
 
-Status Node::start() {
-  auto log = logging::get("node");
-  log->info("node {} starting ({} mode, {} tor)", host_->peer_id().to_string(),
-            opts_.onion_only ? "onion-only" : "clearnet-allowed",
-            opts_.tor_none ? "no" : opts_.tor_embedded ? "embedded" : "external");
-
+// Hooks the stack built by build_stack() into the node (events, receipts, jumps, the
+// control socket, metrics) and starts pubsub and the shard service. Once at start();
+// again for every identity rotation.
+Status Node::wire_stack() {
   host_->on_peer_connected([this](const PeerId& p) {
     auto info = host_->connection_info(p);
     emit(json{{"t", unix_time()}, {"event", "connected"}, {"peer", p.to_string()},
@@ -431,10 +437,23 @@ Status Node::start() {
       return std::pair<std::size_t, std::size_t>(n, stored_->reachable());
     };
     metrics_ = std::make_unique<MetricsCollector>(std::move(ms));
-    metrics_server_ = std::make_unique<MetricsServer>(io_, [this] { return metrics_->scrape(); });
-    if (Status st = metrics_server_->listen(*ep); !st) return st.error();
-    log->info("metrics on http://{}/metrics", opts_.metrics_listen);
+    if (!metrics_server_) {
+      metrics_server_ = std::make_unique<MetricsServer>(io_, [this] { return metrics_->scrape(); });
+      if (Status st = metrics_server_->listen(*ep); !st) return st.error();
+      logging::get("node")->info("metrics on http://{}/metrics", opts_.metrics_listen);
+    }
   }
+
+  return {};
+}
+
+Status Node::start() {
+  auto log = logging::get("node");
+  log->info("node {} starting ({} mode, {} tor)", host_->peer_id().to_string(),
+            opts_.onion_only ? "onion-only" : "clearnet-allowed",
+            opts_.tor_none ? "no" : opts_.tor_embedded ? "embedded" : "external");
+
+  if (Status st = wire_stack(); !st) return st;
 
   if (opts_.tor_none) {
     log->warn("tor.mode = none: no tor, clearnet TCP only - this node is not anonymous");
@@ -491,8 +510,13 @@ Status Node::start() {
 void Node::on_bootstrapped() {
   if (bootstrapped_ || stopped_) return;
   bootstrapped_ = true;
-  auto log = logging::get("node");
-  log->info("tor bootstrapped; publishing our onion service");
+  logging::get("node")->info("tor bootstrapped; publishing our onion service");
+  if (Status st = publish_onion(); !st) return fatal(st.error());
+  start_network();
+}
+
+// Our onion service under key_, on the host: tor publishes its descriptor (on_published).
+Status Node::publish_onion() {
   net::OnionTransportConfig tc;
   tc.socks_endpoint = tor_->socks_endpoint();
   tc.service_socket = opts_.datadir / "onion.sock";
@@ -500,6 +524,7 @@ void Node::on_bootstrapped() {
   tc.max_streams = opts_.max_streams;
   tc.dial_timeout = opts_.host.dial_timeout;
   tc.publish_timeout = opts_.publish_timeout;
+  onion_published_ = false;
   auto t = std::make_unique<net::OnionTransport>(io_, key_, tor_->control(), tc);
   onion_ = t.get();
   onion_->on_published([this, alive = alive_](Status s) {
@@ -511,9 +536,9 @@ void Node::on_bootstrapped() {
   });
   host_->add_transport(std::move(t));
   auto bound = host_->listen(onion_addr());
-  if (!bound) return fatal(bound.error());
+  if (!bound) return bound.error();
   emit(json{{"t", unix_time()}, {"event", "listening"}, {"addr", bound->with_peer_id(peer_id()).to_string()}}.dump());
-  start_network();
+  return {};
 }
 
 void Node::start_network() {

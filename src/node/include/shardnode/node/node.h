@@ -119,6 +119,12 @@ class Node {
   Node(boost::asio::io_context& io, NodeOptions opts, NodeKey key);
   void fatal(const Error& e);
   void on_bootstrapped();
+  // The network stack under key_ (host, pubsub, DHT, discovery, shards, validator key),
+  // its hooks into the node (events, control socket, metrics), and our onion service:
+  // once at create()/start()/bootstrap, again for an identity rotation.
+  Status build_stack();
+  Status wire_stack();
+  Status publish_onion();
   void start_network();  // bootnodes, proposing, probes; then on_ready
   void probe();
   void propose();
