@@ -190,6 +190,11 @@ class Client:
     def scores(self):
         return self.call("scores")
 
+    def rotate_identity(self, timeout: float = 120):
+        """A new node identity (docs/PRIVACY.md): the `Rotated` answer, once the new
+        stack listens; poll identity().onion_published for its onion service."""
+        return self.call("rotate_identity", timeout=timeout)
+
     def stream_collations(self, shards=(), include_body: bool = False):
         """Opens a stream; iterate it for CollationEvents, close it to cancel."""
         req = pb.Request()

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <iterator>
 #include <optional>
+#include <thread>
 #include <variant>
 
 #include "commands.h"
@@ -171,6 +172,7 @@ std::variant<pb::Request, Failure> build(const CtlOptions& o) {
   else if (o.op == "table") q.mutable_table();
   else if (o.op == "scores") q.mutable_scores();
   else if (o.op == "providers") q.mutable_providers()->set_shard(o.shard);
+  else if (o.op == "rotate-identity") q.mutable_rotate_identity();
   else if (o.op == "subscribe") q.mutable_subscribe()->set_shard(o.shard);
   else if (o.op == "unsubscribe") q.mutable_unsubscribe()->set_shard(o.shard);
   else if (o.op == "jump") {
@@ -217,7 +219,51 @@ std::variant<pb::Request, Failure> build(const CtlOptions& o) {
   return q;
 }
 
+// After rotate-identity: asks for the identity once a second until the new onion
+// service is published (or the deadline passes).
+int wait_published(Conn& c, TimePoint deadline, const CtlOptions& o) {
+  for (std::uint64_t id = 2;; ++id) {
+    pb::Request q;
+    q.set_id(id);
+    q.mutable_identity();
+    if (auto f = c.send(q, deadline)) return report(*f);
+    for (;;) {
+      auto got = c.receive(deadline);
+      if (auto* f = std::get_if<Failure>(&got)) return report({1, "waiting for the new onion service: " + f->message});
+      const auto& r = std::get<pb::Response>(got);
+      if (r.id() != id) continue;
+      if (r.has_error()) return report({1, "identity: " + r.error().message()});
+      if (!r.identity().onion_published()) break;
+      if (o.json) {
+        if (auto f = print(r, o)) return report(*f);
+      } else {
+        std::cout << "published   " << (r.identity().listen_addrs().empty() ? "" : r.identity().listen_addrs(0)) << "\n";
+      }
+      return 0;
+    }
+    if (mono_now() + std::chrono::seconds(1) >= deadline)
+      return report({1, "the new onion service was not published before the timeout"});
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 }  // namespace
+
+constexpr const char* kRotateHelp =
+    "A new node key and onion service for the running node (docs/PRIVACY.md): the old identity is announced "
+    "as retired and its onion service removed; the validator key stays";
+
+CLI::App* add_rotate_identity_command(CLI::App& app, CtlOptions& o) {
+  auto* r = app.add_subcommand("rotate-identity", kRotateHelp);
+  r->add_option("--socket", o.socket, "Control socket (default: <node.datadir>/control.sock)");
+  r->add_option("-d,--datadir", o.datadir, "Data directory of the running node (default: node.datadir)");
+  r->add_flag("--json", o.json, "Print the answer as protobuf's canonical JSON");
+  r->add_flag("--wait-published", o.wait_published, "Then wait until the new onion service is published");
+  r->add_option("--timeout", o.timeout, "Seconds to wait in all (default 120; with --wait-published 420)")
+      ->check(CLI::NonNegativeNumber);
+  r->callback([&o] { o.op = "rotate-identity"; });
+  return r;
+}
 
 CLI::App* add_ctl_command(CLI::App& app, CtlOptions& o) {
   auto* ctl = app.add_subcommand("ctl", "Talk to a running node over its control socket (docs/CONTROL.md)");
@@ -241,6 +287,8 @@ CLI::App* add_ctl_command(CLI::App& app, CtlOptions& o) {
   op("table", "The shard-preference table");
   op("scores", "Peer scores and flagged spam sources");
   op("providers", "A shard's members, found through the DHT (GET_PROVIDERS)")->add_option("SHARD", o.shard, "Shard")->required();
+  op("rotate-identity", kRotateHelp)
+      ->add_flag("--wait-published", o.wait_published, "Then wait until the new onion service is published");
   op("subscribe", "Join a shard")->add_option("SHARD", o.shard, "Shard")->required();
   op("unsubscribe", "Leave a shard")->add_option("SHARD", o.shard, "Shard")->required();
   auto* jump = op("jump", "Leave shard FROM for shard TO; waits until the jump completes unless --no-wait");
@@ -278,7 +326,11 @@ int cmd_ctl(const Context& ctx, const CtlOptions& o) {
 
   const bool streaming = o.op == "stream";
   double secs = o.timeout;
-  if (secs <= 0) secs = o.op == "jump" && !o.no_wait ? 180 : o.op == "request" || o.op == "providers" ? 60 : 10;
+  if (secs <= 0)
+    secs = o.op == "jump" && !o.no_wait                 ? 180
+           : o.op == "request" || o.op == "providers" ? 60
+           : o.op == "rotate-identity"                 ? (o.wait_published ? 420 : 120)
+                                                       : 10;
   const auto start = mono_now();
   auto deadline = std::optional(start + std::chrono::microseconds(static_cast<std::int64_t>(secs * 1e6)));
 
@@ -303,6 +355,7 @@ int cmd_ctl(const Context& ctx, const CtlOptions& o) {
     if (r.id() != q.id()) continue;  // not ours (e.g. a connection-level notice with id 0 is an error, above)
     if (!streaming) {
       if (auto f = print(r, o)) return report(*f);
+      if (o.op == "rotate-identity" && o.wait_published) return wait_published(c, *deadline, o);
       return 0;
     }
     if (r.has_subscribed()) {

@@ -31,10 +31,15 @@ struct CtlOptions {
   bool body = false;
   std::vector<std::uint64_t> range;  // request: FROM TO periods
   std::string hash, peer;
+  bool wait_published = false;  // rotate-identity: then wait until the new onion service is published
 };
 
 // Adds `ctl` and its ops to app, filling o.
 CLI::App* add_ctl_command(CLI::App& app, CtlOptions& o);
+
+// `shardnode rotate-identity` (the ctl op with its own command, since operators look
+// for it there): fills o with op "rotate-identity".
+CLI::App* add_rotate_identity_command(CLI::App& app, CtlOptions& o);
 
 // Exit codes: 0 ok, 1 runtime or API error, 2 usage.
 int cmd_ctl(const Context& ctx, const CtlOptions& o);

@@ -171,6 +171,15 @@ void print_providers(std::ostream& out, const pb::Response& r, bool) {
   }
 }
 
+void print_rotated(std::ostream& out, const pb::Response& r, bool) {
+  const auto& x = r.rotated();
+  out << "retired     " << x.retired_peer_id() << " (told " << x.pushed() << " connected peer(s); "
+      << x.dht_accepted() << " DHT peer(s) stored the retirement)\n";
+  out << "new peer id " << x.peer_id() << "\n";
+  out << "address     " << x.addr() << "\n";
+  out << "old key     " << x.retired_key_file() << "\n";
+}
+
 void print_cancelled(std::ostream& out, const pb::Response& r, bool) {
   out << "cancelled stream " << r.cancelled().stream_id() << "\n";
 }
@@ -196,6 +205,7 @@ constexpr std::array kPrinters = {
     PrinterRow{Rs::kScores, print_scores},
     PrinterRow{Rs::kCancelled, print_cancelled},
     PrinterRow{Rs::kProviders, print_providers},
+    PrinterRow{Rs::kRotated, print_rotated},
 };
 
 }  // namespace

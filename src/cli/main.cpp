@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
   cli::CtlOptions ctl_o;
   auto* ctl = cli::add_ctl_command(app, ctl_o);  // identity | peers | ... (ctl.cpp)
 
+  cli::CtlOptions rotate_o;
+  auto* rotate = cli::add_rotate_identity_command(app, rotate_o);  // (ctl.cpp)
+
   cli::DeanonCliOptions deanon_o;
   auto* deanon = cli::add_deanon_command(app, deanon_o);  // the deanonymization harness (deanon.cpp)
 
@@ -119,6 +122,7 @@ int main(int argc, char** argv) {
   if (*id) return cli::cmd_id(*ctx, id_o);
   if (*selfcheck) return cli::cmd_selfcheck(*ctx, selfcheck_o);
   if (*ctl) return cli::cmd_ctl(*ctx, ctl_o);
+  if (*rotate) return cli::cmd_ctl(*ctx, rotate_o);
   if (*run) return cli::cmd_run(*ctx, run_o);
   return 2;
 }

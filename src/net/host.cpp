@@ -27,6 +27,7 @@ Host::Host(asio::io_context& io, const NodeKey& key, HostConfig cfg)
       cfg_(std::move(cfg)),
       clock_(cfg_.clock ? cfg_.clock : &steady_) {
   handlers_[kIdentifyProtocol] = [this](std::shared_ptr<Stream> s) { serve_identify(s); };
+  handlers_[kIdentifyPushProtocol] = [this](std::shared_ptr<Stream> s) { read_identify(s, s->remote_peer(), true); };
   handlers_[kPingProtocol] = [this](std::shared_ptr<Stream> s) { serve_ping(s); };
 }
 
@@ -323,20 +324,50 @@ std::vector<Multiaddr> Host::advertised_addrs() const {
   return out;
 }
 
-void Host::serve_identify(const std::shared_ptr<Stream>& s) {
+Bytes Host::identify_message(const PeerId& remote) const {
   IdentifyInfo info;
   info.agent_version = cfg_.agent_version;
   info.public_key = key_.public_key();
   info.listen_addrs = advertised_addrs();
   info.signed_record = signed_record_;
-  auto c = conns_.find(s->remote_peer());
+  auto c = conns_.find(remote);
   if (cfg_.send_observed_addr && !cfg_.onion_only && c != conns_.end() && !c->second->remote_address().empty())
     info.observed_addr = c->second->remote_address();
   info.protocols = protocols();
-  Bytes msg = length_prefixed(encode_identify(info));
-  (void)s->write(msg);
+  return length_prefixed(encode_identify(info));
+}
+
+void Host::serve_identify(const std::shared_ptr<Stream>& s) {
+  (void)s->write(identify_message(s->remote_peer()));
   s->close_write();
   s->on_data([](ByteView) {});  // nothing expected; drain
+}
+
+void Host::push_identify(std::function<void(std::size_t)> done) {
+  struct Pending {
+    std::size_t left = 0, delivered = 0;
+    std::function<void(std::size_t)> done;
+    void one(bool ok) {
+      delivered += ok ? 1 : 0;
+      if (--left == 0 && done) std::exchange(done, nullptr)(delivered);
+    }
+  };
+  auto p = std::make_shared<Pending>();
+  p->done = std::move(done);
+  p->left = conns_.size() + 1;  // +1: released below, so no peer finishes it early
+  for (const auto& [peer, c] : conns_) {
+    new_stream(peer, {kIdentifyPushProtocol}, [this, alive = alive_, p, peer](Result<std::shared_ptr<Stream>> r) {
+      if (!*alive || !r) return p->one(false);
+      auto s = *r;
+      if (!s->write(identify_message(peer))) return p->one(false);
+      ++counters_.identify_pushes_sent;
+      s->close_write();
+      s->on_data([](ByteView) {});
+      // The remote closes its side once it has read the message.
+      s->on_close([p](std::error_code ec) { p->one(!ec); });
+    });
+  }
+  boost::asio::post(io_, [p] { p->one(false); });
 }
 
 void Host::start_identify(const Connection::Ptr& c) {
@@ -348,39 +379,46 @@ void Host::start_identify(const Connection::Ptr& c) {
       logging::get("net")->debug("identify {}: {}", peer.to_string(), r.error().what());
       return;
     }
-    auto s = *r;
-    auto reader = std::make_shared<LengthPrefixedReader>(kIdentifyMaxMessage);
-    s->close_write();
-    s->on_data([this, alive, s, reader, peer](ByteView b) {
-      if (!*alive) return;
-      if (Status st = reader->received_bytes(b); !st) {
-        ++counters_.identify_failed;
-        logging::get("net")->debug("identify {}: {}", peer.to_string(), st.error().what());
-        s->reset();
-        return;
-      }
-      auto msg = reader->next();
-      if (!msg) return;
-      auto info = decode_identify(*msg, peer);
-      if (!info) {
-        ++counters_.identify_failed;
-        logging::get("net")->debug("identify {}: {}", peer.to_string(), info.error().what());
-        s->reset();
-        return;
-      }
-      ++counters_.identify_received;
-      if (info->signed_record) ++counters_.identify_records;
-      if (info->record_rejected) {
-        ++counters_.identify_records_rejected;
-        logging::get("net")->debug("identify {}: record dropped: {}", peer.to_string(), info->record_rejected->what());
-      }
-      if (conns_.count(peer)) infos_[peer] = *info;
-      logging::get("net")->debug("identified {}: {} ({} protocols)", peer.to_string(), info->agent_version,
-                                 info->protocols.size());
-      for (const auto& f : std::vector(on_identified_)) f(peer, *info);
-    });
-    s->on_close([](std::error_code) {});
+    (*r)->close_write();
+    read_identify(*r, peer, false);
   });
+}
+
+void Host::read_identify(const std::shared_ptr<Stream>& s, const PeerId& peer, bool push) {
+  auto reader = std::make_shared<LengthPrefixedReader>(kIdentifyMaxMessage);
+  auto seen = std::make_shared<bool>(false);
+  s->on_data([this, alive = alive_, s, reader, peer, push, seen](ByteView b) {
+    if (!*alive || *seen) return;
+    if (Status st = reader->received_bytes(b); !st) {
+      ++counters_.identify_failed;
+      logging::get("net")->debug("identify {}: {}", peer.to_string(), st.error().what());
+      s->reset();
+      return;
+    }
+    auto msg = reader->next();
+    if (!msg) return;
+    *seen = true;
+    auto info = decode_identify(*msg, peer);
+    if (!info) {
+      ++counters_.identify_failed;
+      logging::get("net")->debug("identify {}: {}", peer.to_string(), info.error().what());
+      s->reset();
+      return;
+    }
+    ++(push ? counters_.identify_pushes_received : counters_.identify_received);
+    if (info->signed_record) ++counters_.identify_records;
+    if (info->record_rejected) {
+      ++counters_.identify_records_rejected;
+      logging::get("net")->debug("identify {}: record dropped: {}", peer.to_string(), info->record_rejected->what());
+    }
+    if (conns_.count(peer)) infos_[peer] = *info;
+    logging::get("net")->debug("{} {}: {} ({} protocols)", push ? "identify push from" : "identified", peer.to_string(),
+                               info->agent_version, info->protocols.size());
+    for (const auto& f : std::vector(on_identified_)) f(peer, *info);
+    // A push is answered by closing our side once handled: the pusher's "delivered".
+    if (push) s->close_write();
+  });
+  s->on_close([](std::error_code) {});
 }
 
 // ------------------------------------------------------------ ping

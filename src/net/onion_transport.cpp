@@ -150,8 +150,8 @@ struct OnionTransport::Dial {
   }
 };
 
-std::string OnionTransport::isolation_username(const std::string& onion_address) {
-  return "shardnode-peer-" + onion_address;
+std::string OnionTransport::isolation_username(const std::string& own_address, const std::string& onion_address) {
+  return "shardnode-" + own_address + "-peer-" + onion_address;
 }
 
 OnionTransport::OnionTransport(asio::io_context& io, const NodeKey& key, std::shared_ptr<onion::ControlClient> control,
@@ -307,7 +307,7 @@ void OnionTransport::dial(const Multiaddr& addr, DialHandler handler) {
   d->host = ep->address + ".onion";
   d->port = ep->port;
   d->remote = addr.without_peer_id();
-  d->username = isolation_username(ep->address);
+  d->username = isolation_username(own_address_, ep->address);
   d->deadline = clock_->now() + cfg_.dial_timeout;
   d->backoff = cfg_.retry_initial;
   dials_.remove_if([](const auto& w) { return w.expired(); });

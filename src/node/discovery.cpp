@@ -142,6 +142,17 @@ std::optional<Bytes> StoredPeers::record_of(const PeerId& peer) const {
 
 bool StoredPeers::learn(const net::SignedPeerRecord& r) {
   if (!store_ || r.record.peer == host_.peer_id()) return false;
+  if (r.record.addrs.empty()) {
+    // A retired identity (the peer rotated its node key): forget it, stop dialling it.
+    auto gone = store_->retire(r);
+    if (!gone) {
+      ++counters_.store_errors;
+      logging::get("node")->warn("{}", gone.error().what());
+    } else if (*gone) {
+      ++counters_.records_retired;
+    }
+    return false;
+  }
   if (!dialable(r.record)) {
     ++counters_.records_rejected;
     return false;

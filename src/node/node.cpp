@@ -15,6 +15,7 @@
 #include "shardnode/net/onion_transport.h"
 #include "shardnode/net/tcp_transport.h"
 #include "shardnode/node/pubsub_settings.h"
+#include "shardnode/onion/control_client.h"
 #include "shardnode/onion/tor_session.h"
 #include "shardnode/shard/topics.h"
 #include "shardnode/onion/testnet_client.h"
@@ -203,7 +204,7 @@ Result<NodeOptions> node_options_from(const Settings& s, const fs::path& datadir
 Node::Node(asio::io_context& io, NodeOptions opts, NodeKey key)
     : io_(io),
       opts_(std::move(opts)),
-      key_(std::move(key)),
+      key_(std::make_unique<NodeKey>(std::move(key))),
       probe_timer_(io),
       collation_timer_(io),
       dht_timer_(io) {}
@@ -237,7 +238,7 @@ Result<std::unique_ptr<Node>> Node::create(asio::io_context& io, NodeOptions opt
 // shards and the validator key. Once at create(); again for every identity rotation.
 Status Node::build_stack() {
   discovery_ = Discovery{};
-  host_ = std::make_unique<net::Host>(io_, key_, opts_.host);
+  host_ = std::make_unique<net::Host>(io_, *key_, opts_.host);
   pubsub_ = std::make_unique<pubsub::PubsubService>(io_, *host_, opts_.pubsub);
   // What this node may dial: /onion3/ with tor, TCP unless onion-only.
   const DialPolicy policy{!opts_.tor_none, !opts_.onion_only};
@@ -293,7 +294,7 @@ Status Node::build_stack() {
   }
   opts_.shard.clock = &clock_;
   opts_.shard.wall = &wall_;
-  shards_ = std::make_unique<ShardService>(io_, *host_, *pubsub_, key_, opts_.shard);
+  shards_ = std::make_unique<ShardService>(io_, *host_, *pubsub_, *key_, opts_.shard);
   if (opts_.validator) {
     // validator.key: the identity.key format, a different key, created on first use.
     const fs::path vpath = opts_.datadir / "validator.key";
@@ -312,7 +313,7 @@ Node::~Node() {
   stop();
 }
 
-Multiaddr Node::onion_addr() const { return Multiaddr::onion3(key_.public_key(), opts_.onion_port); }
+Multiaddr Node::onion_addr() const { return Multiaddr::onion3(key_->public_key(), opts_.onion_port); }
 
 void Node::emit(const std::string& line) {
   if (!events_.is_open()) return;
@@ -337,16 +338,21 @@ void Node::fatal(const Error& e) {
 // control socket, metrics) and starts pubsub and the shard service. Once at start();
 // again for every identity rotation.
 Status Node::wire_stack() {
-  host_->on_peer_connected([this](const PeerId& p) {
-    auto info = host_->connection_info(p);
+  // The host hooks capture the stack they belong to: after a rotation the retired
+  // host's last disconnects must not reach the new stack.
+  net::Host* host = host_.get();
+  StoredPeers* stored = stored_;
+  pubsub::PubsubService* ps = pubsub_.get();
+  host_->on_peer_connected([this, host](const PeerId& p) {
+    auto info = host->connection_info(p);
     emit(json{{"t", unix_time()}, {"event", "connected"}, {"peer", p.to_string()},
               {"direction", info && info->outbound ? "outbound" : "inbound"}}
              .dump());
   });
-  host_->on_peer_disconnected([this](const PeerId& p) {
+  host_->on_peer_disconnected([this, stored, ps](const PeerId& p) {
     // Registered after the pubsub service's own hook: the router keeps a disconnected
     // peer's score (retain_score), and the store keeps it if negative.
-    stored_->on_disconnected(p, pubsub_->router().score(p, pubsub_->now()));
+    stored->on_disconnected(p, ps->router().score(p, ps->now()));
     emit(json{{"t", unix_time()}, {"event", "disconnected"}, {"peer", p.to_string()}}.dump());
   });
   host_->on_peer_identified([this](const PeerId& p, const net::IdentifyInfo& i) {
@@ -404,7 +410,14 @@ Status Node::wire_stack() {
              .dump());
   });
   if (Status st = shards_->start(); !st) return st.error();
-  control_ = std::make_unique<ControlServer>(io_, ControlContext{*host_, *pubsub_, *shards_, [this] {
+  return serve_local();
+}
+
+// The control socket and the metrics collector over the current stack. The socket and
+// the metrics listener are made once; after a rotation the socket serves the new stack
+// (clients keep their connections) and the listener scrapes a new collector.
+Status Node::serve_local() {
+  ControlContext ctx{*host_, *pubsub_, *shards_, [this] {
     IdentityExtras x;
     if (onion_published_) x.listen_addrs.push_back(onion_addr().to_string());
     for (const auto& a : host_->listen_addrs())
@@ -416,8 +429,14 @@ Status Node::wire_stack() {
     x.validator_key = validator_pub_;
     x.topics = opts_.topics;
     return x;
-  }, dht_.get()});
-  if (Status st = control_->listen(opts_.datadir / "control.sock"); !st) return st.error();
+  }, dht_.get()};
+  ctx.rotate = [this](ControlContext::RotationDone done) { rotate_identity(std::move(done)); };
+  if (control_) {
+    control_->rebind(std::move(ctx));
+  } else {
+    control_ = std::make_unique<ControlServer>(io_, std::move(ctx));
+    if (Status st = control_->listen(opts_.datadir / "control.sock"); !st) return st.error();
+  }
   if (!opts_.metrics_listen.empty()) {
     // Served from the start, so a scrape shows tor bootstrapping.
     auto ep = parse_loopback_endpoint(opts_.metrics_listen);
@@ -457,14 +476,7 @@ Status Node::start() {
 
   if (opts_.tor_none) {
     log->warn("tor.mode = none: no tor, clearnet TCP only - this node is not anonymous");
-    host_->add_transport(std::make_unique<net::TcpTransport>(io_));
-    for (const auto& a : opts_.tcp_listen) {
-      auto bound = host_->listen(a);
-      if (!bound) return bound.error();
-      log->info("listening on {}", bound->to_string());
-      emit(json{{"t", unix_time()}, {"event", "listening"}, {"addr", bound->with_peer_id(peer_id()).to_string()}}
-               .dump());
-    }
+    if (Status st = listen_tcp(); !st) return st;
     start_network();
     return {};
   }
@@ -496,13 +508,20 @@ Status Node::start() {
   });
   tor_->on_bootstrapped([this] { on_bootstrapped(); });
 
-  if (!opts_.onion_only || !opts_.tcp_listen.empty()) {
-    host_->add_transport(std::make_unique<net::TcpTransport>(io_));
-    for (const auto& a : opts_.tcp_listen) {
-      auto bound = host_->listen(a);
-      if (!bound) return bound.error();
-      log->info("listening on {}{}", bound->to_string(), opts_.onion_only ? " (loopback, never advertised)" : "");
-    }
+  return listen_tcp();
+}
+
+Status Node::listen_tcp() {
+  if (!opts_.tor_none && opts_.onion_only && opts_.tcp_listen.empty()) return {};
+  host_->add_transport(std::make_unique<net::TcpTransport>(io_));
+  for (const auto& a : opts_.tcp_listen) {
+    auto bound = host_->listen(a);
+    if (!bound) return bound.error();
+    const bool hidden = !opts_.tor_none && opts_.onion_only;
+    logging::get("node")->info("listening on {}{}", bound->to_string(), hidden ? " (loopback, never advertised)" : "");
+    if (opts_.tor_none)
+      emit(json{{"t", unix_time()}, {"event", "listening"}, {"addr", bound->with_peer_id(peer_id()).to_string()}}
+               .dump());
   }
   return {};
 }
@@ -525,7 +544,7 @@ Status Node::publish_onion() {
   tc.dial_timeout = opts_.host.dial_timeout;
   tc.publish_timeout = opts_.publish_timeout;
   onion_published_ = false;
-  auto t = std::make_unique<net::OnionTransport>(io_, key_, tor_->control(), tc);
+  auto t = std::make_unique<net::OnionTransport>(io_, *key_, tor_->control(), tc);
   onion_ = t.get();
   onion_->on_published([this, alive = alive_](Status s) {
     if (!*alive) return;
@@ -541,11 +560,175 @@ Status Node::publish_onion() {
   return {};
 }
 
+// ------------------------------------------------------------------ identity rotation
+
+namespace {
+// How long the retirement may take before the old stack is torn down anyway.
+constexpr std::chrono::seconds kRetirePushLimit{15};  // identify pushes to connected peers
+constexpr std::chrono::seconds kRetireDhtLimit{60};   // PUT_VALUE to the record key's closest peers
+}  // namespace
+
+struct Node::RotationState {
+  ControlContext::RotationDone done;
+  PeerId retired;
+  NodeKey next;  // the new key, already in identity.key
+  fs::path retired_key_file;
+  std::size_t pushed = 0, dht_accepted = 0;
+  boost::asio::steady_timer deadline;
+  RotationState(asio::io_context& io, NodeKey k) : next(std::move(k)), deadline(io) {}
+};
+
+void Node::rotate_identity(ControlContext::RotationDone done) {
+  auto refuse = [&](bool unavailable, std::string why) { done(RotationRefused{unavailable, std::move(why)}); };
+  if (stopped_) return refuse(true, "the node is stopping");
+  if (rotating_) return refuse(true, "a rotation is already running");
+  if (!opts_.tor_none && !bootstrapped_)
+    return refuse(true, "tor has not bootstrapped yet: restart with a new identity.key instead, or wait");
+  const PeerId old = peer_id();
+  // The key files first: if they cannot be swapped, nothing has been announced and the
+  // old identity simply stays. identity.key.new (0600) -> identity.key, the old file to
+  // retired/<peer id>.key (0700 directory).
+  const fs::path key_path = identity_key_path(opts_.datadir);
+  const fs::path next_path = key_path.string() + ".new";
+  const fs::path retired_dir = opts_.datadir / "retired";
+  const fs::path retired_path = retired_dir / (old.to_string() + ".key");
+  NodeKey next = NodeKey::generate();
+  std::error_code ec;
+  fs::remove(next_path, ec);
+  if (Status w = write_new_key_file(next_path, next); !w) return refuse(false, w.error().what());
+  fs::create_directories(retired_dir, ec);
+  if (!ec) fs::permissions(retired_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (!ec) fs::rename(key_path, retired_path, ec);
+  if (ec) {
+    fs::remove(next_path);
+    return refuse(false, "cannot move " + key_path.string() + " to " + retired_path.string() + ": " + ec.message());
+  }
+  fs::rename(next_path, key_path, ec);
+  if (ec) {
+    std::error_code back;
+    fs::rename(retired_path, key_path, back);
+    fs::remove(next_path, back);
+    return refuse(false, "cannot put the new key in " + key_path.string() + ": " + ec.message());
+  }
+  rotating_ = true;
+  auto r = std::make_shared<RotationState>(io_, std::move(next));
+  r->done = std::move(done);
+  r->retired = old;
+  r->retired_key_file = retired_path;
+  logging::get("node")->info("rotating the node identity: retiring {}; its key is now {}", old.to_string(),
+                             retired_path.string());
+  // Nothing new under the old identity from here on: no dials, proposals, probes, lookups.
+  collation_timer_.cancel();
+  probe_timer_.cancel();
+  dht_timer_.cancel();
+  discovery_.stop();
+  // The retirement: our record without addresses, superseding every record we sent.
+  host_->set_signed_record(net::seal_peer_record(*key_, record_seq(), {}));
+  retire_identity(r);
+}
+
+// Tells connected peers (identify push), then the DHT, each within a deadline.
+void Node::retire_identity(const std::shared_ptr<RotationState>& r) {
+  auto pushed = [this, r, once = std::make_shared<bool>(false), alive = alive_](std::size_t n) {
+    if (!*alive || std::exchange(*once, true)) return;
+    r->deadline.cancel();
+    r->pushed = n;
+    if (stopped_ || !dht_ || !bootstrapped_network_) return rebuild_identity(r);
+    auto put = [this, r, once = std::make_shared<bool>(false), alive](std::size_t accepted) {
+      if (!*alive || std::exchange(*once, true)) return;
+      r->deadline.cancel();
+      r->dht_accepted = accepted;
+      rebuild_identity(r);
+    };
+    dht_->put_record([put](net::kad::LookupResult p) { put(p.accepted); });
+    r->deadline.expires_after(kRetireDhtLimit);
+    r->deadline.async_wait([put](const boost::system::error_code& ec) {
+      if (!ec) put(0);
+    });
+  };
+  host_->push_identify(pushed);
+  r->deadline.expires_after(kRetirePushLimit);
+  r->deadline.async_wait([pushed](const boost::system::error_code& ec) {
+    if (!ec) pushed(0);
+  });
+}
+
+// Tears the old stack down (kept as retired_ until the next rotation) and builds,
+// wires and starts the new one under r->next.
+void Node::rebuild_identity(const std::shared_ptr<RotationState>& r) {
+  rotating_ = false;
+  if (stopped_) return r->done(RotationRefused{false, "the node stopped during the rotation (the new key is in "
+                                                      "identity.key and is used at the next start)"});
+  auto log = logging::get("node");
+  // Our own shards, not the cover ones: the new identity draws its cover afresh.
+  std::set<std::uint32_t> own;
+  for (auto k : shards_->manager().shards())
+    if (!shards_->manager().is_cover(k)) own.insert(k);
+  if (dht_) dht_->stop();
+  shards_->stop();
+  pubsub_->stop();
+  host_->close();  // the onion transport removes the old service (DEL_ONION)
+  onion_ = nullptr;
+  onion_published_ = false;
+  if (tor_ && tor_->control() && tor_->control()->is_open())
+    // New circuits for the new identity: none of the old one's (rendezvous circuits to
+    // peers included) carries its streams.
+    tor_->control()->command("SIGNAL NEWNYM", [](Result<onion::Reply> x) {
+      if (!x) logging::get("node")->warn("SIGNAL NEWNYM: {}", x.error().what());
+    });
+  retired_.reset();  // the stack before the last rotation: long quiet
+  retired_ = std::make_unique<RetiredStack>();
+  retired_->key = std::move(key_);
+  retired_->host = std::move(host_);
+  retired_->pubsub = std::move(pubsub_);
+  retired_->dht = std::move(dht_);
+  retired_->discovery = std::move(discovery_);
+  retired_->shards = std::move(shards_);
+  retired_->metrics = std::move(metrics_);
+  stored_ = nullptr;
+  bootstrapped_network_ = false;
+  dht_refreshes_ = 0;
+
+  key_ = std::make_unique<NodeKey>(std::move(r->next));
+  opts_.shard.shards = own;
+  auto fail = [&](const Error& e) {
+    r->done(RotationRefused{false, "rebuilding under the new identity: " + e.what()});
+    fatal(e);
+  };
+  if (Status st = build_stack(); !st) return fail(st.error());
+  if (Status st = wire_stack(); !st) return fail(st.error());
+  if (Status st = listen_tcp(); !st) return fail(st.error());
+  if (!opts_.tor_none)
+    if (Status st = publish_onion(); !st) return fail(st.error());
+  emit(json{{"t", unix_time()}, {"event", "rotated"}, {"retired", r->retired.to_string()},
+            {"peer", peer_id().to_string()}, {"pushed", r->pushed}, {"dht_accepted", r->dht_accepted}}
+           .dump());
+  log->info("node identity rotated: now {} ({} peer(s) told of the retirement, {} DHT peer(s) stored it)",
+            peer_id().to_string(), r->pushed, r->dht_accepted);
+  start_network();
+  RotationOutcome o;
+  o.retired_peer_id = r->retired.to_string();
+  o.peer_id = peer_id().to_string();
+  if (!opts_.tor_none) o.addr = onion_addr().with_peer_id(peer_id()).to_string();
+  else if (!host_->listen_addrs().empty()) o.addr = host_->listen_addrs().front().with_peer_id(peer_id()).to_string();
+  o.pushed = static_cast<std::uint32_t>(r->pushed);
+  o.dht_accepted = static_cast<std::uint32_t>(r->dht_accepted);
+  o.retired_key_file = r->retired_key_file.string();
+  r->done(std::move(o));
+}
+
+std::uint64_t Node::record_seq() {
+  // The wall clock in ms, so a restarted node's record supersedes the old one; and
+  // strictly increasing, so a retirement sealed in the same ms still supersedes.
+  last_record_seq_ = std::max<std::uint64_t>(wall_.unix_ms(), last_record_seq_ + 1);
+  return last_record_seq_;
+}
+
 void Node::start_network() {
   // Our signed peer record, sent in identify and offered in PX: the addresses we
   // advertise (onion-only: the onion service alone), seq = the wall clock in ms, so a
   // restarted node's record supersedes the old one.
-  host_->set_signed_record(net::seal_peer_record(key_, wall_.unix_ms(), host_->advertised_addrs()));
+  host_->set_signed_record(net::seal_peer_record(*key_, record_seq(), host_->advertised_addrs()));
   discovery_.start();
   if (dht_) {
     dht_->start();

@@ -39,7 +39,7 @@ constexpr const char* kColumns = "peer_id, envelope, last_seen_ms, last_reachabl
 struct PeerStore::Impl {
   sqlite::DbPtr db;  // declared first: destroyed after the statements
   sqlite::FileName name;
-  StmtPtr seq, insert, update_record, reachable, failed, score, get, candidates, count, evict;
+  StmtPtr seq, insert, update_record, remove, reachable, failed, score, get, candidates, count, evict;
 };
 
 PeerStore::PeerStore(std::unique_ptr<Impl> impl, std::filesystem::path file, PeerStoreLimits limits)
@@ -67,6 +67,7 @@ Result<std::unique_ptr<PeerStore>> PeerStore::open(const std::filesystem::path& 
                       "score_at_ms) VALUES (?1, ?2, ?3, ?4, 0, 0, 0, 0)"},
       {&impl->update_record, "UPDATE peers SET envelope = ?2, seq = ?3, last_seen_ms = max(last_seen_ms, ?4) "
                              "WHERE peer_id = ?1"},
+      {&impl->remove, "DELETE FROM peers WHERE peer_id = ?1 AND seq < ?2"},
       {&impl->reachable, "UPDATE peers SET last_reachable_ms = ?2, last_seen_ms = max(last_seen_ms, ?2), failures = 0 "
                          "WHERE peer_id = ?1"},
       {&impl->failed, "UPDATE peers SET failures = min(failures + 1, 1000000) WHERE peer_id = ?1"},
@@ -149,6 +150,16 @@ Result<bool> PeerStore::put_record(const net::SignedPeerRecord& r, std::int64_t 
   if (Status st = run(db, impl_->name, impl_->insert.get(), peer, "put_record", bind); !st) return st.error();
   if (Status st = evict_over_cap(peer); !st) return st.error();
   return true;
+}
+
+Result<bool> PeerStore::retire(const net::SignedPeerRecord& r) {
+  sqlite3* db = impl_->db.get();
+  const PeerId& peer = r.record.peer;
+  if (Status st = run(db, impl_->name, impl_->remove.get(), peer, "retire",
+                      [&](sqlite3_stmt* s) { bind_u64(s, 2, std::min(r.record.seq, sqlite::kMaxSqlInt)); });
+      !st)
+    return st.error();
+  return sqlite3_changes(db) > 0;
 }
 
 Status PeerStore::evict_over_cap(const PeerId& keep) {

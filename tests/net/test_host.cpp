@@ -7,11 +7,13 @@
 #include <boost/asio/write.hpp>
 
 #include <chrono>
+#include <map>
 
 #include "../support/io_wait.h"
 #include "shardnode/net/errors.h"
 #include "shardnode/net/host.h"
 #include "shardnode/net/memory_transport.h"
+#include "shardnode/net/peer_record.h"
 #include "shardnode/net/tcp_transport.h"
 
 using namespace shardnode;
@@ -90,6 +92,73 @@ TEST_CASE("two hosts upgrade a connection, identify each other and ping", "[host
     REQUIRE(run_until(io, [&] { return rtt.has_value(); }));
     if (!*rtt) FAIL(rtt->error().what());
     CHECK(rtt->value().count() >= 0);
+  });
+}
+
+TEST_CASE("identify push hands every connected peer our new signed record", "[host]") {
+  both_transports([](asio::io_context& io, std::shared_ptr<MemoryNetwork> net) {
+    Node a(io, net), b(io, net), c(io, net);
+    a.host->set_signed_record(seal_peer_record(a.key, 1, a.host->advertised_addrs()));
+    std::map<PeerId, std::vector<IdentifyInfo>> seen;  // by receiver
+    for (Node* n : {&b, &c})
+      n->host->on_peer_identified([&seen, n, from = a.host->peer_id()](const PeerId& p, const IdentifyInfo& i) {
+        if (p == from) seen[n->host->peer_id()].push_back(i);
+      });
+    connect_ok(io, *a.host, b.addr);
+    connect_ok(io, *a.host, c.addr);
+    REQUIRE(run_until(io, [&] { return seen[b.host->peer_id()].size() == 1 && seen[c.host->peer_id()].size() == 1; }));
+
+    // A record without addresses (what a retiring identity sends), seq higher.
+    a.host->set_signed_record(seal_peer_record(a.key, 2, {}));
+    std::optional<std::size_t> delivered;
+    a.host->push_identify([&](std::size_t n) { delivered = n; });
+    REQUIRE(run_until(io, [&] { return delivered.has_value(); }));
+    CHECK(*delivered == 2);
+    CHECK(a.host->counters().identify_pushes_sent == 2);
+    for (Node* n : {&b, &c}) {
+      const auto& got = seen[n->host->peer_id()];
+      REQUIRE(got.size() == 2);
+      REQUIRE(got[1].signed_record);
+      CHECK(got[1].signed_record->record.seq == 2);
+      CHECK(got[1].signed_record->record.addrs.empty());
+      CHECK(n->host->counters().identify_pushes_received == 1);
+      REQUIRE(n->host->peer_info(a.host->peer_id()));
+      CHECK(n->host->peer_info(a.host->peer_id())->signed_record->record.seq == 2);
+    }
+    // Nobody connected: done at once, nothing delivered.
+    Node lonely(io, net);
+    std::optional<std::size_t> none;
+    lonely.host->push_identify([&](std::size_t n) { none = n; });
+    REQUIRE(run_until(io, [&] { return none.has_value(); }));
+    CHECK(*none == 0);
+  });
+}
+
+TEST_CASE("a malformed identify push resets the stream and keeps what identify said", "[host]") {
+  both_transports([](asio::io_context& io, std::shared_ptr<MemoryNetwork> net) {
+    Node a(io, net), b(io, net);
+    std::size_t identified = 0;
+    b.host->on_peer_identified([&](const PeerId&, const IdentifyInfo&) { ++identified; });
+    connect_ok(io, *a.host, b.addr);
+    REQUIRE(run_until(io, [&] { return identified == 1; }));
+    const auto failed_before = b.host->counters().identify_failed;
+    std::shared_ptr<Stream> s;
+    a.host->new_stream(b.host->peer_id(), {kIdentifyPushProtocol}, [&](auto r) {
+      REQUIRE(r);
+      s = *r;
+    });
+    REQUIRE(run_until(io, [&] { return s != nullptr; }));
+    std::optional<std::error_code> closed;
+    s->on_data([](ByteView) {});
+    s->on_close([&](std::error_code ec) { closed = ec; });
+    const Bytes garbage{0x05, 0xff, 0xff, 0xff, 0xff, 0xff};  // length 5, then no protobuf
+    REQUIRE(s->write(garbage));
+    REQUIRE(run_until(io, [&] { return closed.has_value(); }));
+    CHECK(*closed);  // reset, not a clean close
+    CHECK(b.host->counters().identify_failed == failed_before + 1);
+    CHECK(b.host->counters().identify_pushes_received == 0);
+    CHECK(identified == 1);
+    CHECK(b.host->connected(a.host->peer_id()));
   });
 }
 

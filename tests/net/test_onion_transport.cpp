@@ -297,7 +297,8 @@ struct Fixture {
 
   FakeSocks& start_socks() {
     socks = std::make_unique<FakeSocks>(io, socks_path, peer + ".onion", kPort,
-                                        OnionTransport::isolation_username(peer), cfg.isolation_password);
+                                        OnionTransport::isolation_username(onion_address(key.public_key()), peer),
+                                        cfg.isolation_password);
     return *socks;
   }
   OnionTransport& make() {

@@ -86,6 +86,24 @@ TEST_CASE("the peer store keeps the newest record of each peer, across a reopen"
   CHECK_FALSE(s->get(id_of(key(3))).value());
 }
 
+TEST_CASE("a newer record without addresses retires its identity: the peer is forgotten", "[peerstore]") {
+  TempDir dir;
+  auto s = open_store(dir.path / "peers.db");
+  const auto a = key(1), b = key(2);
+  REQUIRE(s->put_record(record(a, 10), 1000).value());
+  REQUIRE(s->put_record(record(b, 10), 1000).value());
+  REQUIRE(s->mark_reachable(id_of(a), 1001));
+  CHECK_FALSE(s->retire(net::seal_peer_record(a, 10, {})).value());  // not newer: kept
+  CHECK_FALSE(s->retire(net::seal_peer_record(a, 9, {})).value());
+  REQUIRE(s->get(id_of(a)).value());
+  CHECK(s->retire(net::seal_peer_record(a, 11, {})).value());
+  CHECK_FALSE(s->get(id_of(a)).value());
+  CHECK(s->get(id_of(b)).value());  // only that peer
+  CHECK(s->count().value() == 1);
+  CHECK(ids(s->candidates(10, 2000, 0, 3).value()) == std::vector<PeerId>{id_of(b)});
+  CHECK_FALSE(s->retire(net::seal_peer_record(key(3), 1, {})).value());  // never held: nothing to do
+}
+
 TEST_CASE("candidates: reachable first, failing and penalised peers left out", "[peerstore]") {
   TempDir dir;
   auto s = open_store(dir.path / "peers.db");

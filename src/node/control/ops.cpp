@@ -24,6 +24,7 @@ constexpr std::array kOps = {
     Op{R::kScores, op_scores},
     Op{R::kCancel, op_cancel},
     Op{R::kProviders, op_providers},
+    Op{R::kRotateIdentity, op_rotate_identity},
 };
 
 }  // namespace

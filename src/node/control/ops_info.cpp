@@ -60,6 +60,32 @@ void op_identity(const OpEnv& env, Connection& c, const pb::Request& req) {
   c.send(r);
 }
 
+void op_rotate_identity(const OpEnv& env, Connection& c, const pb::Request& req) {
+  const std::uint64_t id = req.id();
+  if (!env.ctx.rotate) return c.send_error(id, pb::Error::UNAVAILABLE, "this node does not rotate its identity");
+  if (!c.begin_later(id)) return;
+  env.ctx.rotate([w = c.weak_from_this(), id](std::variant<RotationOutcome, RotationRefused> r) {
+    auto self = w.lock();
+    if (!self || self->closed()) return;
+    pb::Response out;
+    out.set_id(id);
+    if (const auto* no = std::get_if<RotationRefused>(&r)) {
+      out.mutable_error()->set_code(no->unavailable ? pb::Error::UNAVAILABLE : pb::Error::FAILED);
+      out.mutable_error()->set_message(no->why);
+    } else {
+      const auto& o = std::get<RotationOutcome>(r);
+      auto* x = out.mutable_rotated();
+      x->set_retired_peer_id(o.retired_peer_id);
+      x->set_peer_id(o.peer_id);
+      x->set_addr(o.addr);
+      x->set_pushed(o.pushed);
+      x->set_dht_accepted(o.dht_accepted);
+      x->set_retired_key_file(o.retired_key_file);
+    }
+    self->finish(out);
+  });
+}
+
 void op_peers(const OpEnv& env, Connection& c, const pb::Request& req) {
   auto& host = env.ctx.host;
   auto& router = env.ctx.pubsub.router();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <utility>
 
 #include "shardnode/node/detail/control_ops.h"
 #include "shardnode/shard/topics.h"
@@ -167,6 +168,19 @@ void JumpWaiters::stop() {
   stopped_ = true;
   sweep_timer_.cancel();
   waiters_.clear();
+}
+
+void JumpWaiters::fail_all(const std::string& why) {
+  for (auto& w : std::exchange(waiters_, {})) {
+    auto c = w.client.lock();
+    if (!c || c->closed()) continue;
+    pb::Response out;
+    out.set_id(w.request_id);
+    out.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+    out.mutable_error()->set_message(why);
+    c->finish(out);
+  }
+  stop();
 }
 
 void op_providers(const OpEnv& env, Connection& c, const pb::Request& req) {

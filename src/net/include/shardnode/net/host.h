@@ -55,6 +55,7 @@ class Host {
     std::uint64_t duplicate_connections_closed = 0;
     std::uint64_t identify_received = 0, identify_failed = 0;
     std::uint64_t identify_records = 0, identify_records_rejected = 0;  // signedPeerRecord in identify
+    std::uint64_t identify_pushes_sent = 0, identify_pushes_received = 0;  // /ipfs/id/push/1.0.0
   };
 
   Host(boost::asio::io_context& io, const NodeKey& key, HostConfig cfg = {});
@@ -73,6 +74,11 @@ class Host {
   // host reads no wall clock for the record's seq).
   void set_signed_record(SignedPeerRecord r) { signed_record_ = std::move(r); }
   const std::optional<SignedPeerRecord>& signed_record() const { return signed_record_; }
+
+  // identify push (/ipfs/id/push/1.0.0): our identify message - with the signed record
+  // set now - to every connected peer, unasked. `done` runs once every push stream has
+  // been written and closed by the remote, or failed (how many were delivered).
+  void push_identify(std::function<void(std::size_t delivered)> done);
 
   void set_handler(const std::string& protocol, StreamHandler h);
   void remove_handler(const std::string& protocol);
@@ -119,6 +125,9 @@ class Host {
   std::size_t count(Connection::Direction d) const;
   void start_identify(const Connection::Ptr& c);
   void serve_identify(const std::shared_ptr<Stream>& s);
+  Bytes identify_message(const PeerId& remote) const;  // length-prefixed, for `remote`
+  // Reads one identify message from `s` (an answer or a push) and hands it on.
+  void read_identify(const std::shared_ptr<Stream>& s, const PeerId& peer, bool push);
   void serve_ping(const std::shared_ptr<Stream>& s);
 
   boost::asio::io_context& io_;

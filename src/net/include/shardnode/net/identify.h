@@ -13,6 +13,8 @@
 namespace shardnode::net {
 
 inline constexpr const char* kIdentifyProtocol = "/ipfs/id/1.0.0";
+// identify push: the same message, sent unasked when what identify says changes.
+inline constexpr const char* kIdentifyPushProtocol = "/ipfs/id/push/1.0.0";
 inline constexpr const char* kPingProtocol = "/ipfs/ping/1.0.0";
 inline constexpr std::size_t kIdentifyMaxMessage = 64 * 1024;
 inline constexpr std::size_t kPingSize = 32;

@@ -86,8 +86,10 @@ class OnionTransport final : public Transport {
   // The node routes tor's HS_DESC events here (SETEVENTS is the node's, not ours).
   void on_hs_desc(const onion::HsDescEvent& ev);
 
-  // The SOCKS username tor isolates circuits by for a dial to `onion_address`.
-  static std::string isolation_username(const std::string& onion_address);
+  // The SOCKS username tor isolates circuits by for a dial from our onion service
+  // `own_address` to `onion_address`: one circuit set per peer and per identity of
+  // ours, so a rotated identity never shares a circuit with the one before it.
+  static std::string isolation_username(const std::string& own_address, const std::string& onion_address);
 
  private:
   struct Dial;

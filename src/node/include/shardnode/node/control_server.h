@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "shardnode/core/keys.h"
@@ -50,12 +51,26 @@ struct IdentityExtras {
   std::vector<std::string> topics;              // other pubsub topics (node.topics) for peers' mesh_topics
 };
 
+// What an identity rotation did (Node::rotate_identity), for the `rotated` answer.
+struct RotationOutcome {
+  std::string retired_peer_id, peer_id, addr, retired_key_file;
+  std::uint32_t pushed = 0, dht_accepted = 0;
+};
+// A failed rotation: UNAVAILABLE (not now: tor not bootstrapped, one running) or FAILED.
+struct RotationRefused {
+  bool unavailable = false;
+  std::string why;
+};
+
 struct ControlContext {
   net::Host& host;
   pubsub::PubsubService& pubsub;
   ShardService& shards;
   std::function<IdentityExtras()> identity;  // may be empty
   net::kad::DhtService* dht = nullptr;       // null: node.dht off (`providers` fails)
+  // rotate_identity: starts a rotation, which calls back once (empty: not offered).
+  using RotationDone = std::function<void(std::variant<RotationOutcome, RotationRefused>)>;
+  std::function<void(RotationDone)> rotate;
 };
 
 struct ControlLimits {
@@ -93,13 +108,20 @@ class ControlServer {
   // Closes the listener and every client, removes the listeners from the shard
   // service and unlinks the socket. Idempotent; the destructor calls it.
   void stop();
+  // The node's stack was rebuilt (identity rotation): serve from `ctx` from now on.
+  // Clients and their collation streams stay; jump waiters of the old stack are
+  // answered UNAVAILABLE; the old stack must outlive requests already running on it.
+  void rebind(ControlContext ctx);
 
   const std::filesystem::path& path() const;
   std::size_t client_count() const;
   const ControlCounters& counters() const;
 
  private:
-  ControlContext ctx_;
+  void add_listeners();
+  void remove_listeners();
+  std::optional<ControlContext> ctx_;  // replaced by rebind()
+  boost::asio::io_context& io_;
   std::unique_ptr<control::JumpWaiters> jumps_;
   std::unique_ptr<control::Socket> socket_;
   std::uint64_t collation_listener_ = 0, jump_listener_ = 0;

@@ -108,6 +108,7 @@ struct StoredPeersConfig {
 struct StoredPeersCounters {
   std::uint64_t records_stored = 0;     // new or newer records written
   std::uint64_t records_rejected = 0;   // did not open, another peer's, nothing we may dial, store error
+  std::uint64_t records_retired = 0;    // a newer record without addresses: that identity is gone, forgotten
   std::uint64_t dials = 0, dial_failures = 0;
   std::uint64_t px_candidates = 0, px_without_record = 0, px_dials = 0;
   std::uint64_t store_errors = 0;

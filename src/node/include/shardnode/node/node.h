@@ -107,8 +107,20 @@ class Node {
   void on_fatal(std::function<void(const Error&)> f) { on_fatal_ = std::move(f); }
   void on_ready(std::function<void()> f) { on_ready_ = std::move(f); }
 
+  // Identity rotation (docs/PRIVACY.md, "Rotating the node identity"): a new node key
+  // and onion service while tor, the control socket, the metrics listener, the peer
+  // store and the validator key stay. The old identity is retired first: our signed
+  // peer record is replaced by one without addresses (seq higher), pushed to every
+  // connected peer (identify push) and put in the DHT; then the old onion service is
+  // removed (DEL_ONION), tor is asked for new circuits (NEWNYM), identity.key moves to
+  // <datadir>/retired/, and host, pubsub, DHT and shards are rebuilt under the new key
+  // and rejoin the shards we were on. `done` runs once the new stack listens (its onion
+  // service is published later: the "published" event, identity's onion_published).
+  // Refused (UNAVAILABLE) before tor has bootstrapped and while a rotation runs.
+  void rotate_identity(ControlContext::RotationDone done);
+
   const PeerId& peer_id() const { return host_->peer_id(); }
-  const NodeKey& key() const { return key_; }
+  const NodeKey& key() const { return *key_; }
   Multiaddr onion_addr() const;
   net::Host& host() { return *host_; }
   pubsub::PubsubService& pubsub() { return *pubsub_; }
@@ -125,7 +137,14 @@ class Node {
   Status build_stack();
   Status wire_stack();
   Status publish_onion();
+  Status listen_tcp();   // opts_.tcp_listen (and the TCP transport when clearnet is allowed)
+  Status serve_local();  // the control socket (rebound after a rotation) and the metrics collector
   void start_network();  // bootnodes, proposing, probes; then on_ready
+  std::uint64_t record_seq();  // the next signed peer record's seq
+  std::uint64_t last_record_seq_ = 0;
+  struct RotationState;
+  void retire_identity(const std::shared_ptr<RotationState>& r);
+  void rebuild_identity(const std::shared_ptr<RotationState>& r);
   void probe();
   void propose();
   double unix_time() const;  // event timestamps: the wall clock, in seconds
@@ -134,7 +153,8 @@ class Node {
 
   boost::asio::io_context& io_;
   NodeOptions opts_;
-  NodeKey key_;
+  // Owned apart so the retired stack's host (which holds a reference) keeps its key.
+  std::unique_ptr<NodeKey> key_;
   SteadyClock clock_;     // the node's one monotonic clock (timers, deadlines)
   SystemWallClock wall_;  // the node's one wall clock (periods, records, event times)
   std::unique_ptr<net::Host> host_;
@@ -171,6 +191,19 @@ class Node {
   bool bootstrapped_network_ = false;  // the DHT's first lookup is done: providing makes sense
   std::function<void(const Error&)> on_fatal_;
   std::function<void()> on_ready_;
+  // The stack of the identity last retired: closed, kept until the next rotation or
+  // the node's end so that late callbacks into it find it alive.
+  struct RetiredStack {
+    std::unique_ptr<NodeKey> key;
+    std::unique_ptr<net::Host> host;
+    std::unique_ptr<pubsub::PubsubService> pubsub;
+    std::unique_ptr<net::kad::DhtService> dht;
+    Discovery discovery;
+    std::unique_ptr<ShardService> shards;
+    std::unique_ptr<MetricsCollector> metrics;
+  };
+  std::unique_ptr<RetiredStack> retired_;
+  bool rotating_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

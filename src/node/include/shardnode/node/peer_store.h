@@ -66,6 +66,9 @@ class PeerStore {
   // Stores a verified record (from net::open_peer_record or our own seal). True if it
   // was new or newer than the one held (a lower or equal seq changes nothing).
   Result<bool> put_record(const net::SignedPeerRecord& r, std::int64_t now_ms);
+  // A verified record without addresses: its peer has retired that identity (identity
+  // rotation). Forgets the peer if the held record is older; true if one was removed.
+  Result<bool> retire(const net::SignedPeerRecord& r);
   // Connected to `peer` (no-op for a peer without a record): reachable now, failures 0.
   Status mark_reachable(const PeerId& peer, std::int64_t now_ms);
   Status mark_dial_failed(const PeerId& peer);

@@ -53,6 +53,7 @@ void op_identity(const OpEnv& env, Connection& c, const pb::Request& req);
 void op_peers(const OpEnv& env, Connection& c, const pb::Request& req);
 void op_table(const OpEnv& env, Connection& c, const pb::Request& req);
 void op_scores(const OpEnv& env, Connection& c, const pb::Request& req);
+void op_rotate_identity(const OpEnv& env, Connection& c, const pb::Request& req);
 // ops_shards.cpp: which shards the node is on.
 void op_subscribe(const OpEnv& env, Connection& c, const pb::Request& req);
 void op_unsubscribe(const OpEnv& env, Connection& c, const pb::Request& req);
@@ -103,6 +104,8 @@ class JumpWaiters {
   void sweep();
   // Forgets every waiter; nothing is answered after this.
   void stop();
+  // Answers every waiter UNAVAILABLE with `why`, then stop().
+  void fail_all(const std::string& why);
 
  private:
   template <class Pick>
