@@ -155,6 +155,9 @@ expect_rc 1 "$BIN" ctl --socket "$T/nope.sock" identity && grep -q "cannot conne
   ok "ctl without a node: clear error, exit 1" || bad "ctl missing socket"
 expect_rc 1 "$BIN" ctl -d "$D" peers && grep -q "$D/control.sock" "$T/err" && ok "ctl -d uses <datadir>/control.sock" || bad "ctl -d"
 expect_rc 1 "$BIN" --set node.datadir="$D" ctl table && grep -q "$D/control.sock" "$T/err" && ok "ctl defaults to node.datadir" || bad "ctl default socket"
+expect_rc 1 "$BIN" rotate-identity -d "$D" && grep -q "$D/control.sock" "$T/err" && grep -q "is the node running" "$T/err" &&
+  cmp -s "$D/identity.key" "$T/key.before" && [ ! -e "$D/retired" ] && ok "rotate-identity without a node: clear error, key untouched" ||
+  bad "rotate-identity without a node"
 expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" && ok "ctl without an op exits 2" || bad "ctl no op"
 expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" jump 1 && ok "ctl jump needs FROM and TO" || bad "ctl jump usage"
 expect_rc 2 "$BIN" ctl --socket "$T/nope.sock" subscribe notanumber && ok "ctl subscribe needs a number" || bad "ctl subscribe usage"

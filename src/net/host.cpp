@@ -319,6 +319,7 @@ void Host::close() {
 // ------------------------------------------------------------ identify
 
 std::vector<Multiaddr> Host::advertised_addrs() const {
+  if (withdrawn_) return {};
   std::vector<Multiaddr> out = cfg_.advertise_addrs.empty() ? listen_addrs_ : cfg_.advertise_addrs;
   if (cfg_.onion_only) std::erase_if(out, [](const Multiaddr& a) { return !a.is_onion(); });
   return out;

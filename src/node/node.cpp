@@ -622,7 +622,9 @@ void Node::rotate_identity(ControlContext::RotationDone done) {
   probe_timer_.cancel();
   dht_timer_.cancel();
   discovery_.stop();
-  // The retirement: our record without addresses, superseding every record we sent.
+  // The retirement: our record without addresses, superseding every record we sent,
+  // and identify listing none either.
+  host_->withdraw_addrs();
   host_->set_signed_record(net::seal_peer_record(*key_, record_seq(), {}));
   retire_identity(r);
 }

@@ -109,6 +109,9 @@ TEST_CASE("identify push hands every connected peer our new signed record", "[ho
     REQUIRE(run_until(io, [&] { return seen[b.host->peer_id()].size() == 1 && seen[c.host->peer_id()].size() == 1; }));
 
     // A record without addresses (what a retiring identity sends), seq higher.
+    REQUIRE_FALSE(a.host->advertised_addrs().empty());
+    a.host->withdraw_addrs();
+    CHECK(a.host->advertised_addrs().empty());
     a.host->set_signed_record(seal_peer_record(a.key, 2, {}));
     std::optional<std::size_t> delivered;
     a.host->push_identify([&](std::size_t n) { delivered = n; });
@@ -121,6 +124,8 @@ TEST_CASE("identify push hands every connected peer our new signed record", "[ho
       REQUIRE(got[1].signed_record);
       CHECK(got[1].signed_record->record.seq == 2);
       CHECK(got[1].signed_record->record.addrs.empty());
+      CHECK(got[1].listen_addrs.empty());
+      CHECK_FALSE(got[0].listen_addrs.empty());
       CHECK(n->host->counters().identify_pushes_received == 1);
       REQUIRE(n->host->peer_info(a.host->peer_id()));
       CHECK(n->host->peer_info(a.host->peer_id())->signed_record->record.seq == 2);

@@ -70,6 +70,9 @@ class Host {
   // The addresses identify advertises (advertise_addrs or the listen addresses,
   // onion-only: /onion3/ ones only) - what our signed peer record should carry.
   std::vector<Multiaddr> advertised_addrs() const;
+  // From now on identify (and identify push) lists no listen address: this identity is
+  // being retired (identity rotation), its record is about to say the same.
+  void withdraw_addrs() { withdrawn_ = true; }
   // Our signed peer record, sent in identify from now on (the owner seals it: the
   // host reads no wall clock for the record's seq).
   void set_signed_record(SignedPeerRecord r) { signed_record_ = std::move(r); }
@@ -153,7 +156,7 @@ class Host {
   Counters counters_;
   std::vector<std::function<void(const PeerId&)>> on_connected_, on_disconnected_;
   std::vector<std::function<void(const PeerId&, const IdentifyInfo&)>> on_identified_;
-  bool closed_ = false;
+  bool closed_ = false, withdrawn_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
