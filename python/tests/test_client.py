@@ -291,6 +291,28 @@ class ClientTest(unittest.TestCase):
             self.assertNotIn(rot.peer_id, ids)
         self.w2.peer_id = rot2.peer_id
 
+    def test_11_rotate_identity_fails_cleanly(self):
+        # The key files cannot be swapped (retired/ is a file): FAILED, and the node
+        # keeps its identity, its key file and its peers; no identity.key.new is left.
+        blocker = os.path.join(self.v1.datadir, "retired")
+        key = os.path.join(self.v1.datadir, "identity.key")
+        with open(key, "rb") as f:
+            key_before = f.read()
+        open(blocker, "w").close()
+        try:
+            with self.client(self.v1) as c:
+                with self.assertRaises(ControlError) as e:
+                    c.rotate_identity(timeout=30)
+                self.assertEqual(e.exception.code, "FAILED")
+                self.assertIn("retired", e.exception.message)
+                self.assertEqual(c.identity().peer_id, self.v1.peer_id)
+                self.assertTrue(c.peers())
+        finally:
+            os.remove(blocker)
+        with open(key, "rb") as f:
+            self.assertEqual(f.read(), key_before)
+        self.assertFalse(os.path.exists(key + ".new"))
+
     def test_99_nodes_still_running(self):
         for n in self.nodes:
             self.assertTrue(n.running(), f"{n.name} exited: see {n.out_file}")

@@ -600,7 +600,8 @@ void Node::rotate_identity(ControlContext::RotationDone done) {
   if (!ec) fs::permissions(retired_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (!ec) fs::rename(key_path, retired_path, ec);
   if (ec) {
-    fs::remove(next_path);
+    std::error_code ignored;
+    fs::remove(next_path, ignored);
     return refuse(false, "cannot move " + key_path.string() + " to " + retired_path.string() + ": " + ec.message());
   }
   fs::rename(next_path, key_path, ec);
