@@ -25,8 +25,11 @@ import ctypes
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
@@ -568,3 +571,44 @@ def socket_report(pid: int) -> SocketReport:
         udp=[s for s in socks if s[0].startswith("udp")],
         unix_listeners=[path for listening, path in proc_unix_sockets(pid) if listening],
     )
+
+
+# ------------------------------------------------------------------ test scripts
+
+class NetworkTest:
+    """The frame of a test script on a private Tor network (tests/*_net_test.py):
+    counted checks, a short temporary directory with the network's directory in it,
+    the nodes to stop, and run(main) which always stops the nodes (by PID), takes the
+    network down and removes the directory (kept with KEEP_TMP=1), then prints the
+    summary line and exits 0 only if some check ran and none failed."""
+
+    def __init__(self, name: str, binary: str, prefix: str):
+        self.name = name
+        self.start = time.monotonic()
+        self.results = {"pass": 0, "fail": 0}
+        self.tmp = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: unix socket paths
+        self.testnet = Testnet(binary, os.path.join(self.tmp, "net"))
+        self.nodes: list = []
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def check(self, cond, msg: str):
+        self.results["pass" if cond else "fail"] += 1
+        print(f"{'ok  ' if cond else 'FAIL'} - {msg}", flush=True)
+        return cond
+
+    def run(self, main) -> None:
+        try:
+            main()
+        finally:
+            stop_nodes(self.nodes, timeout_s=15)
+            r = self.testnet.down(timeout_s=60)
+            if r is not None and r.returncode != 0:
+                print("testnet down:", r.stdout, r.stderr)
+            if os.environ.get("KEEP_TMP"):
+                print("kept", self.tmp)
+            else:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        print(f"\n{self.name}: {self.results['pass']} passed, {self.results['fail']} failed ({self.elapsed():.0f} s)")
+        sys.exit(0 if self.results["fail"] == 0 and self.results["pass"] > 0 else 1)

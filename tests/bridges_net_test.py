@@ -20,9 +20,7 @@ Usage: bridges_net_test.py <shardnode binary>
 Every wait has a deadline; every process started is stopped by PID.
 """
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -33,23 +31,10 @@ BIN = os.path.abspath(sys.argv[1])
 TOPIC = "/shardnode/test/bridges/1"
 DEADLINE_S = 420
 OBFS4PROXY = "/usr/bin/obfs4proxy"
-start = time.monotonic()
-results = {"pass": 0, "fail": 0}
 
 
-def elapsed():
-    return time.monotonic() - start
-
-
-def check(cond, msg):
-    results["pass" if cond else "fail"] += 1
-    print(f"{'ok  ' if cond else 'FAIL'} - {msg}", flush=True)
-    return cond
-
-
-tmp = tempfile.mkdtemp(prefix="sn-bridge-", dir="/tmp")  # short: unix socket paths
-testnet = localnet.Testnet(BIN, os.path.join(tmp, "net"))
-nodes = []
+T = localnet.NetworkTest("bridges_network", BIN, "sn-bridge-")
+check, elapsed, tmp, testnet, nodes = T.check, T.elapsed, T.tmp, T.testnet, T.nodes
 
 
 def toml_list(items):
@@ -138,16 +123,4 @@ def main():
     check(rcs == [0, 0], f"both nodes stop cleanly on SIGTERM (exit codes {rcs})")
 
 
-try:
-    main()
-finally:
-    localnet.stop_nodes(nodes, timeout_s=15)
-    rr = testnet.down(timeout_s=60)
-    if rr is not None and rr.returncode != 0:
-        print("testnet down:", rr.stdout, rr.stderr)
-    if os.environ.get("KEEP_TMP"):
-        print("kept", tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-print(f"\nbridges_network: {results['pass']} passed, {results['fail']} failed ({elapsed():.0f} s)")
-sys.exit(0 if results["fail"] == 0 and results["pass"] > 0 else 1)
+T.run(main)

@@ -23,12 +23,10 @@ import base64
 import glob
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import stat
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -39,19 +37,7 @@ BIN = os.path.abspath(sys.argv[1])
 TOPIC = "/shardnode/test/rotation/1"
 DEADLINE_S = 540
 PORT = 4001
-start = time.monotonic()
-results = {"pass": 0, "fail": 0}
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def elapsed():
-    return time.monotonic() - start
-
-
-def check(cond, msg):
-    results["pass" if cond else "fail"] += 1
-    print(f"{'ok  ' if cond else 'FAIL'} - {msg}", flush=True)
-    return cond
 
 
 def peer_key(peer_id):
@@ -96,9 +82,8 @@ def reach(sock_path, onion, attempts, timeout_s=60):
     return codes
 
 
-tmp = tempfile.mkdtemp(prefix="sn-rot-", dir="/tmp")  # short: unix socket paths
-testnet = localnet.Testnet(BIN, os.path.join(tmp, "net"))
-nodes = []
+T = localnet.NetworkTest("rotation_network", BIN, "sn-rot-")
+check, elapsed, tmp, testnet, nodes = T.check, T.elapsed, T.tmp, T.testnet, T.nodes
 
 
 def onion_of(addr):
@@ -224,16 +209,4 @@ def main():
     check(rcs == [0, 0], f"both nodes stop cleanly on SIGTERM (exit codes {rcs})")
 
 
-try:
-    main()
-finally:
-    localnet.stop_nodes(nodes, timeout_s=15)
-    rr = testnet.down(timeout_s=60)
-    if rr is not None and rr.returncode != 0:
-        print("testnet down:", rr.stdout, rr.stderr)
-    if os.environ.get("KEEP_TMP"):
-        print("kept", tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-print(f"\nrotation_network: {results['pass']} passed, {results['fail']} failed ({elapsed():.0f} s)")
-sys.exit(0 if results["fail"] == 0 and results["pass"] > 0 else 1)
+T.run(main)
